@@ -1,0 +1,52 @@
+/**
+ * The gate in front of /mcp: a bearer token (RFC 6750 2.1, header only) bound to this
+ * resource (RFC 8707), or a 401 with the challenge MCP clients need to start OAuth.
+ *
+ * @module
+ */
+import type { AuthInfo } from "@modelcontextprotocol/server";
+import type { AuthContext } from "./context.ts";
+import { hashSecret } from "./crypto.ts";
+import { RESOURCE_METADATA_PATH } from "./metadata.ts";
+
+/** The 401 of RFC 6750 3 / RFC 9728 5.1, with no body worth parsing. */
+export function challenge(ctx: AuthContext, error?: { code: "invalid_token" | "invalid_request"; description: string }): Response {
+  const parts = [
+    `resource_metadata="${ctx.opts.baseUrl}${RESOURCE_METADATA_PATH}"`,
+    `scope="${ctx.opts.scopes.join(" ")}"`,
+  ];
+  if (error) parts.push(`error="${error.code}"`, `error_description="${error.description}"`);
+  return new Response(
+    JSON.stringify({ error: error?.code ?? "invalid_token", error_description: error?.description ?? "authorization required" }),
+    {
+      status: error?.code === "invalid_request" ? 400 : 401,
+      headers: {
+        "www-authenticate": `Bearer ${parts.join(", ")}`,
+        "content-type": "application/json",
+        "cache-control": "no-store",
+      },
+    },
+  );
+}
+
+/** Checks the request's bearer token; returns what the MCP handlers may know, or the 401. */
+export async function authenticateBearer(ctx: AuthContext, request: Request): Promise<AuthInfo | Response> {
+  const header = request.headers.get("authorization");
+  if (!header) return challenge(ctx);
+  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+  if (!match) return challenge(ctx, { code: "invalid_token", description: "malformed bearer token" });
+  const token = match[1]!;
+  const record = await ctx.findAccess(await hashSecret(token));
+  // RFC 8707: a token for another audience is no token here.
+  if (!record || record.resource !== ctx.opts.resource) {
+    return challenge(ctx, { code: "invalid_token", description: "token is invalid, expired or revoked" });
+  }
+  return {
+    token,
+    clientId: record.clientId,
+    scopes: record.scope.split(" "),
+    expiresAt: Math.floor(record.expiresAt / 1000),
+    resource: new URL(record.resource),
+    extra: { grantId: record.grantId },
+  };
+}

@@ -1,0 +1,96 @@
+/**
+ * What the authorization server stores, and under which keys. The README's storage
+ * schema table documents the same; keep the two in step.
+ *
+ * Times are epoch milliseconds. No record holds a raw token, code or secret: they are
+ * keyed by base64url(SHA-256(value)).
+ *
+ * @module
+ */
+import type { Key } from "../store/store.ts";
+
+/** How a client authenticates at /token and /revoke (RFC 7591 2). */
+export type ClientAuthMethod = "none" | "client_secret_post" | "client_secret_basic";
+
+/** A client registered through RFC 7591 Dynamic Client Registration. */
+export interface ClientRecord {
+  clientId: string;
+  /** Hash of the client secret; absent for public clients (`none`). */
+  secretHash?: string;
+  authMethod: ClientAuthMethod;
+  redirectUris: string[];
+  grantTypes: string[];
+  clientName?: string;
+  clientUri?: string;
+  scope?: string;
+  /** The registration metadata as answered (without the secret), for RFC 7591 3.2.1. */
+  metadata: Record<string, unknown>;
+  createdAt: number;
+  /** Set at the first token issued: clients never used are dropped first. */
+  usedAt?: number;
+}
+
+/** An authorization code, between the consent page and /token (single use). */
+export interface CodeRecord {
+  clientId: string;
+  redirectUri: string;
+  /** Whether `redirect_uri` was sent to /authorize, so /token must repeat it (RFC 6749 4.1.3). */
+  redirectUriSent: boolean;
+  codeChallenge: string;
+  resource: string;
+  scope: string;
+  grantId: string;
+  expiresAt: number;
+  /** Set when the code is redeemed; a second redemption revokes the grant (RFC 6749 4.1.2). */
+  usedAt?: number;
+}
+
+/** One refresh token of a grant. */
+export interface RefreshSlot {
+  hash: string;
+  /** The token this one was issued for; it dies once this one is used. */
+  parent?: string;
+  /** First use: from then on it may be used again only within the grace period. */
+  rotatedAt?: number;
+  expiresAt: number;
+  /** The access token issued together with it; it dies with the slot. */
+  accessHash: string;
+}
+
+/** What the owner approved for one client: the root of its tokens. */
+export interface GrantRecord {
+  grantId: string;
+  clientId: string;
+  scope: string;
+  resource: string;
+  createdAt: number;
+  /** Live refresh tokens (normally one; briefly more while a refresh races). */
+  refresh: RefreshSlot[];
+}
+
+/** An access token, as the bearer check needs it. */
+export interface AccessRecord {
+  grantId: string;
+  clientId: string;
+  scope: string;
+  resource: string;
+  expiresAt: number;
+}
+
+/** Points a refresh token back at its grant; outlives the slot so reuse is caught. */
+export interface RefreshIndex {
+  grantId: string;
+}
+
+/** Storage keys, in one place. */
+export const keys = {
+  client: (clientId: string): Key => ["client", clientId],
+  clients: ["client"] as Key,
+  code: (hash: string): Key => ["code", hash],
+  grant: (grantId: string): Key => ["grant", grantId],
+  grants: ["grant"] as Key,
+  access: (hash: string): Key => ["access", hash],
+  refresh: (hash: string): Key => ["refresh", hash],
+  ownerPassword: ["owner", "password"] as Key,
+  signingKey: ["server", "signing-key"] as Key,
+} as const;

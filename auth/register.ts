@@ -1,0 +1,138 @@
+/**
+ * RFC 7591 Dynamic Client Registration.
+ *
+ * @module
+ */
+import type { AuthContext } from "./context.ts";
+import { hashSecret, randomToken } from "./crypto.ts";
+import { jsonResponse, OAuthError } from "./errors.ts";
+import { readJsonObject } from "./http.ts";
+import { type ClientAuthMethod, type ClientRecord, keys } from "./records.ts";
+import { redirectAllowed } from "./redirects.ts";
+
+const AUTH_METHODS: readonly ClientAuthMethod[] = ["none", "client_secret_post", "client_secret_basic"];
+const GRANT_TYPES = ["authorization_code", "refresh_token"];
+const MAX_REDIRECT_URIS = 10;
+const MAX_URI_LENGTH = 2000;
+const MAX_TEXT_LENGTH = 200;
+
+function invalid(description: string): OAuthError {
+  return new OAuthError("invalid_client_metadata", description);
+}
+
+function optionalText(body: Record<string, unknown>, name: string, max = MAX_TEXT_LENGTH): string | undefined {
+  const value = body[name];
+  if (value === undefined || value === null || value === "") return undefined;
+  if (typeof value !== "string" || value.length > max) throw invalid(`${name} must be a string of at most ${max} characters`);
+  return value;
+}
+
+function optionalHttpsUrl(body: Record<string, unknown>, name: string): string | undefined {
+  const value = optionalText(body, name, MAX_URI_LENGTH);
+  if (value === undefined) return undefined;
+  try {
+    const url = new URL(value);
+    if (url.protocol === "https:" || url.protocol === "http:") return url.href;
+  } catch { /* fall through */ }
+  throw invalid(`${name} must be an http(s) URL`);
+}
+
+function stringList(body: Record<string, unknown>, name: string): string[] | undefined {
+  const value = body[name];
+  if (value === undefined || value === null) return undefined;
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw invalid(`${name} must be an array of strings`);
+  return value as string[];
+}
+
+/** Validates registration metadata into a client record (secret not yet attached). */
+export function parseRegistration(body: Record<string, unknown>, allowlist: readonly string[]) {
+  const redirectUris = stringList(body, "redirect_uris");
+  if (!redirectUris || redirectUris.length === 0) {
+    throw new OAuthError("invalid_redirect_uri", "redirect_uris must list at least one URI");
+  }
+  if (redirectUris.length > MAX_REDIRECT_URIS) {
+    throw new OAuthError("invalid_redirect_uri", `at most ${MAX_REDIRECT_URIS} redirect_uris`);
+  }
+  for (const uri of redirectUris) {
+    if (uri.length > MAX_URI_LENGTH || !redirectAllowed(uri, allowlist)) {
+      throw new OAuthError("invalid_redirect_uri", `redirect URI not allowed on this server: ${uri.slice(0, 200)}`);
+    }
+  }
+  const method = body.token_endpoint_auth_method ?? "client_secret_basic"; // RFC 7591 2 default
+  if (typeof method !== "string" || !AUTH_METHODS.includes(method as ClientAuthMethod)) {
+    throw invalid(`token_endpoint_auth_method must be one of ${AUTH_METHODS.join(", ")}`);
+  }
+  const grantTypes = stringList(body, "grant_types") ?? ["authorization_code"];
+  if (grantTypes.length === 0 || !grantTypes.every((g) => GRANT_TYPES.includes(g))) {
+    throw invalid(`grant_types may only contain ${GRANT_TYPES.join(", ")}`);
+  }
+  const responseTypes = stringList(body, "response_types") ?? ["code"];
+  if (!responseTypes.every((r) => r === "code")) throw invalid(`response_types may only contain code`);
+  const scope = optionalText(body, "scope", 1000);
+  return {
+    redirectUris: [...new Set(redirectUris)],
+    authMethod: method as ClientAuthMethod,
+    // Refresh is always offered: clients that forget to ask still stay connected.
+    grantTypes: [...new Set([...grantTypes, "refresh_token"])],
+    responseTypes,
+    clientName: optionalText(body, "client_name"),
+    clientUri: optionalHttpsUrl(body, "client_uri"),
+    logoUri: optionalHttpsUrl(body, "logo_uri"),
+    softwareId: optionalText(body, "software_id"),
+    softwareVersion: optionalText(body, "software_version"),
+    scope,
+  };
+}
+
+/** Drops the least recently useful clients so that at most `max - 1` remain. */
+async function makeRoom(ctx: AuthContext): Promise<void> {
+  const clients = await ctx.store.list<ClientRecord>(keys.clients);
+  if (clients.length < ctx.opts.maxClients) return;
+  // Clients never used go first, oldest first; then the least recently used.
+  clients.sort((a, b) => (a.value.usedAt ?? 0) - (b.value.usedAt ?? 0) || a.value.createdAt - b.value.createdAt);
+  const excess = clients.length - ctx.opts.maxClients + 1;
+  await ctx.store.write(clients.slice(0, excess).map((c) => ({ op: "delete" as const, key: c.key })));
+}
+
+/** POST /register */
+export async function handleRegister(ctx: AuthContext, request: Request): Promise<Response> {
+  const body = await readJsonObject(request, ctx.opts.maxBodyBytes, "invalid_client_metadata");
+  const parsed = parseRegistration(body, ctx.opts.allowedRedirects);
+  const clientId = randomToken(16);
+  const secret = parsed.authMethod === "none" ? undefined : randomToken();
+  const issuedAt = Math.floor(ctx.now() / 1000);
+  // RFC 7591 3.2.1: echo the registered metadata; omit what is empty.
+  const metadata: Record<string, unknown> = {
+    redirect_uris: parsed.redirectUris,
+    token_endpoint_auth_method: parsed.authMethod,
+    grant_types: parsed.grantTypes,
+    response_types: parsed.responseTypes,
+  };
+  if (parsed.clientName) metadata.client_name = parsed.clientName;
+  if (parsed.clientUri) metadata.client_uri = parsed.clientUri;
+  if (parsed.logoUri) metadata.logo_uri = parsed.logoUri;
+  if (parsed.softwareId) metadata.software_id = parsed.softwareId;
+  if (parsed.softwareVersion) metadata.software_version = parsed.softwareVersion;
+  if (parsed.scope) metadata.scope = parsed.scope;
+  const record: ClientRecord = {
+    clientId,
+    secretHash: secret ? await hashSecret(secret) : undefined,
+    authMethod: parsed.authMethod,
+    redirectUris: parsed.redirectUris,
+    grantTypes: parsed.grantTypes,
+    clientName: parsed.clientName,
+    clientUri: parsed.clientUri,
+    scope: parsed.scope,
+    metadata,
+    createdAt: ctx.now(),
+  };
+  if (!record.secretHash) delete record.secretHash;
+  await makeRoom(ctx);
+  await ctx.store.write([{ op: "set", key: keys.client(clientId), value: record }]);
+  const answer: Record<string, unknown> = { client_id: clientId, client_id_issued_at: issuedAt, ...metadata };
+  if (secret) {
+    answer.client_secret = secret;
+    answer.client_secret_expires_at = 0; // RFC 7591 3.2.1: 0 = never
+  }
+  return jsonResponse(answer, 201);
+}

@@ -1,0 +1,37 @@
+/**
+ * Scope and resource (RFC 8707) decisions shared by /authorize and /token.
+ *
+ * @module
+ */
+import type { ResolvedOptions } from "../options.ts";
+import { OAuthError } from "./errors.ts";
+
+/**
+ * What to grant for a requested scope string: the offered scopes it names. A missing
+ * scope, or one naming nothing offered, gets every offered scope (clients differ:
+ * ChatGPT omits scope on reconnect, Claude Code always asks `offline_access`).
+ */
+export function grantScope(requested: string | undefined, offered: readonly string[]): string {
+  const asked = (requested ?? "").split(" ").filter(Boolean);
+  const granted = offered.filter((s) => asked.includes(s));
+  return (granted.length ? granted : offered).join(" ");
+}
+
+/** On refresh, a scope may narrow the grant's but never widen it (RFC 6749 6). */
+export function narrowScope(requested: string | undefined, grantScopeValue: string): string {
+  if (requested === undefined || requested.trim() === "") return grantScopeValue;
+  const held = grantScopeValue.split(" ");
+  const kept = held.filter((s) => requested.split(" ").includes(s));
+  return (kept.length ? kept : held).join(" ");
+}
+
+/**
+ * RFC 8707 2: the resource a token is for. Only this server's MCP endpoint is served;
+ * its origin (what a user may have typed) is taken to mean the same resource.
+ */
+export function checkResource(requested: string | undefined, opts: ResolvedOptions): string {
+  if (requested === undefined) return opts.resource;
+  const accepted = [opts.resource, `${opts.resource}/`, opts.baseUrl, `${opts.baseUrl}/`];
+  if (accepted.includes(requested)) return opts.resource;
+  throw new OAuthError("invalid_target", "this server only issues tokens for its own MCP endpoint");
+}

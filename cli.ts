@@ -1,0 +1,97 @@
+/**
+ * The command line: flags and `PERSONAL_MCP_*` environment variables become
+ * {@linkcode ServeOptions}; serves the given tools (the demo `hello` by default).
+ *
+ * @module
+ */
+import process from "node:process";
+import { parseArgs } from "node:util";
+import { type ServeHandle, servePersonalMcp, type ServeOptions } from "./serve.ts";
+import type { Tools } from "./transport/tools.ts";
+
+const USAGE = `Usage: deno run -A mod.ts [options]   (or: bun run mod.ts [options])
+
+Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
+  --port <n>            TCP port (default 8787; 0 = any free port)
+  --hostname <host>     interface to listen on (default 127.0.0.1)
+  --base-url <url>      public origin clients use, e.g. https://me.example.com
+                        (default http://<hostname>:<port>)
+  --state-dir <dir>     folder for grants, clients and token hashes (default .oauth-state)
+  --password <pw>       owner password for the consent page (prefer the environment
+                        variable: flags are visible to other local users)
+  --reset-password      generate and print a new owner password, keep only its hash
+  --help                show this text
+`;
+
+const FLAGS = {
+  port: { type: "string" },
+  hostname: { type: "string" },
+  "base-url": { type: "string" },
+  "state-dir": { type: "string" },
+  password: { type: "string" },
+  "reset-password": { type: "boolean" },
+  help: { type: "boolean" },
+} as const;
+
+/** Reads flags, then the environment, into serve options; throws on bad input. */
+export function parseCli(argv: string[], env: Record<string, string | undefined>): ServeOptions | "help" {
+  const { values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
+  if (values.help) return "help";
+  const pick = (flag: keyof typeof FLAGS): string | undefined => {
+    const value = values[flag];
+    if (typeof value === "string") return value;
+    return env[`PERSONAL_MCP_${flag.toUpperCase().replaceAll("-", "_")}`] || undefined;
+  };
+  const portText = pick("port");
+  const port = portText === undefined ? undefined : Number(portText);
+  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+    throw new RangeError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(portText)}`);
+  }
+  const reset = values["reset-password"] ?? ["1", "true", "yes"].includes((env.PERSONAL_MCP_RESET_PASSWORD ?? "").toLowerCase());
+  return {
+    port,
+    hostname: pick("hostname"),
+    baseUrl: pick("base-url"),
+    stateDir: pick("state-dir"),
+    password: pick("password"),
+    resetPassword: reset,
+  };
+}
+
+/** Runs the CLI: serves `tools` until SIGINT or SIGTERM. */
+export async function runCli(tools: Tools, argv: string[] = process.argv.slice(2)): Promise<ServeHandle | undefined> {
+  let options: ServeOptions | "help";
+  try {
+    options = parseCli(argv, process.env);
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
+    process.exitCode = 2;
+    return undefined;
+  }
+  if (options === "help") {
+    console.log(USAGE);
+    return undefined;
+  }
+  let handle: ServeHandle;
+  try {
+    handle = await servePersonalMcp(tools, {
+      ...options,
+      onEvent: (event) => {
+        if (event.type === "error") console.error(`error in ${event.where}:`, event.error);
+        else if (event.type === "warning") console.warn(`warning: ${event.message}`);
+        else if (event.type === "owner_login_failed") console.warn(`wrong owner password from ${event.clientAddress}`);
+        else if (event.type === "grant_revoked") console.warn(`grant revoked: ${event.reason}`);
+      },
+    });
+  } catch (error) {
+    console.error(`error: ${(error as Error).message}`);
+    process.exitCode = 1;
+    return undefined;
+  }
+  const stop = () => {
+    handle.shutdown().then(() => process.exit(0), () => process.exit(1));
+  };
+  process.once("SIGINT", stop);
+  process.once("SIGTERM", stop);
+  return handle;
+}

@@ -1,0 +1,41 @@
+/**
+ * personal-mcp: put your own tools in front of every MCP client, behind an OAuth 2.1
+ * authorization server of its own where only you, the owner, can approve a client.
+ *
+ * @example Serving a tool
+ * ```ts ignore
+ * import { servePersonalMcp, tool } from "./mod.ts";
+ * import { z } from "zod";
+ *
+ * await servePersonalMcp({
+ *   hello: tool({ description: "Say hello", input: { name: z.string() }, run: ({ name }) => `Hello, ${name}!` }),
+ * }, { baseUrl: "https://me.example.com" });
+ * ```
+ *
+ * @module
+ */
+export { createPersonalMcp, type ConnectionInfo, type PersonalMcp } from "./router.ts";
+export { banner, servePersonalMcp, type ServeHandle, type ServeOptions } from "./serve.ts";
+export {
+  type JsonObjectSchema,
+  type JsonSchemaToolDefinition,
+  type NoInputToolDefinition,
+  type Tool,
+  tool,
+  type ToolOutput,
+  type Tools,
+  type ZodToolDefinition,
+} from "./transport/tools.ts";
+export { DEFAULT_REDIRECT_ALLOWLIST, type PersonalMcpEvent, type PersonalMcpOptions } from "./options.ts";
+export type { Entry, Key, Plan, Store, WriteOp } from "./store/store.ts";
+export { createMemoryStore } from "./store/memory.ts";
+export { openFileStore, StateFileError } from "./store/file.ts";
+export { openKvStore } from "./store/kv.ts";
+export { runCli } from "./cli.ts";
+export { demoTools } from "./demo.ts";
+
+if (import.meta.main) {
+  const { runCli } = await import("./cli.ts");
+  const { demoTools } = await import("./demo.ts");
+  await runCli(demoTools);
+}

@@ -1,0 +1,242 @@
+/**
+ * A store that keeps its records in memory and writes them, after every change, to
+ * one JSON file: atomically (temp file, fsync, rename), readable by the owner only.
+ * Works wherever `node:fs` does (Deno, Bun, Node).
+ *
+ * @module
+ */
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:fs";
+import { chmod, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
+import { join, resolve } from "node:path";
+import process from "node:process";
+import { createMapCore, keyId, type Slot } from "./memory.ts";
+import type { Store } from "./store.ts";
+
+/** The file's name inside the state folder. */
+export const STATE_FILE = "state.json";
+/** The lock that keeps a second process off the same folder. */
+export const LOCK_FILE = "state.lock";
+const FORMAT_VERSION = 1;
+
+interface FileShape {
+  version: number;
+  records: { key: string[]; value: unknown; expiresAt?: number }[];
+}
+
+/** Raised when the state file exists but cannot be trusted. */
+export class StateFileError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = "StateFileError";
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    // EPERM: the process exists but belongs to someone else.
+    return (error as { code?: string }).code === "EPERM";
+  }
+}
+
+/**
+ * Locks held by stores open in this process. The pid in the lock file cannot tell them
+ * apart from a stale lock that a previous run with the same pid left behind (pid 1 in a
+ * container), so they are remembered here.
+ */
+const heldLocks = new Set<string>();
+
+/** Takes the folder's lock, or explains who holds it. A lock left by a dead process is taken over. */
+function acquireLock(path: string): void {
+  if (heldLocks.has(path)) {
+    throw new StateFileError(
+      `state folder is already open in this process (lock ${path}); close that store first`,
+    );
+  }
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, "wx", 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      heldLocks.add(path);
+      return;
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EEXIST") throw error;
+      let holder = NaN;
+      try {
+        holder = Number.parseInt(readFileSync(path, "utf8"), 10);
+      } catch { /* unreadable: treat as stale */ }
+      if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
+        throw new StateFileError(
+          `state folder is in use by process ${holder} (lock ${path}); ` +
+            `stop that server or give this one another --state-dir`,
+        );
+      }
+      try {
+        unlinkSync(path);
+      } catch { /* raced with another taker; try again */ }
+    }
+  }
+  throw new StateFileError(`could not take the lock ${path}`);
+}
+
+function releaseLock(path: string): void {
+  heldLocks.delete(path);
+  try {
+    unlinkSync(path);
+  } catch { /* already gone */ }
+}
+
+function parseState(text: string, path: string): Slot[] {
+  let data: FileShape;
+  try {
+    data = JSON.parse(text);
+  } catch {
+    throw new StateFileError(
+      `state file ${path} is not valid JSON (truncated or corrupted). ` +
+        `Refusing to start with empty state. Restore it from a backup, or move it aside ` +
+        `to start fresh (every client will have to connect again).`,
+    );
+  }
+  if (data?.version !== FORMAT_VERSION || !Array.isArray(data.records)) {
+    throw new StateFileError(
+      `state file ${path} has an unknown format (expected version ${FORMAT_VERSION}). ` +
+        `Refusing to start; move it aside to start fresh.`,
+    );
+  }
+  return data.records.map((r) => ({ key: r.key, value: r.value, expiresAt: r.expiresAt }));
+}
+
+/** Options of {@linkcode openFileStore}. */
+export interface FileStoreOptions {
+  /** Clock in epoch milliseconds, for tests. @default Date.now */
+  now?: () => number;
+}
+
+/**
+ * Opens (creating if needed) the state folder `dir` with mode 0700 and its
+ * `state.json` with mode 0600. Throws {@linkcode StateFileError} when the file is
+ * corrupt or another live process holds the folder.
+ *
+ * @example Opening a file store
+ * ```ts
+ * import { openFileStore } from "./file.ts";
+ * const dir = await Deno.makeTempDir();
+ * const store = await openFileStore(dir);
+ * await store.write([{ op: "set", key: ["k"], value: 1 }]);
+ * await store.close();
+ * ```
+ */
+export async function openFileStore(dir: string, options: FileStoreOptions = {}): Promise<Store> {
+  const now = options.now ?? Date.now;
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+  const path = join(dir, STATE_FILE);
+  const lockPath = resolve(dir, LOCK_FILE);
+  acquireLock(lockPath);
+
+  const core = createMapCore(now);
+  try {
+    let text: string | undefined;
+    try {
+      text = await readFile(path, "utf8");
+    } catch (error) {
+      if ((error as { code?: string }).code !== "ENOENT") throw error;
+    }
+    if (text !== undefined) {
+      for (const slot of parseState(text, path)) core.slots.set(keyId(slot.key), slot);
+      await chmod(path, 0o600);
+    }
+  } catch (error) {
+    releaseLock(lockPath);
+    throw error;
+  }
+  core.prune();
+
+  let closed = false;
+  let writing: Promise<void> | undefined;
+  let queued: Promise<void> | undefined;
+
+  async function writeSnapshot(): Promise<void> {
+    const t = now();
+    const records: FileShape["records"] = [];
+    for (const slot of core.slots.values()) {
+      if (slot.expiresAt !== undefined && slot.expiresAt <= t) continue;
+      records.push({ key: [...slot.key], value: slot.value, expiresAt: slot.expiresAt });
+    }
+    const body = JSON.stringify({ version: FORMAT_VERSION, records } satisfies FileShape);
+    const tmp = `${path}.${crypto.randomUUID()}.tmp`;
+    const handle = await open(tmp, "w", 0o600);
+    try {
+      await handle.writeFile(body, "utf8");
+      await handle.sync();
+    } finally {
+      await handle.close();
+    }
+    try {
+      await rename(tmp, path);
+    } catch (error) {
+      await unlink(tmp).catch(() => {});
+      throw error;
+    }
+    // The rename is durable only once the directory entry is.
+    const dirHandle = await open(dir, "r").catch(() => undefined);
+    if (dirHandle) {
+      await dirHandle.sync().catch(() => {});
+      await dirHandle.close();
+    }
+  }
+
+  /**
+   * Group commit: changes made while a write is running are saved together by the
+   * next write, and every caller waits for the write that contains its change.
+   */
+  function persist(): Promise<void> {
+    if (queued) return queued;
+    // The body runs in a later microtask, so it may refer to `next` (an async IIFE would
+    // run it synchronously, before `next` is assigned, when nothing is being written).
+    const next: Promise<void> = (writing ?? Promise.resolve()).catch(() => {}).then(async () => {
+      queued = undefined;
+      writing = next;
+      try {
+        await writeSnapshot();
+      } finally {
+        if (writing === next) writing = undefined;
+      }
+    });
+    queued = next;
+    return next;
+  }
+
+  function ensureOpen() {
+    if (closed) throw new Error("file store is closed");
+  }
+
+  return {
+    get(key) {
+      return Promise.resolve(core.get(key));
+    },
+    list(prefix) {
+      return Promise.resolve(core.list(prefix));
+    },
+    async transact(keys, plan) {
+      ensureOpen();
+      const { result, changed } = core.transact(keys, plan);
+      if (changed) await persist();
+      return result;
+    },
+    async write(ops) {
+      ensureOpen();
+      core.apply(ops);
+      await persist();
+    },
+    async close() {
+      if (closed) return;
+      closed = true;
+      await (queued ?? writing)?.catch(() => {});
+      releaseLock(lockPath);
+    },
+  };
+}

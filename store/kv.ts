@@ -1,0 +1,121 @@
+/**
+ * A store on Deno KV: the default on Deno Deploy and under `--unstable-kv`.
+ *
+ * @module
+ */
+import type { Entry, Store, WriteOp } from "./store.ts";
+
+interface Wrapped {
+  v: unknown;
+  /** Expiry, epoch ms. KV's own `expireIn` is lazy, so reads check this too. */
+  e?: number;
+}
+
+// Minimal structural types, so this file type-checks without Deno's unstable lib.
+interface KvEntryMaybe {
+  key: readonly unknown[];
+  value: unknown;
+  versionstamp: string | null;
+}
+interface KvAtomic {
+  check(...entries: { key: readonly unknown[]; versionstamp: string | null }[]): KvAtomic;
+  set(key: unknown[], value: unknown, options?: { expireIn?: number }): KvAtomic;
+  delete(key: unknown[]): KvAtomic;
+  commit(): Promise<{ ok: boolean }>;
+}
+interface Kv {
+  get(key: unknown[]): Promise<KvEntryMaybe>;
+  getMany(keys: unknown[][]): Promise<KvEntryMaybe[]>;
+  list(selector: { prefix: unknown[] }): AsyncIterable<KvEntryMaybe>;
+  atomic(): KvAtomic;
+  close(): void;
+}
+
+/** Whether this runtime offers Deno KV (`Deno.openKv`). */
+export function kvAvailable(): boolean {
+  const deno = (globalThis as { Deno?: { openKv?: unknown } }).Deno;
+  return typeof deno?.openKv === "function";
+}
+
+function unwrap(raw: unknown, now: number): unknown {
+  const w = raw as Wrapped | null;
+  if (!w || typeof w !== "object" || !("v" in w)) return undefined;
+  if (w.e !== undefined && w.e <= now) return undefined;
+  return w.v;
+}
+
+/** A random delay in [0, maxMs). */
+function jitterMs(maxMs: number): number {
+  return (crypto.getRandomValues(new Uint32Array(1))[0]! / 2 ** 32) * maxMs;
+}
+
+function addOp(atomic: KvAtomic, op: WriteOp, now: number): void {
+  if (op.op === "delete") atomic.delete([...op.key]);
+  else {
+    const wrapped: Wrapped = op.expiresAt === undefined ? { v: op.value } : { v: op.value, e: op.expiresAt };
+    const expireIn = op.expiresAt === undefined ? undefined : Math.max(1, op.expiresAt - now);
+    atomic.set([...op.key], wrapped, expireIn === undefined ? undefined : { expireIn });
+  }
+}
+
+/**
+ * Opens a Deno KV database (`path` for a local file; none on Deno Deploy).
+ *
+ * @example Opening a KV store in memory
+ * ```ts
+ * import { openKvStore } from "./kv.ts";
+ * const store = await openKvStore(":memory:");
+ * await store.write([{ op: "set", key: ["k"], value: 1 }]);
+ * await store.close();
+ * ```
+ */
+export async function openKvStore(path?: string, options: { now?: () => number } = {}): Promise<Store> {
+  const now = options.now ?? Date.now;
+  const deno = (globalThis as { Deno?: { openKv?: (path?: string) => Promise<Kv> } }).Deno;
+  if (!deno?.openKv) throw new Error("Deno KV is not available in this runtime (run Deno with --unstable-kv)");
+  const kv = await deno.openKv(path);
+
+  return {
+    async get<T>(key: readonly string[]) {
+      const entry = await kv.get([...key]);
+      return unwrap(entry.value, now()) as T | undefined;
+    },
+    async list<T>(prefix: readonly string[]) {
+      const out: Entry<T>[] = [];
+      const t = now();
+      for await (const entry of kv.list({ prefix: [...prefix] })) {
+        const value = unwrap(entry.value, t);
+        if (value !== undefined) out.push({ key: entry.key as string[], value: value as T });
+      }
+      return out;
+    },
+    async transact(keys, plan) {
+      // Optimistic concurrency: retry when another writer changed a key we read.
+      for (let attempt = 0; attempt < 32; attempt++) {
+        const entries = keys.length ? await kv.getMany(keys.map((k) => [...k])) : [];
+        const t = now();
+        const { ops, result } = plan(entries.map((e) => unwrap(e.value, t)));
+        if (ops.length === 0) return result;
+        const atomic = kv.atomic();
+        for (const e of entries) atomic.check({ key: e.key, versionstamp: e.versionstamp });
+        for (const op of ops) addOp(atomic, op, t);
+        if ((await atomic.commit()).ok) return result;
+        // Writers that collided would collide again if they all retried at once.
+        await new Promise((resolve) => setTimeout(resolve, jitterMs(2 ** Math.min(attempt, 6))));
+      }
+      throw new Error("Deno KV transaction kept conflicting");
+    },
+    async write(ops) {
+      if (ops.length === 0) return;
+      const atomic = kv.atomic();
+      const t = now();
+      for (const op of ops) addOp(atomic, op, t);
+      const { ok } = await atomic.commit();
+      if (!ok) throw new Error("Deno KV write failed");
+    },
+    close() {
+      kv.close();
+      return Promise.resolve();
+    },
+  };
+}
