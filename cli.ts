@@ -6,7 +6,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { type ServeHandle, servePersonalMcp, type ServeOptions } from "./serve.ts";
+import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
 import type { Tools } from "./transport/tools.ts";
 
 const USAGE = `Usage: deno run -A mod.ts [options]   (or: bun run mod.ts [options])
@@ -34,8 +34,16 @@ const FLAGS = {
 } as const;
 
 /** Reads flags, then the environment, into serve options; throws on bad input. */
-export function parseCli(argv: string[], env: Record<string, string | undefined>): ServeOptions | "help" {
-  const { values } = parseArgs({ args: argv, options: FLAGS, strict: true, allowPositionals: false });
+export function parseCli(
+  argv: string[],
+  env: Record<string, string | undefined>,
+): ServeOptions | "help" {
+  const { values } = parseArgs({
+    args: argv,
+    options: FLAGS,
+    strict: true,
+    allowPositionals: false,
+  });
   if (values.help) return "help";
   const pick = (flag: keyof typeof FLAGS): string | undefined => {
     const value = values[flag];
@@ -45,9 +53,12 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
   const portText = pick("port");
   const port = portText === undefined ? undefined : Number(portText);
   if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
-    throw new RangeError(`--port must be an integer from 0 to 65535, got ${JSON.stringify(portText)}`);
+    throw new RangeError(
+      `--port must be an integer from 0 to 65535, got ${JSON.stringify(portText)}`,
+    );
   }
-  const reset = values["reset-password"] ?? ["1", "true", "yes"].includes((env.PERSONAL_MCP_RESET_PASSWORD ?? "").toLowerCase());
+  const reset = values["reset-password"] ??
+    ["1", "true", "yes"].includes((env.PERSONAL_MCP_RESET_PASSWORD ?? "").toLowerCase());
   return {
     port,
     hostname: pick("hostname"),
@@ -59,7 +70,10 @@ export function parseCli(argv: string[], env: Record<string, string | undefined>
 }
 
 /** Runs the CLI: serves `tools` until SIGINT or SIGTERM. */
-export async function runCli(tools: Tools, argv: string[] = process.argv.slice(2)): Promise<ServeHandle | undefined> {
+export async function runCli(
+  tools: Tools,
+  argv: string[] = process.argv.slice(2),
+): Promise<ServeHandle | undefined> {
   let options: ServeOptions | "help";
   try {
     options = parseCli(argv, process.env);
@@ -79,8 +93,9 @@ export async function runCli(tools: Tools, argv: string[] = process.argv.slice(2
       onEvent: (event) => {
         if (event.type === "error") console.error(`error in ${event.where}:`, event.error);
         else if (event.type === "warning") console.warn(`warning: ${event.message}`);
-        else if (event.type === "owner_login_failed") console.warn(`wrong owner password from ${event.clientAddress}`);
-        else if (event.type === "grant_revoked") console.warn(`grant revoked: ${event.reason}`);
+        else if (event.type === "owner_login_failed") {
+          console.warn(`wrong owner password from ${event.clientAddress}`);
+        } else if (event.type === "grant_revoked") console.warn(`grant revoked: ${event.reason}`);
       },
     });
   } catch (error) {

@@ -14,8 +14,8 @@
  *
  * @module
  */
-export { createPersonalMcp, type ConnectionInfo, type PersonalMcp } from "./router.ts";
-export { banner, servePersonalMcp, type ServeHandle, type ServeOptions } from "./serve.ts";
+export { type ConnectionInfo, createPersonalMcp, type PersonalMcp } from "./router.ts";
+export { banner, type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
 export {
   type JsonObjectSchema,
   type JsonSchemaToolDefinition,
@@ -26,7 +26,11 @@ export {
   type Tools,
   type ZodToolDefinition,
 } from "./transport/tools.ts";
-export { DEFAULT_REDIRECT_ALLOWLIST, type PersonalMcpEvent, type PersonalMcpOptions } from "./options.ts";
+export {
+  DEFAULT_REDIRECT_ALLOWLIST,
+  type PersonalMcpEvent,
+  type PersonalMcpOptions,
+} from "./options.ts";
 export type { Entry, Key, Plan, Store, WriteOp } from "./store/store.ts";
 export { createMemoryStore } from "./store/memory.ts";
 export { openFileStore, StateFileError } from "./store/file.ts";

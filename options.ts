@@ -149,10 +149,14 @@ function checkAllowEntry(entry: unknown, name: string): string {
   try {
     url = new URL(entry);
   } catch {
-    throw new TypeError(`"${name}" entry ${JSON.stringify(entry)} is not an origin, a scheme or "loopback"`);
+    throw new TypeError(
+      `"${name}" entry ${JSON.stringify(entry)} is not an origin, a scheme or "loopback"`,
+    );
   }
   if (url.origin === "null" || url.href !== `${url.origin}/` || !/^https?:$/.test(url.protocol)) {
-    throw new TypeError(`"${name}" entry ${JSON.stringify(entry)} must be an http(s) origin with no path`);
+    throw new TypeError(
+      `"${name}" entry ${JSON.stringify(entry)} must be an http(s) origin with no path`,
+    );
   }
   return url.origin;
 }
@@ -164,30 +168,46 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
   try {
     base = new URL(options.baseUrl);
   } catch {
-    throw new TypeError(`"baseUrl" must be an absolute http(s) URL, got ${JSON.stringify(options.baseUrl)}`);
+    throw new TypeError(
+      `"baseUrl" must be an absolute http(s) URL, got ${JSON.stringify(options.baseUrl)}`,
+    );
   }
   if (base.protocol !== "https:" && base.protocol !== "http:") {
-    throw new TypeError(`"baseUrl" must be an absolute http(s) URL, got ${JSON.stringify(options.baseUrl)}`);
+    throw new TypeError(
+      `"baseUrl" must be an absolute http(s) URL, got ${JSON.stringify(options.baseUrl)}`,
+    );
   }
   if (base.pathname !== "/" || base.search || base.hash || base.username || base.password) {
-    throw new TypeError(`"baseUrl" must be an origin (no path, query, fragment or credentials), got ${JSON.stringify(options.baseUrl)}`);
+    throw new TypeError(
+      `"baseUrl" must be an origin (no path, query, fragment or credentials), got ${
+        JSON.stringify(options.baseUrl)
+      }`,
+    );
   }
   // OAuth 2.1 1.5: plain http only where nobody can listen in.
   if (base.protocol === "http:" && !isLoopbackHost(base.hostname)) {
     throw new TypeError(`"baseUrl" must use https unless its host is loopback, got ${base.href}`);
   }
   const baseUrl = base.href.replace(/\/+$/, "");
-  if (options.password !== undefined && (typeof options.password !== "string" || options.password.length < 8)) {
+  if (
+    options.password !== undefined &&
+    (typeof options.password !== "string" || options.password.length < 8)
+  ) {
     throw new RangeError(`"password" must be a string of at least 8 characters`);
   }
   const scopes = options.scopes ?? ["mcp", "offline_access"];
-  if (!Array.isArray(scopes) || scopes.length === 0 || !scopes.every((s) => typeof s === "string" && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))) {
+  if (
+    !Array.isArray(scopes) || scopes.length === 0 ||
+    !scopes.every((s) => typeof s === "string" && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))
+  ) {
     throw new TypeError(`"scopes" must be a non-empty array of RFC 6749 scope tokens`);
   }
   const allowedRedirects = (options.allowedRedirects ?? [...DEFAULT_REDIRECT_ALLOWLIST]).map((e) =>
     checkAllowEntry(e, "allowedRedirects")
   );
-  const allowedOrigins = (options.allowedOrigins ?? ["loopback"]).map((e) => checkAllowEntry(e, "allowedOrigins"));
+  const allowedOrigins = (options.allowedOrigins ?? ["loopback"]).map((e) =>
+    checkAllowEntry(e, "allowedOrigins")
+  );
   return {
     baseUrl,
     issuer: baseUrl,
@@ -196,8 +216,16 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
     name: options.name ?? "personal-mcp",
     version: options.version ?? "0.1.0",
     instructions: options.instructions,
-    accessTokenTtlSeconds: positiveInt(options.accessTokenTtlSeconds, "accessTokenTtlSeconds", 30 * 24 * 3600),
-    refreshTokenTtlSeconds: positiveInt(options.refreshTokenTtlSeconds, "refreshTokenTtlSeconds", 365 * 24 * 3600),
+    accessTokenTtlSeconds: positiveInt(
+      options.accessTokenTtlSeconds,
+      "accessTokenTtlSeconds",
+      30 * 24 * 3600,
+    ),
+    refreshTokenTtlSeconds: positiveInt(
+      options.refreshTokenTtlSeconds,
+      "refreshTokenTtlSeconds",
+      365 * 24 * 3600,
+    ),
     codeTtlSeconds: positiveInt(options.codeTtlSeconds, "codeTtlSeconds", 120),
     refreshGraceSeconds: positiveInt(options.refreshGraceSeconds, "refreshGraceSeconds", 60),
     allowedRedirects,

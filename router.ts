@@ -40,7 +40,8 @@ export interface PersonalMcp {
   close(): Promise<void>;
 }
 
-const CORS_ALLOW_HEADERS = "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id";
+const CORS_ALLOW_HEADERS =
+  "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id";
 const CORS_EXPOSE_HEADERS = "www-authenticate, mcp-session-id, mcp-protocol-version";
 const OAUTH_PATHS = new Set([
   "/.well-known/oauth-protected-resource",
@@ -64,7 +65,9 @@ function withHeaders(response: Response, headers: Record<string, string>): Respo
 }
 
 function methodNotAllowed(allow: string): Response {
-  return jsonResponse({ error: "invalid_request", error_description: "method not allowed" }, 405, { allow });
+  return jsonResponse({ error: "invalid_request", error_description: "method not allowed" }, 405, {
+    allow,
+  });
 }
 
 function jsonRpcError(status: number, code: number, message: string): Response {
@@ -95,8 +98,15 @@ function jsonRpcError(status: number, code: number, message: string): Response {
 export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): PersonalMcp {
   const opts = resolveOptions(options);
   const checkedTools = validateTools(tools);
-  const store = options.store === undefined || options.store === "memory" ? createMemoryStore() : options.store;
-  const ctx: AuthContext = createAuthContext(opts, store, createPasswordOwner(store, options.password), options.onEvent);
+  const store = options.store === undefined || options.store === "memory"
+    ? createMemoryStore()
+    : options.store;
+  const ctx: AuthContext = createAuthContext(
+    opts,
+    store,
+    createPasswordOwner(store, options.password),
+    options.onEvent,
+  );
   const mcp = createMcpEndpoint(checkedTools, {
     name: opts.name,
     version: opts.version,
@@ -107,7 +117,9 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
   const prmJson = JSON.stringify(protectedResourceMetadata(opts));
   const asmJson = JSON.stringify(authorizationServerMetadata(opts));
   const discovery = (body: string) =>
-    new Response(body, { headers: { "content-type": "application/json", "cache-control": "public, max-age=3600" } });
+    new Response(body, {
+      headers: { "content-type": "application/json", "cache-control": "public, max-age=3600" },
+    });
 
   async function oauth(handler: () => Promise<Response>): Promise<Response> {
     try {
@@ -142,14 +154,22 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       case "/.well-known/oauth-authorization-server":
         return method === "GET" || method === "HEAD" ? discovery(asmJson) : methodNotAllowed("GET");
       case "/register":
-        return method === "POST" ? await oauth(() => handleRegister(ctx, request)) : methodNotAllowed("POST");
+        return method === "POST"
+          ? await oauth(() => handleRegister(ctx, request))
+          : methodNotAllowed("POST");
       case "/token":
-        return method === "POST" ? await oauth(() => handleToken(ctx, request)) : methodNotAllowed("POST");
+        return method === "POST"
+          ? await oauth(() => handleToken(ctx, request))
+          : methodNotAllowed("POST");
       case "/revoke":
-        return method === "POST" ? await oauth(() => handleRevoke(ctx, request)) : methodNotAllowed("POST");
+        return method === "POST"
+          ? await oauth(() => handleRevoke(ctx, request))
+          : methodNotAllowed("POST");
       case "/authorize":
         if (method === "GET" || method === "HEAD") return await handleAuthorizeGet(ctx, request);
-        if (method === "POST") return await handleAuthorizePost(ctx, request, info.remoteAddress ?? "unknown");
+        if (method === "POST") {
+          return await handleAuthorizePost(ctx, request, info.remoteAddress ?? "unknown");
+        }
         return methodNotAllowed("GET, POST");
       case "/mcp":
         return await serveMcp(request);
@@ -160,7 +180,10 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
         );
       default:
         // Includes /.well-known/openid-configuration: a plain 404, so OIDC discovery stops.
-        return new Response("Not found\n", { status: 404, headers: { "content-type": "text/plain; charset=utf-8" } });
+        return new Response("Not found\n", {
+          status: 404,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        });
     }
   }
 
@@ -169,10 +192,17 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     if (!origin) return undefined;
     if (OAUTH_PATHS.has(path)) {
       // No cookies are used on these endpoints, so any origin may call them.
-      return { "access-control-allow-origin": "*", "access-control-expose-headers": CORS_EXPOSE_HEADERS };
+      return {
+        "access-control-allow-origin": "*",
+        "access-control-expose-headers": CORS_EXPOSE_HEADERS,
+      };
     }
     if (path === "/mcp" && originAllowed(origin, opts.allowedOrigins, opts.origin)) {
-      return { "access-control-allow-origin": origin, "access-control-expose-headers": CORS_EXPOSE_HEADERS, vary: "Origin" };
+      return {
+        "access-control-allow-origin": origin,
+        "access-control-expose-headers": CORS_EXPOSE_HEADERS,
+        vary: "Origin",
+      };
     }
     return undefined;
   }
@@ -194,7 +224,9 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
           status: 204,
           headers: {
             ...cors,
-            "access-control-allow-methods": url.pathname === "/mcp" ? "GET, POST, DELETE, OPTIONS" : "GET, POST, OPTIONS",
+            "access-control-allow-methods": url.pathname === "/mcp"
+              ? "GET, POST, DELETE, OPTIONS"
+              : "GET, POST, OPTIONS",
             "access-control-allow-headers": CORS_ALLOW_HEADERS,
             "access-control-max-age": "86400",
           },

@@ -68,7 +68,9 @@ async function listen(hostname: string, port: number, handler: Handler): Promise
     const { listenDeno } = await import("./serve_deno.ts");
     return listenDeno(hostname, port, handler);
   }
-  throw new Error("servePersonalMcp() needs Deno or Bun; elsewhere, call createPersonalMcp() and serve its fetch handler");
+  throw new Error(
+    "servePersonalMcp() needs Deno or Bun; elsewhere, call createPersonalMcp() and serve its fetch handler",
+  );
 }
 
 async function openStore(choice: ServeOptions["store"], stateDir: string): Promise<Store> {
@@ -76,8 +78,11 @@ async function openStore(choice: ServeOptions["store"], stateDir: string): Promi
   if (choice === "memory") return createMemoryStore();
   const useKv = choice === "kv" || (choice === undefined && kvAvailable());
   if (!useKv) return await openFileStore(stateDir);
-  const deploy = typeof (globalThis as { Deno?: { env?: { get(k: string): string | undefined } } }).Deno?.env?.get === "function" &&
-    (globalThis as unknown as { Deno: { env: { get(k: string): string | undefined } } }).Deno.env.get("DENO_DEPLOYMENT_ID");
+  const deploy =
+    typeof (globalThis as { Deno?: { env?: { get(k: string): string | undefined } } }).Deno?.env
+        ?.get === "function" &&
+    (globalThis as unknown as { Deno: { env: { get(k: string): string | undefined } } }).Deno.env
+      .get("DENO_DEPLOYMENT_ID");
   if (deploy) return await openKvStore();
   const { mkdir, chmod } = await import("node:fs/promises");
   await mkdir(stateDir, { recursive: true, mode: 0o700 });
@@ -116,10 +121,15 @@ export function banner(mcpUrl: string): string {
  * await server.shutdown();
  * ```
  */
-export async function servePersonalMcp(tools: Tools, options: ServeOptions = {}): Promise<ServeHandle> {
+export async function servePersonalMcp(
+  tools: Tools,
+  options: ServeOptions = {},
+): Promise<ServeHandle> {
   const hostname = options.hostname ?? "127.0.0.1";
   const port = options.port ?? 8787;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new RangeError(`"port" must be an integer from 0 to 65535`);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`"port" must be an integer from 0 to 65535`);
+  }
   const show = options.banner ?? true;
   const store = await openStore(options.store, options.stateDir ?? ".oauth-state");
 
@@ -136,7 +146,11 @@ export async function servePersonalMcp(tools: Tools, options: ServeOptions = {})
     await store.close();
     throw error;
   }
-  const hostForUrl = hostname.includes(":") ? `[${hostname}]` : hostname === "0.0.0.0" ? "127.0.0.1" : hostname;
+  const hostForUrl = hostname.includes(":")
+    ? `[${hostname}]`
+    : hostname === "0.0.0.0"
+    ? "127.0.0.1"
+    : hostname;
   const baseUrl = options.baseUrl ?? `http://${hostForUrl}:${listener.port}`;
   try {
     if (options.password === undefined) {
@@ -164,7 +178,9 @@ export async function servePersonalMcp(tools: Tools, options: ServeOptions = {})
   if (show) {
     console.log(banner(`${app.baseUrl}/mcp`));
     if (!isLoopbackHost(hostname) && !options.baseUrl) {
-      console.warn(`warning: listening on ${hostname} without --base-url; clients will be sent to ${baseUrl}`);
+      console.warn(
+        `warning: listening on ${hostname} without --base-url; clients will be sent to ${baseUrl}`,
+      );
     }
   }
   let stopped: Promise<void> | undefined;

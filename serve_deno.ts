@@ -18,7 +18,10 @@ export function listenDeno(
   handler: (request: Request, remoteAddress: string) => Promise<Response>,
 ) {
   const deno = (globalThis as unknown as { Deno: DenoServe }).Deno;
-  const server = deno.serve({ hostname, port, onListen: () => {} }, (request, info) => handler(request, info.remoteAddr.hostname));
+  const server = deno.serve(
+    { hostname, port, onListen: () => {} },
+    (request, info) => handler(request, info.remoteAddr.hostname),
+  );
   return {
     port: server.addr.port,
     async stop() {

@@ -43,13 +43,21 @@ async function sign(ctx: AuthContext, pending: PendingRequest): Promise<string> 
   return `${payload}.${base64url(new Uint8Array(mac))}`;
 }
 
-async function unsign(ctx: AuthContext, value: string | undefined): Promise<PendingRequest | undefined> {
+async function unsign(
+  ctx: AuthContext,
+  value: string | undefined,
+): Promise<PendingRequest | undefined> {
   if (!value) return undefined;
   const [payload, mac, extra] = value.split(".");
   if (!payload || !mac || extra !== undefined) return undefined;
   const macBytes = fromBase64url(mac);
   if (!macBytes) return undefined;
-  const ok = await crypto.subtle.verify("HMAC", await ctx.signingKey(), macBytes as BufferSource, encoder.encode(payload));
+  const ok = await crypto.subtle.verify(
+    "HMAC",
+    await ctx.signingKey(),
+    macBytes as BufferSource,
+    encoder.encode(payload),
+  );
   if (!ok) return undefined;
   try {
     const pending = JSON.parse(decoder.decode(fromBase64url(payload))) as PendingRequest;
@@ -78,16 +86,26 @@ function redirectDisplay(uri: string): { display: string; target: string } {
     return { display: `an app on this computer (${url.host})`, target: url.origin };
   }
   if (url.protocol === "https:") return { display: url.host, target: url.origin };
-  return { display: `the ${url.protocol.slice(0, -1)} app (${uri.split("?")[0]!.slice(0, 80)})`, target: url.protocol };
+  return {
+    display: `the ${url.protocol.slice(0, -1)} app (${uri.split("?")[0]!.slice(0, 80)})`,
+    target: url.protocol,
+  };
 }
 
 /** The client's redirect with the RFC 6749 4.1.2 / RFC 9207 parameters. */
-function redirectWith(ctx: AuthContext, redirectUri: string, params: Record<string, string | undefined>): Response {
+function redirectWith(
+  ctx: AuthContext,
+  redirectUri: string,
+  params: Record<string, string | undefined>,
+): Response {
   const url = new URL(redirectUri);
   for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
   url.searchParams.set("iss", ctx.opts.issuer);
   // 303: the browser follows a POST's answer with a GET.
-  return new Response(null, { status: 303, headers: { location: url.href, "cache-control": "no-store", "referrer-policy": "no-referrer" } });
+  return new Response(null, {
+    status: 303,
+    headers: { location: url.href, "cache-control": "no-store", "referrer-policy": "no-referrer" },
+  });
 }
 
 function clientName(client: ClientRecord): string {
@@ -95,11 +113,29 @@ function clientName(client: ClientRecord): string {
 }
 
 /** Resolves client and redirect; until both are valid, errors are pages (RFC 6749 4.1.2.1). */
-async function clientAndRedirect(ctx: AuthContext, clientId: string | undefined, redirectUri: string | undefined) {
-  if (!clientId) return { page: errorPage(400, "Invalid request", "The app did not say who it is (client_id is missing).") };
+async function clientAndRedirect(
+  ctx: AuthContext,
+  clientId: string | undefined,
+  redirectUri: string | undefined,
+) {
+  if (!clientId) {
+    return {
+      page: errorPage(
+        400,
+        "Invalid request",
+        "The app did not say who it is (client_id is missing).",
+      ),
+    };
+  }
   const client = await ctx.store.get<ClientRecord>(keys.client(clientId));
   if (!client) {
-    return { page: errorPage(400, "Unknown app", "This app is not registered with this server. Remove the connector and add it again.") };
+    return {
+      page: errorPage(
+        400,
+        "Unknown app",
+        "This app is not registered with this server. Remove the connector and add it again.",
+      ),
+    };
   }
   let redirect: string | undefined;
   if (redirectUri === undefined) {
@@ -108,7 +144,13 @@ async function clientAndRedirect(ctx: AuthContext, clientId: string | undefined,
     redirect = matchRedirect(redirectUri, client.redirectUris) ? redirectUri : undefined;
   }
   if (!redirect || !redirectAllowed(redirect, ctx.opts.allowedRedirects)) {
-    return { page: errorPage(400, "Invalid redirect", "The app asked to send you to an address it did not register. Nothing was sent.") };
+    return {
+      page: errorPage(
+        400,
+        "Invalid redirect",
+        "The app asked to send you to an address it did not register. Nothing was sent.",
+      ),
+    };
   }
   return { client, redirect, page: undefined };
 }
@@ -125,14 +167,23 @@ export async function handleAuthorizeGet(ctx: AuthContext, request: Request): Pr
   if (found.page) return found.page;
   const { client, redirect } = found;
   const state = params.state;
-  const fail = (error: string, description: string) => redirectWith(ctx, redirect, { error, error_description: description, state });
+  const fail = (error: string, description: string) =>
+    redirectWith(ctx, redirect, { error, error_description: description, state });
 
-  if (state !== undefined && state.length > MAX_STATE_LENGTH) return fail("invalid_request", "state is too long");
-  if (params.response_type !== "code") return fail("unsupported_response_type", "response_type must be code");
+  if (state !== undefined && state.length > MAX_STATE_LENGTH) {
+    return fail("invalid_request", "state is too long");
+  }
+  if (params.response_type !== "code") {
+    return fail("unsupported_response_type", "response_type must be code");
+  }
   // OAuth 2.1 4.1.1 / RFC 7636 4.4.1: PKCE with S256 is required; plain is refused.
   if (!params.code_challenge) return fail("invalid_request", "code_challenge is required (PKCE)");
-  if (params.code_challenge_method !== "S256") return fail("invalid_request", "code_challenge_method must be S256");
-  if (!S256_CHALLENGE.test(params.code_challenge)) return fail("invalid_request", "code_challenge is malformed");
+  if (params.code_challenge_method !== "S256") {
+    return fail("invalid_request", "code_challenge_method must be S256");
+  }
+  if (!S256_CHALLENGE.test(params.code_challenge)) {
+    return fail("invalid_request", "code_challenge is malformed");
+  }
   let resource: string;
   try {
     resource = checkResource(params.resource, ctx.opts);
@@ -165,31 +216,49 @@ export async function handleAuthorizeGet(ctx: AuthContext, request: Request): Pr
       request: await sign(ctx, pending),
     },
     200,
-    { "set-cookie": `${cookieName(ctx)}=${nonce}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${REQUEST_TTL_MS / 1000}${secure}` },
+    {
+      "set-cookie": `${cookieName(ctx)}=${nonce}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${
+        REQUEST_TTL_MS / 1000
+      }${secure}`,
+    },
   );
 }
 
 function clientAddress(ctx: AuthContext, request: Request, remoteAddress: string): string {
   if (ctx.opts.trustProxy) {
     // The right-most entry is the one our own proxy added; the rest are client-controlled.
-    const forwarded = request.headers.get("x-forwarded-for")?.split(",").map((s) => s.trim()).filter(Boolean);
+    const forwarded = request.headers.get("x-forwarded-for")?.split(",").map((s) => s.trim())
+      .filter(Boolean);
     if (forwarded?.length) return forwarded[forwarded.length - 1]!;
   }
   return remoteAddress;
 }
 
 /** POST /authorize */
-export async function handleAuthorizePost(ctx: AuthContext, request: Request, remoteAddress: string): Promise<Response> {
+export async function handleAuthorizePost(
+  ctx: AuthContext,
+  request: Request,
+  remoteAddress: string,
+): Promise<Response> {
   // A form posted from another site is refused before anything else is read.
   const origin = request.headers.get("origin");
-  if ((origin !== null && origin !== ctx.opts.origin) || request.headers.get("sec-fetch-site") === "cross-site") {
-    return errorPage(403, "Request refused", "This approval did not come from this server's own page.");
+  if (
+    (origin !== null && origin !== ctx.opts.origin) ||
+    request.headers.get("sec-fetch-site") === "cross-site"
+  ) {
+    return errorPage(
+      403,
+      "Request refused",
+      "This approval did not come from this server's own page.",
+    );
   }
   let form: Record<string, string>;
   try {
     form = await readForm(request, ctx.opts.maxBodyBytes);
   } catch (error) {
-    if (error instanceof BodyTooLargeError) return errorPage(413, "Request too large", "The form was larger than this server accepts.");
+    if (error instanceof BodyTooLargeError) {
+      return errorPage(413, "Request too large", "The form was larger than this server accepts.");
+    }
     return errorPage(400, "Invalid request", "The form could not be read.");
   }
   const pending = await unsign(ctx, form.request);
@@ -198,16 +267,26 @@ export async function handleAuthorizePost(ctx: AuthContext, request: Request, re
   }
   const cookie = readCookie(request, cookieName(ctx));
   if (!cookie || !(await secretsEqual(cookie, pending.nonce))) {
-    return errorPage(403, "Request refused", "Your browser did not send this page's cookie. Start connecting again from your app.");
+    return errorPage(
+      403,
+      "Request refused",
+      "Your browser did not send this page's cookie. Start connecting again from your app.",
+    );
   }
   const found = await clientAndRedirect(ctx, pending.clientId, pending.redirectUri);
   if (found.page) return found.page;
   const { client, redirect } = found;
 
   if (form.decision === "deny") {
-    return redirectWith(ctx, redirect, { error: "access_denied", error_description: "the owner denied access", state: pending.state });
+    return redirectWith(ctx, redirect, {
+      error: "access_denied",
+      error_description: "the owner denied access",
+      state: pending.state,
+    });
   }
-  if (form.decision !== "approve") return errorPage(400, "Invalid request", "Choose Approve or Deny.");
+  if (form.decision !== "approve") {
+    return errorPage(400, "Invalid request", "Choose Approve or Deny.");
+  }
 
   const address = clientAddress(ctx, request, remoteAddress);
   const { display, target } = redirectDisplay(redirect);
@@ -222,12 +301,23 @@ export async function handleAuthorizePost(ctx: AuthContext, request: Request, re
   };
   const verdict = ctx.throttle.check(address);
   if (!verdict.allowed) {
-    return consentPage({ ...view, error: `Too many wrong passwords. Try again in ${verdict.retryAfterSeconds} seconds.` }, 429, {
-      "retry-after": String(verdict.retryAfterSeconds),
-    });
+    return consentPage(
+      {
+        ...view,
+        error: `Too many wrong passwords. Try again in ${verdict.retryAfterSeconds} seconds.`,
+      },
+      429,
+      {
+        "retry-after": String(verdict.retryAfterSeconds),
+      },
+    );
   }
   if (!(await ctx.owner.configured())) {
-    return errorPage(503, "No owner password", "This server has no owner password yet. Set one from the command line (see the README).");
+    return errorPage(
+      503,
+      "No owner password",
+      "This server has no owner password yet. Set one from the command line (see the README).",
+    );
   }
   if (!(await ctx.owner.verify(form.password ?? ""))) {
     ctx.throttle.fail(address);
@@ -247,9 +337,17 @@ export async function handleAuthorizePost(ctx: AuthContext, request: Request, re
     grantId: randomToken(16),
     expiresAt: ctx.now() + ctx.opts.codeTtlSeconds * 1000,
   };
-  await ctx.store.write([{ op: "set", key: keys.code(await hashSecret(code)), value: record, expiresAt: record.expiresAt }]);
+  await ctx.store.write([{
+    op: "set",
+    key: keys.code(await hashSecret(code)),
+    value: record,
+    expiresAt: record.expiresAt,
+  }]);
   const secure = ctx.opts.baseUrl.startsWith("https:") ? "; Secure" : "";
   const response = redirectWith(ctx, redirect, { code, state: pending.state });
-  response.headers.append("set-cookie", `${cookieName(ctx)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure}`);
+  response.headers.append(
+    "set-cookie",
+    `${cookieName(ctx)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure}`,
+  );
   return response;
 }

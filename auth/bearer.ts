@@ -10,14 +10,20 @@ import { hashSecret } from "./crypto.ts";
 import { RESOURCE_METADATA_PATH } from "./metadata.ts";
 
 /** The 401 of RFC 6750 3 / RFC 9728 5.1, with no body worth parsing. */
-export function challenge(ctx: AuthContext, error?: { code: "invalid_token" | "invalid_request"; description: string }): Response {
+export function challenge(
+  ctx: AuthContext,
+  error?: { code: "invalid_token" | "invalid_request"; description: string },
+): Response {
   const parts = [
     `resource_metadata="${ctx.opts.baseUrl}${RESOURCE_METADATA_PATH}"`,
     `scope="${ctx.opts.scopes.join(" ")}"`,
   ];
   if (error) parts.push(`error="${error.code}"`, `error_description="${error.description}"`);
   return new Response(
-    JSON.stringify({ error: error?.code ?? "invalid_token", error_description: error?.description ?? "authorization required" }),
+    JSON.stringify({
+      error: error?.code ?? "invalid_token",
+      error_description: error?.description ?? "authorization required",
+    }),
     {
       status: error?.code === "invalid_request" ? 400 : 401,
       headers: {
@@ -30,16 +36,24 @@ export function challenge(ctx: AuthContext, error?: { code: "invalid_token" | "i
 }
 
 /** Checks the request's bearer token; returns what the MCP handlers may know, or the 401. */
-export async function authenticateBearer(ctx: AuthContext, request: Request): Promise<AuthInfo | Response> {
+export async function authenticateBearer(
+  ctx: AuthContext,
+  request: Request,
+): Promise<AuthInfo | Response> {
   const header = request.headers.get("authorization");
   if (!header) return challenge(ctx);
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
-  if (!match) return challenge(ctx, { code: "invalid_token", description: "malformed bearer token" });
+  if (!match) {
+    return challenge(ctx, { code: "invalid_token", description: "malformed bearer token" });
+  }
   const token = match[1]!;
   const record = await ctx.findAccess(await hashSecret(token));
   // RFC 8707: a token for another audience is no token here.
   if (!record || record.resource !== ctx.opts.resource) {
-    return challenge(ctx, { code: "invalid_token", description: "token is invalid, expired or revoked" });
+    return challenge(ctx, {
+      code: "invalid_token",
+      description: "token is invalid, expired or revoked",
+    });
   }
   return {
     token,

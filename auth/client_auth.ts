@@ -15,10 +15,16 @@ function decodeBasic(header: string): { id: string; secret: string } {
   try {
     decoded = atob(encoded);
   } catch {
-    throw new OAuthError("invalid_client", "malformed Basic credentials", { headers: { "www-authenticate": 'Basic realm="token"' } });
+    throw new OAuthError("invalid_client", "malformed Basic credentials", {
+      headers: { "www-authenticate": 'Basic realm="token"' },
+    });
   }
   const colon = decoded.indexOf(":");
-  if (colon < 0) throw new OAuthError("invalid_client", "malformed Basic credentials", { headers: { "www-authenticate": 'Basic realm="token"' } });
+  if (colon < 0) {
+    throw new OAuthError("invalid_client", "malformed Basic credentials", {
+      headers: { "www-authenticate": 'Basic realm="token"' },
+    });
+  }
   try {
     // RFC 6749 2.3.1: both parts are form-urlencoded before Basic encoding.
     return {
@@ -26,7 +32,9 @@ function decodeBasic(header: string): { id: string; secret: string } {
       secret: decodeURIComponent(decoded.slice(colon + 1).replaceAll("+", " ")),
     };
   } catch {
-    throw new OAuthError("invalid_client", "malformed Basic credentials", { headers: { "www-authenticate": 'Basic realm="token"' } });
+    throw new OAuthError("invalid_client", "malformed Basic credentials", {
+      headers: { "www-authenticate": 'Basic realm="token"' },
+    });
   }
 }
 
@@ -38,22 +46,36 @@ export async function authenticateClient(
 ): Promise<ClientRecord> {
   const header = request.headers.get("authorization");
   const basic = header && /^basic /i.test(header) ? decodeBasic(header) : undefined;
-  if (basic && (form.client_secret !== undefined || (form.client_id !== undefined && form.client_id !== basic.id))) {
+  if (
+    basic &&
+    (form.client_secret !== undefined ||
+      (form.client_id !== undefined && form.client_id !== basic.id))
+  ) {
     // RFC 6749 2.3: one authentication method per request.
     throw new OAuthError("invalid_request", "use one client authentication method, not several");
   }
   const clientId = basic?.id ?? form.client_id;
   const secret = basic?.secret ?? form.client_secret;
   const challenge = basic ? { "www-authenticate": 'Basic realm="token"' } : undefined;
-  if (!clientId) throw new OAuthError("invalid_client", "client authentication failed", { headers: challenge });
+  if (!clientId) {
+    throw new OAuthError("invalid_client", "client authentication failed", { headers: challenge });
+  }
   const client = await ctx.store.get<ClientRecord>(keys.client(clientId));
-  if (!client) throw new OAuthError("invalid_client", "client authentication failed", { headers: challenge });
+  if (!client) {
+    throw new OAuthError("invalid_client", "client authentication failed", { headers: challenge });
+  }
   if (client.secretHash) {
-    if (secret === undefined) throw new OAuthError("invalid_client", "client authentication failed", { headers: challenge });
+    if (secret === undefined) {
+      throw new OAuthError("invalid_client", "client authentication failed", {
+        headers: challenge,
+      });
+    }
     const expected = fromBase64url(client.secretHash)!;
     const actual = fromBase64url(await hashSecret(secret))!;
     if (!timingSafeEqual(actual, expected)) {
-      throw new OAuthError("invalid_client", "client authentication failed", { headers: challenge });
+      throw new OAuthError("invalid_client", "client authentication failed", {
+        headers: challenge,
+      });
     }
   } else if (secret !== undefined && secret !== "") {
     throw new OAuthError("invalid_client", "client authentication failed", { headers: challenge });

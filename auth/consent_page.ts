@@ -56,10 +56,18 @@ function layout(title: string, nonce: string, body: string): string {
 }
 
 /** A readable error page (used until client and redirect are known good, RFC 6749 4.1.2.1). */
-export function errorPage(status: number, title: string, message: string, headers: Record<string, string> = {}): Response {
+export function errorPage(
+  status: number,
+  title: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
   const nonce = randomToken(16);
   const body = `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`;
-  return new Response(layout(title, nonce, body), { status, headers: { ...pageHeaders(nonce), ...headers } });
+  return new Response(layout(title, nonce, body), {
+    status,
+    headers: { ...pageHeaders(nonce), ...headers },
+  });
 }
 
 /** What the consent page shows and carries. */
@@ -78,7 +86,11 @@ export interface ConsentView {
 }
 
 /** The consent page: who asks, where the code goes, the password, Approve and Deny. */
-export function consentPage(view: ConsentView, status = 200, headers: Record<string, string> = {}): Response {
+export function consentPage(
+  view: ConsentView,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
   const nonce = randomToken(16);
   const e = escapeHtml;
   const body = `
@@ -100,7 +112,9 @@ ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 <button type="submit" name="decision" value="deny" formnovalidate>Deny</button>
 </div>
 </form>
-<p class="note">Only approve if you started connecting this app yourself. Client ID: ${e(view.clientId)}</p>`;
+<p class="note">Only approve if you started connecting this app yourself. Client ID: ${
+    e(view.clientId)
+  }</p>`;
   return new Response(layout(`Allow ${view.clientName}?`, nonce, body), {
     status,
     headers: { ...pageHeaders(nonce, [view.redirectTarget]), ...headers },

@@ -57,10 +57,12 @@ export function createAuthContext(
 
   async function loadSigningKey(): Promise<CryptoKey> {
     const fresh = base64url(crypto.getRandomValues(new Uint8Array(32)));
-    const raw = await store.transact([keys.signingKey], ([existing]) =>
-      typeof existing === "string"
-        ? { ops: [], result: existing }
-        : { ops: [{ op: "set", key: keys.signingKey, value: fresh }], result: fresh }
+    const raw = await store.transact(
+      [keys.signingKey],
+      ([existing]) =>
+        typeof existing === "string"
+          ? { ops: [], result: existing }
+          : { ops: [{ op: "set", key: keys.signingKey, value: fresh }], result: fresh },
     );
     return await crypto.subtle.importKey(
       "raw",
@@ -94,7 +96,9 @@ export function createAuthContext(
     },
     async commit(ops) {
       await store.write(ops);
-      forgetAccess(ops.filter((o) => o.op === "delete" && o.key[0] === "access").map((o) => o.key[1]!));
+      forgetAccess(
+        ops.filter((o) => o.op === "delete" && o.key[0] === "access").map((o) => o.key[1]!),
+      );
     },
     forgetAccess,
     signingKey() {
@@ -118,7 +122,11 @@ export function grantDeletion(grant: GrantRecord): WriteOp[] {
 }
 
 /** Revokes a grant and all its tokens, effective at once for /mcp. */
-export async function revokeGrant(ctx: AuthContext, grantId: string, reason: string): Promise<boolean> {
+export async function revokeGrant(
+  ctx: AuthContext,
+  grantId: string,
+  reason: string,
+): Promise<boolean> {
   const removed = await ctx.store.transact([keys.grant(grantId)], ([value]) => {
     const grant = value as GrantRecord | undefined;
     if (!grant) return { ops: [], result: [] as string[] };

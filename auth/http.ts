@@ -55,7 +55,10 @@ function mediaType(request: Request): string {
  */
 export async function readForm(request: Request, limit: number): Promise<Record<string, string>> {
   if (mediaType(request) !== "application/x-www-form-urlencoded") {
-    throw new OAuthError("invalid_request", "content-type must be application/x-www-form-urlencoded");
+    throw new OAuthError(
+      "invalid_request",
+      "content-type must be application/x-www-form-urlencoded",
+    );
   }
   const params = new URLSearchParams(await readBodyText(request, limit));
   return singleValues(params);
@@ -72,7 +75,11 @@ export function singleValues(params: URLSearchParams): Record<string, string> {
 }
 
 /** Reads a JSON object body. */
-export async function readJsonObject(request: Request, limit: number, code: "invalid_request" | "invalid_client_metadata" = "invalid_request"): Promise<Record<string, unknown>> {
+export async function readJsonObject(
+  request: Request,
+  limit: number,
+  code: "invalid_request" | "invalid_client_metadata" = "invalid_request",
+): Promise<Record<string, unknown>> {
   if (mediaType(request) !== "application/json") {
     throw new OAuthError(code, "content-type must be application/json");
   }

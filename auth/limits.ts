@@ -45,7 +45,9 @@ export function createLoginThrottle(now: () => number = Date.now) {
         return { allowed: false, retryAfterSeconds: Math.ceil((windowStart + 60_000 - t) / 1000) };
       }
       const s = addresses.get(address);
-      if (s && s.blockedUntil > t) return { allowed: false, retryAfterSeconds: Math.ceil((s.blockedUntil - t) / 1000) };
+      if (s && s.blockedUntil > t) {
+        return { allowed: false, retryAfterSeconds: Math.ceil((s.blockedUntil - t) / 1000) };
+      }
       return { allowed: true };
     },
     fail(address: string): void {

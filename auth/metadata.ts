@@ -34,7 +34,11 @@ export function authorizationServerMetadata(opts: ResolvedOptions) {
     response_modes_supported: ["query"],
     grant_types_supported: ["authorization_code", "refresh_token"],
     token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
-    revocation_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
+    revocation_endpoint_auth_methods_supported: [
+      "none",
+      "client_secret_post",
+      "client_secret_basic",
+    ],
     // RFC 7636 4.6 / OAuth 2.1: S256 only.
     code_challenge_methods_supported: ["S256"],
     // RFC 9207 3: `iss` is returned on every authorization response.

@@ -5,7 +5,13 @@
  * @module
  */
 import type { Store } from "../store/store.ts";
-import { generatePassword, hashPassword, type PasswordHash, secretsEqual, verifyPassword } from "./crypto.ts";
+import {
+  generatePassword,
+  hashPassword,
+  type PasswordHash,
+  secretsEqual,
+  verifyPassword,
+} from "./crypto.ts";
 import { keys } from "./records.ts";
 
 /** Decides whether the person at the consent page is the owner. */
@@ -48,8 +54,12 @@ export async function ensureOwnerPassword(store: Store): Promise<string | undefi
   if (await store.get(keys.ownerPassword)) return undefined;
   const password = generatePassword();
   const hash = await hashPassword(password);
-  const created = await store.transact([keys.ownerPassword], ([existing]) =>
-    existing ? { ops: [], result: false } : { ops: [{ op: "set", key: keys.ownerPassword, value: hash }], result: true }
+  const created = await store.transact(
+    [keys.ownerPassword],
+    ([existing]) =>
+      existing
+        ? { ops: [], result: false }
+        : { ops: [{ op: "set", key: keys.ownerPassword, value: hash }], result: true },
   );
   return created ? password : undefined;
 }

@@ -7,7 +7,15 @@
 import { isLoopbackHost } from "../options.ts";
 
 // Schemes that run code or read local data in a browser: never a redirect target.
-const FORBIDDEN_SCHEMES = new Set(["javascript:", "data:", "file:", "blob:", "vbscript:", "about:", "filesystem:"]);
+const FORBIDDEN_SCHEMES = new Set([
+  "javascript:",
+  "data:",
+  "file:",
+  "blob:",
+  "vbscript:",
+  "about:",
+  "filesystem:",
+]);
 
 function parse(uri: string): URL | undefined {
   // WHATWG parsing folds backslashes and odd whitespace; refuse them outright so that
@@ -21,13 +29,19 @@ function parse(uri: string): URL | undefined {
 }
 
 /** Whether `origin` (e.g. `http://localhost:6274`) is named by an allowlist entry. */
-export function originAllowed(origin: string, entries: readonly string[], ownOrigin: string): boolean {
+export function originAllowed(
+  origin: string,
+  entries: readonly string[],
+  ownOrigin: string,
+): boolean {
   if (origin === ownOrigin) return true;
   const url = parse(origin);
   if (!url || url.origin !== origin) return false;
   for (const entry of entries) {
     if (entry === "loopback") {
-      if ((url.protocol === "http:" || url.protocol === "https:") && isLoopbackHost(url.hostname)) return true;
+      if ((url.protocol === "http:" || url.protocol === "https:") && isLoopbackHost(url.hostname)) {
+        return true;
+      }
     } else if (entry === origin) return true;
   }
   return false;
@@ -40,13 +54,17 @@ export function originAllowed(origin: string, entries: readonly string[], ownOri
  */
 export function redirectAllowed(uri: string, allowlist: readonly string[]): boolean {
   const url = parse(uri);
-  if (!url || url.hash || uri.includes("#") || url.username || url.password || uri.includes("@")) return false;
+  if (!url || url.hash || uri.includes("#") || url.username || url.password || uri.includes("@")) {
+    return false;
+  }
   if (FORBIDDEN_SCHEMES.has(url.protocol)) return false;
   for (const entry of allowlist) {
     if (entry === "loopback") {
       if (url.protocol === "http:" && isLoopbackHost(url.hostname)) return true;
     } else if (entry.endsWith(":") && !entry.includes("/")) {
-      if (url.protocol === entry && url.protocol !== "http:" && url.protocol !== "https:") return true;
+      if (url.protocol === entry && url.protocol !== "http:" && url.protocol !== "https:") {
+        return true;
+      }
     } else if (url.protocol === "https:" && url.origin === entry) return true;
   }
   return false;
@@ -57,7 +75,10 @@ export function redirectAllowed(uri: string, allowlist: readonly string[]): bool
  * that loopback http URIs match on any port (RFC 8252 7.3; VS Code and CLI clients
  * pick a free port at run time). Returns undefined when none matches.
  */
-export function matchRedirect(requested: string, registered: readonly string[]): string | undefined {
+export function matchRedirect(
+  requested: string,
+  registered: readonly string[],
+): string | undefined {
   if (registered.includes(requested)) return requested;
   const req = parse(requested);
   if (!req || req.protocol !== "http:" || !isLoopbackHost(req.hostname)) return undefined;

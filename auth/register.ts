@@ -10,7 +10,11 @@ import { readJsonObject } from "./http.ts";
 import { type ClientAuthMethod, type ClientRecord, keys } from "./records.ts";
 import { redirectAllowed } from "./redirects.ts";
 
-const AUTH_METHODS: readonly ClientAuthMethod[] = ["none", "client_secret_post", "client_secret_basic"];
+const AUTH_METHODS: readonly ClientAuthMethod[] = [
+  "none",
+  "client_secret_post",
+  "client_secret_basic",
+];
 const GRANT_TYPES = ["authorization_code", "refresh_token"];
 const MAX_REDIRECT_URIS = 10;
 const MAX_URI_LENGTH = 2000;
@@ -20,10 +24,16 @@ function invalid(description: string): OAuthError {
   return new OAuthError("invalid_client_metadata", description);
 }
 
-function optionalText(body: Record<string, unknown>, name: string, max = MAX_TEXT_LENGTH): string | undefined {
+function optionalText(
+  body: Record<string, unknown>,
+  name: string,
+  max = MAX_TEXT_LENGTH,
+): string | undefined {
   const value = body[name];
   if (value === undefined || value === null || value === "") return undefined;
-  if (typeof value !== "string" || value.length > max) throw invalid(`${name} must be a string of at most ${max} characters`);
+  if (typeof value !== "string" || value.length > max) {
+    throw invalid(`${name} must be a string of at most ${max} characters`);
+  }
   return value;
 }
 
@@ -40,7 +50,9 @@ function optionalHttpsUrl(body: Record<string, unknown>, name: string): string |
 function stringList(body: Record<string, unknown>, name: string): string[] | undefined {
   const value = body[name];
   if (value === undefined || value === null) return undefined;
-  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) throw invalid(`${name} must be an array of strings`);
+  if (!Array.isArray(value) || !value.every((v) => typeof v === "string")) {
+    throw invalid(`${name} must be an array of strings`);
+  }
   return value as string[];
 }
 
@@ -55,7 +67,10 @@ export function parseRegistration(body: Record<string, unknown>, allowlist: read
   }
   for (const uri of redirectUris) {
     if (uri.length > MAX_URI_LENGTH || !redirectAllowed(uri, allowlist)) {
-      throw new OAuthError("invalid_redirect_uri", `redirect URI not allowed on this server: ${uri.slice(0, 200)}`);
+      throw new OAuthError(
+        "invalid_redirect_uri",
+        `redirect URI not allowed on this server: ${uri.slice(0, 200)}`,
+      );
     }
   }
   const method = body.token_endpoint_auth_method ?? "client_secret_basic"; // RFC 7591 2 default
@@ -67,7 +82,9 @@ export function parseRegistration(body: Record<string, unknown>, allowlist: read
     throw invalid(`grant_types may only contain ${GRANT_TYPES.join(", ")}`);
   }
   const responseTypes = stringList(body, "response_types") ?? ["code"];
-  if (!responseTypes.every((r) => r === "code")) throw invalid(`response_types may only contain code`);
+  if (!responseTypes.every((r) => r === "code")) {
+    throw invalid(`response_types may only contain code`);
+  }
   const scope = optionalText(body, "scope", 1000);
   return {
     redirectUris: [...new Set(redirectUris)],
@@ -89,9 +106,13 @@ async function makeRoom(ctx: AuthContext): Promise<void> {
   const clients = await ctx.store.list<ClientRecord>(keys.clients);
   if (clients.length < ctx.opts.maxClients) return;
   // Clients never used go first, oldest first; then the least recently used.
-  clients.sort((a, b) => (a.value.usedAt ?? 0) - (b.value.usedAt ?? 0) || a.value.createdAt - b.value.createdAt);
+  clients.sort((a, b) =>
+    (a.value.usedAt ?? 0) - (b.value.usedAt ?? 0) || a.value.createdAt - b.value.createdAt
+  );
   const excess = clients.length - ctx.opts.maxClients + 1;
-  await ctx.store.write(clients.slice(0, excess).map((c) => ({ op: "delete" as const, key: c.key })));
+  await ctx.store.write(
+    clients.slice(0, excess).map((c) => ({ op: "delete" as const, key: c.key })),
+  );
 }
 
 /** POST /register */
@@ -129,7 +150,11 @@ export async function handleRegister(ctx: AuthContext, request: Request): Promis
   if (!record.secretHash) delete record.secretHash;
   await makeRoom(ctx);
   await ctx.store.write([{ op: "set", key: keys.client(clientId), value: record }]);
-  const answer: Record<string, unknown> = { client_id: clientId, client_id_issued_at: issuedAt, ...metadata };
+  const answer: Record<string, unknown> = {
+    client_id: clientId,
+    client_id_issued_at: issuedAt,
+    ...metadata,
+  };
   if (secret) {
     answer.client_secret = secret;
     answer.client_secret_expires_at = 0; // RFC 7591 3.2.1: 0 = never

@@ -25,7 +25,9 @@ export async function handleRevoke(ctx: AuthContext, request: Request): Promise<
   if (refresh) {
     const grant = await ctx.store.get<GrantRecord>(keys.grant(refresh.grantId));
     // RFC 7009 2.1: revoking a refresh token revokes its grant and the grant's access tokens.
-    if (grant?.clientId === client.clientId) await revokeGrant(ctx, grant.grantId, "refresh token revoked");
+    if (grant?.clientId === client.clientId) {
+      await revokeGrant(ctx, grant.grantId, "refresh token revoked");
+    }
   } else if (access && access.clientId === client.clientId) {
     await ctx.commit([{ op: "delete", key: keys.access(hash) }]);
   }

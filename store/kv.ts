@@ -52,7 +52,9 @@ function jitterMs(maxMs: number): number {
 function addOp(atomic: KvAtomic, op: WriteOp, now: number): void {
   if (op.op === "delete") atomic.delete([...op.key]);
   else {
-    const wrapped: Wrapped = op.expiresAt === undefined ? { v: op.value } : { v: op.value, e: op.expiresAt };
+    const wrapped: Wrapped = op.expiresAt === undefined
+      ? { v: op.value }
+      : { v: op.value, e: op.expiresAt };
     const expireIn = op.expiresAt === undefined ? undefined : Math.max(1, op.expiresAt - now);
     atomic.set([...op.key], wrapped, expireIn === undefined ? undefined : { expireIn });
   }
@@ -69,10 +71,15 @@ function addOp(atomic: KvAtomic, op: WriteOp, now: number): void {
  * await store.close();
  * ```
  */
-export async function openKvStore(path?: string, options: { now?: () => number } = {}): Promise<Store> {
+export async function openKvStore(
+  path?: string,
+  options: { now?: () => number } = {},
+): Promise<Store> {
   const now = options.now ?? Date.now;
   const deno = (globalThis as { Deno?: { openKv?: (path?: string) => Promise<Kv> } }).Deno;
-  if (!deno?.openKv) throw new Error("Deno KV is not available in this runtime (run Deno with --unstable-kv)");
+  if (!deno?.openKv) {
+    throw new Error("Deno KV is not available in this runtime (run Deno with --unstable-kv)");
+  }
   const kv = await deno.openKv(path);
 
   return {

@@ -61,7 +61,10 @@ export function createMapCore(now: () => number = Date.now) {
       }
       return out;
     },
-    transact<R>(keys: Key[], plan: (values: unknown[]) => Plan<R>): { result: R; changed: boolean } {
+    transact<R>(
+      keys: Key[],
+      plan: (values: unknown[]) => Plan<R>,
+    ): { result: R; changed: boolean } {
       const values = keys.map((k) => {
         const slot = live(keyId(k));
         return slot ? structuredClone(slot.value) : undefined;

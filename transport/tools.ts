@@ -76,7 +76,9 @@ function isZodShape(input: object): input is z.ZodRawShape {
 /** Turns a tool's return value into an MCP result. */
 export function toResult(output: ToolOutput): CallToolResult {
   if (typeof output === "string") return { content: [{ type: "text", text: output }] };
-  if (output && typeof output === "object" && Array.isArray((output as CallToolResult).content)) return output;
+  if (output && typeof output === "object" && Array.isArray((output as CallToolResult).content)) {
+    return output;
+  }
   throw new TypeError("a tool must return a string or a CallToolResult ({ content: [...] })");
 }
 
@@ -116,7 +118,9 @@ export function tool(definition: NoInputToolDefinition): Tool;
 export function tool(
   definition: ZodToolDefinition<z.ZodRawShape> | JsonSchemaToolDefinition | NoInputToolDefinition,
 ): Tool {
-  if (!definition || typeof definition !== "object") throw new TypeError("tool() takes a definition object");
+  if (!definition || typeof definition !== "object") {
+    throw new TypeError("tool() takes a definition object");
+  }
   if (typeof definition.description !== "string" || definition.description === "") {
     throw new TypeError(`tool "description" must be a non-empty string`);
   }
@@ -135,9 +139,14 @@ export function tool(
     // Built once here, not per request: the SDK converts it to JSON Schema once per instance.
     inputSchema = z.object(input) as unknown as StandardSchemaWithJSON;
   } else {
-    throw new TypeError(`tool "input" must be a zod shape ({ name: z.string() }) or a JSON Schema with type "object"`);
+    throw new TypeError(
+      `tool "input" must be a zod shape ({ name: z.string() }) or a JSON Schema with type "object"`,
+    );
   }
-  const run = definition.run as (args: unknown, ctx: ServerContext) => ToolOutput | Promise<ToolOutput>;
+  const run = definition.run as (
+    args: unknown,
+    ctx: ServerContext,
+  ) => ToolOutput | Promise<ToolOutput>;
   return {
     kind: "personal-mcp-tool",
     config: {
@@ -162,7 +171,11 @@ export function tool(
 export function registerTools(server: McpServer, tools: Tools): void {
   for (const [name, t] of Object.entries(tools)) {
     if (t.config.inputSchema) {
-      server.registerTool(name, { ...t.config, inputSchema: t.config.inputSchema }, (args, ctx) => t.run(args, ctx));
+      server.registerTool(
+        name,
+        { ...t.config, inputSchema: t.config.inputSchema },
+        (args, ctx) => t.run(args, ctx),
+      );
     } else {
       const { inputSchema: _none, ...config } = t.config;
       server.registerTool(name, config, (ctx: ServerContext) => t.run({}, ctx));
@@ -177,8 +190,12 @@ export function validateTools(tools: unknown): Tools {
   }
   for (const [name, t] of Object.entries(tools)) {
     // MCP 2025-11-25 tool names: 1-128 of A-Z a-z 0-9 _ - .
-    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(name)) throw new TypeError(`tool name ${JSON.stringify(name)} must be 1-128 of A-Z a-z 0-9 _ - .`);
-    if ((t as Tool)?.kind !== "personal-mcp-tool") throw new TypeError(`tools.${name} must be made with tool()`);
+    if (!/^[A-Za-z0-9_.-]{1,128}$/.test(name)) {
+      throw new TypeError(`tool name ${JSON.stringify(name)} must be 1-128 of A-Z a-z 0-9 _ - .`);
+    }
+    if ((t as Tool)?.kind !== "personal-mcp-tool") {
+      throw new TypeError(`tools.${name} must be made with tool()`);
+    }
   }
   return tools as Tools;
 }
