@@ -19,6 +19,9 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
   --state-dir <dir>     folder for grants, clients and token hashes (default .oauth-state)
   --password <pw>       owner password for the consent page (prefer the environment
                         variable: flags are visible to other local users)
+  --insecure-client-metadata
+                        UNSAFE, development only: accept http:// client metadata
+                        document URLs on loopback (refused unless bound to loopback)
   --reset-password      generate and print a new owner password, keep only its hash
   --help                show this text
 `;
@@ -30,6 +33,7 @@ const FLAGS = {
   "state-dir": { type: "string" },
   password: { type: "string" },
   "reset-password": { type: "boolean" },
+  "insecure-client-metadata": { type: "boolean" },
   help: { type: "boolean" },
 } as const;
 
@@ -57,15 +61,19 @@ export function parseCli(
       `--port must be an integer from 0 to 65535, got ${JSON.stringify(portText)}`,
     );
   }
-  const reset = values["reset-password"] ??
-    ["1", "true", "yes"].includes((env.PERSONAL_MCP_RESET_PASSWORD ?? "").toLowerCase());
+  const flag = (name: "reset-password" | "insecure-client-metadata"): boolean =>
+    values[name] ??
+      ["1", "true", "yes"].includes(
+        (env[`PERSONAL_MCP_${name.toUpperCase().replaceAll("-", "_")}`] ?? "").toLowerCase(),
+      );
   return {
     port,
     hostname: pick("hostname"),
     baseUrl: pick("base-url"),
     stateDir: pick("state-dir"),
     password: pick("password"),
-    resetPassword: reset,
+    resetPassword: flag("reset-password"),
+    insecureClientMetadata: flag("insecure-client-metadata"),
   };
 }
 

@@ -81,6 +81,13 @@ export interface PersonalMcpOptions {
    * @default false
    */
   trustProxy?: boolean;
+  /**
+   * Accept `http://` Client ID Metadata Document URLs on loopback hosts. UNSAFE:
+   * for local development and tests only; `servePersonalMcp()` refuses it unless the
+   * server listens on a loopback address.
+   * @default false
+   */
+  insecureClientMetadata?: boolean;
   /** Most registered clients kept at once; older never-used ones are dropped first. @default 1000 */
   maxClients?: number;
   /** Largest request body accepted on OAuth endpoints, in bytes. @default 65536 */
@@ -123,6 +130,7 @@ export interface ResolvedOptions {
   allowedOrigins: string[];
   scopes: string[];
   trustProxy: boolean;
+  insecureClientMetadata: boolean;
   maxClients: number;
   maxBodyBytes: number;
 }
@@ -232,6 +240,7 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
     allowedOrigins,
     scopes: [...new Set(scopes)],
     trustProxy: options.trustProxy ?? false,
+    insecureClientMetadata: options.insecureClientMetadata ?? false,
     maxClients: positiveInt(options.maxClients, "maxClients", 1000),
     maxBodyBytes: positiveInt(options.maxBodyBytes, "maxBodyBytes", 65536),
   };

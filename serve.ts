@@ -131,6 +131,11 @@ export async function servePersonalMcp(
     throw new RangeError(`"port" must be an integer from 0 to 65535`);
   }
   const show = options.banner ?? true;
+  if (options.insecureClientMetadata && !isLoopbackHost(hostname)) {
+    throw new TypeError(
+      `"insecureClientMetadata" is for local development only and needs a loopback "hostname", got ${hostname}`,
+    );
+  }
   const store = await openStore(options.store, options.stateDir ?? ".oauth-state");
 
   let app: PersonalMcp | undefined;

@@ -9,7 +9,8 @@ import type { AuthContext } from "./context.ts";
 import { base64url, fromBase64url, hashSecret, randomToken, secretsEqual } from "./crypto.ts";
 import { OAuthError } from "./errors.ts";
 import { BodyTooLargeError, readForm, singleValues } from "./http.ts";
-import { consentPage, errorPage } from "./consent_page.ts";
+import { consentPage, type ConsentView, errorPage } from "./consent_page.ts";
+import { findClient, isMetadataClientId } from "./client_metadata.ts";
 import { type ClientRecord, type CodeRecord, keys } from "./records.ts";
 import { matchRedirect, redirectAllowed } from "./redirects.ts";
 import { checkResource, grantScope } from "./scope.ts";
@@ -108,8 +109,25 @@ function redirectWith(
   });
 }
 
-function clientName(client: ClientRecord): string {
-  return client.clientName?.trim() || "An unnamed app";
+function consentView(
+  ctx: AuthContext,
+  client: ClientRecord,
+  redirect: string,
+  scope: string,
+  request: string,
+): ConsentView {
+  const { display, target } = redirectDisplay(redirect);
+  return {
+    serverName: ctx.opts.name,
+    clientName: client.clientName?.trim() || "An unnamed app",
+    clientId: client.clientId,
+    // A metadata-document client is vouched for by the host serving its document.
+    clientIdHost: isMetadataClientId(client.clientId) ? new URL(client.clientId).host : undefined,
+    redirectDisplay: display,
+    redirectTarget: target,
+    scope,
+    request,
+  };
 }
 
 /** Resolves client and redirect; until both are valid, errors are pages (RFC 6749 4.1.2.1). */
@@ -127,7 +145,7 @@ async function clientAndRedirect(
       ),
     };
   }
-  const client = await ctx.store.get<ClientRecord>(keys.client(clientId));
+  const client = await findClient(ctx, clientId);
   if (!client) {
     return {
       page: errorPage(
@@ -203,18 +221,9 @@ export async function handleAuthorizeGet(ctx: AuthContext, request: Request): Pr
     expiresAt: ctx.now() + REQUEST_TTL_MS,
   };
   if (state !== undefined) pending.state = state;
-  const { display, target } = redirectDisplay(redirect);
   const secure = ctx.opts.baseUrl.startsWith("https:") ? "; Secure" : "";
   return consentPage(
-    {
-      serverName: ctx.opts.name,
-      clientName: clientName(client),
-      clientId: client.clientId,
-      redirectDisplay: display,
-      redirectTarget: target,
-      scope,
-      request: await sign(ctx, pending),
-    },
+    consentView(ctx, client, redirect, scope, await sign(ctx, pending)),
     200,
     {
       "set-cookie": `${cookieName(ctx)}=${nonce}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${
@@ -289,16 +298,7 @@ export async function handleAuthorizePost(
   }
 
   const address = clientAddress(ctx, request, remoteAddress);
-  const { display, target } = redirectDisplay(redirect);
-  const view = {
-    serverName: ctx.opts.name,
-    clientName: clientName(client),
-    clientId: client.clientId,
-    redirectDisplay: display,
-    redirectTarget: target,
-    scope: pending.scope,
-    request: form.request!,
-  };
+  const view = consentView(ctx, client, redirect, pending.scope, form.request!);
   const verdict = ctx.throttle.check(address);
   if (!verdict.allowed) {
     return consentPage(

@@ -7,7 +7,8 @@
 import type { AuthContext } from "./context.ts";
 import { fromBase64url, hashSecret, timingSafeEqual } from "./crypto.ts";
 import { OAuthError } from "./errors.ts";
-import { type ClientRecord, keys } from "./records.ts";
+import { requireClient } from "./client_metadata.ts";
+import type { ClientRecord } from "./records.ts";
 
 function decodeBasic(header: string): { id: string; secret: string } {
   const encoded = header.slice(6).trim();
@@ -60,10 +61,7 @@ export async function authenticateClient(
   if (!clientId) {
     throw new OAuthError("invalid_client", "client authentication failed", { headers: challenge });
   }
-  const client = await ctx.store.get<ClientRecord>(keys.client(clientId));
-  if (!client) {
-    throw new OAuthError("invalid_client", "client authentication failed", { headers: challenge });
-  }
+  const client = await requireClient(ctx, clientId, challenge);
   if (client.secretHash) {
     if (secret === undefined) {
       throw new OAuthError("invalid_client", "client authentication failed", {

@@ -75,6 +75,8 @@ export interface ConsentView {
   serverName: string;
   clientName: string;
   clientId: string;
+  /** For Client ID Metadata Document clients: the host that serves the document. */
+  clientIdHost?: string;
   /** Where the code goes, as a person should read it. */
   redirectDisplay: string;
   /** The origin (or scheme) the form's redirect lands on, for CSP form-action. */
@@ -98,6 +100,7 @@ export function consentPage(
 ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 <dl>
 <dt>App</dt><dd>${e(view.clientName)}</dd>
+${view.clientIdHost ? `<dt>Published by</dt><dd>${e(view.clientIdHost)}</dd>` : ""}
 <dt>Sends you to</dt><dd>${e(view.redirectDisplay)}</dd>
 <dt>Access</dt><dd>${e(view.scope)}</dd>
 </dl>

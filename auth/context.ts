@@ -7,6 +7,7 @@
 import type { PersonalMcpEvent, ResolvedOptions } from "../options.ts";
 import type { Store, WriteOp } from "../store/store.ts";
 import { base64url, fromBase64url } from "./crypto.ts";
+import { createMetadataResolver, type MetadataResolver } from "./client_metadata.ts";
 import { createLoginThrottle, type LoginThrottle } from "./limits.ts";
 import type { OwnerCheck } from "./owner.ts";
 import { type AccessRecord, type GrantRecord, keys } from "./records.ts";
@@ -20,6 +21,8 @@ export interface AuthContext {
   store: Store;
   owner: OwnerCheck;
   throttle: LoginThrottle;
+  /** Client ID Metadata Documents, fetched and cached. */
+  clientMetadata: MetadataResolver;
   now(): number;
   emit(event: PersonalMcpEvent): void;
   /** Looks up an access token by hash: memory first, the store on a miss. */
@@ -78,6 +81,11 @@ export function createAuthContext(
     store,
     owner,
     throttle: createLoginThrottle(now),
+    clientMetadata: createMetadataResolver({
+      allowInsecureLoopback: opts.insecureClientMetadata,
+      allowlist: opts.allowedRedirects,
+      now,
+    }),
     now,
     emit,
     async findAccess(hash) {

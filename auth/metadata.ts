@@ -43,6 +43,6 @@ export function authorizationServerMetadata(opts: ResolvedOptions) {
     code_challenge_methods_supported: ["S256"],
     // RFC 9207 3: `iss` is returned on every authorization response.
     authorization_response_iss_parameter_supported: true,
-    client_id_metadata_document_supported: false,
+    client_id_metadata_document_supported: true,
   };
 }

@@ -261,3 +261,65 @@ export async function pkcePair(): Promise<{ verifier: string; challenge: string 
     .replace(/=+$/, "");
   return { verifier, challenge };
 }
+
+/** A throwaway CA and a certificate for 127.0.0.1/localhost signed by it (openssl). */
+export async function makeLocalTls(
+  dir: string,
+): Promise<{ caPath: string; cert: string; key: string }> {
+  const { execFileSync } = await import("node:child_process");
+  const { readFileSync, writeFileSync } = await import("node:fs");
+  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  run(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=personal-mcp test CA",
+  );
+  run(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "leaf.key",
+    "-out",
+    "leaf.csr",
+    "-subj",
+    "/CN=localhost",
+  );
+  writeFileSync(
+    `${dir}/leaf.ext`,
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+  );
+  run(
+    "x509",
+    "-req",
+    "-in",
+    "leaf.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "leaf.pem",
+    "-days",
+    "1",
+    "-extfile",
+    "leaf.ext",
+  );
+  return {
+    caPath: `${dir}/ca.pem`,
+    cert: readFileSync(`${dir}/leaf.pem`, "utf8"),
+    key: readFileSync(`${dir}/leaf.key`, "utf8"),
+  };
+}

@@ -1,0 +1,240 @@
+/**
+ * Client ID Metadata Documents (MCP 2025-11-25; draft-ietf-oauth-client-id-metadata-document):
+ * a `client_id` that is an https URL names a JSON document describing the client.
+ * Fetched with SSRF guards, validated, cached.
+ *
+ * @module
+ */
+import { lookup } from "node:dns/promises";
+import { isLoopbackHost } from "../options.ts";
+import type { AuthContext } from "./context.ts";
+import { OAuthError } from "./errors.ts";
+import { type ClientRecord, keys } from "./records.ts";
+import { redirectAllowed } from "./redirects.ts";
+import { addressBlocked } from "./ssrf.ts";
+
+/** Largest metadata document accepted, in bytes. */
+export const MAX_DOCUMENT_BYTES = 16 * 1024;
+/** How long one fetch may take, in ms. */
+export const FETCH_TIMEOUT_MS = 5000;
+const MIN_CACHE_MS = 60_000;
+const MAX_CACHE_MS = 24 * 3600_000;
+const DEFAULT_CACHE_MS = 3600_000;
+const CACHE_ENTRIES = 256;
+
+/** How the resolver reaches the network; replaceable in tests. */
+export interface MetadataFetchDeps {
+  lookup(hostname: string): Promise<string[]>;
+  fetch(url: string, init: RequestInit): Promise<Response>;
+}
+
+const defaultDeps: MetadataFetchDeps = {
+  async lookup(hostname) {
+    const found = await lookup(hostname, { all: true, verbatim: true });
+    return found.map((a) => a.address);
+  },
+  fetch: (url, init) => fetch(url, init),
+};
+
+/** Whether a client_id is a metadata-document URL rather than a registered id. */
+export function isMetadataClientId(clientId: string): boolean {
+  return clientId.startsWith("https://") || clientId.startsWith("http://");
+}
+
+function cacheMs(header: string | null): number | undefined {
+  if (!header) return DEFAULT_CACHE_MS;
+  if (/(^|,)\s*(no-store|no-cache|private)\b/i.test(header)) return undefined;
+  const m = /max-age=(\d+)/i.exec(header);
+  if (!m) return DEFAULT_CACHE_MS;
+  return Math.min(MAX_CACHE_MS, Math.max(MIN_CACHE_MS, Number(m[1]) * 1000));
+}
+
+async function readLimited(response: Response): Promise<string> {
+  if (!response.body) return "";
+  const reader = response.body.getReader();
+  const chunks: Uint8Array[] = [];
+  let size = 0;
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    size += value.byteLength;
+    if (size > MAX_DOCUMENT_BYTES) {
+      await reader.cancel().catch(() => {});
+      throw new Error("document too large");
+    }
+    chunks.push(value);
+  }
+  const bytes = new Uint8Array(size);
+  let at = 0;
+  for (const c of chunks) {
+    bytes.set(c, at);
+    at += c.byteLength;
+  }
+  return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+}
+
+/** Checks a fetched document against its URL and the redirect allowlist. */
+export function validateDocument(
+  url: string,
+  doc: unknown,
+  allowlist: readonly string[],
+): ClientRecord {
+  if (!doc || typeof doc !== "object" || Array.isArray(doc)) {
+    throw new Error("document is not a JSON object");
+  }
+  const d = doc as Record<string, unknown>;
+  if (d.client_id !== url) throw new Error("document client_id does not equal its URL");
+  const redirects = d.redirect_uris;
+  if (
+    !Array.isArray(redirects) || redirects.length === 0 || redirects.length > 10 ||
+    !redirects.every((r) => typeof r === "string")
+  ) {
+    throw new Error("redirect_uris must be a non-empty array of strings");
+  }
+  for (const r of redirects as string[]) {
+    if (!redirectAllowed(r, allowlist)) {
+      throw new Error(`redirect URI not allowed: ${r.slice(0, 200)}`);
+    }
+  }
+  const method = d.token_endpoint_auth_method ?? "none";
+  // A document cannot carry a shared secret; private_key_jwt is not offered here.
+  if (method !== "none") throw new Error("token_endpoint_auth_method must be none");
+  if (d.client_secret !== undefined) {
+    throw new Error("a metadata document must not contain a client_secret");
+  }
+  const name = typeof d.client_name === "string" && d.client_name.length <= 200
+    ? d.client_name
+    : undefined;
+  const grantTypes = Array.isArray(d.grant_types)
+    ? d.grant_types.filter((g) => g === "authorization_code" || g === "refresh_token")
+    : [];
+  return {
+    clientId: url,
+    authMethod: "none",
+    redirectUris: redirects as string[],
+    grantTypes: [...new Set(["authorization_code", "refresh_token", ...grantTypes])],
+    clientName: name,
+    metadata: {},
+    createdAt: 0,
+  };
+}
+
+/** Fetches, validates and caches metadata documents. */
+export function createMetadataResolver(
+  options: {
+    allowInsecureLoopback: boolean;
+    allowlist: readonly string[];
+    now: () => number;
+    deps?: MetadataFetchDeps;
+  },
+) {
+  const deps = options.deps ?? defaultDeps;
+  const cache = new Map<string, { client: ClientRecord; until: number }>();
+  const inflight = new Map<string, Promise<ClientRecord>>();
+
+  async function guardedFetch(url: URL): Promise<ClientRecord> {
+    // Development only: documents served from this machine, over http or https.
+    const loopbackDev = options.allowInsecureLoopback && isLoopbackHost(url.hostname) &&
+      (url.protocol === "http:" || url.protocol === "https:");
+    if (url.protocol !== "https:" && !loopbackDev) throw new Error("client_id URL must use https");
+    if (url.username || url.password || url.hash) {
+      throw new Error("client_id URL must not carry credentials or a fragment");
+    }
+    if (url.pathname === "/") throw new Error("client_id URL must have a path");
+    if (!loopbackDev) {
+      const host = url.hostname.replace(/^\[|\]$/g, "");
+      const addresses = await deps.lookup(host);
+      // Every address the name resolves to must be public (no DNS tricks to internal hosts).
+      if (addresses.length === 0 || addresses.some(addressBlocked)) {
+        throw new Error("client_id URL resolves to a forbidden address");
+      }
+    }
+    const response = await deps.fetch(url.href, {
+      redirect: "manual", // a redirect could lead anywhere; documents must be served directly
+      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
+      headers: { accept: "application/json" },
+    });
+    if (response.status !== 200) {
+      await response.body?.cancel().catch(() => {});
+      throw new Error(`fetching the document answered ${response.status}`);
+    }
+    const declared = Number(response.headers.get("content-length") ?? "0");
+    if (declared > MAX_DOCUMENT_BYTES) {
+      await response.body?.cancel().catch(() => {});
+      throw new Error("document too large");
+    }
+    const text = await readLimited(response);
+    let doc: unknown;
+    try {
+      doc = JSON.parse(text);
+    } catch {
+      throw new Error("document is not JSON");
+    }
+    const client = validateDocument(url.href, doc, options.allowlist);
+    const ttl = cacheMs(response.headers.get("cache-control"));
+    if (ttl !== undefined) {
+      if (cache.size >= CACHE_ENTRIES) cache.delete(cache.keys().next().value!);
+      cache.set(url.href, { client, until: options.now() + ttl });
+    }
+    return client;
+  }
+
+  return {
+    /** The client a metadata URL describes; throws with a reason safe to log. */
+    async resolve(clientId: string): Promise<ClientRecord> {
+      let url: URL;
+      try {
+        url = new URL(clientId);
+      } catch {
+        throw new Error("client_id is not a URL");
+      }
+      if (url.href !== clientId) throw new Error("client_id URL is not in normal form");
+      const hit = cache.get(clientId);
+      if (hit && hit.until > options.now()) return hit.client;
+      let pending = inflight.get(clientId);
+      if (!pending) {
+        pending = guardedFetch(url).finally(() => inflight.delete(clientId));
+        inflight.set(clientId, pending);
+      }
+      return await pending;
+    },
+  };
+}
+
+/** The resolver's type. */
+export type MetadataResolver = ReturnType<typeof createMetadataResolver>;
+
+/**
+ * Finds a client by id: a registered one from the store, or one described by a
+ * metadata document. Undefined when neither exists; the reason goes to the event hook.
+ */
+export async function findClient(
+  ctx: AuthContext,
+  clientId: string,
+): Promise<ClientRecord | undefined> {
+  if (isMetadataClientId(clientId)) {
+    try {
+      return await ctx.clientMetadata.resolve(clientId);
+    } catch (error) {
+      ctx.emit({
+        type: "warning",
+        message: `client metadata document ${clientId.slice(0, 200)} refused: ${
+          (error as Error).message
+        }`,
+      });
+      return undefined;
+    }
+  }
+  return await ctx.store.get<ClientRecord>(keys.client(clientId));
+}
+
+/** Like findClient, for endpoints where an unknown client is an `invalid_client` error. */
+export async function requireClient(
+  ctx: AuthContext,
+  clientId: string,
+  headers?: Record<string, string>,
+): Promise<ClientRecord> {
+  const client = await findClient(ctx, clientId);
+  if (!client) throw new OAuthError("invalid_client", "client authentication failed", { headers });
+  return client;
+}
