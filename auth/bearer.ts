@@ -56,7 +56,8 @@ export async function authenticateBearer(
     });
   }
   return {
-    token,
+    // Tools never see the bearer token: they must not pass it on (MCP security best practices).
+    token: "",
     clientId: record.clientId,
     scopes: record.scope.split(" "),
     expiresAt: Math.floor(record.expiresAt / 1000),
