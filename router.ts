@@ -9,7 +9,7 @@ import { handleAuthorizeGet, handleAuthorizePost } from "./auth/authorize.ts";
 import { authenticateBearer } from "./auth/bearer.ts";
 import { type AuthContext, createAuthContext } from "./auth/context.ts";
 import { jsonResponse, OAuthError, oauthErrorResponse } from "./auth/errors.ts";
-import { BodyTooLargeError } from "./auth/http.ts";
+import { BodyTooLargeError, clientAddress } from "./auth/http.ts";
 import { authorizationServerMetadata, protectedResourceMetadata } from "./auth/metadata.ts";
 import { createPasswordOwner } from "./auth/owner.ts";
 import { originAllowed } from "./auth/redirects.ts";
@@ -121,6 +121,9 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       headers: { "content-type": "application/json", "cache-control": "public, max-age=3600" },
     });
 
+  const address = (request: Request, info: ConnectionInfo) =>
+    clientAddress(request, info.remoteAddress ?? "unknown", opts.trustProxy);
+
   async function oauth(handler: () => Promise<Response>): Promise<Response> {
     try {
       return await handler();
@@ -155,7 +158,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
         return method === "GET" || method === "HEAD" ? discovery(asmJson) : methodNotAllowed("GET");
       case "/register":
         return method === "POST"
-          ? await oauth(() => handleRegister(ctx, request))
+          ? await oauth(() => handleRegister(ctx, request, address(request, info)))
           : methodNotAllowed("POST");
       case "/token":
         return method === "POST"
@@ -168,7 +171,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       case "/authorize":
         if (method === "GET" || method === "HEAD") return await handleAuthorizeGet(ctx, request);
         if (method === "POST") {
-          return await handleAuthorizePost(ctx, request, info.remoteAddress ?? "unknown");
+          return await handleAuthorizePost(ctx, request, address(request, info));
         }
         return methodNotAllowed("GET, POST");
       case "/mcp":

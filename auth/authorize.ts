@@ -233,21 +233,11 @@ export async function handleAuthorizeGet(ctx: AuthContext, request: Request): Pr
   );
 }
 
-function clientAddress(ctx: AuthContext, request: Request, remoteAddress: string): string {
-  if (ctx.opts.trustProxy) {
-    // The right-most entry is the one our own proxy added; the rest are client-controlled.
-    const forwarded = request.headers.get("x-forwarded-for")?.split(",").map((s) => s.trim())
-      .filter(Boolean);
-    if (forwarded?.length) return forwarded[forwarded.length - 1]!;
-  }
-  return remoteAddress;
-}
-
 /** POST /authorize */
 export async function handleAuthorizePost(
   ctx: AuthContext,
   request: Request,
-  remoteAddress: string,
+  address: string,
 ): Promise<Response> {
   // A form posted from another site is refused before anything else is read.
   const origin = request.headers.get("origin");
@@ -297,7 +287,6 @@ export async function handleAuthorizePost(
     return errorPage(400, "Invalid request", "Choose Approve or Deny.");
   }
 
-  const address = clientAddress(ctx, request, remoteAddress);
   const view = consentView(ctx, client, redirect, pending.scope, form.request!);
   const verdict = ctx.throttle.check(address);
   if (!verdict.allowed) {

@@ -8,7 +8,12 @@ import type { PersonalMcpEvent, ResolvedOptions } from "../options.ts";
 import type { Store, WriteOp } from "../store/store.ts";
 import { base64url, fromBase64url } from "./crypto.ts";
 import { createMetadataResolver, type MetadataResolver } from "./client_metadata.ts";
-import { createLoginThrottle, type LoginThrottle } from "./limits.ts";
+import {
+  createLoginThrottle,
+  createRateLimiter,
+  type LoginThrottle,
+  REGISTRATIONS_PER_MINUTE,
+} from "./limits.ts";
 import type { OwnerCheck } from "./owner.ts";
 import { type AccessRecord, type GrantRecord, keys } from "./records.ts";
 
@@ -21,6 +26,8 @@ export interface AuthContext {
   store: Store;
   owner: OwnerCheck;
   throttle: LoginThrottle;
+  /** Registrations per client address. */
+  registrations: ReturnType<typeof createRateLimiter>;
   /** Client ID Metadata Documents, fetched and cached. */
   clientMetadata: MetadataResolver;
   now(): number;
@@ -81,6 +88,7 @@ export function createAuthContext(
     store,
     owner,
     throttle: createLoginThrottle(now),
+    registrations: createRateLimiter(REGISTRATIONS_PER_MINUTE, 60_000, now),
     clientMetadata: createMetadataResolver({
       allowInsecureLoopback: opts.insecureClientMetadata,
       allowlist: opts.allowedRedirects,

@@ -6,6 +6,25 @@
  */
 import { OAuthError } from "./errors.ts";
 
+/**
+ * The address a request comes from, for throttling. Forwarding headers are trusted
+ * only when told to (behind one reverse proxy of the owner's), and then only the
+ * right-most `X-Forwarded-For` entry: the one that proxy added; the rest is whatever
+ * the client wrote.
+ */
+export function clientAddress(
+  request: Request,
+  remoteAddress: string,
+  trustProxy: boolean,
+): string {
+  if (trustProxy) {
+    const forwarded = request.headers.get("x-forwarded-for")?.split(",").map((s) => s.trim())
+      .filter(Boolean);
+    if (forwarded?.length) return forwarded[forwarded.length - 1]!;
+  }
+  return remoteAddress;
+}
+
 /** Raised when a body exceeds the limit; answered with 413. */
 export class BodyTooLargeError extends Error {
   constructor(readonly limit: number) {

@@ -77,3 +77,34 @@ export function createLoginThrottle(now: () => number = Date.now) {
 
 /** The throttle's type. */
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
+
+/**
+ * A fixed-window counter per key (client address): at most `limit` events per
+ * `windowMs`. In memory and bounded; used for registration floods.
+ */
+export function createRateLimiter(limit: number, windowMs: number, now: () => number = Date.now) {
+  const windows = new Map<string, { start: number; count: number }>();
+  return {
+    /** Counts one event; refuses it when the key is over its limit. */
+    take(key: string): ThrottleVerdict {
+      const t = now();
+      let w = windows.get(key);
+      if (!w || t - w.start >= windowMs) {
+        if (windows.size >= 10_000) {
+          for (const [k, v] of windows) if (t - v.start >= windowMs) windows.delete(k);
+          if (windows.size >= 10_000) windows.clear();
+        }
+        w = { start: t, count: 0 };
+        windows.set(key, w);
+      }
+      if (w.count >= limit) {
+        return { allowed: false, retryAfterSeconds: Math.ceil((w.start + windowMs - t) / 1000) };
+      }
+      w.count++;
+      return { allowed: true };
+    },
+  };
+}
+
+/** Registrations one address may make per minute. */
+export const REGISTRATIONS_PER_MINUTE = 20;

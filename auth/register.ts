@@ -19,6 +19,8 @@ const GRANT_TYPES = ["authorization_code", "refresh_token"];
 const MAX_REDIRECT_URIS = 10;
 const MAX_URI_LENGTH = 2000;
 const MAX_TEXT_LENGTH = 200;
+/** How long a registered client that has never obtained a token is kept. */
+export const UNUSED_CLIENT_TTL_MS = 24 * 3600 * 1000;
 
 function invalid(description: string): OAuthError {
   return new OAuthError("invalid_client_metadata", description);
@@ -116,7 +118,18 @@ async function makeRoom(ctx: AuthContext): Promise<void> {
 }
 
 /** POST /register */
-export async function handleRegister(ctx: AuthContext, request: Request): Promise<Response> {
+export async function handleRegister(
+  ctx: AuthContext,
+  request: Request,
+  address: string,
+): Promise<Response> {
+  const verdict = ctx.registrations.take(address);
+  if (!verdict.allowed) {
+    throw new OAuthError("slow_down", "too many registrations from this address; try again later", {
+      status: 429,
+      headers: { "retry-after": String(verdict.retryAfterSeconds) },
+    });
+  }
   const body = await readJsonObject(request, ctx.opts.maxBodyBytes, "invalid_client_metadata");
   const parsed = parseRegistration(body, ctx.opts.allowedRedirects);
   const clientId = randomToken(16);
@@ -149,7 +162,14 @@ export async function handleRegister(ctx: AuthContext, request: Request): Promis
   };
   if (!record.secretHash) delete record.secretHash;
   await makeRoom(ctx);
-  await ctx.store.write([{ op: "set", key: keys.client(clientId), value: record }]);
+  // A client that never completes an authorization disappears after a day, so a
+  // registration flood cannot grow the state without bound.
+  await ctx.store.write([{
+    op: "set",
+    key: keys.client(clientId),
+    value: record,
+    expiresAt: ctx.now() + UNUSED_CLIENT_TTL_MS,
+  }]);
   const answer: Record<string, unknown> = {
     client_id: clientId,
     client_id_issued_at: issuedAt,
