@@ -1,0 +1,186 @@
+/**
+ * Crashes and mistakes around the state folder, with real server processes:
+ * `kill -9` in the middle of a burst of token issuance loses no token that was
+ * answered; a corrupt state file stops the server with a message naming it; a second
+ * server on the same folder is refused; nothing secret reaches the server's output.
+ */
+import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { approveAndGetCode, BUN_BIN, DENO_BIN, pkcePair, ROOT, startServer } from "../helpers.ts";
+
+const PASSWORD = "durability-owner-password";
+const REDIRECT = "http://127.0.0.1:45999/callback";
+
+async function registerPublicClient(baseUrl: string): Promise<string> {
+  const res = await fetch(`${baseUrl}/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json" },
+    body: JSON.stringify({
+      client_name: "burst",
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: "none",
+    }),
+  });
+  assert.equal(res.status, 201);
+  return (await res.json()).client_id;
+}
+
+async function codeFor(baseUrl: string, clientId: string) {
+  const { verifier, challenge } = await pkcePair();
+  const url = new URL(`${baseUrl}/authorize`);
+  url.search = new URLSearchParams({
+    response_type: "code",
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state: "s",
+  }).toString();
+  const { code } = await approveAndGetCode(url, PASSWORD);
+  return { code, verifier };
+}
+
+async function callHello(baseUrl: string, token: string): Promise<number> {
+  const res = await fetch(`${baseUrl}/mcp`, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "hello", arguments: { name: "x" } },
+    }),
+  });
+  await res.body?.cancel();
+  return res.status;
+}
+
+for (const runtime of ["deno", "bun"] as const) {
+  Deno.test(`kill -9 during a burst of token issuance loses no answered token (${runtime})`, async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), `pmcp-burst-${runtime}-`));
+    let server = await startServer({ runtime, stateDir, password: PASSWORD });
+    try {
+      const clientId = await registerPublicClient(server.baseUrl);
+      const grants = await Promise.all(
+        Array.from({ length: 60 }, () => codeFor(server.baseUrl, clientId)),
+      );
+      const answered: string[] = [];
+      let killed = false;
+      // Exchange every code at once; kill the server as soon as some answers are in.
+      const exchanges = grants.map(async ({ code, verifier }) => {
+        try {
+          const res = await fetch(`${server.baseUrl}/token`, {
+            method: "POST",
+            headers: { "content-type": "application/x-www-form-urlencoded" },
+            body: new URLSearchParams({
+              grant_type: "authorization_code",
+              code,
+              code_verifier: verifier,
+              redirect_uri: REDIRECT,
+              client_id: clientId,
+            }),
+          });
+          if (res.status === 200) {
+            answered.push((await res.json()).access_token);
+            if (answered.length >= 10 && !killed) {
+              killed = true;
+              server.child.kill("SIGKILL");
+            }
+          } else await res.body?.cancel();
+        } catch { /* the connection died with the server */ }
+      });
+      await Promise.all(exchanges);
+      await server.stop("SIGKILL");
+      assert.ok(answered.length >= 10, `only ${answered.length} exchanges were answered`);
+      server = await startServer({ runtime, stateDir, password: PASSWORD, port: server.port });
+      for (const token of answered) {
+        assert.equal(await callHello(server.baseUrl, token), 200, "an answered token was lost");
+      }
+      // No secret ever reaches the server's output.
+      for (const s of [PASSWORD, ...answered, ...grants.map((g) => g.code)]) {
+        assert.ok(!server.output().includes(s), "a secret was printed");
+      }
+    } finally {
+      await server.stop("SIGKILL");
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+}
+
+function runCli(bin: string, args: string[]): { status: number | null; output: string } {
+  const r = spawnSync(bin, args, { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+  return { status: r.status, output: `${r.stdout}${r.stderr}` };
+}
+
+Deno.test("a corrupt state file stops the server with a message naming it, and keeps the file", async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), "pmcp-corrupt-"));
+  try {
+    const file = join(stateDir, "state.json");
+    await writeFile(file, '{"version":1,"records":[{"key":["client","x"],"val', { mode: 0o600 });
+    for (
+      const [bin, args] of [[DENO_BIN, ["run", "-A", "mod.ts"]], [BUN_BIN, [
+        "run",
+        "mod.ts",
+      ]]] as const
+    ) {
+      const r = runCli(bin, [
+        ...args,
+        "--port",
+        "0",
+        "--state-dir",
+        stateDir,
+        "--password",
+        PASSWORD,
+      ]);
+      assert.notEqual(r.status, 0, "the server must not start");
+      assert.ok(r.output.includes(file), `the message names the file: ${r.output}`);
+      assert.match(r.output, /Refusing to start/);
+    }
+    assert.equal(
+      await readFile(file, "utf8"),
+      '{"version":1,"records":[{"key":["client","x"],"val',
+    );
+  } finally {
+    await rm(stateDir, { recursive: true, force: true });
+  }
+});
+
+Deno.test("a second server on the same state folder is refused while the first runs", async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), "pmcp-lock-"));
+  const first = await startServer({ runtime: "deno", stateDir, password: PASSWORD });
+  try {
+    for (
+      const [bin, args] of [[DENO_BIN, ["run", "-A", "mod.ts"]], [BUN_BIN, [
+        "run",
+        "mod.ts",
+      ]]] as const
+    ) {
+      const r = runCli(bin, [
+        ...args,
+        "--port",
+        "0",
+        "--state-dir",
+        stateDir,
+        "--password",
+        PASSWORD,
+      ]);
+      assert.notEqual(r.status, 0);
+      assert.match(r.output, new RegExp(`in use by process ${first.child.pid}`));
+    }
+    // The first server is unharmed.
+    const res = await fetch(`${first.baseUrl}/.well-known/oauth-authorization-server`);
+    assert.equal(res.status, 200);
+    await res.body?.cancel();
+  } finally {
+    await first.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+});
