@@ -77,33 +77,46 @@ export function parseCli(
   };
 }
 
-/** Runs the CLI: serves `tools` until SIGINT or SIGTERM. */
+/**
+ * Runs the CLI: serves `tools` until SIGINT or SIGTERM. `options` are what flags and
+ * environment cannot say (e.g. `configureServer` to register resources and prompts);
+ * a flag or variable that is set wins over them.
+ */
 export async function runCli(
   tools: Tools,
   argv: string[] = process.argv.slice(2),
+  options: Partial<ServeOptions> = {},
 ): Promise<ServeHandle | undefined> {
-  let options: ServeOptions | "help";
+  let parsed: ServeOptions | "help";
   try {
-    options = parseCli(argv, process.env);
+    parsed = parseCli(argv, process.env);
   } catch (error) {
     console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
     process.exitCode = 2;
     return undefined;
   }
-  if (options === "help") {
+  if (parsed === "help") {
     console.log(USAGE);
     return undefined;
   }
+  // Unset flags parse as undefined (or false for switches) and must not erase `options`.
+  const given = Object.fromEntries(
+    Object.entries(parsed).filter(([, value]) => value !== undefined && value !== false),
+  );
   let handle: ServeHandle;
   try {
     handle = await servePersonalMcp(tools, {
       ...options,
+      ...given,
       onEvent: (event) => {
         if (event.type === "error") console.error(`error in ${event.where}:`, event.error);
         else if (event.type === "warning") console.warn(`warning: ${event.message}`);
-        else if (event.type === "owner_login_failed") {
+        else if (event.type === "mcp_rejected") {
+          console.warn(`mcp: ${(event.error as Error)?.message ?? event.error}`);
+        } else if (event.type === "owner_login_failed") {
           console.warn(`wrong owner password from ${event.clientAddress}`);
         } else if (event.type === "grant_revoked") console.warn(`grant revoked: ${event.reason}`);
+        options.onEvent?.(event);
       },
     });
   } catch (error) {

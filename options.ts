@@ -9,6 +9,8 @@ import type { Store } from "./store/store.ts";
 /** What the server reports through {@linkcode PersonalMcpOptions.onEvent}. */
 export type PersonalMcpEvent =
   | { type: "error"; where: string; error: unknown }
+  /** What the MCP SDK reports: mostly requests it rejected (bad media type, bad JSON-RPC). */
+  | { type: "mcp_rejected"; error: unknown }
   | { type: "owner_login_failed"; clientAddress: string }
   | { type: "grant_revoked"; grantId: string; reason: string }
   | { type: "warning"; message: string };

@@ -112,7 +112,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     version: opts.version,
     instructions: opts.instructions,
     configureServer: options.configureServer,
-    onError: (error) => ctx.emit({ type: "error", where: "mcp", error }),
+    onError: (error) => ctx.emit({ type: "mcp_rejected", error }),
   });
   const prmJson = JSON.stringify(protectedResourceMetadata(opts));
   const asmJson = JSON.stringify(authorizationServerMetadata(opts));
