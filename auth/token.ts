@@ -3,6 +3,8 @@
  *
  * @module
  */
+import type { WriteOp } from "../store/store.ts";
+import { authenticateClient } from "./client_auth.ts";
 import { type AuthContext, grantDeletion, revokeGrant } from "./context.ts";
 import {
   fromBase64url,
@@ -13,7 +15,6 @@ import {
 } from "./crypto.ts";
 import { jsonResponse, OAuthError } from "./errors.ts";
 import { readForm } from "./http.ts";
-import { authenticateClient } from "./client_auth.ts";
 import {
   type AccessRecord,
   type ClientRecord,
@@ -24,64 +25,68 @@ import {
   type RefreshSlot,
 } from "./records.ts";
 import { checkResource, narrowScope } from "./scope.ts";
-import type { WriteOp } from "../store/store.ts";
 
 // RFC 7636 4.1: 43-128 characters of [A-Za-z0-9-._~].
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
-/** How long a redeemed refresh token's index is kept to catch its reuse. */
+/** How long a superseded refresh token's index is kept, to catch its reuse. */
 const REUSE_MEMORY_MS = 7 * 24 * 3600 * 1000;
 
-interface Issued {
+/** A fresh access/refresh pair and the hashes they are stored under. */
+interface TokenPair {
   accessToken: string;
   refreshToken: string;
-  slot: RefreshSlot;
-  ops: WriteOp[];
+  accessHash: string;
+  refreshHash: string;
 }
 
-/** Mints an access token and a refresh token for a grant; returns the writes that store their hashes. */
-async function mint(
-  ctx: AuthContext,
-  grant: Pick<GrantRecord, "grantId" | "clientId" | "scope" | "resource">,
-  parent?: string,
-): Promise<Issued> {
+async function newPair(): Promise<TokenPair> {
   const accessToken = randomToken();
   const refreshToken = randomToken();
   const [accessHash, refreshHash] = await Promise.all([
     hashSecret(accessToken),
     hashSecret(refreshToken),
   ]);
-  const t = ctx.now();
+  return { accessToken, refreshToken, accessHash, refreshHash };
+}
+
+/** The refresh slot and the writes that store a pair for a grant (inside a plan: synchronous). */
+function storePair(
+  ctx: AuthContext,
+  pair: TokenPair,
+  grant: Pick<GrantRecord, "grantId" | "clientId" | "resource">,
+  scope: string,
+  t: number,
+  parent?: string,
+): { slot: RefreshSlot; ops: WriteOp[] } {
   const access: AccessRecord = {
     grantId: grant.grantId,
     clientId: grant.clientId,
-    scope: grant.scope,
+    scope,
     resource: grant.resource,
     expiresAt: t + ctx.opts.accessTokenTtlSeconds * 1000,
   };
   const slot: RefreshSlot = {
-    hash: refreshHash,
+    hash: pair.refreshHash,
     expiresAt: t + ctx.opts.refreshTokenTtlSeconds * 1000,
-    accessHash,
+    accessHash: pair.accessHash,
   };
   if (parent) slot.parent = parent;
   const index: RefreshIndex = { grantId: grant.grantId };
   return {
-    accessToken,
-    refreshToken,
     slot,
     ops: [
-      { op: "set", key: keys.access(accessHash), value: access, expiresAt: access.expiresAt },
-      { op: "set", key: keys.refresh(refreshHash), value: index, expiresAt: slot.expiresAt },
+      { op: "set", key: keys.access(pair.accessHash), value: access, expiresAt: access.expiresAt },
+      { op: "set", key: keys.refresh(pair.refreshHash), value: index, expiresAt: slot.expiresAt },
     ],
   };
 }
 
-function tokenResponse(ctx: AuthContext, issued: Issued, scope: string): Response {
+function tokenResponse(ctx: AuthContext, pair: TokenPair, scope: string): Response {
   return jsonResponse({
-    access_token: issued.accessToken,
+    access_token: pair.accessToken,
     token_type: "Bearer",
     expires_in: ctx.opts.accessTokenTtlSeconds,
-    refresh_token: issued.refreshToken,
+    refresh_token: pair.refreshToken,
     scope,
   });
 }
@@ -93,77 +98,67 @@ async function exchangeCode(
 ): Promise<Response> {
   const { code, code_verifier: verifier, redirect_uri: redirectUri } = form;
   if (!code) throw new OAuthError("invalid_request", "code is required");
-  // RFC 7636 4.5 / OAuth 2.1: PKCE is mandatory.
+  // RFC 7636 4.5 / OAuth 2.1 4.1.3: PKCE is mandatory.
   if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required");
   if (!VERIFIER.test(verifier)) throw new OAuthError("invalid_grant", "invalid code_verifier");
   const resource = form.resource === undefined ? undefined : checkResource(form.resource, ctx.opts);
-  const [codeHash, challenge] = await Promise.all([hashSecret(code), s256Challenge(verifier)]);
+  const [codeHash, challenge, pair] = await Promise.all([
+    hashSecret(code),
+    s256Challenge(verifier),
+    newPair(),
+  ]);
   const t = ctx.now();
 
-  // Everything below must be decided against the current code record in one step,
-  // so that two concurrent redemptions cannot both succeed.
-  const grantId = await (async () => {
-    const stored = await ctx.store.get<CodeRecord>(keys.code(codeHash));
-    if (!stored) throw new OAuthError("invalid_grant", "invalid or expired authorization code");
-    return stored.grantId;
-  })();
-  const pendingGrant: Omit<GrantRecord, "refresh"> = {
-    grantId,
-    clientId: client.clientId,
-    scope: "",
-    resource: ctx.opts.resource,
-    createdAt: t,
-  };
-  const issued = await mint(ctx, pendingGrant);
-
-  type Outcome = { kind: "invalid" | "target" } | { kind: "replay"; grantId: string } | {
-    kind: "ok";
-    scope: string;
-  };
-  const outcome = await ctx.store.transact<Outcome>([keys.code(codeHash)], ([value]) => {
+  // Decided against the current code record in one atomic step, so that two
+  // concurrent redemptions of one code cannot both succeed.
+  type Outcome =
+    | { kind: "invalid" | "target" }
+    | { kind: "replay"; grantId: string }
+    | { kind: "ok"; scope: string };
+  const outcome = await ctx.store.transact<Outcome>([
+    keys.code(codeHash),
+    keys.client(client.clientId),
+  ], ([value, stored]) => {
     const record = value as CodeRecord | undefined;
-    if (!record || record.expiresAt <= t) return { ops: [], result: { kind: "invalid" as const } };
+    const invalid = { ops: [], result: { kind: "invalid" as const } };
+    if (!record || record.expiresAt <= t) return invalid;
     if (record.usedAt !== undefined) {
-      return { ops: [], result: { kind: "replay" as const, grantId: record.grantId } };
+      return { ops: [], result: { kind: "replay", grantId: record.grantId } };
     }
-    if (record.clientId !== client.clientId) {
-      return { ops: [], result: { kind: "invalid" as const } };
-    }
+    if (record.clientId !== client.clientId) return invalid;
     // RFC 6749 4.1.3: the redirect URI must be repeated exactly when it was sent.
-    if (
-      record.redirectUriSent
-        ? redirectUri !== record.redirectUri
-        : (redirectUri !== undefined && redirectUri !== record.redirectUri)
-    ) {
-      return { ops: [], result: { kind: "invalid" as const } };
-    }
+    const redirectOk = record.redirectUriSent
+      ? redirectUri === record.redirectUri
+      : redirectUri === undefined || redirectUri === record.redirectUri;
+    if (!redirectOk) return invalid;
     if (
       !timingSafeEqual(
         fromBase64url(challenge)!,
         fromBase64url(record.codeChallenge) ?? new Uint8Array(),
       )
     ) {
-      return { ops: [], result: { kind: "invalid" as const } };
+      return invalid;
     }
     if (resource !== undefined && resource !== record.resource) {
-      return { ops: [], result: { kind: "target" as const } };
+      return { ops: [], result: { kind: "target" } };
     }
+    const { slot, ops } = storePair(
+      ctx,
+      pair,
+      { ...record, grantId: record.grantId },
+      record.scope,
+      t,
+    );
     const grant: GrantRecord = {
       grantId: record.grantId,
       clientId: client.clientId,
       scope: record.scope,
       resource: record.resource,
       createdAt: t,
-      refresh: [issued.slot],
+      refresh: [slot],
     };
-    const accessOp = issued.ops[0] as Extract<WriteOp, { op: "set" }>;
-    const access = {
-      ...(accessOp.value as AccessRecord),
-      scope: record.scope,
-      resource: record.resource,
-    };
-    const ops: WriteOp[] = [
-      // Kept (not deleted) until it expires, so a replay can be recognised.
+    ops.push(
+      // Kept (not deleted) until it expires, so that a replay can be recognised.
       {
         op: "set",
         key: keys.code(codeHash),
@@ -171,31 +166,22 @@ async function exchangeCode(
         expiresAt: record.expiresAt,
       },
       { op: "set", key: keys.grant(grant.grantId), value: grant },
-      { ...accessOp, value: access },
-      issued.ops[1]!,
-    ];
-    return { ops, result: { kind: "ok" as const, scope: record.scope } };
+    );
+    // A registered client that obtained a token is kept (no longer expires as unused).
+    const registered = stored as ClientRecord | undefined;
+    if (registered && registered.usedAt === undefined) {
+      ops.push({
+        op: "set",
+        key: keys.client(client.clientId),
+        value: { ...registered, usedAt: t },
+      });
+    }
+    return { ops, result: { kind: "ok", scope: record.scope } };
   });
 
   switch (outcome.kind) {
     case "ok":
-      if (!client.usedAt) {
-        await ctx.store.transact(
-          [keys.client(client.clientId)],
-          ([value]) =>
-            value
-              ? {
-                ops: [{
-                  op: "set",
-                  key: keys.client(client.clientId),
-                  value: { ...(value as ClientRecord), usedAt: t },
-                }],
-                result: undefined,
-              }
-              : { ops: [], result: undefined },
-        );
-      }
-      return tokenResponse(ctx, issued, outcome.scope);
+      return tokenResponse(ctx, pair, outcome.scope);
     case "replay":
       // RFC 6749 4.1.2: a code used twice revokes what it issued.
       await revokeGrant(ctx, outcome.grantId, "authorization code replayed");
@@ -215,50 +201,50 @@ async function refresh(
   const token = form.refresh_token;
   if (!token) throw new OAuthError("invalid_request", "refresh_token is required");
   const resource = form.resource === undefined ? undefined : checkResource(form.resource, ctx.opts);
-  const hash = await hashSecret(token);
+  const [hash, pair] = await Promise.all([hashSecret(token), newPair()]);
   const index = await ctx.store.get<RefreshIndex>(keys.refresh(hash));
   if (!index) throw new OAuthError("invalid_grant", "invalid or expired refresh token");
   const grantKey = keys.grant(index.grantId);
-  const current = await ctx.store.get<GrantRecord>(grantKey);
-  if (!current) throw new OAuthError("invalid_grant", "invalid or expired refresh token");
-  const issued = await mint(ctx, current, hash);
   const t = ctx.now();
   const grace = ctx.opts.refreshGraceSeconds * 1000;
 
-  type Outcome = { kind: "invalid" | "target" } | {
-    kind: "reuse" | "ok";
-    dead: string[];
-    scope?: string;
-  };
+  type Outcome =
+    | { kind: "invalid" | "target" }
+    | { kind: "reuse"; dead: string[] }
+    | { kind: "ok"; dead: string[]; scope: string };
   const outcome = await ctx.store.transact<Outcome>([grantKey], ([value]) => {
     const grant = value as GrantRecord | undefined;
     if (!grant || grant.clientId !== client.clientId) {
-      return { ops: [], result: { kind: "invalid" as const } };
+      return { ops: [], result: { kind: "invalid" } };
     }
     if (resource !== undefined && resource !== grant.resource) {
-      return { ops: [], result: { kind: "target" as const } };
+      return { ops: [], result: { kind: "target" } };
     }
-    const slot = grant.refresh.find((s) => s.hash === hash);
+    const used = grant.refresh.find((s) => s.hash === hash);
     // A token no longer live, or used again after its grace: someone else holds a
     // copy. OAuth 2.1 4.3.1 / RFC 9700 4.14.2: revoke the whole grant.
-    if (!slot || (slot.rotatedAt !== undefined && t - slot.rotatedAt > grace)) {
+    if (!used || (used.rotatedAt !== undefined && t - used.rotatedAt > grace)) {
       return {
         ops: grantDeletion(grant),
-        result: { kind: "reuse" as const, dead: grant.refresh.map((s) => s.accessHash) },
+        result: { kind: "reuse", dead: grant.refresh.map((s) => s.accessHash) },
       };
     }
-    if (slot.expiresAt <= t) return { ops: [], result: { kind: "invalid" as const } };
-    const ops: WriteOp[] = [...issued.ops];
+    if (used.expiresAt <= t) return { ops: [], result: { kind: "invalid" } };
+    const scope = narrowScope(form.scope, grant.scope);
+    const { slot, ops } = storePair(ctx, pair, grant, scope, t, hash);
     let live = grant.refresh;
-    if (slot.rotatedAt === undefined) {
-      // First use of this token: its parent and its siblings (tokens a racing refresh
-      // of the parent produced) are no longer needed.
+    const dead: string[] = [];
+    if (used.rotatedAt === undefined) {
+      // First use of this token: its parent, and its siblings (what a racing refresh of
+      // the parent produced), are no longer needed by anyone holding this one.
       const dying = live.filter((s) =>
-        s !== slot &&
-        (s.hash === slot.parent || (slot.parent !== undefined && s.parent === slot.parent))
+        s !== used &&
+        (s.hash === used.parent || (used.parent !== undefined && s.parent === used.parent))
       );
       for (const s of dying) {
+        dead.push(s.accessHash);
         ops.push({ op: "delete", key: keys.access(s.accessHash) });
+        // The index stays a while, so that a later use of the dead token is recognised.
         ops.push({
           op: "set",
           key: keys.refresh(s.hash),
@@ -267,31 +253,21 @@ async function refresh(
         });
       }
       live = live.filter((s) => !dying.includes(s)).map((s) =>
-        s === slot ? { ...s, rotatedAt: t } : s
+        s === used ? { ...s, rotatedAt: t } : s
       );
     }
-    const updated: GrantRecord = {
-      ...grant,
-      refresh: [...live.filter((s) => s.expiresAt > t), issued.slot],
-    };
-    ops.push({ op: "set", key: grantKey, value: updated });
-    const scope = narrowScope(form.scope, grant.scope);
-    const accessOp = issued.ops[0] as Extract<WriteOp, { op: "set" }>;
-    ops[0] = { ...accessOp, value: { ...(accessOp.value as AccessRecord), scope } };
-    return {
-      ops,
-      result: {
-        kind: "ok" as const,
-        scope,
-        dead: ops.filter((o) => o.op === "delete").map((o) => o.key[1]!),
-      },
-    };
+    ops.push({
+      op: "set",
+      key: grantKey,
+      value: { ...grant, refresh: [...live.filter((s) => s.expiresAt > t), slot] },
+    });
+    return { ops, result: { kind: "ok", dead, scope } };
   });
 
   switch (outcome.kind) {
     case "ok":
       ctx.forgetAccess(outcome.dead);
-      return tokenResponse(ctx, issued, outcome.scope!);
+      return tokenResponse(ctx, pair, outcome.scope);
     case "reuse":
       ctx.forgetAccess(outcome.dead);
       ctx.emit({ type: "grant_revoked", grantId: index.grantId, reason: "refresh token reused" });
