@@ -110,6 +110,7 @@ export const DEFAULT_REDIRECT_ALLOWLIST: readonly string[] = [
   "https://chatgpt.com",
   "https://vscode.dev",
   "https://insiders.vscode.dev",
+  "https://www.cursor.com",
   "cursor:",
   "vscode:",
   "loopback",

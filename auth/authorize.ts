@@ -7,7 +7,7 @@
 import { isLoopbackHost } from "../options.ts";
 import type { AuthContext } from "./context.ts";
 import { base64url, fromBase64url, hashSecret, randomToken, secretsEqual } from "./crypto.ts";
-import { OAuthError } from "./errors.ts";
+import type { OAuthError } from "./errors.ts";
 import { BodyTooLargeError, readForm, singleValues } from "./http.ts";
 import { consentPage, type ConsentView, errorPage } from "./consent_page.ts";
 import { findClient, isMetadataClientId } from "./client_metadata.ts";
@@ -240,11 +240,13 @@ export async function handleAuthorizePost(
   address: string,
 ): Promise<Response> {
   // A form posted from another site is refused before anything else is read.
+  // "Origin: null" (a browser whose referrer settings hide the origin) is accepted
+  // only when the browser's own Fetch Metadata vouches that the post is same-origin.
   const origin = request.headers.get("origin");
-  if (
-    (origin !== null && origin !== ctx.opts.origin) ||
-    request.headers.get("sec-fetch-site") === "cross-site"
-  ) {
+  const site = request.headers.get("sec-fetch-site");
+  const sameOrigin = origin === null || origin === ctx.opts.origin ||
+    (origin === "null" && site === "same-origin");
+  if (!sameOrigin || (site !== null && site !== "same-origin" && site !== "none")) {
     return errorPage(
       403,
       "Request refused",

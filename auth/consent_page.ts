@@ -43,14 +43,17 @@ function pageHeaders(nonce: string, formTargets: string[] = []): Record<string, 
     ].join("; "),
     "x-frame-options": "DENY",
     "x-content-type-options": "nosniff",
-    "referrer-policy": "no-referrer",
+    // same-origin, not no-referrer: under no-referrer browsers post the form with
+    // "Origin: null", which the decision endpoint must refuse. The redirect to the
+    // client is cross-origin, so it still carries no Referer.
+    "referrer-policy": "same-origin",
   };
 }
 
 function layout(title: string, nonce: string, body: string): string {
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="no-referrer"><title>${escapeHtml(title)}</title>
+<meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title>
 <style nonce="${nonce}">${STYLE}</style></head>
 <body><main>${body}</main></body></html>`;
 }

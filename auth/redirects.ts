@@ -20,6 +20,7 @@ const FORBIDDEN_SCHEMES = new Set([
 function parse(uri: string): URL | undefined {
   // WHATWG parsing folds backslashes and odd whitespace; refuse them outright so that
   // what we check is byte-for-byte what the client registered.
+  // deno-lint-ignore no-control-regex -- control characters are exactly what is refused
   if (/[\\\s\x00-\x1f\x7f]/.test(uri)) return undefined;
   try {
     return new URL(uri);
