@@ -1,0 +1,274 @@
+/**
+ * The consent page in a real headless Chromium (driven by playwright-core) against a
+ * real server process: the owner sees who asks and where the code goes, types the
+ * password and approves; the browser itself follows the 303 (under the page's CSP) to a
+ * local callback server. Also a wrong password, Enter to approve, and Deny. Page
+ * scripts are disabled throughout: the page must work without JavaScript.
+ */
+import assert from "node:assert/strict";
+import { existsSync } from "node:fs";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { createServer, type Server } from "node:http";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { type BrowserContext, chromium, type Page } from "playwright-core";
+import { pkcePair, ROOT } from "../helpers.ts";
+import {
+  authorizeUrl,
+  callHello,
+  PASSWORD,
+  registerClient,
+  type Registration,
+  tokenRequest,
+  withServer,
+} from "./e2e_util.ts";
+
+const CHROMIUM = "/usr/bin/chromium";
+const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+const SCREENSHOT = `${ROOT}tests/artifacts/consent.png`;
+const CLIENT_NAME = "Browser Test App";
+const WAIT_MS = 15_000;
+
+const haveChromium = existsSync(CHROMIUM);
+const mustRun = Deno.env.get("CI") === "true";
+if (!haveChromium && !mustRun) {
+  console.warn(
+    `browser_test.ts: skipped, ${CHROMIUM} not found (apt-get install -y chromium to run it)`,
+  );
+}
+
+/** A loopback server standing in for the client's redirect target; records every hit. */
+async function startCallbackServer(): Promise<{ url: string; hits: URL[]; server: Server }> {
+  const hits: URL[] = [];
+  const server = createServer((req, res) => {
+    hits.push(new URL(req.url ?? "/", "http://127.0.0.1"));
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end("<!doctype html><title>Callback</title><p>Signed in. You may close this tab.</p>");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/callback`, hits, server };
+}
+
+/** A fresh authorization request (own PKCE pair and state). */
+async function newRequest(baseUrl: string, client: Registration, redirectUri: string) {
+  const { verifier, challenge } = await pkcePair();
+  const state = crypto.randomUUID();
+  const url = authorizeUrl(baseUrl, {
+    response_type: "code",
+    client_id: client.client_id,
+    redirect_uri: redirectUri,
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    scope: "mcp offline_access",
+    state,
+    resource: `${baseUrl}/mcp`,
+  });
+  return { url, verifier, state };
+}
+
+/** Opens the consent page and waits for its password field. */
+async function openConsent(context: BrowserContext, url: URL): Promise<Page> {
+  const page = await context.newPage();
+  page.setDefaultTimeout(WAIT_MS);
+  const res = await page.goto(url.href);
+  assert.equal(res?.status(), 200);
+  await page.locator('input[type="password"]').waitFor();
+  return page;
+}
+
+Deno.test({
+  name: "the consent page works in a real browser: approve, wrong password, Enter, deny",
+  ignore: !haveChromium && !mustRun,
+  async fn(t) {
+    if (!haveChromium) {
+      throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install -y chromium`);
+    }
+    await withServer("deno", async (server) => {
+      const callback = await startCallbackServer();
+      const userDataDir = await mkdtemp(join(tmpdir(), "pmcp-chromium-"));
+      const context = await chromium.launchPersistentContext(userDataDir, {
+        executablePath: CHROMIUM,
+        args: CHROMIUM_ARGS,
+        headless: true,
+        javaScriptEnabled: false,
+        timeout: 30_000,
+      });
+      // Nothing may leave the machine: only loopback requests are let through.
+      const offHost: string[] = [];
+      // What Origin the browser itself sends on the consent form's posts.
+      const consentPostOrigins: string[] = [];
+      await context.route("**/*", async (route) => {
+        const request = route.request();
+        const url = new URL(request.url());
+        if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost") {
+          offHost.push(request.url());
+          return route.abort();
+        }
+        if (request.method() === "POST") {
+          consentPostOrigins.push(request.headers().origin ?? "(none)");
+        }
+        return route.continue();
+      });
+      const consoleErrors: string[] = [];
+      context.on("console", (m) => {
+        if (m.type() === "error") consoleErrors.push(m.text());
+      });
+      try {
+        const client = await registerClient(server.baseUrl, {
+          client_name: CLIENT_NAME,
+          redirect_uris: [callback.url],
+          grant_types: ["authorization_code", "refresh_token"],
+          response_types: ["code"],
+          token_endpoint_auth_method: "none",
+        });
+
+        await t.step("the page names the client and the redirect host", async () => {
+          const { url } = await newRequest(server.baseUrl, client, callback.url);
+          const page = await openConsent(context, url);
+          assert.match(await page.locator("h1").innerText(), new RegExp(CLIENT_NAME));
+          const details = await page.locator("dl").innerText();
+          assert.match(details, new RegExp(CLIENT_NAME));
+          assert.match(details, new RegExp(new URL(callback.url).host.replace(".", "\\.")));
+          assert.equal(await page.locator('input[type="password"]').count(), 1);
+          assert.equal(await page.getByRole("button", { name: "Approve" }).count(), 1);
+          assert.equal(await page.getByRole("button", { name: "Deny" }).count(), 1);
+          await mkdir(`${ROOT}tests/artifacts`, { recursive: true });
+          await page.screenshot({ path: SCREENSHOT, fullPage: true });
+          assert.ok(existsSync(SCREENSHOT));
+          await page.close();
+        });
+
+        await t.step("the browser's own Approve post is accepted (no Origin: null)", async () => {
+          // Under Referrer-Policy no-referrer, browsers post the form with "Origin: null",
+          // which the decision endpoint refuses; the page must not cause that.
+          const { url, state } = await newRequest(server.baseUrl, client, callback.url);
+          const page = await openConsent(context, url);
+          await page.locator('input[type="password"]').fill(PASSWORD);
+          const [response] = await Promise.all([
+            page.waitForResponse((r) => r.request().method() === "POST"),
+            page.getByRole("button", { name: "Approve" }).click(),
+          ]);
+          assert.equal(response.status(), 303, await page.locator("body").innerText());
+          await page.waitForURL((u) => u.href.startsWith(callback.url));
+          assert.equal(new URL(page.url()).searchParams.get("state"), state);
+          assert.deepEqual(consentPostOrigins, [server.baseUrl]);
+          await page.close();
+        });
+
+        await t.step(
+          "typing the password and clicking Approve lands on the redirect with code, state and iss",
+          async () => {
+            const { url, verifier, state } = await newRequest(server.baseUrl, client, callback.url);
+            const page = await openConsent(context, url);
+            await page.locator('input[type="password"]').fill(PASSWORD);
+            await Promise.all([
+              page.waitForURL((u) => u.href.startsWith(callback.url)),
+              page.getByRole("button", { name: "Approve" }).click(),
+            ]);
+            const landed = new URL(page.url());
+            assert.equal(landed.searchParams.get("state"), state);
+            assert.equal(landed.searchParams.get("iss"), server.baseUrl);
+            const code = landed.searchParams.get("code");
+            assert.ok(code);
+            assert.match(await page.locator("body").innerText(), /Signed in/);
+            assert.equal(callback.hits.at(-1)?.searchParams.get("code"), code);
+            await page.close();
+
+            const tokens = await tokenRequest(server.baseUrl, {
+              grant_type: "authorization_code",
+              code,
+              code_verifier: verifier,
+              redirect_uri: callback.url,
+              client_id: client.client_id,
+              resource: `${server.baseUrl}/mcp`,
+            });
+            assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
+            const hello = await callHello(
+              `${server.baseUrl}/mcp`,
+              tokens.body.access_token as string,
+              "Browser",
+            );
+            assert.equal(hello.text, "Hello, Browser!");
+          },
+        );
+
+        await t.step(
+          "a wrong password shows the error and does not redirect; the right one then does",
+          async () => {
+            const { url, state } = await newRequest(server.baseUrl, client, callback.url);
+            const page = await openConsent(context, url);
+            const hitsBefore = callback.hits.length;
+            await page.locator('input[type="password"]').fill("not-the-password");
+            await Promise.all([
+              page.waitForLoadState("load"),
+              page.getByRole("button", { name: "Approve" }).click(),
+            ]);
+            await page.getByRole("alert").waitFor();
+            assert.match(await page.getByRole("alert").innerText(), /not the owner password/);
+            assert.equal(new URL(page.url()).pathname, "/authorize");
+            assert.equal(callback.hits.length, hitsBefore, "no redirect reached the client");
+
+            await page.locator('input[type="password"]').fill(PASSWORD);
+            await Promise.all([
+              page.waitForURL((u) => u.href.startsWith(callback.url)),
+              page.getByRole("button", { name: "Approve" }).click(),
+            ]);
+            const landed = new URL(page.url());
+            assert.ok(landed.searchParams.get("code"));
+            assert.equal(landed.searchParams.get("state"), state);
+            await page.close();
+          },
+        );
+
+        await t.step("pressing Enter in the password field approves", async () => {
+          const { url, state } = await newRequest(server.baseUrl, client, callback.url);
+          const page = await openConsent(context, url);
+          await page.locator('input[type="password"]').fill(PASSWORD);
+          await Promise.all([
+            page.waitForURL((u) => u.href.startsWith(callback.url)),
+            page.locator('input[type="password"]').press("Enter"),
+          ]);
+          const landed = new URL(page.url());
+          assert.ok(landed.searchParams.get("code"), "Enter submitted the Approve button");
+          assert.equal(landed.searchParams.get("error"), null);
+          assert.equal(landed.searchParams.get("state"), state);
+          await page.close();
+        });
+
+        await t.step("Deny lands on the redirect with error=access_denied", async () => {
+          const { url, state } = await newRequest(server.baseUrl, client, callback.url);
+          const page = await openConsent(context, url);
+          await Promise.all([
+            page.waitForURL((u) => u.href.startsWith(callback.url)),
+            page.getByRole("button", { name: "Deny" }).click(),
+          ]);
+          const landed = new URL(page.url());
+          assert.equal(landed.searchParams.get("error"), "access_denied");
+          assert.equal(landed.searchParams.get("state"), state);
+          assert.equal(landed.searchParams.get("iss"), server.baseUrl);
+          assert.equal(landed.searchParams.get("code"), null);
+          await page.close();
+        });
+
+        await t.step("nothing left the machine and the page raised no CSP errors", () => {
+          assert.deepEqual(offHost, []);
+          assert.deepEqual(consoleErrors.filter((e) => /Content Security Policy/i.test(e)), []);
+        });
+      } finally {
+        await context.close();
+        await new Promise((resolve) => callback.server.close(resolve));
+        await rm(userDataDir, { recursive: true, force: true });
+      }
+    });
+  },
+});

@@ -1,0 +1,65 @@
+/**
+ * The MCP Inspector CLI (1.x) against a real server process, under Deno and under Bun,
+ * with a bearer token obtained through the HTTP flow (DCR, PKCE, owner consent, code
+ * exchange): it lists `hello` and calls it.
+ */
+import assert from "node:assert/strict";
+import { ROOT } from "../helpers.ts";
+import { NODE_BIN, obtainTokens, RUNTIMES, spawnChild, withServer } from "./e2e_util.ts";
+
+const INSPECTOR_CLI = `${ROOT}node_modules/@modelcontextprotocol/inspector-cli/build/index.js`;
+// 1.0.3 resolves its own package.json one level above the working folder; the
+// repository's tests/ folder has the repository's package.json above it.
+const INSPECTOR_CWD = `${ROOT}tests`;
+const WAIT_MS = 30_000;
+
+async function inspector(mcpUrl: string, args: string[], token?: string) {
+  const headers = token ? ["--header", `Authorization: Bearer ${token}`] : [];
+  const cli = spawnChild(
+    NODE_BIN,
+    [INSPECTOR_CLI, mcpUrl, "--transport", "http", ...args, ...headers],
+    { cwd: INSPECTOR_CWD },
+  );
+  try {
+    const code = await cli.exit(WAIT_MS);
+    return { code, output: cli.output() };
+  } finally {
+    await cli.stop();
+  }
+}
+
+for (const runtime of RUNTIMES) {
+  Deno.test(`the MCP Inspector CLI lists and calls hello with a bearer token under ${runtime}`, async (t) => {
+    await withServer(runtime, async (server) => {
+      const mcpUrl = `${server.baseUrl}/mcp`;
+      const { accessToken } = await obtainTokens(server.baseUrl, "MCP Inspector");
+
+      await t.step("tools/list shows hello", async () => {
+        const { code, output } = await inspector(mcpUrl, ["--method", "tools/list"], accessToken);
+        assert.equal(code, 0, output);
+        const listed = JSON.parse(output.slice(output.indexOf("{")));
+        assert.deepEqual(listed.tools.map((x: { name: string }) => x.name), ["hello"]);
+      });
+
+      await t.step("tools/call hello name=Inspector returns the greeting", async () => {
+        const { code, output } = await inspector(mcpUrl, [
+          "--method",
+          "tools/call",
+          "--tool-name",
+          "hello",
+          "--tool-arg",
+          "name=Inspector",
+        ], accessToken);
+        assert.equal(code, 0, output);
+        const result = JSON.parse(output.slice(output.indexOf("{")));
+        assert.deepEqual(result.content, [{ type: "text", text: "Hello, Inspector!" }]);
+      });
+
+      await t.step("without a token the Inspector is refused", async () => {
+        const { code, output } = await inspector(mcpUrl, ["--method", "tools/list"]);
+        assert.notEqual(code, 0, output);
+        assert.match(output, /invalid_token|401|Unauthorized/i);
+      });
+    });
+  });
+}
