@@ -55,8 +55,9 @@ export function parseCli(
     return env[`PERSONAL_MCP_${flag.toUpperCase().replaceAll("-", "_")}`] || undefined;
   };
   const portText = pick("port");
-  const port = portText === undefined ? undefined : Number(portText);
-  if (port !== undefined && (!Number.isInteger(port) || port < 0 || port > 65535)) {
+  // Plain decimal digits only: Number() would read "" as 0 and "0x50" as 80.
+  const port = portText === undefined || !/^\d{1,5}$/.test(portText) ? undefined : Number(portText);
+  if (portText !== undefined && (port === undefined || port > 65535)) {
     throw new RangeError(
       `--port must be an integer from 0 to 65535, got ${JSON.stringify(portText)}`,
     );

@@ -75,7 +75,12 @@ export interface PersonalMcpOptions {
    * @default ["loopback"]
    */
   allowedOrigins?: string[];
-  /** Scopes a client may ask for. The first is granted when none is asked. @default ["mcp", "offline_access"] */
+  /**
+   * Scopes a client may ask for. The first is the scope that opens `/mcp` and is part
+   * of every grant; a client asking for none gets them all (clients differ: ChatGPT
+   * omits scope on reconnect).
+   * @default ["mcp", "offline_access"]
+   */
   scopes?: string[];
   /**
    * Trust `X-Forwarded-For` (the right-most address) to find the client address for

@@ -30,7 +30,10 @@ interface PendingRequest {
   codeChallenge: string;
   scope: string;
   resource: string;
-  /** Also set as a SameSite=Strict cookie: a cross-site form post lacks it. */
+  /**
+   * The browser's consent cookie (SameSite=Strict: a cross-site form post lacks it).
+   * One value per browser, so that two consent pages open at once both work.
+   */
   nonce: string;
   expiresAt: number;
 }
@@ -191,6 +194,10 @@ export async function handleAuthorizeGet(ctx: AuthContext, request: Request): Pr
   if (state !== undefined && state.length > MAX_STATE_LENGTH) {
     return fail("invalid_request", "state is too long");
   }
+  // RFC 6749 4.1.2.1: a missing parameter is invalid_request; a wrong one unsupported.
+  if (params.response_type === undefined) {
+    return fail("invalid_request", "response_type is required");
+  }
   if (params.response_type !== "code") {
     return fail("unsupported_response_type", "response_type must be code");
   }
@@ -209,7 +216,9 @@ export async function handleAuthorizeGet(ctx: AuthContext, request: Request): Pr
     return fail("invalid_target", (error as OAuthError).message);
   }
   const scope = grantScope(params.scope, ctx.opts.scopes);
-  const nonce = randomToken();
+  // Reuse this browser's cookie when it has one, so other open consent pages stay valid.
+  const existing = readCookie(request, cookieName(ctx));
+  const nonce = existing && /^[A-Za-z0-9_-]{43}$/.test(existing) ? existing : randomToken();
   const pending: PendingRequest = {
     clientId: client.clientId,
     redirectUri: redirect,
@@ -334,11 +343,6 @@ export async function handleAuthorizePost(
     value: record,
     expiresAt: record.expiresAt,
   }]);
-  const secure = ctx.opts.baseUrl.startsWith("https:") ? "; Secure" : "";
-  const response = redirectWith(ctx, redirect, { code, state: pending.state });
-  response.headers.append(
-    "set-cookie",
-    `${cookieName(ctx)}=; Path=/; HttpOnly; SameSite=Strict; Max-Age=0${secure}`,
-  );
-  return response;
+  // The cookie is left alone: another consent page in this browser may still need it.
+  return redirectWith(ctx, redirect, { code, state: pending.state });
 }

@@ -12,7 +12,7 @@ import { RESOURCE_METADATA_PATH } from "./metadata.ts";
 /** The 401 of RFC 6750 3 / RFC 9728 5.1, with no body worth parsing. */
 export function challenge(
   ctx: AuthContext,
-  error?: { code: "invalid_token" | "invalid_request"; description: string },
+  error?: { code: "invalid_token" | "invalid_request" | "insufficient_scope"; description: string },
 ): Response {
   const parts = [
     `resource_metadata="${ctx.opts.baseUrl}${RESOURCE_METADATA_PATH}"`,
@@ -25,7 +25,11 @@ export function challenge(
       error_description: error?.description ?? "authorization required",
     }),
     {
-      status: error?.code === "invalid_request" ? 400 : 401,
+      status: error?.code === "invalid_request"
+        ? 400
+        : error?.code === "insufficient_scope"
+        ? 403
+        : 401,
       headers: {
         "www-authenticate": `Bearer ${parts.join(", ")}`,
         "content-type": "application/json",
@@ -41,7 +45,8 @@ export async function authenticateBearer(
   request: Request,
 ): Promise<AuthInfo | Response> {
   const header = request.headers.get("authorization");
-  if (!header) return challenge(ctx);
+  // RFC 6750 3.1: a request without Bearer credentials gets the plain challenge.
+  if (!header || !/^bearer\b/i.test(header)) return challenge(ctx);
   const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
   if (!match) {
     return challenge(ctx, { code: "invalid_token", description: "malformed bearer token" });
@@ -53,6 +58,13 @@ export async function authenticateBearer(
     return challenge(ctx, {
       code: "invalid_token",
       description: "token is invalid, expired or revoked",
+    });
+  }
+  // RFC 6750 3.1: a token without the scope that opens /mcp is not enough.
+  if (!record.scope.split(" ").includes(ctx.opts.scopes[0]!)) {
+    return challenge(ctx, {
+      code: "insufficient_scope",
+      description: "the token lacks the required scope",
     });
   }
   return {

@@ -149,6 +149,6 @@ export async function revokeGrant(
     return { ops: grantDeletion(grant), result: grant.refresh.map((s) => s.accessHash) };
   });
   ctx.forgetAccess(removed);
-  if (removed.length || reason) ctx.emit({ type: "grant_revoked", grantId, reason });
+  if (removed.length > 0) ctx.emit({ type: "grant_revoked", grantId, reason });
   return removed.length > 0;
 }

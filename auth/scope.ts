@@ -7,21 +7,31 @@ import type { ResolvedOptions } from "../options.ts";
 import { OAuthError } from "./errors.ts";
 
 /**
- * What to grant for a requested scope string: the offered scopes it names. A missing
- * scope, or one naming nothing offered, gets every offered scope (clients differ:
- * ChatGPT omits scope on reconnect, Claude Code always asks `offline_access`).
+ * What to grant for a requested scope string: the offered scopes it names, always
+ * with the first (the one that opens `/mcp`). A missing scope, or one naming nothing
+ * offered, gets every offered scope (clients differ: ChatGPT omits scope on
+ * reconnect, Claude Code asks `offline_access`); asking beyond the offer is not an
+ * error, the intersection is granted.
  */
 export function grantScope(requested: string | undefined, offered: readonly string[]): string {
   const asked = (requested ?? "").split(" ").filter(Boolean);
-  const granted = offered.filter((s) => asked.includes(s));
-  return (granted.length ? granted : offered).join(" ");
+  const granted = offered.filter((s, i) => i === 0 || asked.includes(s));
+  return (asked.some((s) => offered.includes(s)) ? granted : offered).join(" ");
 }
 
-/** On refresh, a scope may narrow the grant's but never widen it (RFC 6749 6). */
-export function narrowScope(requested: string | undefined, grantScopeValue: string): string {
+/**
+ * On refresh, a scope may narrow the grant's but never widen it (RFC 6749 6); the
+ * scope that opens `/mcp` (`base`) is never narrowed away.
+ */
+export function narrowScope(
+  requested: string | undefined,
+  grantScopeValue: string,
+  base: string,
+): string {
   if (requested === undefined || requested.trim() === "") return grantScopeValue;
   const held = grantScopeValue.split(" ");
-  const kept = held.filter((s) => requested.split(" ").includes(s));
+  const asked = requested.split(" ");
+  const kept = held.filter((s) => s === base || asked.includes(s));
   return (kept.length ? kept : held).join(" ");
 }
 

@@ -230,7 +230,7 @@ async function refresh(
       };
     }
     if (used.expiresAt <= t) return { ops: [], result: { kind: "invalid" } };
-    const scope = narrowScope(form.scope, grant.scope);
+    const scope = narrowScope(form.scope, grant.scope, ctx.opts.scopes[0]!);
     const { slot, ops } = storePair(ctx, pair, grant, scope, t, hash);
     let live = grant.refresh;
     const dead: string[] = [];

@@ -165,8 +165,15 @@ export interface ConsentPage {
 }
 
 /** GETs the consent page; fails the test unless it is a 200 page with a form. */
-export async function openConsent(app: PersonalMcp, url: string): Promise<ConsentPage> {
-  const response = await app.fetch(new Request(url));
+export async function openConsent(
+  app: PersonalMcp,
+  url: string,
+  heldCookie?: string,
+): Promise<ConsentPage> {
+  // A browser sends the consent cookie it already holds.
+  const response = await app.fetch(
+    new Request(url, { headers: heldCookie ? { cookie: heldCookie } : {} }),
+  );
   const html = await response.text();
   assert.equal(response.status, 200, html.slice(0, 300));
   const request = formField(html, "request");
