@@ -6,6 +6,7 @@
  * @module
  */
 import { lookup } from "node:dns/promises";
+import { BodyTooLargeError, readLimited } from "../body.ts";
 import { isLoopbackHost } from "../options.ts";
 import type { AuthContext } from "./context.ts";
 import { OAuthError } from "./errors.ts";
@@ -47,30 +48,6 @@ function cacheMs(header: string | null): number | undefined {
   const m = /max-age=(\d+)/i.exec(header);
   if (!m) return DEFAULT_CACHE_MS;
   return Math.min(MAX_CACHE_MS, Math.max(MIN_CACHE_MS, Number(m[1]) * 1000));
-}
-
-async function readLimited(response: Response): Promise<string> {
-  if (!response.body) return "";
-  const reader = response.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > MAX_DOCUMENT_BYTES) {
-      await reader.cancel().catch(() => {});
-      throw new Error("document too large");
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let at = 0;
-  for (const c of chunks) {
-    bytes.set(c, at);
-    at += c.byteLength;
-  }
-  return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
 }
 
 /** Checks a fetched document against its URL and the redirect allowlist. */
@@ -158,12 +135,19 @@ export function createMetadataResolver(
       await response.body?.cancel().catch(() => {});
       throw new Error(`fetching the document answered ${response.status}`);
     }
-    const declared = Number(response.headers.get("content-length") ?? "0");
-    if (declared > MAX_DOCUMENT_BYTES) {
-      await response.body?.cancel().catch(() => {});
-      throw new Error("document too large");
+    let text: string;
+    try {
+      const bytes = await readLimited(
+        response.body,
+        MAX_DOCUMENT_BYTES,
+        response.headers.get("content-length"),
+      );
+      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
+    } catch (error) {
+      throw new Error(
+        error instanceof BodyTooLargeError ? "document too large" : "document is not UTF-8",
+      );
     }
-    const text = await readLimited(response);
     let doc: unknown;
     try {
       doc = JSON.parse(text);

@@ -4,7 +4,10 @@
  *
  * @module
  */
+import { readLimited } from "../body.ts";
 import { OAuthError } from "./errors.ts";
+
+export { BodyTooLargeError } from "../body.ts";
 
 /**
  * The address a request comes from, for throttling. Forwarding headers are trusted
@@ -25,38 +28,9 @@ export function clientAddress(
   return remoteAddress;
 }
 
-/** Raised when a body exceeds the limit; answered with 413. */
-export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`request body exceeds ${limit} bytes`);
-    this.name = "BodyTooLargeError";
-  }
-}
-
-/** Reads the body as text, refusing more than `limit` bytes before buffering them. */
+/** Reads the body as UTF-8 text, refusing more than `limit` bytes. */
 export async function readBodyText(request: Request, limit: number): Promise<string> {
-  const declared = request.headers.get("content-length");
-  if (declared !== null && Number(declared) > limit) throw new BodyTooLargeError(limit);
-  if (!request.body) return "";
-  const reader = request.body.getReader();
-  const chunks: Uint8Array[] = [];
-  let size = 0;
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    size += value.byteLength;
-    if (size > limit) {
-      await reader.cancel().catch(() => {});
-      throw new BodyTooLargeError(limit);
-    }
-    chunks.push(value);
-  }
-  const bytes = new Uint8Array(size);
-  let offset = 0;
-  for (const c of chunks) {
-    bytes.set(c, offset);
-    offset += c.byteLength;
-  }
+  const bytes = await readLimited(request.body, limit, request.headers.get("content-length"));
   try {
     return new TextDecoder("utf-8", { fatal: true }).decode(bytes);
   } catch {

@@ -1,12 +1,32 @@
 /**
- * The MCP endpoint: the official SDK's Web-standard handler, stateless (Claude.ai
- * never echoes `Mcp-Session-Id`), serving the 2025 revisions and 2026-07-28.
- * It knows nothing of OAuth beyond the `authInfo` the bearer gate hands it.
+ * The MCP endpoint, on the official SDK's Web-standard handler. It serves:
+ * - the 2026-07-28 revision (per-request envelope, no sessions), and 2025-era requests
+ *   without a session id statelessly: Claude.ai never echoes `Mcp-Session-Id`, so a
+ *   lone `tools/call` must work;
+ * - 2025-era sessions for clients that open one with `initialize` and echo its id:
+ *   the SDK then knows the client's capabilities and can route the client's answers to
+ *   sampling and elicitation requests back to the waiting tool call.
+ * It knows nothing of OAuth beyond the `authInfo` the bearer gate hands it; a session
+ * belongs to the grant that opened it.
  *
  * @module
  */
-import { type AuthInfo, createMcpHandler, McpServer } from "@modelcontextprotocol/server";
+import {
+  type AuthInfo,
+  createMcpHandler,
+  isInitializeRequest,
+  McpServer,
+  WebStandardStreamableHTTPServerTransport,
+} from "@modelcontextprotocol/server";
+import { BodyTooLargeError, readLimited } from "../body.ts";
 import { registerTools, type Tools } from "./tools.ts";
+
+/** Most 2025-era sessions kept at once; the least recently used goes first. */
+export const MAX_SESSIONS = 100;
+/** A session unused this long is closed, in ms. */
+export const SESSION_IDLE_MS = 30 * 60 * 1000;
+/** Largest POST body the endpoint reads, in bytes (the SDK's own default). */
+export const MAX_MCP_BODY_BYTES = 4 * 1024 * 1024;
 
 /** What the MCP endpoint is built from. */
 export interface McpEndpointOptions {
@@ -15,43 +35,29 @@ export interface McpEndpointOptions {
   instructions?: string;
   configureServer?: (server: McpServer) => void;
   onError?: (error: Error) => void;
+  now?: () => number;
 }
 
 /** The MCP endpoint as a fetch handler. */
 export interface McpEndpoint {
   fetch(request: Request, authInfo: AuthInfo): Promise<Response>;
+  /** Closes every session (and their open streams). */
   close(): Promise<void>;
+  /** How many 2025-era sessions are open. */
+  readonly sessionCount: number;
 }
 
-/** Builds the endpoint once; each request gets a fresh, cheap SDK server instance. */
-export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): McpEndpoint {
-  const serverInfo = { name: options.name, version: options.version };
-  const serverOptions = options.instructions ? { instructions: options.instructions } : {};
-  const handler = createMcpHandler(() => {
-    const server = new McpServer(serverInfo, serverOptions);
-    registerTools(server, tools);
-    options.configureServer?.(server);
-    return server;
-  }, { legacy: "stateless", onerror: options.onError });
-  return {
-    async fetch(request, authInfo) {
-      if (request.method !== "POST") return await handler.fetch(request, { authInfo });
-      // Streamable HTTP asks POSTs to accept both JSON and SSE, and the SDK answers 406
-      // otherwise; real clients differ, so accept either and answer in a form they read.
-      const accept = request.headers.get("accept") ?? "";
-      const json = /application\/json|\*\/\*/i.test(accept);
-      const sse = /text\/event-stream/i.test(accept);
-      if (json && sse) return await handler.fetch(request, { authInfo });
-      const headers = new Headers(request.headers);
-      headers.set("accept", "application/json, text/event-stream");
-      const response = await handler.fetch(new Request(request, { headers }), { authInfo });
-      if (sse || !response.headers.get("content-type")?.startsWith("text/event-stream")) {
-        return response;
-      }
-      return await sseToJson(response);
-    },
-    close: () => handler.close(),
-  };
+interface Session {
+  transport: WebStandardStreamableHTTPServerTransport;
+  grantId: unknown;
+  lastUsed: number;
+}
+
+function jsonRpcError(status: number, code: number, message: string): Response {
+  return new Response(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code, message } }), {
+    status,
+    headers: { "content-type": "application/json" },
+  });
 }
 
 /**
@@ -62,9 +68,8 @@ async function sseToJson(response: Response): Promise<Response> {
   const text = await response.text();
   const replies: unknown[] = [];
   for (const event of text.split(/\r?\n\r?\n/)) {
-    const data = event.split(/\r?\n/).filter((l) => l.startsWith("data:")).map((l) =>
-      l.slice(5).trimStart()
-    ).join("\n");
+    const data = event.split(/\r?\n/).filter((l) => l.startsWith("data:"))
+      .map((l) => l.slice(5).trimStart()).join("\n");
     if (!data) continue;
     try {
       const message = JSON.parse(data);
@@ -84,4 +89,125 @@ async function sseToJson(response: Response): Promise<Response> {
     status: response.status,
     headers,
   });
+}
+
+/** Builds the endpoint once: tool registrations and options are prepared here, not per request. */
+export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): McpEndpoint {
+  const now = options.now ?? Date.now;
+  const serverInfo = { name: options.name, version: options.version };
+  const serverOptions = {
+    // Logging is declared so that tools can send log messages (ctx.mcpReq.log).
+    capabilities: { logging: {} },
+    ...(options.instructions ? { instructions: options.instructions } : {}),
+  };
+  const factory = () => {
+    const server = new McpServer(serverInfo, serverOptions);
+    registerTools(server, tools);
+    options.configureServer?.(server);
+    return server;
+  };
+  const handler = createMcpHandler(factory, { legacy: "stateless", onerror: options.onError });
+  const sessions = new Map<string, Session>();
+
+  async function closeSession(id: string): Promise<void> {
+    const session = sessions.get(id);
+    sessions.delete(id);
+    await session?.transport.close().catch(() => {});
+  }
+
+  /** Drops idle sessions, then the least recently used while over the cap. */
+  async function makeRoom(): Promise<void> {
+    const t = now();
+    for (const [id, s] of sessions) if (t - s.lastUsed > SESSION_IDLE_MS) await closeSession(id);
+    while (sessions.size >= MAX_SESSIONS) {
+      let oldest: [string, Session] | undefined;
+      for (const entry of sessions) {
+        if (!oldest || entry[1].lastUsed < oldest[1].lastUsed) oldest = entry;
+      }
+      await closeSession(oldest![0]);
+    }
+  }
+
+  async function openSession(
+    request: Request,
+    parsedBody: unknown,
+    authInfo: AuthInfo,
+  ): Promise<Response> {
+    await makeRoom();
+    const session: Session = {
+      transport: new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: () => crypto.randomUUID(),
+        onsessioninitialized: (id) => void sessions.set(id, session),
+        onsessionclosed: (id) => void sessions.delete(id),
+      }),
+      grantId: authInfo.extra?.grantId,
+      lastUsed: now(),
+    };
+    await factory().connect(session.transport);
+    return await session.transport.handleRequest(request, { authInfo, parsedBody });
+  }
+
+  async function route(request: Request, authInfo: AuthInfo): Promise<Response> {
+    const sessionId = request.headers.get("mcp-session-id");
+    if (sessionId !== null) {
+      const session = sessions.get(sessionId);
+      // A session is only ever reachable with a token of the grant that opened it.
+      if (!session || session.grantId !== authInfo.extra?.grantId) {
+        return jsonRpcError(404, -32001, "Session not found");
+      }
+      if (now() - session.lastUsed > SESSION_IDLE_MS) {
+        await closeSession(sessionId);
+        return jsonRpcError(404, -32001, "Session not found");
+      }
+      session.lastUsed = now();
+      return await session.transport.handleRequest(request, { authInfo });
+    }
+    if (request.method !== "POST") return await handler.fetch(request, { authInfo });
+
+    // Read the body once, under a bound, so that it can be classified and handed on parsed.
+    const declared = Number(request.headers.get("content-length") ?? "0");
+    if (declared > MAX_MCP_BODY_BYTES) return jsonRpcError(413, -32600, "Request body too large");
+    const text = await request.text();
+    if (text.length > MAX_MCP_BODY_BYTES) {
+      return jsonRpcError(413, -32600, "Request body too large");
+    }
+    let parsedBody: unknown;
+    try {
+      parsedBody = JSON.parse(text);
+    } catch {
+      return jsonRpcError(400, -32700, "Parse error: the body is not JSON");
+    }
+    const replay = new Request(request.url, {
+      method: "POST",
+      headers: request.headers,
+      body: text,
+    });
+    if (isInitializeRequest(parsedBody)) return await openSession(replay, parsedBody, authInfo);
+    return await handler.fetch(replay, { authInfo, parsedBody });
+  }
+
+  return {
+    get sessionCount() {
+      return sessions.size;
+    },
+    async fetch(request, authInfo) {
+      // Streamable HTTP asks POSTs to accept both JSON and SSE, and the SDK answers 406
+      // otherwise; real clients differ, so accept either and answer in a form they read.
+      const accept = request.headers.get("accept") ?? "";
+      const json = /application\/json|\*\/\*/i.test(accept);
+      const sse = /text\/event-stream/i.test(accept);
+      if (request.method !== "POST" || (json && sse)) return await route(request, authInfo);
+      const headers = new Headers(request.headers);
+      headers.set("accept", "application/json, text/event-stream");
+      const response = await route(new Request(request, { headers }), authInfo);
+      if (sse || !response.headers.get("content-type")?.startsWith("text/event-stream")) {
+        return response;
+      }
+      return await sseToJson(response);
+    },
+    async close() {
+      await Promise.all([...sessions.keys()].map(closeSession));
+      await handler.close();
+    },
+  };
 }
