@@ -355,7 +355,7 @@ Deno.test("/token answers a browser origin with CORS headers", async () => {
 Deno.test("/mcp answers a token without the scope that opens it with 403 insufficient_scope", async () => {
   // Every grant includes the first offered scope; a token lacking it can only come from
   // a store written otherwise, so write one.
-  const { app, store, tokens } = await withTokens();
+  const { store, tokens } = await withTokens();
   const hash = await hashSecret(tokens.access_token);
   const record = await store.get<Record<string, unknown>>(["access", hash]);
   assert.ok(record);

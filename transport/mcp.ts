@@ -165,11 +165,19 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     if (request.method !== "POST") return await handler.fetch(request, { authInfo });
 
     // Read the body once, under a bound, so that it can be classified and handed on parsed.
-    const declared = Number(request.headers.get("content-length") ?? "0");
-    if (declared > MAX_MCP_BODY_BYTES) return jsonRpcError(413, -32600, "Request body too large");
-    const text = await request.text();
-    if (text.length > MAX_MCP_BODY_BYTES) {
-      return jsonRpcError(413, -32600, "Request body too large");
+    let text: string;
+    try {
+      const bytes = await readLimited(
+        request.body,
+        MAX_MCP_BODY_BYTES,
+        request.headers.get("content-length"),
+      );
+      text = new TextDecoder().decode(bytes);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        return jsonRpcError(413, -32600, "Request body too large");
+      }
+      throw error;
     }
     let parsedBody: unknown;
     try {

@@ -107,7 +107,7 @@ Deno.test({
       const offHost: string[] = [];
       // What Origin the browser itself sends on the consent form's posts.
       const consentPostOrigins: string[] = [];
-      await context.route("**/*", async (route) => {
+      await context.route("**/*", (route) => {
         const request = route.request();
         const url = new URL(request.url());
         if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost") {
