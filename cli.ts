@@ -37,7 +37,16 @@ const FLAGS = {
   help: { type: "boolean" },
 } as const;
 
-/** Reads flags, then the environment, into serve options; throws on bad input. */
+/**
+ * Reads flags, then the environment, into serve options; throws on bad input.
+ *
+ * @example Flags win over the environment
+ * ```ts
+ * import { parseCli } from "./cli.ts";
+ * const options = parseCli(["--port", "9000"], { PERSONAL_MCP_PORT: "8000", PERSONAL_MCP_HOSTNAME: "0.0.0.0" });
+ * if (options === "help" || options.port !== 9000 || options.hostname !== "0.0.0.0") throw new Error("unexpected");
+ * ```
+ */
 export function parseCli(
   argv: string[],
   env: Record<string, string | undefined>,
@@ -82,6 +91,17 @@ export function parseCli(
  * Runs the CLI: serves `tools` until SIGINT or SIGTERM. `options` are what flags and
  * environment cannot say (e.g. `configureServer` to register resources and prompts);
  * a flag or variable that is set wins over them.
+ *
+ * @example Serving your own tools with the CLI's flags
+ * ```ts ignore
+ * import { runCli, tool } from "./mod.ts";
+ * import { z } from "zod";
+ *
+ * // deno run -A my_tools.ts --base-url https://me.example.com
+ * await runCli({
+ *   echo: tool({ description: "Echo text", input: { text: z.string() }, run: ({ text }) => text }),
+ * });
+ * ```
  */
 export async function runCli(
   tools: Tools,

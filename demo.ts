@@ -6,7 +6,16 @@
 import { z } from "zod";
 import { tool, type Tools } from "./transport/tools.ts";
 
-/** The demo tools. */
+/**
+ * The demo tools: `hello` takes `{ name }` and answers `Hello, <name>!`.
+ *
+ * @example Serving the demo in memory
+ * ```ts
+ * import { createPersonalMcp, demoTools } from "./mod.ts";
+ * const app = createPersonalMcp(demoTools, { baseUrl: "http://127.0.0.1:8787", password: "demo-password" });
+ * await app.close();
+ * ```
+ */
 export const demoTools: Tools = {
   hello: tool({
     title: "Hello",

@@ -90,7 +90,15 @@ async function openStore(choice: ServeOptions["store"], stateDir: string): Promi
   return await openKvStore(`${stateDir}/kv.sqlite3`);
 }
 
-/** The start-up banner: where the server is and how to add it to each client. */
+/**
+ * The start-up banner: where the server is and how to add it to each client.
+ *
+ * @example
+ * ```ts
+ * import { banner } from "./serve.ts";
+ * if (!banner("https://me.example.com/mcp").includes("claude mcp add")) throw new Error("no Claude Code line");
+ * ```
+ */
 export function banner(mcpUrl: string): string {
   return [
     `personal-mcp is listening. MCP endpoint: ${mcpUrl}`,
