@@ -19,6 +19,11 @@ import { type AccessRecord, type GrantRecord, keys } from "./records.ts";
 
 /** Most access-token records kept in the in-memory index. */
 const ACCESS_INDEX_LIMIT = 10_000;
+/**
+ * How long an indexed token is trusted without reading the store again, in ms: the
+ * longest a revocation made by another process sharing the store takes to apply here.
+ */
+export const ACCESS_INDEX_FRESH_MS = 30_000;
 
 /** Shared state of one server instance. */
 export interface AuthContext {
@@ -48,11 +53,11 @@ export function createAuthContext(
   store: Store,
   owner: OwnerCheck,
   onEvent: ((event: PersonalMcpEvent) => void) | undefined,
-  now: () => number = Date.now,
+  now: () => number = () => Date.now(),
 ): AuthContext {
   // The /mcp hot path: token hash -> record, without touching the store. Entries are
   // removed by every revocation made through this context.
-  const accessIndex = new Map<string, AccessRecord>();
+  const accessIndex = new Map<string, { record: AccessRecord; checkedAt: number }>();
   let signingKey: Promise<CryptoKey> | undefined;
 
   function emit(event: PersonalMcpEvent) {
@@ -99,15 +104,20 @@ export function createAuthContext(
     async findAccess(hash) {
       const t = now();
       const cached = accessIndex.get(hash);
-      if (cached) {
-        if (cached.expiresAt > t) return cached;
+      if (cached && cached.checkedAt + ACCESS_INDEX_FRESH_MS > t) {
+        if (cached.record.expiresAt > t) return cached.record;
         accessIndex.delete(hash);
         return undefined;
       }
+      // Re-read after a while even when cached: another process sharing the store
+      // (Deno Deploy isolates on one KV) may have revoked the token.
       const record = await store.get<AccessRecord>(keys.access(hash));
-      if (!record || record.expiresAt <= t) return undefined;
+      if (!record || record.expiresAt <= t) {
+        accessIndex.delete(hash);
+        return undefined;
+      }
       if (accessIndex.size >= ACCESS_INDEX_LIMIT) accessIndex.clear();
-      accessIndex.set(hash, record);
+      accessIndex.set(hash, { record, checkedAt: t });
       return record;
     },
     async commit(ops) {

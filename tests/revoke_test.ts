@@ -3,6 +3,8 @@
  * takes its whole grant with it, and nobody learns whether a token existed.
  */
 import assert from "node:assert/strict";
+import { ACCESS_INDEX_FRESH_MS } from "../auth/context.ts";
+import { createMemoryStore } from "../store/memory.ts";
 import {
   BASE_URL,
   clientCredentials,
@@ -182,4 +184,24 @@ Deno.test("/revoke refuses a bad request and changes nothing", async (t) => {
     assert.equal(res.status, 405);
     await res.body?.cancel();
   });
+});
+
+Deno.test("a token revoked by another server sharing the store stops working within the index's freshness", async () => {
+  // Two servers on one store, as Deno Deploy isolates share one KV database.
+  const store = createMemoryStore();
+  const a = testServer({ store });
+  const b = testServer({ store });
+  const client = await registerClient(a.app);
+  const tokens = await tokensFor(a.app, client);
+  assert.equal(await mcpStatus(b.app, tokens.access_token), 200, "b indexes the token in memory");
+  await assertRevokeOk(await revoke(a.app, client, { token: tokens.access_token }));
+  // b trusts its index for a while, then reads the store again and sees the revocation.
+  const realNow = Date.now;
+  const later = realNow() + ACCESS_INDEX_FRESH_MS + 1000;
+  Date.now = () => later;
+  try {
+    assert.equal(await mcpStatus(b.app, tokens.access_token), 401);
+  } finally {
+    Date.now = realNow;
+  }
 });
