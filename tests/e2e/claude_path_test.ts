@@ -15,6 +15,7 @@ import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { CLAUDE_REDIRECT, startServer, TestOAuthProvider } from "../helpers.ts";
+import { callHello } from "./e2e_util.ts";
 
 const PASSWORD = "owner-password-for-tests";
 
@@ -37,25 +38,6 @@ async function connectWithOAuth(mcpUrl: string, provider: TestOAuthProvider): Pr
     new StreamableHTTPClientTransport(new URL(mcpUrl), { authProvider: provider }),
   );
   return connected;
-}
-
-/** A lone tools/call POST with no session, as Claude.ai sends it. */
-async function sessionlessCall(mcpUrl: string, token: string) {
-  return await fetch(mcpUrl, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${token}`,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2025-06-18",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 7,
-      method: "tools/call",
-      params: { name: "hello", arguments: { name: "Claude" } },
-    }),
-  });
 }
 
 async function refresh(baseUrl: string, clientId: string, secret: string, refreshToken: string) {
@@ -126,10 +108,9 @@ for (const runtime of ["deno", "bun"] as const) {
 
       const tokens = provider.savedTokens!;
       await t.step("a lone tools/call without a session id works", async () => {
-        const res = await sessionlessCall(mcpUrl, tokens.access_token);
+        const res = await callHello(mcpUrl, tokens.access_token, "Claude");
         assert.equal(res.status, 200);
-        const text = await res.text();
-        assert.match(text, /Hello, Claude!/);
+        assert.match(res.text ?? "", /Hello, Claude!/);
       });
 
       let rotated!: { access_token: string; refresh_token: string };
@@ -141,17 +122,16 @@ for (const runtime of ["deno", "bun"] as const) {
         assert.equal(first.cacheControl, "no-store");
         assert.notEqual(first.body.refresh_token, tokens.refresh_token);
         rotated = first.body;
-        const res = await sessionlessCall(mcpUrl, rotated.access_token);
+        const res = await callHello(mcpUrl, rotated.access_token, "Claude");
         assert.equal(res.status, 200);
-        await res.body?.cancel();
       });
 
       await t.step("tokens stay valid after a restart on the same state folder", async () => {
         await server.stop();
         server = await startServer({ runtime, stateDir, password: PASSWORD, port: server.port });
-        const res = await sessionlessCall(mcpUrl, rotated.access_token);
+        const res = await callHello(mcpUrl, rotated.access_token, "Claude");
         assert.equal(res.status, 200);
-        assert.match(await res.text(), /Hello, Claude!/);
+        assert.match(res.text ?? "", /Hello, Claude!/);
       });
 
       await t.step("revoking the refresh token revokes the grant at once", async () => {
@@ -167,10 +147,9 @@ for (const runtime of ["deno", "bun"] as const) {
         });
         assert.equal(res.status, 200);
         await res.body?.cancel();
-        const after = await sessionlessCall(mcpUrl, rotated.access_token);
+        const after = await callHello(mcpUrl, rotated.access_token, "Claude");
         assert.equal(after.status, 401);
-        assert.match(after.headers.get("www-authenticate") ?? "", /error="invalid_token"/);
-        await after.body?.cancel();
+        assert.match(after.wwwAuthenticate ?? "", /error="invalid_token"/);
         const again = await refresh(
           server.baseUrl,
           provider.clientInfo!.client_id,

@@ -6,7 +6,6 @@
  * consent given by the form submitter.
  */
 import assert from "node:assert/strict";
-import { type ChildProcess, spawn } from "node:child_process";
 import { mkdtemp, readdir, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
@@ -20,6 +19,7 @@ import {
   startServer,
   submitConsent,
 } from "../helpers.ts";
+import { type Child, spawnChild } from "./e2e_util.ts";
 
 const PASSWORD = "owner-password-for-conformance";
 const SERVER_SUITE = `${ROOT}node_modules/@modelcontextprotocol/conformance/dist/index.js`;
@@ -42,96 +42,15 @@ interface Check {
   errorMessage?: string;
 }
 
-/** A suite process with its output collected. */
-interface SuiteRun {
-  child: ChildProcess;
-  output(): string;
-  /** Resolves with the first match of `pattern` in the output, within `timeoutMs`. */
-  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
-  /** Resolves with the exit code, within `timeoutMs`. */
-  exit(timeoutMs: number): Promise<number | null>;
-  /** SIGTERM to its process group, SIGKILL after 2 s. */
-  stop(): Promise<void>;
-}
-
 /** Runs a conformance CLI under the real Deno binary (the suite needs Node >= 22). */
-function runSuite(script: string, args: string[], cwd: string): SuiteRun {
-  const child = spawn(DENO_BIN, ["run", "-A", script, ...args], {
+function runSuite(script: string, args: string[], cwd: string): Child {
+  return spawnChild(DENO_BIN, ["run", "-A", script, ...args], {
     cwd,
-    env: { ...process.env, NO_COLOR: "1" },
-    stdio: ["ignore", "pipe", "pipe"],
+    env: { NO_COLOR: "1" },
+    stdin: "ignore",
     // Its own process group, so stop() reaches anything it starts.
-    detached: true,
+    group: true,
   });
-  let out = "";
-  const listeners = new Set<() => void>();
-  const onData = (d: unknown) => {
-    out += String(d);
-    for (const l of listeners) l();
-  };
-  child.stdout!.on("data", onData);
-  child.stderr!.on("data", onData);
-  const exited = new Promise<number | null>((resolve) => {
-    child.once("exit", (code) => {
-      for (const l of listeners) l();
-      resolve(code);
-    });
-  });
-  const gone = () => child.exitCode !== null || child.signalCode !== null;
-  const signalGroup = (signal: NodeJS.Signals) => {
-    try {
-      process.kill(-child.pid!, signal);
-    } catch { /* already gone */ }
-  };
-  return {
-    child,
-    output: () => out,
-    waitFor(pattern, timeoutMs) {
-      return new Promise((resolve, reject) => {
-        const done = () => {
-          clearTimeout(timer);
-          listeners.delete(check);
-        };
-        const check = () => {
-          const m = out.match(pattern);
-          if (m) {
-            done();
-            resolve(m);
-          } else if (gone()) {
-            done();
-            reject(new Error(`suite exited before printing ${pattern}:\n${out}`));
-          }
-        };
-        const timer = setTimeout(() => {
-          done();
-          reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${out}`));
-        }, timeoutMs);
-        listeners.add(check);
-        check();
-      });
-    },
-    async exit(timeoutMs) {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(
-          () => reject(new Error(`suite did not exit within ${timeoutMs} ms:\n${out}`)),
-          timeoutMs,
-        );
-      });
-      try {
-        return await Promise.race([exited, timeout]);
-      } finally {
-        clearTimeout(timer);
-      }
-    },
-    async stop() {
-      if (gone()) return;
-      signalGroup("SIGTERM");
-      const timer = setTimeout(() => signalGroup("SIGKILL"), 2000);
-      await exited;
-      clearTimeout(timer);
-    },
-  };
 }
 
 /**
@@ -261,7 +180,7 @@ Deno.test({
   const work = await mkdtemp(join(tmpdir(), "pmcp-conformance-"));
   let server: ServerProcess | undefined;
   let proxy: Deno.HttpServer<Deno.NetAddr> | undefined;
-  const suites: SuiteRun[] = [];
+  const suites: Child[] = [];
   try {
     server = await startServer({
       runtime: "deno",

@@ -10,23 +10,10 @@ import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { approveAndGetCode, BUN_BIN, DENO_BIN, pkcePair, ROOT, startServer } from "../helpers.ts";
+import { callHello, registerClient, RUNTIMES, tokenRequest } from "./e2e_util.ts";
 
 const PASSWORD = "durability-owner-password";
 const REDIRECT = "http://127.0.0.1:45999/callback";
-
-async function registerPublicClient(baseUrl: string): Promise<string> {
-  const res = await fetch(`${baseUrl}/register`, {
-    method: "POST",
-    headers: { "content-type": "application/json" },
-    body: JSON.stringify({
-      client_name: "burst",
-      redirect_uris: [REDIRECT],
-      token_endpoint_auth_method: "none",
-    }),
-  });
-  assert.equal(res.status, 201);
-  return (await res.json()).client_id;
-}
 
 async function codeFor(baseUrl: string, clientId: string) {
   const { verifier, challenge } = await pkcePair();
@@ -43,32 +30,16 @@ async function codeFor(baseUrl: string, clientId: string) {
   return { code, verifier };
 }
 
-async function callHello(baseUrl: string, token: string): Promise<number> {
-  const res = await fetch(`${baseUrl}/mcp`, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${token}`,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2025-06-18",
-    },
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "tools/call",
-      params: { name: "hello", arguments: { name: "x" } },
-    }),
-  });
-  await res.body?.cancel();
-  return res.status;
-}
-
-for (const runtime of ["deno", "bun"] as const) {
+for (const runtime of RUNTIMES) {
   Deno.test(`kill -9 during a burst of token issuance loses no answered token (${runtime})`, async () => {
     const stateDir = await mkdtemp(join(tmpdir(), `pmcp-burst-${runtime}-`));
     let server = await startServer({ runtime, stateDir, password: PASSWORD });
     try {
-      const clientId = await registerPublicClient(server.baseUrl);
+      const { client_id: clientId } = await registerClient(server.baseUrl, {
+        client_name: "burst",
+        redirect_uris: [REDIRECT],
+        token_endpoint_auth_method: "none",
+      });
       const grants = await Promise.all(
         Array.from({ length: 60 }, () => codeFor(server.baseUrl, clientId)),
       );
@@ -77,24 +48,20 @@ for (const runtime of ["deno", "bun"] as const) {
       // Exchange every code at once; kill the server as soon as some answers are in.
       const exchanges = grants.map(async ({ code, verifier }) => {
         try {
-          const res = await fetch(`${server.baseUrl}/token`, {
-            method: "POST",
-            headers: { "content-type": "application/x-www-form-urlencoded" },
-            body: new URLSearchParams({
-              grant_type: "authorization_code",
-              code,
-              code_verifier: verifier,
-              redirect_uri: REDIRECT,
-              client_id: clientId,
-            }),
+          const answer = await tokenRequest(server.baseUrl, {
+            grant_type: "authorization_code",
+            code,
+            code_verifier: verifier,
+            redirect_uri: REDIRECT,
+            client_id: clientId,
           });
-          if (res.status === 200) {
-            answered.push((await res.json()).access_token);
+          if (answer.status === 200) {
+            answered.push(answer.body.access_token as string);
             if (answered.length >= 10 && !killed) {
               killed = true;
               server.child.kill("SIGKILL");
             }
-          } else await res.body?.cancel();
+          }
         } catch { /* the connection died with the server */ }
       });
       await Promise.all(exchanges);
@@ -102,7 +69,8 @@ for (const runtime of ["deno", "bun"] as const) {
       assert.ok(answered.length >= 10, `only ${answered.length} exchanges were answered`);
       server = await startServer({ runtime, stateDir, password: PASSWORD, port: server.port });
       for (const token of answered) {
-        assert.equal(await callHello(server.baseUrl, token), 200, "an answered token was lost");
+        const { status } = await callHello(`${server.baseUrl}/mcp`, token, "x");
+        assert.equal(status, 200, "an answered token was lost");
       }
       // No secret ever reaches the server's output.
       for (const s of [PASSWORD, ...answered, ...grants.map((g) => g.code)]) {
@@ -115,8 +83,16 @@ for (const runtime of ["deno", "bun"] as const) {
   });
 }
 
-function runCli(bin: string, args: string[]): { status: number | null; output: string } {
-  const r = spawnSync(bin, args, { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+/** Starts the CLI (`mod.ts`) under `runtime` on `stateDir` and waits for it to exit. */
+function runCli(
+  runtime: "deno" | "bun",
+  stateDir: string,
+): { status: number | null; output: string } {
+  const [bin, args] = runtime === "deno"
+    ? [DENO_BIN, ["run", "-A", "mod.ts"]]
+    : [BUN_BIN, ["run", "mod.ts"]];
+  const flags = ["--port", "0", "--state-dir", stateDir, "--password", PASSWORD];
+  const r = spawnSync(bin, [...args, ...flags], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 
@@ -125,21 +101,8 @@ Deno.test("a corrupt state file stops the server with a message naming it, and k
   try {
     const file = join(stateDir, "state.json");
     await writeFile(file, '{"version":1,"records":[{"key":["client","x"],"val', { mode: 0o600 });
-    for (
-      const [bin, args] of [[DENO_BIN, ["run", "-A", "mod.ts"]], [BUN_BIN, [
-        "run",
-        "mod.ts",
-      ]]] as const
-    ) {
-      const r = runCli(bin, [
-        ...args,
-        "--port",
-        "0",
-        "--state-dir",
-        stateDir,
-        "--password",
-        PASSWORD,
-      ]);
+    for (const runtime of RUNTIMES) {
+      const r = runCli(runtime, stateDir);
       assert.notEqual(r.status, 0, "the server must not start");
       assert.ok(r.output.includes(file), `the message names the file: ${r.output}`);
       assert.match(r.output, /Refusing to start/);
@@ -157,21 +120,8 @@ Deno.test("a second server on the same state folder is refused while the first r
   const stateDir = await mkdtemp(join(tmpdir(), "pmcp-lock-"));
   const first = await startServer({ runtime: "deno", stateDir, password: PASSWORD });
   try {
-    for (
-      const [bin, args] of [[DENO_BIN, ["run", "-A", "mod.ts"]], [BUN_BIN, [
-        "run",
-        "mod.ts",
-      ]]] as const
-    ) {
-      const r = runCli(bin, [
-        ...args,
-        "--port",
-        "0",
-        "--state-dir",
-        stateDir,
-        "--password",
-        PASSWORD,
-      ]);
+    for (const runtime of RUNTIMES) {
+      const r = runCli(runtime, stateDir);
       assert.notEqual(r.status, 0);
       assert.match(r.output, new RegExp(`in use by process ${first.child.pid}`));
     }

@@ -150,23 +150,40 @@ export interface Child {
   waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
   /** Resolves with the exit code; rejects (and kills) after `timeoutMs`. */
   exit(timeoutMs: number): Promise<number | null>;
-  /** SIGTERM by PID, then SIGKILL after 2 s; resolves when the process is gone. */
+  /**
+   * SIGTERM by PID (to its process group with `group`), then SIGKILL after 2 s;
+   * resolves when the process is gone.
+   */
   stop(): Promise<void>;
 }
 
-/**
- * Spawns a command with stdin kept open (CLIs such as mcp-remote shut down when stdin
- * ends), collecting its output.
- */
-export function spawnChild(
-  command: string,
-  args: string[],
-  options: { cwd?: string; env?: Record<string, string> } = {},
-): Child {
+/** How {@linkcode spawnChild} starts the process. */
+export interface SpawnOptions {
+  /** Working folder. @default ROOT */
+  cwd?: string;
+  /** Added to the test's own environment. */
+  env?: Record<string, string>;
+  /**
+   * `"pipe"` keeps stdin open until `stop()` (CLIs such as mcp-remote shut down when
+   * stdin ends); `"ignore"` gives the child none.
+   * @default "pipe"
+   */
+  stdin?: "pipe" | "ignore";
+  /**
+   * Runs the child in its own process group and sends every signal to the whole
+   * group, so that `stop()` also reaches the processes it started.
+   * @default false
+   */
+  group?: boolean;
+}
+
+/** Spawns a command, collecting its output. */
+export function spawnChild(command: string, args: string[], options: SpawnOptions = {}): Child {
   const child = spawn(command, args, {
     cwd: options.cwd ?? ROOT,
     env: { ...process.env, ...options.env },
-    stdio: ["pipe", "pipe", "pipe"],
+    stdio: [options.stdin ?? "pipe", "pipe", "pipe"],
+    detached: options.group ?? false,
   });
   let out = "";
   const listeners = new Set<() => void>();
@@ -184,6 +201,15 @@ export function spawnChild(
     child.once("error", () => resolve(null));
   });
   const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const signal = (name: NodeJS.Signals) => {
+    if (!options.group) {
+      child.kill(name);
+      return;
+    }
+    try {
+      process.kill(-child.pid!, name);
+    } catch { /* the group is already gone */ }
+  };
   return {
     process: child,
     output: () => out,
@@ -215,7 +241,7 @@ export function spawnChild(
       let timer: ReturnType<typeof setTimeout> | undefined;
       const timeout = new Promise<never>((_, reject) => {
         timer = setTimeout(() => {
-          child.kill("SIGKILL");
+          signal("SIGKILL");
           reject(new Error(`process did not exit within ${timeoutMs} ms:\n${out}`));
         }, timeoutMs);
       });
@@ -228,8 +254,8 @@ export function spawnChild(
     async stop() {
       child.stdin?.destroy();
       if (gone()) return;
-      child.kill("SIGTERM");
-      const timer = setTimeout(() => child.kill("SIGKILL"), 2000);
+      signal("SIGTERM");
+      const timer = setTimeout(() => signal("SIGKILL"), 2000);
       await exited;
       clearTimeout(timer);
     },
