@@ -73,6 +73,18 @@ export function errorPage(
   });
 }
 
+const SCOPE_WORDS: Record<string, string> = {
+  mcp: "use your tools",
+  offline_access: "stay connected without asking again",
+};
+
+/** The scopes as a person reads them, each with its name (escaped). */
+function describeScope(scope: string): string {
+  return scope.split(" ").filter(Boolean).map((s) =>
+    SCOPE_WORDS[s] ? `${escapeHtml(SCOPE_WORDS[s])} (${escapeHtml(s)})` : escapeHtml(s)
+  ).join("; ");
+}
+
 /** What the consent page shows and carries. */
 export interface ConsentView {
   serverName: string;
@@ -105,7 +117,7 @@ ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 <dt>App</dt><dd>${e(view.clientName)}</dd>
 ${view.clientIdHost ? `<dt>Published by</dt><dd>${e(view.clientIdHost)}</dd>` : ""}
 <dt>Sends you to</dt><dd>${e(view.redirectDisplay)}</dd>
-<dt>Access</dt><dd>${e(view.scope)}</dd>
+<dt>Access</dt><dd>${describeScope(view.scope)}</dd>
 </dl>
 <form method="post" action="/authorize">
 <input type="hidden" name="request" value="${e(view.request)}">
