@@ -19,7 +19,7 @@ import { handleToken } from "./auth/token.ts";
 import { type PersonalMcpOptions, resolveOptions } from "./options.ts";
 import { createMemoryStore } from "./store/memory.ts";
 import type { Store } from "./store/store.ts";
-import { createMcpEndpoint } from "./transport/mcp.ts";
+import { createMcpEndpoint, jsonRpcError } from "./transport/mcp.ts";
 import { type Tools, validateTools } from "./transport/tools.ts";
 
 /** What the serve adapter knows about a connection. */
@@ -67,13 +67,6 @@ function withHeaders(response: Response, headers: Record<string, string>): Respo
 function methodNotAllowed(allow: string): Response {
   return jsonResponse({ error: "invalid_request", error_description: "method not allowed" }, 405, {
     allow,
-  });
-}
-
-function jsonRpcError(status: number, code: number, message: string): Response {
-  return new Response(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code, message } }), {
-    status,
-    headers: { "content-type": "application/json" },
   });
 }
 

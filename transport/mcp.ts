@@ -53,7 +53,8 @@ interface Session {
   lastUsed: number;
 }
 
-function jsonRpcError(status: number, code: number, message: string): Response {
+/** A JSON-RPC error answer that belongs to no request (`id: null`). */
+export function jsonRpcError(status: number, code: number, message: string): Response {
   return new Response(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code, message } }), {
     status,
     headers: { "content-type": "application/json" },
