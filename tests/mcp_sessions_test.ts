@@ -130,3 +130,28 @@ Deno.test("a body that is not JSON gets a JSON-RPC parse error, and an oversized
   assert.equal(big.status, 413);
   await big.body?.cancel();
 });
+
+Deno.test("a sessionless call is answered in JSON, or as a stream when it asks for progress", async () => {
+  const { app, tokens, bearer } = await setup();
+  const call = (meta?: Record<string, unknown>) =>
+    mcpPost(app, {
+      jsonrpc: "2.0",
+      id: 4,
+      method: "tools/call",
+      params: { name: "hello", arguments: { name: "Ada" }, ...(meta ? { _meta: meta } : {}) },
+    }, bearer(tokens));
+  const plain = await call();
+  assert.equal(plain.status, 200);
+  assert.match(plain.headers.get("content-type") ?? "", /^application\/json/);
+  assert.equal(
+    ((await plain.json()).result as { content: { text: string }[] }).content[0]!.text,
+    "Hello, Ada!",
+  );
+  const progress = await call({ progressToken: "p1" });
+  assert.equal(progress.status, 200);
+  assert.match(progress.headers.get("content-type") ?? "", /^text\/event-stream/);
+  assert.equal(
+    ((await rpcMessage(progress)).result as { content: { text: string }[] }).content[0]!.text,
+    "Hello, Ada!",
+  );
+});
