@@ -176,12 +176,12 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     // Read the body once, under a bound, so that it can be classified and handed on parsed.
     let text: string;
     try {
-      const bytes = await readLimited(
-        request.body,
-        MAX_MCP_BODY_BYTES,
-        request.headers.get("content-length"),
-      );
-      text = new TextDecoder().decode(bytes);
+      const declared = request.headers.get("content-length");
+      // With a declared length the runtime reads exactly that many bytes, so the fast
+      // reader is safe once the length is checked; a chunked body is read under the bound.
+      text = declared !== null && Number(declared) <= MAX_MCP_BODY_BYTES
+        ? await request.text()
+        : new TextDecoder().decode(await readLimited(request.body, MAX_MCP_BODY_BYTES, declared));
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return jsonRpcError(413, -32600, "Request body too large");
@@ -194,16 +194,15 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     } catch {
       return jsonRpcError(400, -32700, "Parse error: the body is not JSON");
     }
-    const replay = new Request(request.url, {
-      method: "POST",
-      headers: request.headers,
-      body: text,
-    });
-    if (isInitializeRequest(parsedBody)) return await openSession(replay, parsedBody, authInfo);
-    if (!asksForProgress(parsedBody) && await isLegacyRequest(replay, parsedBody)) {
-      return await answerInJson(replay, parsedBody, authInfo);
+    // The SDK is handed the parsed body and never reads the (consumed) request body.
+    const method = (parsedBody as { method?: unknown } | null)?.method;
+    if (method === "initialize" && isInitializeRequest(parsedBody)) {
+      return await openSession(request, parsedBody, authInfo);
     }
-    return await handler.fetch(replay, { authInfo, parsedBody });
+    if (!asksForProgress(parsedBody) && await isLegacyRequest(request, parsedBody)) {
+      return await answerInJson(request, parsedBody, authInfo);
+    }
+    return await handler.fetch(request, { authInfo, parsedBody });
   }
 
   /**
