@@ -1,0 +1,141 @@
+#!/usr/bin/env bash
+# bench/run.sh - our /mcp tools/call against the ceilings and the SDK 1.x peers, in one run.
+#
+# usage: bash bench/run.sh            (or: deno task bench)
+#
+# env knobs (defaults):
+#   SERVERS="ceiling-deno peer-deno-sdk ours-deno ours-bun"   which servers, in this order,
+#            each round; also known: peer-bun-sdk ceiling-bun  (EXTRA=1 appends both),
+#            ours-deno-nla (ours, deno run --unstable-no-legacy-abort), and the experiments
+#            of bench/variants.ts: var-{endpoint,parsed,pooled,json}-{deno,bun}
+#   ROUNDS=3 DURATION=10 WARMUP=3 CONNS=50 CHECK=1           passed to the shared bench.sh
+#   SERVER_CPU=0 GEN_CPU=1                                   taskset cores (bench.sh)
+#   SHARED_BENCH=<repo>/../shared/bench                       the shared harness (read-only)
+#   PEER_DIR=~/.cache/personal-mcp-bench/harness              writable copy + npm deps of peers
+#   LOGDIR=bench/logs                                         logs and summary files (gitignored)
+#
+# Prints each bench.sh summary line as it comes, then medians per server and the ratios of
+# ours to the baselines. Rounds interleave the servers, so slow drift hits all of them.
+set -u
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+BENCH=$ROOT/bench
+
+ROUNDS=${ROUNDS:-3}
+export DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} CONNS=${CONNS:-50} CHECK=${CHECK:-1}
+export SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1} GEN=wrk
+SERVERS=${SERVERS:-"ceiling-deno peer-deno-sdk ours-deno ours-bun"}
+[ "${EXTRA:-0}" = 1 ] && SERVERS="$SERVERS peer-bun-sdk ceiling-bun"
+export LOGDIR=${LOGDIR:-$BENCH/logs}
+mkdir -p "$LOGDIR"
+
+die() { echo "bench: $*" >&2; exit 1; }
+
+# ---- tools and runtimes (nothing is installed here except the peers' npm deps)
+command -v wrk >/dev/null || die "wrk not found: apt-get install -y wrk"
+for t in taskset curl timeout node npm; do command -v "$t" >/dev/null || die "$t not found"; done
+[ -d "$ROOT/node_modules" ] || die "no node_modules in $ROOT: run npm install first"
+first_file() { for f in "$@"; do [ -x "$f" ] && { echo "$f"; return; }; done; }
+# The real binaries, not the npm wrappers: bench.sh must kill the server's own PID.
+DENO=$(first_file "$ROOT/node_modules/deno/deno" "$ROOT/node_modules/@deno/linux-x64-glibc/deno")
+BUN=$(first_file "$ROOT/node_modules/bun/bin/bun.exe" "$ROOT/node_modules/@oven/bun-linux-x64/bin/bun")
+[ -n "$DENO" ] || die "no deno binary under node_modules (npm install deno)"
+case " $SERVERS " in *-bun*) [ -n "$BUN" ] || die "no bun binary under node_modules (npm install bun)";; esac
+
+# ---- the shared harness: a sibling of the repo (../shared/bench), used from a writable copy
+SHARED=${SHARED_BENCH:-}
+if [ -z "$SHARED" ]; then
+  for d in "$ROOT/../shared/bench" "$(dirname "$ROOT")/shared/bench" /work/shared/bench; do
+    [ -f "$d/bench.sh" ] && { SHARED=$(cd "$d" && pwd); break; }
+  done
+fi
+[ -n "$SHARED" ] && [ -f "$SHARED/bench.sh" ] || die "shared bench harness not found (set SHARED_BENCH)"
+HARNESS=${PEER_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/personal-mcp-bench/harness}
+mkdir -p "$HARNESS/servers"
+cp "$SHARED"/bench.sh "$SHARED"/*.lua "$SHARED"/package.json "$HARNESS"/
+cp "$SHARED"/servers/*.js "$HARNESS"/servers/
+chmod +x "$HARNESS/bench.sh"
+
+# The peers need SDK 1.x and express (the repo has SDK 2.x): installed once into the copy,
+# without the deno/bun packages of its package.json (ours under node_modules are used).
+case " $SERVERS " in *" peer-"*)
+  if [ "$(node -p 'require(process.argv[1]).version' "$HARNESS/node_modules/@modelcontextprotocol/sdk/package.json" 2>/dev/null)" != 1.32.2 ]; then
+    echo "bench: installing the peers' npm deps into $HARNESS" >&2
+    node -e '
+      const fs = require("fs"), p = process.argv[1] + "/package.json", j = JSON.parse(fs.readFileSync(p, "utf8"));
+      for (const k of ["bun", "deno"]) delete j.dependencies[k];
+      fs.writeFileSync(p, JSON.stringify(j, null, 2));' "$HARNESS"
+    (cd "$HARNESS" && timeout 300 npm install --no-audit --no-fund --loglevel=error) >&2 ||
+      die "npm install of the peers' deps failed"
+  fi;;
+esac
+
+# ---- our server: a real token, issued by the server's own OAuth flow (see bench/server.ts)
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/pmcp-bench.XXXXXX")
+cleanup() { rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
+declare -A TOKENS
+mint() { # $1 name $2 port -> TOKENS[name], snapshot $WORK/$1.json
+  local out
+  out=$(cd "$ROOT" && timeout 60 "$DENO" run -A bench/server.ts mint --base-url "http://127.0.0.1:$2" \
+    --password "$PASSWORD" --state "$WORK/$1.json") || die "$1: minting a token failed"
+  TOKENS[$1]=$(echo "$out" | tail -n 1)
+}
+
+port_of() {
+  case $1 in
+    ceiling-deno) echo 8101;; peer-deno-sdk) echo 8102;; ours-deno) echo 8103;;
+    ours-bun) echo 8104;; peer-bun-sdk) echo 8105;; ceiling-bun) echo 8106;;
+    ours-deno-nla) echo 8107;;
+    var-endpoint-deno) echo 8121;; var-parsed-deno) echo 8122;; var-pooled-deno) echo 8123;;
+    var-json-deno) echo 8124;; var-endpoint-bun) echo 8131;; var-parsed-bun) echo 8132;;
+    var-pooled-bun) echo 8133;; var-json-bun) echo 8134;;
+    *) die "unknown server $1";;
+  esac
+}
+
+run_one() { # $1 name -> one summary line on stdout
+  local name=$1 port; port=$(port_of "$1")
+  local limit=$((DURATION + WARMUP + 120))
+  local serve=(serve --port "$port" --password "$PASSWORD" --state "$WORK/$name.json")
+  case $name in
+    ceiling-deno) (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
+                   env PORT="$port" "$DENO" run -A servers/ceiling-deno.js);;
+    ceiling-bun)  (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
+                   env PORT="$port" "$BUN" servers/ceiling-bun.js);;
+    peer-deno-sdk) (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
+                   env PORT="$port" "$DENO" run -A servers/peer-deno-sdk.js);;
+    peer-bun-sdk) (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
+                   env PORT="$port" "$BUN" servers/peer-bun-sdk.js);;
+    ours-deno)    (cd "$ROOT" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
+                   "$DENO" run -A bench/server.ts "${serve[@]}");;
+    ours-deno-nla) (cd "$ROOT" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
+                   "$DENO" run -A --unstable-no-legacy-abort bench/server.ts "${serve[@]}");;
+    ours-bun)     (cd "$ROOT" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
+                   "$BUN" run bench/server.ts "${serve[@]}");;
+    var-*-deno)   (cd "$ROOT" && timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
+                   env PORT="$port" VARIANT="$(echo "$name" | cut -d- -f2)" "$DENO" run -A bench/variants.ts);;
+    var-*-bun)    (cd "$ROOT" && timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
+                   env PORT="$port" VARIANT="$(echo "$name" | cut -d- -f2)" "$BUN" bench/variants.ts);;
+  esac
+}
+
+for s in $SERVERS; do
+  port_of "$s" >/dev/null || exit 1
+  case $s in ours-*) mint "$s" "$(port_of "$s")";; esac
+done
+
+SUMMARY="$LOGDIR/summary.$(date +%Y%m%d-%H%M%S).txt"
+COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)$(cd "$ROOT" && git diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo "+dirty")
+echo "# $(date -u +%FT%TZ) commit $COMMIT; $(nproc) cores, $(uname -r); deno $("$DENO" --version | head -1 | cut -d' ' -f2)${BUN:+, bun $("$BUN" --version)}; rounds=$ROUNDS duration=${DURATION}s conns=$CONNS server_cpu=$SERVER_CPU gen_cpu=$GEN_CPU" | tee "$SUMMARY"
+for r in $(seq 1 "$ROUNDS"); do
+  for s in $SERVERS; do
+    line=$(run_one "$s" | tail -n 1)
+    [ -n "$line" ] || line="name=$s ERROR no summary line (timeout?)"
+    echo "round=$r $line" | tee -a "$SUMMARY"
+  done
+done
+echo
+(cd "$ROOT" && "$DENO" run --allow-read bench/summarize.ts "$SUMMARY")
+echo "summary lines: $SUMMARY"
