@@ -5,11 +5,12 @@
  *
  * @module
  */
+import process from "node:process";
 import { generatePassword } from "./auth/crypto.ts";
 import { ensureOwnerPassword, setOwnerPassword } from "./auth/owner.ts";
 import { isLoopbackHost, type PersonalMcpOptions } from "./options.ts";
 import { createPersonalMcp, type PersonalMcp } from "./router.ts";
-import { openFileStore } from "./store/file.ts";
+import { openFileStore, prepareStateDir } from "./store/file.ts";
 import { kvAvailable, openKvStore } from "./store/kv.ts";
 import { createMemoryStore } from "./store/memory.ts";
 import type { Store } from "./store/store.ts";
@@ -78,15 +79,9 @@ async function openStore(choice: ServeOptions["store"], stateDir: string): Promi
   if (choice === "memory") return createMemoryStore();
   const useKv = choice === "kv" || (choice === undefined && kvAvailable());
   if (!useKv) return await openFileStore(stateDir);
-  const deploy =
-    typeof (globalThis as { Deno?: { env?: { get(k: string): string | undefined } } }).Deno?.env
-        ?.get === "function" &&
-    (globalThis as unknown as { Deno: { env: { get(k: string): string | undefined } } }).Deno.env
-      .get("DENO_DEPLOYMENT_ID");
-  if (deploy) return await openKvStore();
-  const { mkdir, chmod } = await import("node:fs/promises");
-  await mkdir(stateDir, { recursive: true, mode: 0o700 });
-  await chmod(stateDir, 0o700);
+  // Deno Deploy provides the database; elsewhere it is a file in the state folder.
+  if (process.env.DENO_DEPLOYMENT_ID) return await openKvStore();
+  await prepareStateDir(stateDir);
   return await openKvStore(`${stateDir}/kv.sqlite3`);
 }
 

@@ -109,6 +109,12 @@ function parseState(text: string, path: string): Slot[] {
   return data.records.map((r) => ({ key: r.key, value: r.value, expiresAt: r.expiresAt }));
 }
 
+/** Creates the state folder if needed and makes it readable by the owner only (0700). */
+export async function prepareStateDir(dir: string): Promise<void> {
+  await mkdir(dir, { recursive: true, mode: 0o700 });
+  await chmod(dir, 0o700);
+}
+
 /** Options of {@linkcode openFileStore}. */
 export interface FileStoreOptions {
   /** Clock in epoch milliseconds, for tests. @default Date.now */
@@ -131,8 +137,7 @@ export interface FileStoreOptions {
  */
 export async function openFileStore(dir: string, options: FileStoreOptions = {}): Promise<Store> {
   const now = options.now ?? Date.now;
-  await mkdir(dir, { recursive: true, mode: 0o700 });
-  await chmod(dir, 0o700);
+  await prepareStateDir(dir);
   const path = join(dir, STATE_FILE);
   const lockPath = resolve(dir, LOCK_FILE);
   acquireLock(lockPath);

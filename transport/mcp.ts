@@ -36,7 +36,6 @@ export interface McpEndpointOptions {
   instructions?: string;
   configureServer?: (server: McpServer) => void;
   onError?: (error: Error) => void;
-  now?: () => number;
 }
 
 /** The MCP endpoint as a fetch handler. */
@@ -44,8 +43,6 @@ export interface McpEndpoint {
   fetch(request: Request, authInfo: AuthInfo): Promise<Response>;
   /** Closes every session (and their open streams). */
   close(): Promise<void>;
-  /** How many 2025-era sessions are open. */
-  readonly sessionCount: number;
 }
 
 interface Session {
@@ -102,7 +99,8 @@ async function sseToJson(response: Response): Promise<Response> {
 
 /** Builds the endpoint once: tool registrations and options are prepared here, not per request. */
 export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): McpEndpoint {
-  const now = options.now ?? Date.now;
+  const now = () => Date.now();
+  const idle = (s: Session, t: number) => t - s.lastUsed > SESSION_IDLE_MS;
   const serverInfo = { name: options.name, version: options.version };
   const serverOptions = {
     // Logging is declared so that tools can send log messages (ctx.mcpReq.log).
@@ -127,7 +125,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
   /** Drops idle sessions, then the least recently used while over the cap. */
   async function makeRoom(): Promise<void> {
     const t = now();
-    for (const [id, s] of sessions) if (t - s.lastUsed > SESSION_IDLE_MS) await closeSession(id);
+    for (const [id, s] of sessions) if (idle(s, t)) await closeSession(id);
     while (sessions.size >= MAX_SESSIONS) {
       let oldest: [string, Session] | undefined;
       for (const entry of sessions) {
@@ -164,7 +162,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
       if (!session || session.grantId !== authInfo.extra?.grantId) {
         return jsonRpcError(404, -32001, "Session not found");
       }
-      if (now() - session.lastUsed > SESSION_IDLE_MS) {
+      if (idle(session, now())) {
         await closeSession(sessionId);
         return jsonRpcError(404, -32001, "Session not found");
       }
@@ -230,9 +228,6 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
   }
 
   return {
-    get sessionCount() {
-      return sessions.size;
-    },
     async fetch(request, authInfo) {
       // Streamable HTTP asks POSTs to accept both JSON and SSE, and the SDK answers 406
       // otherwise; real clients differ, so accept either and answer in a form they read.
