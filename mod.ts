@@ -14,8 +14,8 @@
  *
  * @module
  */
-export { type ConnectionInfo, createPersonalMcp, type PersonalMcp } from "./router.ts";
-export { banner, type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
+export { type ConnectionInfo, createPersonalMcp, type PersonalMcp } from "./server/create.ts";
+export { banner, type ServeHandle, type ServeOptions, servePersonalMcp } from "./runtime/serve.ts";
 export {
   type JsonObjectSchema,
   type JsonSchemaToolDefinition,
@@ -30,16 +30,16 @@ export {
   DEFAULT_REDIRECT_ALLOWLIST,
   type PersonalMcpEvent,
   type PersonalMcpOptions,
-} from "./options.ts";
+} from "./server/options.ts";
 export type { Entry, Key, Plan, Store, WriteOp } from "./store/store.ts";
 export { createMemoryStore } from "./store/memory.ts";
 export { openFileStore, StateFileError } from "./store/file.ts";
 export { openKvStore } from "./store/kv.ts";
-export { runCli } from "./cli.ts";
-export { demoTools } from "./demo.ts";
+export { runCli } from "./runtime/cli.ts";
+export { demoTools } from "./transport/demo.ts";
 
 if (import.meta.main) {
-  const { runCli } = await import("./cli.ts");
-  const { demoTools } = await import("./demo.ts");
+  const { runCli } = await import("./runtime/cli.ts");
+  const { demoTools } = await import("./transport/demo.ts");
   await runCli(demoTools);
 }

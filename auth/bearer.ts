@@ -5,18 +5,19 @@
  * @module
  */
 import type { AuthInfo } from "@modelcontextprotocol/server";
-import type { AuthContext } from "./context.ts";
+import type { ResolvedOptions } from "../server/options.ts";
 import { hashSecret } from "./crypto.ts";
-import { RESOURCE_METADATA_PATH } from "./metadata.ts";
+import { RESOURCE_METADATA_PATH } from "./endpoints/metadata.ts";
+import type { IndexedStore } from "./token_index.ts";
 
 /** The 401 of RFC 6750 3 / RFC 9728 5.1, with no body worth parsing. */
-export function challenge(
-  ctx: AuthContext,
+function challenge(
+  opts: ResolvedOptions,
   error?: { code: "invalid_token" | "invalid_request" | "insufficient_scope"; description: string },
 ): Response {
   const parts = [
-    `resource_metadata="${ctx.opts.baseUrl}${RESOURCE_METADATA_PATH}"`,
-    `scope="${ctx.opts.scopes.join(" ")}"`,
+    `resource_metadata="${opts.baseUrl}${RESOURCE_METADATA_PATH}"`,
+    `scope="${opts.scopes.join(" ")}"`,
   ];
   if (error) parts.push(`error="${error.code}"`, `error_description="${error.description}"`);
   return new Response(
@@ -39,41 +40,42 @@ export function challenge(
   );
 }
 
-/** Checks the request's bearer token; returns what the MCP handlers may know, or the 401. */
-export async function authenticateBearer(
-  ctx: AuthContext,
-  request: Request,
-): Promise<AuthInfo | Response> {
-  const header = request.headers.get("authorization");
-  // RFC 6750 3.1: a request without Bearer credentials gets the plain challenge.
-  if (!header || !/^bearer\b/i.test(header)) return challenge(ctx);
-  const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
-  if (!match) {
-    return challenge(ctx, { code: "invalid_token", description: "malformed bearer token" });
-  }
-  const token = match[1]!;
-  const record = await ctx.findAccess(await hashSecret(token));
-  // RFC 8707: a token for another audience is no token here.
-  if (!record || record.resource !== ctx.opts.resource) {
-    return challenge(ctx, {
-      code: "invalid_token",
-      description: "token is invalid, expired or revoked",
-    });
-  }
-  // RFC 6750 3.1: a token without the scope that opens /mcp is not enough.
-  if (!record.scope.split(" ").includes(ctx.opts.scopes[0]!)) {
-    return challenge(ctx, {
-      code: "insufficient_scope",
-      description: "the token lacks the required scope",
-    });
-  }
-  return {
-    // Tools never see the bearer token: they must not pass it on (MCP security best practices).
-    token: "",
-    clientId: record.clientId,
-    scopes: record.scope.split(" "),
-    expiresAt: Math.floor(record.expiresAt / 1000),
-    resource: new URL(record.resource),
-    extra: { grantId: record.grantId },
+/** Checks a request's bearer token: what the MCP handlers may know, or the 401. */
+export type BearerGate = (request: Request) => Promise<AuthInfo | Response>;
+
+/** Builds the gate in front of `/mcp` on the access-indexed store. */
+export function createBearerGate(opts: ResolvedOptions, tokens: IndexedStore): BearerGate {
+  return async (request) => {
+    const header = request.headers.get("authorization");
+    // RFC 6750 3.1: a request without Bearer credentials gets the plain challenge.
+    if (!header || !/^bearer\b/i.test(header)) return challenge(opts);
+    const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
+    if (!match) {
+      return challenge(opts, { code: "invalid_token", description: "malformed bearer token" });
+    }
+    const record = await tokens.findAccess(await hashSecret(match[1]!));
+    // RFC 8707: a token for another audience is no token here.
+    if (!record || record.resource !== opts.resource) {
+      return challenge(opts, {
+        code: "invalid_token",
+        description: "token is invalid, expired or revoked",
+      });
+    }
+    // RFC 6750 3.1: a token without the scope that opens /mcp is not enough.
+    if (!record.scope.split(" ").includes(opts.scopes[0]!)) {
+      return challenge(opts, {
+        code: "insufficient_scope",
+        description: "the token lacks the required scope",
+      });
+    }
+    return {
+      // Tools never see the bearer token: they must not pass it on (MCP security best practices).
+      token: "",
+      clientId: record.clientId,
+      scopes: record.scope.split(" "),
+      expiresAt: Math.floor(record.expiresAt / 1000),
+      resource: new URL(record.resource),
+      extra: { grantId: record.grantId },
+    };
   };
 }

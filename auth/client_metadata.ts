@@ -6,11 +6,9 @@
  * @module
  */
 import { lookup } from "node:dns/promises";
-import { BodyTooLargeError, readLimited } from "../body.ts";
-import { isLoopbackHost } from "../options.ts";
-import type { AuthContext } from "./context.ts";
-import { OAuthError } from "./errors.ts";
-import { type ClientRecord, keys } from "./records.ts";
+import { BodyTooLargeError, readLimited } from "../server/http.ts";
+import { isLoopbackHost } from "../server/options.ts";
+import type { ClientRecord } from "./records.ts";
 import { redirectAllowed } from "./redirects.ts";
 import { addressBlocked } from "./ssrf.ts";
 
@@ -36,11 +34,6 @@ const defaultDeps: MetadataFetchDeps = {
   },
   fetch: (url, init) => fetch(url, init),
 };
-
-/** Whether a client_id is a metadata-document URL rather than a registered id. */
-export function isMetadataClientId(clientId: string): boolean {
-  return clientId.startsWith("https://") || clientId.startsWith("http://");
-}
 
 function cacheMs(header: string | null): number | undefined {
   if (!header) return DEFAULT_CACHE_MS;
@@ -187,38 +180,3 @@ export function createMetadataResolver(
 
 /** The resolver's type. */
 export type MetadataResolver = ReturnType<typeof createMetadataResolver>;
-
-/**
- * Finds a client by id: a registered one from the store, or one described by a
- * metadata document. Undefined when neither exists; the reason goes to the event hook.
- */
-export async function findClient(
-  ctx: AuthContext,
-  clientId: string,
-): Promise<ClientRecord | undefined> {
-  if (isMetadataClientId(clientId)) {
-    try {
-      return await ctx.clientMetadata.resolve(clientId);
-    } catch (error) {
-      ctx.emit({
-        type: "warning",
-        message: `client metadata document ${clientId.slice(0, 200)} refused: ${
-          (error as Error).message
-        }`,
-      });
-      return undefined;
-    }
-  }
-  return await ctx.store.get<ClientRecord>(keys.client(clientId));
-}
-
-/** Like findClient, for endpoints where an unknown client is an `invalid_client` error. */
-export async function requireClient(
-  ctx: AuthContext,
-  clientId: string,
-  headers?: Record<string, string>,
-): Promise<ClientRecord> {
-  const client = await findClient(ctx, clientId);
-  if (!client) throw new OAuthError("invalid_client", "client authentication failed", { headers });
-  return client;
-}

@@ -106,5 +106,8 @@ export function createRateLimiter(limit: number, windowMs: number, now: () => nu
   };
 }
 
+/** The rate limiter's type. */
+export type RateLimiter = ReturnType<typeof createRateLimiter>;
+
 /** Registrations one address may make per minute. */
 export const REGISTRATIONS_PER_MINUTE = 20;

@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { ResolvedOptions } from "../options.ts";
+import type { ResolvedOptions } from "../server/options.ts";
 import { OAuthError } from "./errors.ts";
 
 /**

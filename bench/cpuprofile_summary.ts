@@ -30,7 +30,7 @@ interface Profile {
 /** Hot-path buckets; a sample counts once per bucket. Order is print order. */
 const BUCKETS: [string, (f: CallFrame) => boolean][] = [
   ["router: fetch handler (router.ts), everything below it", (f) => inFile(f, "/router.ts")],
-  ["  bearer: authenticateBearer (hash + index)", (f) => f.functionName === "authenticateBearer"],
+  ["  bearer: the gate (hash + index)", (f) => f.functionName === "createBearerGate"],
   ["    SHA-256 of the token (hashSecret)", (f) => f.functionName === "hashSecret"],
   ["  SDK: createMcpHandler fetch (all MCP work)", (f) => sdk(f) && f.functionName === "fetchFace"],
   [

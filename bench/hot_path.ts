@@ -24,7 +24,7 @@ import {
 } from "@modelcontextprotocol/server";
 import { createMemoryStore, createPersonalMcp, demoTools } from "../mod.ts";
 import { hashSecret } from "../auth/crypto.ts";
-import { readLimited } from "../body.ts";
+import { readLimited } from "../server/http.ts";
 import { createMcpEndpoint } from "../transport/mcp.ts";
 import { registerTools } from "../transport/tools.ts";
 import { issueToken, TOOLS_CALL_BODY, toolsCallHeaders } from "./token.ts";

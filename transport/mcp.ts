@@ -19,7 +19,7 @@ import {
   McpServer,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
-import { BodyTooLargeError, readLimited } from "../body.ts";
+import { BodyTooLargeError, readLimited } from "../server/http.ts";
 import { registerTools, type Tools } from "./tools.ts";
 
 /** Most 2025-era sessions kept at once; the least recently used goes first. */

@@ -12,16 +12,16 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { pkcePair, ROOT } from "../helpers.ts";
+import { pkcePair, ROOT } from "../fixtures.ts";
 import {
-  authorizeUrl,
-  callHello,
+  authorizeUrlAt,
+  callHelloAt,
   PASSWORD,
-  registerClient,
+  registerAt,
   type Registration,
   tokenRequest,
   withServer,
-} from "./e2e_util.ts";
+} from "../fixtures.ts";
 
 const CHROMIUM = "/usr/bin/chromium";
 const CHROMIUM_ARGS = [
@@ -63,7 +63,7 @@ async function startCallbackServer(): Promise<{ url: string; hits: URL[]; server
 async function newRequest(baseUrl: string, client: Registration, redirectUri: string) {
   const { verifier, challenge } = await pkcePair();
   const state = crypto.randomUUID();
-  const url = authorizeUrl(baseUrl, {
+  const url = authorizeUrlAt(baseUrl, {
     response_type: "code",
     client_id: client.client_id,
     redirect_uri: redirectUri,
@@ -124,7 +124,7 @@ Deno.test({
         if (m.type() === "error") consoleErrors.push(m.text());
       });
       try {
-        const client = await registerClient(server.baseUrl, {
+        const client = await registerAt(server.baseUrl, {
           client_name: CLIENT_NAME,
           redirect_uris: [callback.url],
           grant_types: ["authorization_code", "refresh_token"],
@@ -193,7 +193,7 @@ Deno.test({
               resource: `${server.baseUrl}/mcp`,
             });
             assert.equal(tokens.status, 200, JSON.stringify(tokens.body));
-            const hello = await callHello(
+            const hello = await callHelloAt(
               `${server.baseUrl}/mcp`,
               tokens.body.access_token as string,
               "Browser",

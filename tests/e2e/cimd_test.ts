@@ -20,7 +20,7 @@ import {
   startServer,
   submitConsent,
   TestOAuthProvider,
-} from "../helpers.ts";
+} from "../fixtures.ts";
 
 const PASSWORD = "owner-password-for-cimd";
 

@@ -14,8 +14,8 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLAUDE_REDIRECT, startServer, TestOAuthProvider } from "../helpers.ts";
-import { callHello } from "./e2e_util.ts";
+import { CLAUDE_REDIRECT, startServer, TestOAuthProvider } from "../fixtures.ts";
+import { callHelloAt } from "../fixtures.ts";
 
 const PASSWORD = "owner-password-for-tests";
 
@@ -108,7 +108,7 @@ for (const runtime of ["deno", "bun"] as const) {
 
       const tokens = provider.savedTokens!;
       await t.step("a lone tools/call without a session id works", async () => {
-        const res = await callHello(mcpUrl, tokens.access_token, "Claude");
+        const res = await callHelloAt(mcpUrl, tokens.access_token, "Claude");
         assert.equal(res.status, 200);
         assert.match(res.text ?? "", /Hello, Claude!/);
       });
@@ -122,14 +122,14 @@ for (const runtime of ["deno", "bun"] as const) {
         assert.equal(first.cacheControl, "no-store");
         assert.notEqual(first.body.refresh_token, tokens.refresh_token);
         rotated = first.body;
-        const res = await callHello(mcpUrl, rotated.access_token, "Claude");
+        const res = await callHelloAt(mcpUrl, rotated.access_token, "Claude");
         assert.equal(res.status, 200);
       });
 
       await t.step("tokens stay valid after a restart on the same state folder", async () => {
         await server.stop();
         server = await startServer({ runtime, stateDir, password: PASSWORD, port: server.port });
-        const res = await callHello(mcpUrl, rotated.access_token, "Claude");
+        const res = await callHelloAt(mcpUrl, rotated.access_token, "Claude");
         assert.equal(res.status, 200);
         assert.match(res.text ?? "", /Hello, Claude!/);
       });
@@ -147,7 +147,7 @@ for (const runtime of ["deno", "bun"] as const) {
         });
         assert.equal(res.status, 200);
         await res.body?.cancel();
-        const after = await callHello(mcpUrl, rotated.access_token, "Claude");
+        const after = await callHelloAt(mcpUrl, rotated.access_token, "Claude");
         assert.equal(after.status, 401);
         assert.match(after.wwwAuthenticate ?? "", /error="invalid_token"/);
         const again = await refresh(

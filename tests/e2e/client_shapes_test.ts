@@ -5,18 +5,18 @@
  * code exchange, then a sessionless `tools/call hello` with the token.
  */
 import assert from "node:assert/strict";
-import { approveAndGetCode, CLAUDE_REDIRECT, pkcePair, submitConsent } from "../helpers.ts";
+import { approveAndGetCode, CLAUDE_REDIRECT, pkcePair, submitConsent } from "../fixtures.ts";
 import {
-  authorizeUrl,
-  callHello,
+  authorizeUrlAt,
+  callHelloAt,
   PASSWORD,
-  registerClient,
+  registerAt,
   type Registration,
   RUNTIMES,
   type TokenAnswer,
   tokenRequest,
   withServer,
-} from "./e2e_util.ts";
+} from "../fixtures.ts";
 
 const CURSOR_RETRIEVAL = "cursor://anysphere.cursor-retrieval/oauth/user-callback";
 const CHATGPT_REDIRECT = "https://chatgpt.com/connector_platform_oauth_redirect";
@@ -61,12 +61,12 @@ function clientCredentials(client: Registration) {
 
 /** Registers, gets the owner's consent and exchanges the code, as `shape` does. */
 async function runFlow(baseUrl: string, shape: ClientShape): Promise<FlowResult> {
-  const client = await registerClient(baseUrl, shape.registration(baseUrl));
+  const client = await registerAt(baseUrl, shape.registration(baseUrl));
   const { verifier, challenge } = await pkcePair();
   const state = crypto.randomUUID();
   const resource = shape.sendsResource ? `${baseUrl}/mcp` : undefined;
   const { code, location } = await approveAndGetCode(
-    authorizeUrl(baseUrl, {
+    authorizeUrlAt(baseUrl, {
       response_type: "code",
       client_id: client.client_id,
       redirect_uri: shape.redirectUri,
@@ -104,7 +104,7 @@ async function refreshWith(baseUrl: string, client: Registration, refreshToken: 
 }
 
 async function assertHelloWorks(baseUrl: string, tokens: TokenAnswer, name: string) {
-  const hello = await callHello(`${baseUrl}/mcp`, tokens.body.access_token as string, name);
+  const hello = await callHelloAt(`${baseUrl}/mcp`, tokens.body.access_token as string, name);
   assert.equal(hello.status, 200);
   assert.equal(hello.text, `Hello, ${name}!`);
 }
@@ -147,7 +147,7 @@ for (const runtime of RUNTIMES) {
       );
 
       await t.step("Claude.ai: a wrong client_secret is invalid_client (401)", async () => {
-        const client = await registerClient(base, {
+        const client = await registerAt(base, {
           client_name: "Claude",
           redirect_uris: [CLAUDE_REDIRECT],
           grant_types: ["authorization_code", "refresh_token"],
@@ -266,13 +266,13 @@ for (const runtime of RUNTIMES) {
       await t.step(
         "Cursor: the consent page names the cursor app and lets the form land on cursor:",
         async () => {
-          const client = await registerClient(base, {
+          const client = await registerAt(base, {
             client_name: "Cursor",
             redirect_uris: [CURSOR_RETRIEVAL],
             token_endpoint_auth_method: "none",
           });
           const { challenge } = await pkcePair();
-          const page = await fetch(authorizeUrl(base, {
+          const page = await fetch(authorizeUrlAt(base, {
             response_type: "code",
             client_id: client.client_id,
             redirect_uri: CURSOR_RETRIEVAL,
@@ -372,14 +372,14 @@ for (const runtime of RUNTIMES) {
       );
 
       await t.step("a loopback redirect on another path is refused as a page", async () => {
-        const client = await registerClient(base, {
+        const client = await registerAt(base, {
           client_name: "Visual Studio Code",
           redirect_uris: ["http://127.0.0.1:33418/"],
           token_endpoint_auth_method: "none",
         });
         const { challenge } = await pkcePair();
         const result = await submitConsent(
-          authorizeUrl(base, {
+          authorizeUrlAt(base, {
             response_type: "code",
             client_id: client.client_id,
             redirect_uri: "http://127.0.0.1:40001/elsewhere",

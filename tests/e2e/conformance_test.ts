@@ -18,8 +18,8 @@ import {
   type ServerProcess,
   startServer,
   submitConsent,
-} from "../helpers.ts";
-import { type Child, spawnChild } from "./e2e_util.ts";
+} from "../fixtures.ts";
+import { type Child, spawnChild } from "../fixtures.ts";
 
 const PASSWORD = "owner-password-for-conformance";
 const SERVER_SUITE = `${ROOT}node_modules/@modelcontextprotocol/conformance/dist/index.js`;
@@ -254,13 +254,13 @@ Deno.test({
           results,
         ], work);
         suites.push(run);
-        const [authorizeUrl] = await run.waitFor(
+        const [authorizeUrlAt] = await run.waitFor(
           new RegExp(`^${baseUrl.replaceAll(".", "\\.")}/authorize\\?\\S+`, "m"),
           SUITE_TIMEOUT_MS,
         );
         // The owner's browser: consent page, password form with the page cookie, then
         // the redirect to the suite's own callback server.
-        const consent = await submitConsent(authorizeUrl, PASSWORD, "approve");
+        const consent = await submitConsent(authorizeUrlAt, PASSWORD, "approve");
         assert.equal(consent.status, 303, consent.body?.slice(0, 300));
         const callback = await fetch(consent.location!);
         assert.equal(callback.status, 200);

@@ -9,8 +9,8 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { approveAndGetCode, BUN_BIN, DENO_BIN, pkcePair, ROOT, startServer } from "../helpers.ts";
-import { callHello, registerClient, RUNTIMES, tokenRequest } from "./e2e_util.ts";
+import { approveAndGetCode, BUN_BIN, DENO_BIN, pkcePair, ROOT, startServer } from "../fixtures.ts";
+import { callHelloAt, registerAt, RUNTIMES, tokenRequest } from "../fixtures.ts";
 
 const PASSWORD = "durability-owner-password";
 const REDIRECT = "http://127.0.0.1:45999/callback";
@@ -35,7 +35,7 @@ for (const runtime of RUNTIMES) {
     const stateDir = await mkdtemp(join(tmpdir(), `pmcp-burst-${runtime}-`));
     let server = await startServer({ runtime, stateDir, password: PASSWORD });
     try {
-      const { client_id: clientId } = await registerClient(server.baseUrl, {
+      const { client_id: clientId } = await registerAt(server.baseUrl, {
         client_name: "burst",
         redirect_uris: [REDIRECT],
         token_endpoint_auth_method: "none",
@@ -69,7 +69,7 @@ for (const runtime of RUNTIMES) {
       assert.ok(answered.length >= 10, `only ${answered.length} exchanges were answered`);
       server = await startServer({ runtime, stateDir, password: PASSWORD, port: server.port });
       for (const token of answered) {
-        const { status } = await callHello(`${server.baseUrl}/mcp`, token, "x");
+        const { status } = await callHelloAt(`${server.baseUrl}/mcp`, token, "x");
         assert.equal(status, 200, "an answered token was lost");
       }
       // No secret ever reaches the server's output.

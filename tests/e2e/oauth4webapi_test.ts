@@ -7,8 +7,8 @@
  */
 import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
-import { submitConsent } from "../helpers.ts";
-import { callHello, PASSWORD, RUNTIMES, withServer } from "./e2e_util.ts";
+import { submitConsent } from "../fixtures.ts";
+import { callHelloAt, PASSWORD, RUNTIMES, withServer } from "../fixtures.ts";
 
 // Loopback only: plain http is expected here.
 const INSECURE = { [oauth.allowInsecureRequests]: true } as const;
@@ -110,7 +110,7 @@ for (const runtime of RUNTIMES) {
               assert.ok(tokens.refresh_token);
               assert.ok(typeof tokens.expires_in === "number" && tokens.expires_in > 0);
               assert.equal(tokens.scope, "mcp offline_access");
-              const hello = await callHello(mcpUrl.href, tokens.access_token, "oauth4webapi");
+              const hello = await callHelloAt(mcpUrl.href, tokens.access_token, "oauth4webapi");
               assert.equal(hello.text, "Hello, oauth4webapi!");
             });
 
@@ -132,7 +132,7 @@ for (const runtime of RUNTIMES) {
                     e instanceof oauth.ResponseBodyError && e.error === "invalid_grant",
                 );
                 // RFC 6749 4.1.2: the replay also revokes what the code had issued.
-                const hello = await callHello(mcpUrl.href, tokens.access_token, "replayed");
+                const hello = await callHelloAt(mcpUrl.href, tokens.access_token, "replayed");
                 assert.equal(hello.status, 401);
               },
             );
@@ -179,7 +179,7 @@ for (const runtime of RUNTIMES) {
               assert.ok(rotated.refresh_token);
               assert.notEqual(rotated.refresh_token, first.refresh_token);
               assert.notEqual(rotated.access_token, first.access_token);
-              const hello = await callHello(mcpUrl.href, rotated.access_token, "rotated");
+              const hello = await callHelloAt(mcpUrl.href, rotated.access_token, "rotated");
               assert.equal(hello.text, "Hello, rotated!");
             });
 
@@ -194,7 +194,7 @@ for (const runtime of RUNTIMES) {
                   { additionalParameters: { token_type_hint: "refresh_token" }, ...INSECURE },
                 );
                 assert.equal(await oauth.processRevocationResponse(res), undefined);
-                const hello = await callHello(mcpUrl.href, rotated.access_token, "revoked");
+                const hello = await callHelloAt(mcpUrl.href, rotated.access_token, "revoked");
                 assert.equal(hello.status, 401);
                 assert.match(hello.wwwAuthenticate ?? "", /error="invalid_token"/);
                 const again = await oauth.refreshTokenGrantRequest(

@@ -1,0 +1,48 @@
+/**
+ * Discovery documents: RFC 9728 protected-resource metadata and RFC 8414
+ * authorization-server metadata. Built once per server; they never depend on the request.
+ *
+ * @module
+ */
+import type { ResolvedOptions } from "../../server/options.ts";
+
+/** Path of the RFC 9728 document for the `/mcp` resource (clients try it first). */
+export const RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp";
+
+/** RFC 9728 2: what the `/mcp` resource is and who issues tokens for it. */
+export function protectedResourceMetadata(opts: ResolvedOptions) {
+  return {
+    resource: opts.resource,
+    authorization_servers: [opts.issuer],
+    scopes_supported: opts.scopes,
+    bearer_methods_supported: ["header"],
+    resource_name: opts.name,
+  };
+}
+
+/** RFC 8414 2: the authorization server's endpoints and capabilities. */
+export function authorizationServerMetadata(opts: ResolvedOptions) {
+  const base = opts.baseUrl;
+  return {
+    issuer: opts.issuer,
+    authorization_endpoint: `${base}/authorize`,
+    token_endpoint: `${base}/token`,
+    registration_endpoint: `${base}/register`,
+    revocation_endpoint: `${base}/revoke`,
+    scopes_supported: opts.scopes,
+    response_types_supported: ["code"],
+    response_modes_supported: ["query"],
+    grant_types_supported: ["authorization_code", "refresh_token"],
+    token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
+    revocation_endpoint_auth_methods_supported: [
+      "none",
+      "client_secret_post",
+      "client_secret_basic",
+    ],
+    // RFC 7636 4.6 / OAuth 2.1: S256 only.
+    code_challenge_methods_supported: ["S256"],
+    // RFC 9207 3: `iss` is returned on every authorization response.
+    authorization_response_iss_parameter_supported: true,
+    client_id_metadata_document_supported: true,
+  };
+}

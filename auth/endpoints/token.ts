@@ -1,0 +1,171 @@
+/**
+ * POST /token: `authorization_code` with PKCE, and `refresh_token` with rotation. The
+ * rules live in `grants.ts`; this endpoint reads, calls a rule, writes.
+ *
+ * @module
+ */
+import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts";
+import { readForm } from "../../server/http.ts";
+import type { Store } from "../../store/store.ts";
+import type { Clients } from "../clients.ts";
+import { hashSecret, randomToken, s256Challenge } from "../crypto.ts";
+import { jsonResponse, OAuthError } from "../errors.ts";
+import {
+  type Grants,
+  type Lifetimes,
+  type PairHashes,
+  redeemCode,
+  rotateRefresh,
+} from "../grants.ts";
+import {
+  type ClientRecord,
+  type CodeRecord,
+  type GrantRecord,
+  keys,
+  type RefreshIndex,
+} from "../records.ts";
+import { checkResource } from "../scope.ts";
+
+// RFC 7636 4.1: 43-128 characters of [A-Za-z0-9-._~].
+const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
+
+/** What the token endpoint uses. */
+export interface TokenEndpointDeps {
+  opts: ResolvedOptions;
+  store: Store;
+  clients: Clients;
+  grants: Grants;
+  now: () => number;
+  emit: (event: PersonalMcpEvent) => void;
+}
+
+/** A fresh access/refresh pair and the hashes they are stored under. */
+async function newPair(): Promise<PairHashes & { accessToken: string; refreshToken: string }> {
+  const accessToken = randomToken();
+  const refreshToken = randomToken();
+  const [accessHash, refreshHash] = await Promise.all([
+    hashSecret(accessToken),
+    hashSecret(refreshToken),
+  ]);
+  return { accessToken, refreshToken, accessHash, refreshHash };
+}
+
+/** Builds the token endpoint. */
+export function createTokenEndpoint(
+  deps: TokenEndpointDeps,
+): (request: Request) => Promise<Response> {
+  const { opts, store, clients, grants, now } = deps;
+  const life: Lifetimes = {
+    accessMs: opts.accessTokenTtlSeconds * 1000,
+    refreshMs: opts.refreshTokenTtlSeconds * 1000,
+    graceMs: opts.refreshGraceSeconds * 1000,
+  };
+
+  function tokenResponse(pair: { accessToken: string; refreshToken: string }, scope: string) {
+    return jsonResponse({
+      access_token: pair.accessToken,
+      token_type: "Bearer",
+      expires_in: opts.accessTokenTtlSeconds,
+      refresh_token: pair.refreshToken,
+      scope,
+    });
+  }
+
+  async function exchangeCode(client: ClientRecord, form: Record<string, string>) {
+    const { code, code_verifier: verifier } = form;
+    if (!code) throw new OAuthError("invalid_request", "code is required");
+    // RFC 7636 4.5 / OAuth 2.1 4.1.3: PKCE is mandatory.
+    if (!verifier) throw new OAuthError("invalid_request", "code_verifier is required");
+    if (!VERIFIER.test(verifier)) throw new OAuthError("invalid_grant", "invalid code_verifier");
+    const resource = form.resource === undefined ? undefined : checkResource(form.resource, opts);
+    const [codeHash, challenge, pair] = await Promise.all([
+      hashSecret(code),
+      s256Challenge(verifier),
+      newPair(),
+    ]);
+    // Decided against the current records in one atomic step: two concurrent
+    // redemptions of one code cannot both succeed.
+    const outcome = await store.transact(
+      [keys.code(codeHash), keys.client(client.clientId)],
+      ([stored, registered]) =>
+        redeemCode(stored as CodeRecord | undefined, registered as ClientRecord | undefined, {
+          codeHash,
+          clientId: client.clientId,
+          redirectUri: form.redirect_uri,
+          challenge,
+          resource,
+          pair,
+          now: now(),
+          life,
+        }),
+    );
+    switch (outcome.kind) {
+      case "ok":
+        return tokenResponse(pair, outcome.scope);
+      case "replay":
+        await grants.revoke(outcome.grantId, "authorization code replayed");
+        throw new OAuthError("invalid_grant", "invalid or expired authorization code");
+      case "target":
+        throw new OAuthError("invalid_target", "resource does not match the authorization request");
+      default:
+        throw new OAuthError("invalid_grant", "invalid or expired authorization code");
+    }
+  }
+
+  async function refresh(client: ClientRecord, form: Record<string, string>) {
+    const token = form.refresh_token;
+    if (!token) throw new OAuthError("invalid_request", "refresh_token is required");
+    const resource = form.resource === undefined ? undefined : checkResource(form.resource, opts);
+    const [hash, pair] = await Promise.all([hashSecret(token), newPair()]);
+    const index = await store.get<RefreshIndex>(keys.refresh(hash));
+    if (!index) throw new OAuthError("invalid_grant", "invalid or expired refresh token");
+    const outcome = await store.transact(
+      [keys.grant(index.grantId)],
+      ([grant]) =>
+        rotateRefresh(grant as GrantRecord | undefined, {
+          hash,
+          clientId: client.clientId,
+          resource,
+          scope: form.scope,
+          baseScope: opts.scopes[0]!,
+          pair,
+          now: now(),
+          life,
+        }),
+    );
+    switch (outcome.kind) {
+      case "ok":
+        return tokenResponse(pair, outcome.scope);
+      case "reuse":
+        deps.emit({
+          type: "grant_revoked",
+          grantId: index.grantId,
+          reason: "refresh token reused",
+        });
+        throw new OAuthError("invalid_grant", "invalid or expired refresh token");
+      case "target":
+        throw new OAuthError("invalid_target", "resource does not match the grant");
+      default:
+        throw new OAuthError("invalid_grant", "invalid or expired refresh token");
+    }
+  }
+
+  return async (request) => {
+    const form = await readForm(request, opts.maxBodyBytes);
+    const grantType = form.grant_type;
+    if (!grantType) throw new OAuthError("invalid_request", "grant_type is required");
+    if (grantType !== "authorization_code" && grantType !== "refresh_token") {
+      throw new OAuthError(
+        "unsupported_grant_type",
+        "grant_type must be authorization_code or refresh_token",
+      );
+    }
+    const client = await clients.authenticate(request, form);
+    if (!client.grantTypes.includes(grantType)) {
+      throw new OAuthError("unauthorized_client", `this client may not use ${grantType}`);
+    }
+    return grantType === "authorization_code"
+      ? await exchangeCode(client, form)
+      : await refresh(client, form);
+  };
+}

@@ -1,0 +1,276 @@
+/**
+ * Grants and their tokens: the two subtle OAuth rules as pure functions from stored
+ * state to a plan (redeem an authorization code, rotate a refresh token), and the
+ * grants service that revokes. The token endpoint only reads, calls a rule, writes.
+ *
+ * @module
+ */
+import type { Plan, Store, WriteOp } from "../store/store.ts";
+import { fromBase64url, timingSafeEqual } from "./crypto.ts";
+import {
+  type AccessRecord,
+  type ClientRecord,
+  type CodeRecord,
+  type GrantRecord,
+  keys,
+  type RefreshIndex,
+  type RefreshSlot,
+} from "./records.ts";
+import { narrowScope } from "./scope.ts";
+
+/** How long a superseded refresh token's index is kept, to catch its reuse, in ms. */
+export const REUSE_MEMORY_MS = 7 * 24 * 3600 * 1000;
+
+/** Token lifetimes, in ms. */
+export interface Lifetimes {
+  accessMs: number;
+  refreshMs: number;
+  /** How long a just-rotated refresh token may still be used (lost answer, race). */
+  graceMs: number;
+}
+
+/** The hashes of a freshly minted access/refresh pair. */
+export interface PairHashes {
+  accessHash: string;
+  refreshHash: string;
+}
+
+/** The refresh slot and the writes that store a token pair for a grant. */
+export function pairWrites(
+  grant: Pick<GrantRecord, "grantId" | "clientId" | "resource">,
+  scope: string,
+  pair: PairHashes,
+  t: number,
+  life: Lifetimes,
+  parent?: string,
+): { slot: RefreshSlot; ops: WriteOp[] } {
+  const access: AccessRecord = {
+    grantId: grant.grantId,
+    clientId: grant.clientId,
+    scope,
+    resource: grant.resource,
+    expiresAt: t + life.accessMs,
+  };
+  const slot: RefreshSlot = {
+    hash: pair.refreshHash,
+    expiresAt: t + life.refreshMs,
+    accessHash: pair.accessHash,
+  };
+  if (parent) slot.parent = parent;
+  const index: RefreshIndex = { grantId: grant.grantId };
+  return {
+    slot,
+    ops: [
+      { op: "set", key: keys.access(pair.accessHash), value: access, expiresAt: access.expiresAt },
+      { op: "set", key: keys.refresh(pair.refreshHash), value: index, expiresAt: slot.expiresAt },
+    ],
+  };
+}
+
+/** The writes that remove a grant and every token it issued. */
+export function grantDeletion(grant: GrantRecord): WriteOp[] {
+  const ops: WriteOp[] = [{ op: "delete", key: keys.grant(grant.grantId) }];
+  for (const slot of grant.refresh) {
+    ops.push({ op: "delete", key: keys.access(slot.accessHash) });
+    ops.push({ op: "delete", key: keys.refresh(slot.hash) });
+  }
+  return ops;
+}
+
+/** What a code redemption asks. */
+export interface RedeemRequest {
+  codeHash: string;
+  clientId: string;
+  /** `redirect_uri` as sent to /token, if it was. */
+  redirectUri?: string;
+  /** S256 of the presented `code_verifier`. */
+  challenge: string;
+  /** `resource` as sent to /token (already checked to be ours), if it was. */
+  resource?: string;
+  pair: PairHashes;
+  now: number;
+  life: Lifetimes;
+}
+
+/** How a redemption ends. */
+export type RedeemOutcome =
+  | { kind: "invalid" | "target" }
+  | { kind: "replay"; grantId: string }
+  | { kind: "ok"; scope: string };
+
+/**
+ * Redeems an authorization code: single use, bound to client, redirect URI, PKCE
+ * challenge and resource. `code` and `client` are their stored records (the client
+ * only when registered).
+ *
+ * @example A code redeemed twice is a replay
+ * ```ts
+ * import { redeemCode } from "./grants.ts";
+ * const code = { clientId: "c", redirectUri: "https://a.example/cb", redirectUriSent: true,
+ *   codeChallenge: "x", resource: "r", scope: "mcp", grantId: "g", expiresAt: 10, usedAt: 1 };
+ * const plan = redeemCode(code, undefined, { codeHash: "h", clientId: "c", challenge: "x",
+ *   pair: { accessHash: "a", refreshHash: "b" }, now: 5, life: { accessMs: 1, refreshMs: 1, graceMs: 1 } });
+ * if (plan.result.kind !== "replay" || plan.ops.length !== 0) throw new Error("not a replay");
+ * ```
+ */
+export function redeemCode(
+  code: CodeRecord | undefined,
+  client: ClientRecord | undefined,
+  req: RedeemRequest,
+): Plan<RedeemOutcome> {
+  const invalid = { ops: [], result: { kind: "invalid" as const } };
+  if (!code || code.expiresAt <= req.now) return invalid;
+  // RFC 6749 4.1.2: a code used twice revokes what it issued (the caller does that).
+  if (code.usedAt !== undefined) {
+    return { ops: [], result: { kind: "replay", grantId: code.grantId } };
+  }
+  if (code.clientId !== req.clientId) return invalid;
+  // RFC 6749 4.1.3: the redirect URI must be repeated exactly when it was sent.
+  const redirectOk = code.redirectUriSent
+    ? req.redirectUri === code.redirectUri
+    : req.redirectUri === undefined || req.redirectUri === code.redirectUri;
+  if (!redirectOk) return invalid;
+  // RFC 7636 4.6: compare the challenges in constant time.
+  const presented = fromBase64url(req.challenge) ?? new Uint8Array();
+  if (!timingSafeEqual(presented, fromBase64url(code.codeChallenge) ?? new Uint8Array([0]))) {
+    return invalid;
+  }
+  // RFC 8707: the token is for the resource the owner approved.
+  if (req.resource !== undefined && req.resource !== code.resource) {
+    return { ops: [], result: { kind: "target" } };
+  }
+  const { slot, ops } = pairWrites(code, code.scope, req.pair, req.now, req.life);
+  const grant: GrantRecord = {
+    grantId: code.grantId,
+    clientId: req.clientId,
+    scope: code.scope,
+    resource: code.resource,
+    createdAt: req.now,
+    refresh: [slot],
+  };
+  ops.push(
+    // Kept (not deleted) until it expires, so that a replay can be recognised.
+    {
+      op: "set",
+      key: keys.code(req.codeHash),
+      value: { ...code, usedAt: req.now },
+      expiresAt: code.expiresAt,
+    },
+    { op: "set", key: keys.grant(grant.grantId), value: grant },
+  );
+  // A registered client that obtained a token is kept (no longer expires as unused).
+  if (client && client.usedAt === undefined) {
+    ops.push({
+      op: "set",
+      key: keys.client(client.clientId),
+      value: { ...client, usedAt: req.now },
+    });
+  }
+  return { ops, result: { kind: "ok", scope: code.scope } };
+}
+
+/** What a refresh asks. */
+export interface RotateRequest {
+  /** Hash of the presented refresh token. */
+  hash: string;
+  clientId: string;
+  resource?: string;
+  scope?: string;
+  /** The scope that opens `/mcp`: never narrowed away. */
+  baseScope: string;
+  pair: PairHashes;
+  now: number;
+  life: Lifetimes;
+}
+
+/** How a rotation ends. */
+export type RotateOutcome =
+  | { kind: "invalid" | "target" | "reuse" }
+  | { kind: "ok"; scope: string };
+
+/**
+ * Rotates a refresh token (OAuth 2.1 4.3.1): the presented token yields a new pair; a
+ * just-rotated token may be used again within the grace (a lost answer, two racing
+ * refreshes); any other use of a token that is no longer live revokes the grant.
+ *
+ * @example Reuse after the grace revokes the grant
+ * ```ts
+ * import { rotateRefresh } from "./grants.ts";
+ * const grant = { grantId: "g", clientId: "c", scope: "mcp", resource: "r", createdAt: 0,
+ *   refresh: [{ hash: "old", rotatedAt: 0, expiresAt: 1e12, accessHash: "a0" }] };
+ * const plan = rotateRefresh(grant, { hash: "old", clientId: "c", baseScope: "mcp",
+ *   pair: { accessHash: "a1", refreshHash: "r1" }, now: 120_000,
+ *   life: { accessMs: 1000, refreshMs: 1000, graceMs: 60_000 } });
+ * if (plan.result.kind !== "reuse" || !plan.ops.some((o) => o.op === "delete")) throw new Error("kept");
+ * ```
+ */
+export function rotateRefresh(
+  grant: GrantRecord | undefined,
+  req: RotateRequest,
+): Plan<RotateOutcome> {
+  if (!grant || grant.clientId !== req.clientId) return { ops: [], result: { kind: "invalid" } };
+  if (req.resource !== undefined && req.resource !== grant.resource) {
+    return { ops: [], result: { kind: "target" } };
+  }
+  const t = req.now;
+  const used = grant.refresh.find((s) => s.hash === req.hash);
+  // A token no longer live, or used again after its grace: someone else holds a
+  // copy. OAuth 2.1 4.3.1 / RFC 9700 4.14.2: revoke the whole grant.
+  if (!used || (used.rotatedAt !== undefined && t - used.rotatedAt > req.life.graceMs)) {
+    return { ops: grantDeletion(grant), result: { kind: "reuse" } };
+  }
+  if (used.expiresAt <= t) return { ops: [], result: { kind: "invalid" } };
+  const scope = narrowScope(req.scope, grant.scope, req.baseScope);
+  const { slot, ops } = pairWrites(grant, scope, req.pair, t, req.life, req.hash);
+  let live = grant.refresh;
+  if (used.rotatedAt === undefined) {
+    // First use of this token: its parent, and its siblings (what a racing refresh of
+    // the parent produced), are no longer needed by anyone holding this one.
+    const dying = live.filter((s) =>
+      s !== used &&
+      (s.hash === used.parent || (used.parent !== undefined && s.parent === used.parent))
+    );
+    for (const s of dying) {
+      ops.push({ op: "delete", key: keys.access(s.accessHash) });
+      // The index stays a while, so that a later use of the dead token is recognised.
+      ops.push({
+        op: "set",
+        key: keys.refresh(s.hash),
+        value: { grantId: grant.grantId } satisfies RefreshIndex,
+        expiresAt: Math.min(s.expiresAt, t + REUSE_MEMORY_MS),
+      });
+    }
+    live = live.filter((s) => !dying.includes(s)).map((s) =>
+      s === used ? { ...s, rotatedAt: t } : s
+    );
+  }
+  ops.push({
+    op: "set",
+    key: keys.grant(grant.grantId),
+    value: { ...grant, refresh: [...live.filter((s) => s.expiresAt > t), slot] },
+  });
+  return { ops, result: { kind: "ok", scope } };
+}
+
+/** The grants service: revocation, the one way a grant ends early. */
+export interface Grants {
+  /** Revokes a grant and all its tokens, effective at once for `/mcp`; false when unknown. */
+  revoke(grantId: string, reason: string): Promise<boolean>;
+}
+
+/** Builds the grants service on a store (the access-indexed one, so revocation is immediate). */
+export function createGrants(
+  store: Store,
+  onRevoked: (grantId: string, reason: string) => void,
+): Grants {
+  return {
+    async revoke(grantId, reason) {
+      const removed = await store.transact([keys.grant(grantId)], ([value]) => {
+        const grant = value as GrantRecord | undefined;
+        return grant ? { ops: grantDeletion(grant), result: true } : { ops: [], result: false };
+      });
+      if (removed) onRevoked(grantId, reason);
+      return removed;
+    },
+  };
+}

@@ -1,0 +1,255 @@
+/**
+ * The one options interface of personal-mcp, and its validation.
+ *
+ * @module
+ */
+import type { McpServer } from "@modelcontextprotocol/server";
+import type { Store } from "../store/store.ts";
+
+/** What the server reports through {@linkcode PersonalMcpOptions.onEvent}. */
+export type PersonalMcpEvent =
+  | { type: "error"; where: string; error: unknown }
+  /** What the MCP SDK reports: mostly requests it rejected (bad media type, bad JSON-RPC). */
+  | { type: "mcp_rejected"; error: unknown }
+  | { type: "owner_login_failed"; clientAddress: string }
+  | { type: "grant_revoked"; grantId: string; reason: string }
+  | { type: "warning"; message: string };
+
+/** Options of `createPersonalMcp()` and `servePersonalMcp()`. */
+export interface PersonalMcpOptions {
+  /**
+   * The public origin clients reach the server at, e.g. `https://me.example.com`.
+   * It is the OAuth issuer and the base of every endpoint (the MCP endpoint is
+   * `<baseUrl>/mcp`); it never comes from the `Host` header. Must be an http(s)
+   * origin with no path; plain http is accepted only for loopback hosts.
+   */
+  baseUrl: string;
+  /**
+   * The owner's password, typed on the consent page. When absent, a password hash is
+   * read from the store; `servePersonalMcp()` generates one on first start and prints it.
+   */
+  password?: string;
+  /**
+   * Where grants, clients and tokens live: a {@linkcode Store}, or `"memory"`.
+   * `servePersonalMcp()` picks Deno KV when `Deno.openKv` exists, else a JSON file in
+   * `stateDir`.
+   * @default "memory" for createPersonalMcp()
+   */
+  store?: Store | "memory";
+  /** Name shown to clients in `initialize` and on the consent page. @default "personal-mcp" */
+  name?: string;
+  /** Server version reported in `initialize`. @default "0.1.0" */
+  version?: string;
+  /** Text for `initialize`'s `instructions`. */
+  instructions?: string;
+  /**
+   * Access-token lifetime in seconds. Long by default because Claude.ai has been
+   * reported not to refresh custom-connector tokens; every token is checked against
+   * the store on each request, so revocation still takes effect at once.
+   * @default 2592000 (30 days)
+   */
+  accessTokenTtlSeconds?: number;
+  /** Refresh-token lifetime in seconds; every refresh issues a new one. @default 31536000 (365 days) */
+  refreshTokenTtlSeconds?: number;
+  /** Authorization-code lifetime in seconds (RFC 6749 4.1.2: short). @default 120 */
+  codeTtlSeconds?: number;
+  /**
+   * How long a just-rotated refresh token may still be used, so that a lost response
+   * or two racing refreshes do not kill the grant.
+   * @default 60
+   */
+  refreshGraceSeconds?: number;
+  /**
+   * Who may receive authorization codes. Each entry is an origin
+   * (`"https://claude.ai"`: any path on it), a scheme (`"cursor:"`), or `"loopback"`
+   * (http on localhost, 127.0.0.1 or [::1], any port). Registered redirect URIs must
+   * match an entry; requested ones must then match a registered URI exactly (loopback:
+   * any port, RFC 8252 7.3).
+   * @default DEFAULT_REDIRECT_ALLOWLIST
+   */
+  allowedRedirects?: string[];
+  /**
+   * Origins a browser may call `/mcp` and the OAuth endpoints from (CORS, and the
+   * `Origin` check of the MCP transport). Entries as in `allowedRedirects`; the
+   * server's own origin is always allowed; a request without `Origin` is always allowed.
+   * @default ["loopback"]
+   */
+  allowedOrigins?: string[];
+  /**
+   * Scopes a client may ask for. The first is the scope that opens `/mcp` and is part
+   * of every grant; a client asking for none gets them all (clients differ: ChatGPT
+   * omits scope on reconnect).
+   * @default ["mcp", "offline_access"]
+   */
+  scopes?: string[];
+  /**
+   * Trust `X-Forwarded-For` (the right-most address) to find the client address for
+   * throttling. Only enable behind a reverse proxy that sets it.
+   * @default false
+   */
+  trustProxy?: boolean;
+  /**
+   * Accept `http://` Client ID Metadata Document URLs on loopback hosts. UNSAFE:
+   * for local development and tests only; `servePersonalMcp()` refuses it unless the
+   * server listens on a loopback address.
+   * @default false
+   */
+  insecureClientMetadata?: boolean;
+  /** Most registered clients kept at once; older never-used ones are dropped first. @default 1000 */
+  maxClients?: number;
+  /** Largest request body accepted on OAuth endpoints, in bytes. @default 65536 */
+  maxBodyBytes?: number;
+  /**
+   * Called on every request to build the MCP server, after the tools are registered:
+   * register resources, prompts or anything else the SDK offers.
+   */
+  configureServer?: (server: McpServer) => void;
+  /** Receives errors and security events. Never given a token, code, secret or password. */
+  onEvent?: (event: PersonalMcpEvent) => void;
+}
+
+/** Default redirect allowlist: the MCP clients of the compatibility table. */
+export const DEFAULT_REDIRECT_ALLOWLIST: readonly string[] = [
+  "https://claude.ai",
+  "https://claude.com",
+  "https://chatgpt.com",
+  "https://vscode.dev",
+  "https://insiders.vscode.dev",
+  "https://www.cursor.com",
+  "cursor:",
+  "vscode:",
+  "loopback",
+];
+
+/** Options after validation, with every default filled in. */
+export interface ResolvedOptions {
+  baseUrl: string;
+  issuer: string;
+  resource: string;
+  origin: string;
+  name: string;
+  version: string;
+  instructions?: string;
+  accessTokenTtlSeconds: number;
+  refreshTokenTtlSeconds: number;
+  codeTtlSeconds: number;
+  refreshGraceSeconds: number;
+  allowedRedirects: string[];
+  allowedOrigins: string[];
+  scopes: string[];
+  trustProxy: boolean;
+  insecureClientMetadata: boolean;
+  maxClients: number;
+  maxBodyBytes: number;
+}
+
+const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
+
+/** Whether a URL's host is a loopback name or address. */
+export function isLoopbackHost(hostname: string): boolean {
+  return LOOPBACK_HOSTS.has(hostname) || /^127\.\d+\.\d+\.\d+$/.test(hostname);
+}
+
+function positiveInt(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
+    throw new RangeError(`"${name}" must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function checkAllowEntry(entry: unknown, name: string): string {
+  if (typeof entry !== "string") throw new TypeError(`"${name}" entries must be strings`);
+  if (entry === "loopback" || /^[a-z][a-z0-9+.-]*:$/.test(entry)) return entry;
+  let url: URL;
+  try {
+    url = new URL(entry);
+  } catch {
+    throw new TypeError(
+      `"${name}" entry ${JSON.stringify(entry)} is not an origin, a scheme or "loopback"`,
+    );
+  }
+  if (url.origin === "null" || url.href !== `${url.origin}/` || !/^https?:$/.test(url.protocol)) {
+    throw new TypeError(
+      `"${name}" entry ${JSON.stringify(entry)} must be an http(s) origin with no path`,
+    );
+  }
+  return url.origin;
+}
+
+/** Validates options once, at creation; throws TypeError/RangeError naming the option. */
+export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
+  if (!options || typeof options !== "object") throw new TypeError("options must be an object");
+  let base: URL;
+  try {
+    base = new URL(options.baseUrl);
+  } catch {
+    throw new TypeError(
+      `"baseUrl" must be an absolute http(s) URL, got ${JSON.stringify(options.baseUrl)}`,
+    );
+  }
+  if (base.protocol !== "https:" && base.protocol !== "http:") {
+    throw new TypeError(
+      `"baseUrl" must be an absolute http(s) URL, got ${JSON.stringify(options.baseUrl)}`,
+    );
+  }
+  if (base.pathname !== "/" || base.search || base.hash || base.username || base.password) {
+    throw new TypeError(
+      `"baseUrl" must be an origin (no path, query, fragment or credentials), got ${
+        JSON.stringify(options.baseUrl)
+      }`,
+    );
+  }
+  // OAuth 2.1 1.5: plain http only where nobody can listen in.
+  if (base.protocol === "http:" && !isLoopbackHost(base.hostname)) {
+    throw new TypeError(`"baseUrl" must use https unless its host is loopback, got ${base.href}`);
+  }
+  const baseUrl = base.href.replace(/\/+$/, "");
+  if (
+    options.password !== undefined &&
+    (typeof options.password !== "string" || options.password.length < 8)
+  ) {
+    throw new RangeError(`"password" must be a string of at least 8 characters`);
+  }
+  const scopes = options.scopes ?? ["mcp", "offline_access"];
+  if (
+    !Array.isArray(scopes) || scopes.length === 0 ||
+    !scopes.every((s) => typeof s === "string" && /^[\x21\x23-\x5B\x5D-\x7E]+$/.test(s))
+  ) {
+    throw new TypeError(`"scopes" must be a non-empty array of RFC 6749 scope tokens`);
+  }
+  const allowedRedirects = (options.allowedRedirects ?? [...DEFAULT_REDIRECT_ALLOWLIST]).map((e) =>
+    checkAllowEntry(e, "allowedRedirects")
+  );
+  const allowedOrigins = (options.allowedOrigins ?? ["loopback"]).map((e) =>
+    checkAllowEntry(e, "allowedOrigins")
+  );
+  return {
+    baseUrl,
+    issuer: baseUrl,
+    resource: `${baseUrl}/mcp`,
+    origin: base.origin,
+    name: options.name ?? "personal-mcp",
+    version: options.version ?? "0.1.0",
+    instructions: options.instructions,
+    accessTokenTtlSeconds: positiveInt(
+      options.accessTokenTtlSeconds,
+      "accessTokenTtlSeconds",
+      30 * 24 * 3600,
+    ),
+    refreshTokenTtlSeconds: positiveInt(
+      options.refreshTokenTtlSeconds,
+      "refreshTokenTtlSeconds",
+      365 * 24 * 3600,
+    ),
+    codeTtlSeconds: positiveInt(options.codeTtlSeconds, "codeTtlSeconds", 120),
+    refreshGraceSeconds: positiveInt(options.refreshGraceSeconds, "refreshGraceSeconds", 60),
+    allowedRedirects,
+    allowedOrigins,
+    scopes: [...new Set(scopes)],
+    trustProxy: options.trustProxy ?? false,
+    insecureClientMetadata: options.insecureClientMetadata ?? false,
+    maxClients: positiveInt(options.maxClients, "maxClients", 1000),
+    maxBodyBytes: positiveInt(options.maxBodyBytes, "maxBodyBytes", 65536),
+  };
+}

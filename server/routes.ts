@@ -1,0 +1,200 @@
+/**
+ * The path and method table of the server, CORS, the headers every answer carries,
+ * and the one place where a thrown error becomes a response.
+ *
+ * @module
+ */
+import type { AuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
+import type { BearerGate } from "../auth/bearer.ts";
+import { jsonResponse, OAuthError, oauthErrorResponse } from "../auth/errors.ts";
+import { originAllowed } from "../auth/redirects.ts";
+import { jsonRpcError, type McpEndpoint } from "../transport/mcp.ts";
+import { BodyTooLargeError, clientAddress } from "./http.ts";
+import type { PersonalMcpEvent, ResolvedOptions } from "./options.ts";
+
+/** What the serve adapter knows about a connection. */
+export interface ConnectionInfo {
+  /** The peer's IP address, for throttling. */
+  remoteAddress?: string;
+}
+
+/** The endpoints the table routes to. */
+export interface Endpoints {
+  protectedResourceJson: string;
+  authorizationServerJson: string;
+  register(request: Request, address: string): Promise<Response>;
+  token(request: Request): Promise<Response>;
+  revoke(request: Request): Promise<Response>;
+  authorize: AuthorizeEndpoint;
+  gate: BearerGate;
+  mcp: McpEndpoint;
+}
+
+const CORS_ALLOW_HEADERS =
+  "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id";
+const CORS_EXPOSE_HEADERS = "www-authenticate, mcp-session-id, mcp-protocol-version";
+const OAUTH_PATHS = new Set([
+  "/.well-known/oauth-protected-resource",
+  "/.well-known/oauth-protected-resource/mcp",
+  "/.well-known/oauth-authorization-server",
+  "/register",
+  "/token",
+  "/revoke",
+]);
+
+function withHeaders(response: Response, headers: Record<string, string>): Response {
+  // Responses from fetch() or the SDK may have immutable headers.
+  let out = response;
+  try {
+    for (const [k, v] of Object.entries(headers)) out.headers.set(k, v);
+  } catch {
+    out = new Response(response.body, response);
+    for (const [k, v] of Object.entries(headers)) out.headers.set(k, v);
+  }
+  return out;
+}
+
+function methodNotAllowed(allow: string): Response {
+  return jsonResponse({ error: "invalid_request", error_description: "method not allowed" }, 405, {
+    allow,
+  });
+}
+
+function discovery(body: string): Response {
+  return new Response(body, {
+    headers: { "content-type": "application/json", "cache-control": "public, max-age=3600" },
+  });
+}
+
+/** OAuth endpoints answer their errors as RFC 6749 5.2 JSON; anything else is a bug (500). */
+async function oauth(handler: () => Promise<Response>): Promise<Response> {
+  try {
+    return await handler();
+  } catch (error) {
+    if (error instanceof OAuthError) return oauthErrorResponse(error);
+    if (error instanceof BodyTooLargeError) {
+      return jsonResponse({ error: "invalid_request", error_description: error.message }, 413);
+    }
+    throw error;
+  }
+}
+
+/** Builds the fetch handler over the endpoints. */
+export function createRoutes(
+  opts: ResolvedOptions,
+  endpoints: Endpoints,
+  emit: (event: PersonalMcpEvent) => void,
+): (request: Request, info?: ConnectionInfo) => Promise<Response> {
+  const { authorize } = endpoints;
+  const address = (request: Request, info: ConnectionInfo) =>
+    clientAddress(request, info.remoteAddress ?? "unknown", opts.trustProxy);
+
+  async function serveMcp(request: Request): Promise<Response> {
+    const origin = request.headers.get("origin");
+    // DNS rebinding / hostile pages: a browser origin we do not know gets nothing.
+    if (origin !== null && !originAllowed(origin, opts.allowedOrigins, opts.origin)) {
+      return jsonRpcError(403, -32600, "Forbidden: origin not allowed");
+    }
+    const auth = await endpoints.gate(request);
+    if (auth instanceof Response) return auth;
+    return await endpoints.mcp.fetch(request, auth);
+  }
+
+  async function route(request: Request, url: URL, info: ConnectionInfo): Promise<Response> {
+    const method = request.method;
+    switch (url.pathname) {
+      case "/.well-known/oauth-protected-resource":
+      case "/.well-known/oauth-protected-resource/mcp":
+        return method === "GET" || method === "HEAD"
+          ? discovery(endpoints.protectedResourceJson)
+          : methodNotAllowed("GET");
+      case "/.well-known/oauth-authorization-server":
+        return method === "GET" || method === "HEAD"
+          ? discovery(endpoints.authorizationServerJson)
+          : methodNotAllowed("GET");
+      case "/register":
+        return method === "POST"
+          ? await oauth(() => endpoints.register(request, address(request, info)))
+          : methodNotAllowed("POST");
+      case "/token":
+        return method === "POST"
+          ? await oauth(() => endpoints.token(request))
+          : methodNotAllowed("POST");
+      case "/revoke":
+        return method === "POST"
+          ? await oauth(() => endpoints.revoke(request))
+          : methodNotAllowed("POST");
+      case "/authorize":
+        if (method === "GET" || method === "HEAD") return await authorize.get(request);
+        if (method === "POST") return await authorize.post(request, address(request, info));
+        return methodNotAllowed("GET, POST");
+      case "/mcp":
+        return await serveMcp(request);
+      case "/":
+        return new Response(
+          `${opts.name}: a personal MCP server.\nMCP endpoint: ${opts.resource}\n`,
+          { headers: { "content-type": "text/plain; charset=utf-8" } },
+        );
+      default:
+        // Includes /.well-known/openid-configuration: a plain 404, so OIDC discovery stops.
+        return new Response("Not found\n", {
+          status: 404,
+          headers: { "content-type": "text/plain; charset=utf-8" },
+        });
+    }
+  }
+
+  function corsHeaders(request: Request, path: string): Record<string, string> | undefined {
+    const origin = request.headers.get("origin");
+    if (!origin) return undefined;
+    if (OAUTH_PATHS.has(path)) {
+      // No cookies are used on these endpoints, so any origin may call them.
+      return {
+        "access-control-allow-origin": "*",
+        "access-control-expose-headers": CORS_EXPOSE_HEADERS,
+      };
+    }
+    if (path === "/mcp" && originAllowed(origin, opts.allowedOrigins, opts.origin)) {
+      return {
+        "access-control-allow-origin": origin,
+        "access-control-expose-headers": CORS_EXPOSE_HEADERS,
+        vary: "Origin",
+      };
+    }
+    return undefined;
+  }
+
+  return async (request, info = {}) => {
+    let url: URL;
+    try {
+      url = new URL(request.url);
+    } catch {
+      return new Response("Bad request\n", { status: 400 });
+    }
+    const cors = corsHeaders(request, url.pathname);
+    if (request.method === "OPTIONS") {
+      if (!cors) return new Response(null, { status: url.pathname === "/mcp" ? 403 : 204 });
+      return new Response(null, {
+        status: 204,
+        headers: {
+          ...cors,
+          "access-control-allow-methods": url.pathname === "/mcp"
+            ? "GET, POST, DELETE, OPTIONS"
+            : "GET, POST, OPTIONS",
+          "access-control-allow-headers": CORS_ALLOW_HEADERS,
+          "access-control-max-age": "86400",
+        },
+      });
+    }
+    let response: Response;
+    try {
+      response = await route(request, url, info);
+    } catch (error) {
+      emit({ type: "error", where: url.pathname, error });
+      response = url.pathname === "/mcp"
+        ? jsonRpcError(500, -32603, "Internal error")
+        : jsonResponse({ error: "server_error", error_description: "internal error" }, 500);
+    }
+    return withHeaders(response, { "x-content-type-options": "nosniff", ...cors });
+  };
+}

@@ -1,0 +1,962 @@
+/**
+ * The one helper module of the tests.
+ *
+ * - In process: a server on a memory store the test can inspect, and the steps of the
+ *   OAuth flow (register, consent, tokens, MCP call) as `app.fetch(new Request(...))`.
+ * - Over sockets: real server processes under Deno and Bun, the owner's browser as a
+ *   form submitter, the raw OAuth requests a client sends (`...At(baseUrl, ...)`), an
+ *   OAuth client provider for the official MCP SDK client, and child processes (Node
+ *   CLIs) with bounded waits that are always stopped by their PID.
+ */
+import assert from "node:assert/strict";
+import type { OAuthClientMetadata, OAuthClientProvider } from "@modelcontextprotocol/client";
+import type { PersonalMcpEvent, PersonalMcpOptions } from "../server/options.ts";
+import type { Store } from "../store/store.ts";
+import { createMemoryStore } from "../store/memory.ts";
+import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
+import { createServer } from "node:net";
+import { existsSync } from "node:fs";
+import { fileURLToPath } from "node:url";
+import { join } from "node:path";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { tool } from "../transport/tools.ts";
+import { type ChildProcess, spawn } from "node:child_process";
+import { z } from "zod";
+
+/** Repository root. */
+export const ROOT = fileURLToPath(new URL("..", import.meta.url));
+function firstExisting(paths: string[]): string {
+  return paths.find((p) => existsSync(p)) ?? paths[0]!;
+}
+/**
+ * The real runtime binaries (not a Node wrapper, whose PID is not the server's). The
+ * npm packages' install scripts move the binary into place; where they did not run,
+ * it is still in the platform package.
+ */
+export const DENO_BIN = firstExisting([
+  `${ROOT}node_modules/deno/deno`,
+  `${ROOT}node_modules/@deno/linux-x64-glibc/deno`,
+]);
+export const BUN_BIN = firstExisting([
+  `${ROOT}node_modules/bun/bin/bun.exe`,
+  `${ROOT}node_modules/@oven/bun-linux-x64/bin/bun`,
+]);
+
+/** Reads the value of a named input from the consent page's HTML. */
+export function formField(html: string, name: string): string | undefined {
+  const re = new RegExp(`<input[^>]*name="${name}"[^>]*value="([^"]*)"`);
+  const m = re.exec(html);
+  return m
+    ? m[1]!.replaceAll("&#34;", '"').replaceAll("&#38;", "&").replaceAll("&#39;", "'")
+    : undefined;
+}
+
+/** What the owner's "browser" saw after submitting the consent form. */
+export interface ConsentResult {
+  status: number;
+  /** The Location header (for 303 answers). */
+  location?: string;
+  /** The page body (for non-redirect answers). */
+  body?: string;
+}
+
+/**
+ * Acts as the owner's browser: GETs the consent page, then submits the form with the
+ * given password and decision, carrying the page's cookie, as a same-origin form post.
+ */
+export async function submitConsent(
+  authorizeUrl: string | URL,
+  password: string,
+  decision: "approve" | "deny" = "approve",
+): Promise<ConsentResult> {
+  const page = await fetch(authorizeUrl, { redirect: "manual" });
+  const html = await page.text();
+  if (page.status !== 200) {
+    return { status: page.status, location: page.headers.get("location") ?? undefined, body: html };
+  }
+  const request = formField(html, "request");
+  if (!request) throw new Error(`no request field on consent page: ${html.slice(0, 300)}`);
+  const cookie = (page.headers.get("set-cookie") ?? "").split(";")[0]!;
+  const url = new URL(authorizeUrl);
+  const res = await fetch(new URL("/authorize", url), {
+    method: "POST",
+    redirect: "manual",
+    headers: { "content-type": "application/x-www-form-urlencoded", cookie, origin: url.origin },
+    body: new URLSearchParams({ request, password, decision }),
+  });
+  const location = res.headers.get("location") ?? undefined;
+  const body = await res.text();
+  return { status: res.status, location, body };
+}
+
+/** Approves with the password and returns the `code` from the redirect; throws otherwise. */
+export async function approveAndGetCode(
+  authorizeUrl: string | URL,
+  password: string,
+): Promise<{ code: string; location: URL }> {
+  const result = await submitConsent(authorizeUrl, password, "approve");
+  if (result.status !== 303 || !result.location) {
+    throw new Error(`consent did not redirect: ${result.status} ${result.body?.slice(0, 300)}`);
+  }
+  const location = new URL(result.location);
+  const code = location.searchParams.get("code");
+  if (!code) throw new Error(`no code in redirect: ${result.location}`);
+  return { code, location };
+}
+
+/** A free TCP port on 127.0.0.1. */
+export function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.once("error", reject);
+    srv.listen(0, "127.0.0.1", () => {
+      const { port } = srv.address() as { port: number };
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+/** A server process started by a test. */
+export interface ServerProcess {
+  baseUrl: string;
+  port: number;
+  child: ChildProcess;
+  /** Everything the process printed so far. */
+  output(): string;
+  /** SIGTERM, then SIGKILL after 3 s; resolves when the process is gone. */
+  stop(signal?: NodeJS.Signals): Promise<void>;
+}
+
+/**
+ * Starts `mod.ts` (or `script`) under the real Deno or Bun binary and waits until
+ * `/.well-known/oauth-authorization-server` answers (the CLI's readiness contract).
+ */
+export async function startServer(options: {
+  runtime: "deno" | "bun";
+  stateDir: string;
+  password?: string;
+  script?: string;
+  port?: number;
+  extraArgs?: string[];
+  env?: Record<string, string>;
+}): Promise<ServerProcess> {
+  const port = options.port ?? await freePort();
+  const baseUrl = `http://127.0.0.1:${port}`;
+  const script = options.script ?? "mod.ts";
+  const flags = [
+    "--port",
+    String(port),
+    "--hostname",
+    "127.0.0.1",
+    "--base-url",
+    baseUrl,
+    "--state-dir",
+    options.stateDir,
+  ];
+  if (options.password !== undefined) flags.push("--password", options.password);
+  flags.push(...(options.extraArgs ?? []));
+  const [bin, args] = options.runtime === "deno"
+    ? [DENO_BIN, ["run", "-A", script, ...flags]]
+    : [BUN_BIN, ["run", script, ...flags]];
+  const child = spawn(bin, args, {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const deadline = Date.now() + 30_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}): ${out}`);
+    try {
+      const res = await fetch(`${baseUrl}/.well-known/oauth-authorization-server`);
+      await res.body?.cancel();
+      if (res.ok) break;
+    } catch { /* not listening yet */ }
+    if (Date.now() > deadline) {
+      child.kill("SIGKILL");
+      throw new Error(`server did not become ready: ${out}`);
+    }
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return {
+    baseUrl,
+    port,
+    child,
+    output: () => out,
+    async stop(signal = "SIGTERM") {
+      if (child.exitCode !== null || child.signalCode !== null) return;
+      child.kill(signal);
+      const timer = setTimeout(() => child.kill("SIGKILL"), 3000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/**
+ * An OAuth client provider for the SDK client that keeps everything in memory and,
+ * when sent to the authorization page, approves as the owner with `password`.
+ */
+export class TestOAuthProvider implements OAuthClientProvider {
+  clientInfo?: Awaited<ReturnType<OAuthClientProvider["clientInformation"]>>;
+  savedTokens?: Awaited<ReturnType<OAuthClientProvider["tokens"]>>;
+  verifier = "";
+  /** The authorization code obtained by the last consent. */
+  lastCode?: string;
+  /** The redirect URL the consent landed on. */
+  lastRedirect?: URL;
+  clientMetadataUrl?: string;
+  discovery?: Awaited<ReturnType<NonNullable<OAuthClientProvider["discoveryState"]>>>;
+
+  constructor(
+    readonly password: string,
+    readonly metadata: OAuthClientMetadata = {
+      client_name: "SDK test client",
+      redirect_uris: ["http://127.0.0.1:53682/callback"],
+      grant_types: ["authorization_code", "refresh_token"],
+      response_types: ["code"],
+      token_endpoint_auth_method: "none",
+    },
+    options: { clientMetadataUrl?: string } = {},
+  ) {
+    this.clientMetadataUrl = options.clientMetadataUrl;
+  }
+  get redirectUrl() {
+    return this.metadata.redirect_uris[0];
+  }
+  get clientMetadata() {
+    return this.metadata;
+  }
+  clientInformation() {
+    return this.clientInfo;
+  }
+  saveClientInformation(info: NonNullable<TestOAuthProvider["clientInfo"]>) {
+    this.clientInfo = info;
+  }
+  tokens() {
+    return this.savedTokens;
+  }
+  saveTokens(tokens: NonNullable<TestOAuthProvider["savedTokens"]>) {
+    this.savedTokens = tokens;
+  }
+  async redirectToAuthorization(url: URL) {
+    const { code, location } = await approveAndGetCode(url, this.password);
+    this.lastCode = code;
+    this.lastRedirect = location;
+  }
+  saveDiscoveryState(state: NonNullable<TestOAuthProvider["discovery"]>) {
+    this.discovery = state;
+  }
+  discoveryState() {
+    return this.discovery;
+  }
+  saveCodeVerifier(verifier: string) {
+    this.verifier = verifier;
+  }
+  codeVerifier() {
+    return this.verifier;
+  }
+}
+
+/** A PKCE pair. */
+export async function pkcePair(): Promise<{ verifier: string; challenge: string }> {
+  const bytes = crypto.getRandomValues(new Uint8Array(32));
+  const verifier = btoa(String.fromCharCode(...bytes)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+  const digest = new Uint8Array(
+    await crypto.subtle.digest("SHA-256", new TextEncoder().encode(verifier)),
+  );
+  const challenge = btoa(String.fromCharCode(...digest)).replaceAll("+", "-").replaceAll("/", "_")
+    .replace(/=+$/, "");
+  return { verifier, challenge };
+}
+
+/** A throwaway CA and a certificate for 127.0.0.1/localhost signed by it (openssl). */
+export async function makeLocalTls(
+  dir: string,
+): Promise<{ caPath: string; cert: string; key: string }> {
+  const { execFileSync } = await import("node:child_process");
+  const { readFileSync, writeFileSync } = await import("node:fs");
+  const run = (...args: string[]) => execFileSync("openssl", args, { cwd: dir, stdio: "pipe" });
+  run(
+    "req",
+    "-x509",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "ca.key",
+    "-out",
+    "ca.pem",
+    "-days",
+    "1",
+    "-subj",
+    "/CN=personal-mcp test CA",
+  );
+  run(
+    "req",
+    "-newkey",
+    "rsa:2048",
+    "-nodes",
+    "-keyout",
+    "leaf.key",
+    "-out",
+    "leaf.csr",
+    "-subj",
+    "/CN=localhost",
+  );
+  writeFileSync(
+    `${dir}/leaf.ext`,
+    "subjectAltName=DNS:localhost,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nkeyUsage=digitalSignature,keyEncipherment\nextendedKeyUsage=serverAuth\n",
+  );
+  run(
+    "x509",
+    "-req",
+    "-in",
+    "leaf.csr",
+    "-CA",
+    "ca.pem",
+    "-CAkey",
+    "ca.key",
+    "-CAcreateserial",
+    "-out",
+    "leaf.pem",
+    "-days",
+    "1",
+    "-extfile",
+    "leaf.ext",
+  );
+  return {
+    caPath: `${dir}/ca.pem`,
+    cert: readFileSync(`${dir}/leaf.pem`, "utf8"),
+    key: readFileSync(`${dir}/leaf.key`, "utf8"),
+  };
+}
+
+export const BASE_URL = "http://127.0.0.1:8787";
+export const MCP_URL = `${BASE_URL}/mcp`;
+export const PASSWORD = "owner-password-for-tests";
+export const CLAUDE_REDIRECT = "https://claude.ai/api/mcp/auth_callback";
+export const LOOPBACK_REDIRECT = "http://127.0.0.1:53682/callback";
+export const RESOURCE_METADATA_URL = `${BASE_URL}/.well-known/oauth-protected-resource/mcp`;
+
+/** A server under test, its store and the events it reported. */
+export interface TestServer {
+  app: PersonalMcp;
+  store: Store;
+  events: PersonalMcpEvent[];
+}
+
+/** A server with the `hello` tool on a fresh memory store; options override the defaults. */
+export function testServer(options: Partial<PersonalMcpOptions> = {}): TestServer {
+  const store = createMemoryStore();
+  const events: PersonalMcpEvent[] = [];
+  const app = createPersonalMcp({
+    hello: tool({
+      description: "Say hello",
+      input: { name: z.string() },
+      run: ({ name }) => `Hello, ${name}!`,
+    }),
+  }, {
+    baseUrl: BASE_URL,
+    password: PASSWORD,
+    store,
+    onEvent: (event) => events.push(event),
+    ...options,
+  });
+  return { app, store, events };
+}
+
+/** Everything in the store, in a stable order, for "changed nothing" assertions. */
+export async function snapshot(store: Store): Promise<string> {
+  const entries = await store.list([]);
+  return JSON.stringify(
+    entries
+      .map((e) => [e.key, e.value] as const)
+      .sort((a, b) => JSON.stringify(a[0]).localeCompare(JSON.stringify(b[0]))),
+  );
+}
+
+/** How many stored records live under a key prefix (e.g. `["code"]`). */
+export async function countUnder(store: Store, prefix: string): Promise<number> {
+  return (await store.list([prefix])).length;
+}
+
+/** A form POST to one of the server's endpoints. */
+export async function postForm(
+  app: PersonalMcp,
+  path: string,
+  params: Record<string, string>,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return await app.fetch(
+    new Request(`${BASE_URL}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", ...headers },
+      body: new URLSearchParams(params),
+    }),
+  );
+}
+
+/** A JSON POST (any body text) to one of the server's endpoints. */
+export async function postJson(
+  app: PersonalMcp,
+  path: string,
+  body: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return await app.fetch(
+    new Request(`${BASE_URL}${path}`, {
+      method: "POST",
+      headers: { "content-type": "application/json", ...headers },
+      body: typeof body === "string" ? body : JSON.stringify(body),
+    }),
+  );
+}
+
+/** A client as the test knows it after registration. */
+export interface TestClient {
+  clientId: string;
+  clientSecret?: string;
+  redirectUris: string[];
+}
+
+/** Registers a client (Claude-like by default) and returns its credentials. */
+export async function registerClient(
+  app: PersonalMcp,
+  metadata: Record<string, unknown> = {},
+): Promise<TestClient> {
+  const res = await postJson(app, "/register", {
+    client_name: "Test client",
+    redirect_uris: [CLAUDE_REDIRECT],
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    token_endpoint_auth_method: "client_secret_post",
+    ...metadata,
+  });
+  const body = await res.json();
+  assert.equal(res.status, 201, JSON.stringify(body));
+  return {
+    clientId: body.client_id,
+    clientSecret: body.client_secret,
+    redirectUris: body.redirect_uris,
+  };
+}
+
+/** `client_id` (and `client_secret`, when the client has one) as form fields. */
+export function clientCredentials(client: TestClient): Record<string, string> {
+  return client.clientSecret === undefined
+    ? { client_id: client.clientId }
+    : { client_id: client.clientId, client_secret: client.clientSecret };
+}
+
+/**
+ * An /authorize URL for `client` with a valid request; `params` override or, when
+ * `undefined`, remove a parameter.
+ */
+export function authorizeUrl(
+  client: TestClient,
+  challenge: string,
+  params: Record<string, string | undefined> = {},
+): string {
+  const all: Record<string, string | undefined> = {
+    response_type: "code",
+    client_id: client.clientId,
+    redirect_uri: client.redirectUris[0],
+    code_challenge: challenge,
+    code_challenge_method: "S256",
+    state: "state-123",
+    scope: "mcp offline_access",
+    resource: MCP_URL,
+    ...params,
+  };
+  const url = new URL(`${BASE_URL}/authorize`);
+  for (const [k, v] of Object.entries(all)) if (v !== undefined) url.searchParams.set(k, v);
+  return url.href;
+}
+
+/** The consent page as the owner's browser received it. */
+export interface ConsentPage {
+  response: Response;
+  html: string;
+  /** The signed request carried in the form. */
+  request: string;
+  /** `name=value` of the consent cookie. */
+  cookie: string;
+}
+
+/** GETs the consent page; fails the test unless it is a 200 page with a form. */
+export async function openConsent(
+  app: PersonalMcp,
+  url: string,
+  heldCookie?: string,
+): Promise<ConsentPage> {
+  // A browser sends the consent cookie it already holds.
+  const response = await app.fetch(
+    new Request(url, { headers: heldCookie ? { cookie: heldCookie } : {} }),
+  );
+  const html = await response.text();
+  assert.equal(response.status, 200, html.slice(0, 300));
+  const request = formField(html, "request");
+  assert.ok(request, "the consent page carries the signed request");
+  const cookie = (response.headers.get("set-cookie") ?? "").split(";")[0]!;
+  return { response, html, request, cookie };
+}
+
+/** Submits the consent form as a same-origin browser post; fields override the defaults. */
+export async function postConsent(
+  app: PersonalMcp,
+  page: Pick<ConsentPage, "request" | "cookie">,
+  options: {
+    password?: string;
+    decision?: string;
+    cookie?: string | null;
+    origin?: string | null;
+    remoteAddress?: string;
+    headers?: Record<string, string>;
+    request?: string;
+  } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    ...options.headers,
+  };
+  const cookie = options.cookie === undefined ? page.cookie : options.cookie;
+  if (cookie !== null) headers.cookie = cookie;
+  const origin = options.origin === undefined ? BASE_URL : options.origin;
+  if (origin !== null) headers.origin = origin;
+  const body = new URLSearchParams({
+    request: options.request ?? page.request,
+    password: options.password ?? PASSWORD,
+    decision: options.decision ?? "approve",
+  });
+  return await app.fetch(
+    new Request(`${BASE_URL}/authorize`, { method: "POST", headers, body }),
+    { remoteAddress: options.remoteAddress ?? "192.0.2.10" },
+  );
+}
+
+/** Runs consent with the owner password and returns the code and its PKCE verifier. */
+export async function authorize(
+  app: PersonalMcp,
+  client: TestClient,
+  params: Record<string, string | undefined> = {},
+): Promise<{ code: string; verifier: string; location: URL }> {
+  const { verifier, challenge } = await pkcePair();
+  const page = await openConsent(app, authorizeUrl(client, challenge, params));
+  const res = await postConsent(app, page);
+  assert.equal(res.status, 303, await res.text());
+  const location = new URL(res.headers.get("location")!);
+  const code = location.searchParams.get("code");
+  assert.ok(code, `a code in ${location.href}`);
+  return { code, verifier, location };
+}
+
+/** A successful token response. */
+export interface TokenSet {
+  access_token: string;
+  refresh_token: string;
+  token_type: string;
+  expires_in: number;
+  scope: string;
+}
+
+/** POSTs an authorization_code request; `extra` overrides or adds fields. */
+export async function exchangeCode(
+  app: PersonalMcp,
+  client: TestClient,
+  code: string,
+  verifier: string,
+  extra: Record<string, string> = {},
+): Promise<Response> {
+  return await postForm(app, "/token", {
+    grant_type: "authorization_code",
+    code,
+    code_verifier: verifier,
+    redirect_uri: client.redirectUris[0]!,
+    resource: MCP_URL,
+    ...clientCredentials(client),
+    ...extra,
+  });
+}
+
+/** POSTs a refresh_token request. */
+export async function refreshWith(
+  app: PersonalMcp,
+  client: TestClient,
+  refreshToken: string,
+  extra: Record<string, string> = {},
+): Promise<Response> {
+  return await postForm(app, "/token", {
+    grant_type: "refresh_token",
+    refresh_token: refreshToken,
+    ...clientCredentials(client),
+    ...extra,
+  });
+}
+
+/** Reads a 200 token response; fails the test otherwise. */
+export async function tokenSet(res: Response): Promise<TokenSet> {
+  const body = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(body));
+  return body;
+}
+
+/** Consent plus code exchange: a fresh grant's tokens. */
+export async function tokensFor(
+  app: PersonalMcp,
+  client: TestClient,
+  params: Record<string, string | undefined> = {},
+): Promise<TokenSet> {
+  const { code, verifier } = await authorize(app, client, params);
+  return await tokenSet(await exchangeCode(app, client, code, verifier));
+}
+
+/** A lone JSON-RPC POST to /mcp, as Claude.ai sends it (no session). */
+export async function mcpPost(
+  app: PersonalMcp,
+  message: unknown,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return await app.fetch(
+    new Request(MCP_URL, {
+      method: "POST",
+      headers: {
+        "content-type": "application/json",
+        accept: "application/json, text/event-stream",
+        "mcp-protocol-version": "2025-06-18",
+        ...headers,
+      },
+      body: JSON.stringify(message),
+    }),
+  );
+}
+
+/** `tools/call hello` with a bearer token. */
+export async function callHello(
+  app: PersonalMcp,
+  accessToken: string,
+  headers: Record<string, string> = {},
+): Promise<Response> {
+  return await mcpPost(app, {
+    jsonrpc: "2.0",
+    id: 7,
+    method: "tools/call",
+    params: { name: "hello", arguments: { name: "Ada" } },
+  }, { authorization: `Bearer ${accessToken}`, ...headers });
+}
+
+/** The JSON-RPC message of a response that is either JSON or an SSE stream. */
+export async function rpcMessage(res: Response): Promise<Record<string, unknown>> {
+  const text = await res.text();
+  if ((res.headers.get("content-type") ?? "").startsWith("text/event-stream")) {
+    const data = text.split("\n").filter((l) => l.startsWith("data:")).map((l) =>
+      JSON.parse(l.slice(5))
+    );
+    const message = data.find((m) => "result" in m || "error" in m);
+    assert.ok(message, `a JSON-RPC answer in the stream: ${text.slice(0, 300)}`);
+    return message;
+  }
+  return JSON.parse(text);
+}
+
+/** Whether an access token currently opens /mcp: the status of a hello call. */
+export async function mcpStatus(app: PersonalMcp, accessToken: string): Promise<number> {
+  const res = await callHello(app, accessToken);
+  await res.body?.cancel();
+  return res.status;
+}
+
+/** Both runtimes the server must work under. */
+export const RUNTIMES = ["deno", "bun"] as const;
+
+/** Node, for the npm CLIs (mcp-remote, the MCP Inspector CLI). */
+export const NODE_BIN = "node";
+
+/** Runs `fn` against a fresh server process (own state folder), always stopping it. */
+export async function withServer<T>(
+  runtime: "deno" | "bun",
+  fn: (server: ServerProcess) => Promise<T>,
+): Promise<T> {
+  const stateDir = await mkdtemp(join(tmpdir(), `pmcp-e2e-${runtime}-`));
+  let server: ServerProcess | undefined;
+  try {
+    server = await startServer({ runtime, stateDir, password: PASSWORD });
+    return await fn(server);
+  } finally {
+    await server?.stop();
+    await rm(stateDir, { recursive: true, force: true });
+  }
+}
+
+/** What `/register` answered (RFC 7591 3.2.1). */
+export interface Registration {
+  client_id: string;
+  client_secret?: string;
+  client_secret_expires_at?: number;
+  redirect_uris: string[];
+  token_endpoint_auth_method: string;
+  grant_types: string[];
+  [key: string]: unknown;
+}
+
+/** POSTs client metadata to `/register` and asserts the 201. */
+export async function registerAt(
+  baseUrl: string,
+  metadata: Record<string, unknown>,
+): Promise<Registration> {
+  const res = await fetch(`${baseUrl}/register`, {
+    method: "POST",
+    headers: { "content-type": "application/json", accept: "application/json" },
+    body: JSON.stringify(metadata),
+  });
+  const body = await res.json();
+  assert.equal(res.status, 201, `registration failed: ${JSON.stringify(body)}`);
+  return body as Registration;
+}
+
+/** An `/authorize` URL with the given query parameters (undefined ones left out). */
+export function authorizeUrlAt(baseUrl: string, params: Record<string, string | undefined>): URL {
+  const url = new URL(`${baseUrl}/authorize`);
+  for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
+  return url;
+}
+
+/** A `/token` answer. */
+export interface TokenAnswer {
+  status: number;
+  body: Record<string, unknown>;
+  headers: Headers;
+}
+
+/** POSTs a form to `/token` (optionally with extra headers, e.g. Basic auth). */
+export async function tokenRequest(
+  baseUrl: string,
+  form: Record<string, string | undefined>,
+  headers: Record<string, string> = {},
+): Promise<TokenAnswer> {
+  const body = new URLSearchParams();
+  for (const [k, v] of Object.entries(form)) if (v !== undefined) body.set(k, v);
+  const res = await fetch(`${baseUrl}/token`, {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      accept: "application/json",
+      ...headers,
+    },
+    body,
+  });
+  return { status: res.status, body: await res.json(), headers: res.headers };
+}
+
+/** The JSON-RPC message in a `/mcp` answer, whether sent as JSON or as one SSE event. */
+async function readJsonRpc(res: Response): Promise<Record<string, unknown>> {
+  const text = await res.text();
+  if ((res.headers.get("content-type") ?? "").includes("text/event-stream")) {
+    const data = text.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5))
+      .find((d) => d.trim().startsWith("{"));
+    assert.ok(data, `no JSON-RPC message in the event stream: ${text.slice(0, 300)}`);
+    return JSON.parse(data);
+  }
+  return JSON.parse(text);
+}
+
+/** A lone `tools/call hello` on `/mcp` with the token; returns the status and the text. */
+export async function callHelloAt(
+  mcpUrl: string,
+  token: string,
+  name: string,
+): Promise<{ status: number; text?: string; wwwAuthenticate?: string }> {
+  const res = await fetch(mcpUrl, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+    },
+    body: JSON.stringify({
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "hello", arguments: { name } },
+    }),
+  });
+  if (res.status !== 200) {
+    await res.body?.cancel();
+    return {
+      status: res.status,
+      wwwAuthenticate: res.headers.get("www-authenticate") ?? undefined,
+    };
+  }
+  const message = await readJsonRpc(res);
+  const result = message.result as { content?: { type: string; text?: string }[] } | undefined;
+  return { status: res.status, text: result?.content?.[0]?.text };
+}
+
+/** A child process whose output is collected and which can be awaited with a bound. */
+export interface Child {
+  process: ChildProcess;
+  /** stdout and stderr interleaved, as printed so far. */
+  output(): string;
+  /** Resolves with the first match of `pattern` in the output; rejects after `timeoutMs`. */
+  waitFor(pattern: RegExp, timeoutMs: number): Promise<RegExpMatchArray>;
+  /** Resolves with the exit code; rejects (and kills) after `timeoutMs`. */
+  exit(timeoutMs: number): Promise<number | null>;
+  /**
+   * SIGTERM by PID (to its process group with `group`), then SIGKILL after 2 s;
+   * resolves when the process is gone.
+   */
+  stop(): Promise<void>;
+}
+
+/** How {@linkcode spawnChild} starts the process. */
+export interface SpawnOptions {
+  /** Working folder. @default ROOT */
+  cwd?: string;
+  /** Added to the test's own environment. */
+  env?: Record<string, string>;
+  /**
+   * `"pipe"` keeps stdin open until `stop()` (CLIs such as mcp-remote shut down when
+   * stdin ends); `"ignore"` gives the child none.
+   * @default "pipe"
+   */
+  stdin?: "pipe" | "ignore";
+  /**
+   * Runs the child in its own process group and sends every signal to the whole
+   * group, so that `stop()` also reaches the processes it started.
+   * @default false
+   */
+  group?: boolean;
+}
+
+/** Spawns a command, collecting its output. */
+export function spawnChild(command: string, args: string[], options: SpawnOptions = {}): Child {
+  const child = spawn(command, args, {
+    cwd: options.cwd ?? ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: [options.stdin ?? "pipe", "pipe", "pipe"],
+    detached: options.group ?? false,
+  });
+  let out = "";
+  const listeners = new Set<() => void>();
+  const onData = (d: unknown) => {
+    out += String(d);
+    for (const l of listeners) l();
+  };
+  child.stdout!.on("data", onData);
+  child.stderr!.on("data", onData);
+  const exited = new Promise<number | null>((resolve) => {
+    child.once("exit", (code) => {
+      for (const l of listeners) l();
+      resolve(code);
+    });
+    child.once("error", () => resolve(null));
+  });
+  const gone = () => child.exitCode !== null || child.signalCode !== null;
+  const signal = (name: NodeJS.Signals) => {
+    if (!options.group) {
+      child.kill(name);
+      return;
+    }
+    try {
+      process.kill(-child.pid!, name);
+    } catch { /* the group is already gone */ }
+  };
+  return {
+    process: child,
+    output: () => out,
+    waitFor(pattern, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          const m = out.match(pattern);
+          if (m) {
+            done();
+            resolve(m);
+          } else if (gone()) {
+            done();
+            reject(new Error(`process exited before printing ${pattern}:\n${out}`));
+          }
+        };
+        const timer = setTimeout(() => {
+          done();
+          reject(new Error(`timed out after ${timeoutMs} ms waiting for ${pattern}:\n${out}`));
+        }, timeoutMs);
+        const done = () => {
+          clearTimeout(timer);
+          listeners.delete(check);
+        };
+        listeners.add(check);
+        check();
+      });
+    },
+    async exit(timeoutMs) {
+      let timer: ReturnType<typeof setTimeout> | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => {
+          signal("SIGKILL");
+          reject(new Error(`process did not exit within ${timeoutMs} ms:\n${out}`));
+        }, timeoutMs);
+      });
+      try {
+        return await Promise.race([exited, timeout]);
+      } finally {
+        clearTimeout(timer);
+      }
+    },
+    async stop() {
+      child.stdin?.destroy();
+      if (gone()) return;
+      signal("SIGTERM");
+      const timer = setTimeout(() => signal("SIGKILL"), 2000);
+      await exited;
+      clearTimeout(timer);
+    },
+  };
+}
+
+/** Registers a public loopback client, approves as the owner and exchanges the code. */
+export async function obtainTokens(
+  baseUrl: string,
+  clientName = "e2e test client",
+): Promise<{ accessToken: string; refreshToken: string; clientId: string }> {
+  const redirectUri = "http://127.0.0.1:53682/callback";
+  const client = await registerAt(baseUrl, {
+    client_name: clientName,
+    redirect_uris: [redirectUri],
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    token_endpoint_auth_method: "none",
+  });
+  const { verifier, challenge } = await pkcePair();
+  const { code } = await approveAndGetCode(
+    authorizeUrlAt(baseUrl, {
+      response_type: "code",
+      client_id: client.client_id,
+      redirect_uri: redirectUri,
+      code_challenge: challenge,
+      code_challenge_method: "S256",
+      state: "e2e-state",
+      resource: `${baseUrl}/mcp`,
+    }),
+    PASSWORD,
+  );
+  const answer = await tokenRequest(baseUrl, {
+    grant_type: "authorization_code",
+    code,
+    code_verifier: verifier,
+    redirect_uri: redirectUri,
+    client_id: client.client_id,
+    resource: `${baseUrl}/mcp`,
+  });
+  assert.equal(answer.status, 200, JSON.stringify(answer.body));
+  return {
+    accessToken: answer.body.access_token as string,
+    refreshToken: answer.body.refresh_token as string,
+    clientId: client.client_id,
+  };
+}
