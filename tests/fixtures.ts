@@ -14,7 +14,7 @@ import type { PersonalMcpEvent, PersonalMcpOptions } from "../server/options.ts"
 import type { Store } from "../store/store.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
-import { createServer } from "node:net";
+import { connect, createServer } from "node:net";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -115,6 +115,24 @@ export function freePort(): Promise<number> {
       srv.close(() => resolve(port));
     });
   });
+}
+
+/** Resolves once something accepts TCP connections on 127.0.0.1:`port`; throws after `timeoutMs`. */
+export async function waitForListener(port: number, timeoutMs: number): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const connected = await new Promise<boolean>((resolve) => {
+      const socket = connect({ port, host: "127.0.0.1" });
+      socket.once("connect", () => {
+        socket.destroy();
+        resolve(true);
+      });
+      socket.once("error", () => resolve(false));
+    });
+    if (connected) return;
+    if (Date.now() > deadline) throw new Error(`nothing listens on port ${port}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
 }
 
 /** A server process started by a test. */

@@ -12,13 +12,14 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { type BrowserContext, chromium, type Page } from "playwright-core";
-import { pkcePair, ROOT } from "../fixtures.ts";
 import {
   authorizeUrlAt,
   callHelloAt,
   PASSWORD,
+  pkcePair,
   registerAt,
   type Registration,
+  ROOT,
   tokenRequest,
   withServer,
 } from "../fixtures.ts";

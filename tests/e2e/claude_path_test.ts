@@ -14,8 +14,7 @@ import assert from "node:assert/strict";
 import { mkdtemp, readdir, readFile, rm, stat } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { CLAUDE_REDIRECT, startServer, TestOAuthProvider } from "../fixtures.ts";
-import { callHelloAt } from "../fixtures.ts";
+import { callHelloAt, CLAUDE_REDIRECT, startServer, TestOAuthProvider } from "../fixtures.ts";
 
 const PASSWORD = "owner-password-for-tests";
 

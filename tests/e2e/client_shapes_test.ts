@@ -5,14 +5,17 @@
  * code exchange, then a sessionless `tools/call hello` with the token.
  */
 import assert from "node:assert/strict";
-import { approveAndGetCode, CLAUDE_REDIRECT, pkcePair, submitConsent } from "../fixtures.ts";
 import {
+  approveAndGetCode,
   authorizeUrlAt,
   callHelloAt,
+  CLAUDE_REDIRECT,
   PASSWORD,
+  pkcePair,
   registerAt,
   type Registration,
   RUNTIMES,
+  submitConsent,
   type TokenAnswer,
   tokenRequest,
   withServer,

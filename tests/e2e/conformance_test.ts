@@ -11,15 +11,17 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   approveAndGetCode,
+  type Child,
   DENO_BIN,
   freePort,
   pkcePair,
   ROOT,
   type ServerProcess,
+  spawnChild,
   startServer,
   submitConsent,
+  waitForListener,
 } from "../fixtures.ts";
-import { type Child, spawnChild } from "../fixtures.ts";
 
 const PASSWORD = "owner-password-for-conformance";
 const SERVER_SUITE = `${ROOT}node_modules/@modelcontextprotocol/conformance/dist/index.js`;
@@ -254,14 +256,17 @@ Deno.test({
           results,
         ], work);
         suites.push(run);
-        const [authorizeUrlAt] = await run.waitFor(
+        const [authorizeLink] = await run.waitFor(
           new RegExp(`^${baseUrl.replaceAll(".", "\\.")}/authorize\\?\\S+`, "m"),
           SUITE_TIMEOUT_MS,
         );
         // The owner's browser: consent page, password form with the page cookie, then
         // the redirect to the suite's own callback server.
-        const consent = await submitConsent(authorizeUrlAt, PASSWORD, "approve");
+        const consent = await submitConsent(authorizeLink, PASSWORD, "approve");
         assert.equal(consent.status, 303, consent.body?.slice(0, 300));
+        // The suite prints the authorize URL before its callback server listens; on a
+        // loaded machine the redirect can arrive first, so wait for the listener.
+        await waitForListener(port, SUITE_TIMEOUT_MS);
         const callback = await fetch(consent.location!);
         assert.equal(callback.status, 200);
         await callback.body?.cancel();

@@ -9,8 +9,18 @@ import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { approveAndGetCode, BUN_BIN, DENO_BIN, pkcePair, ROOT, startServer } from "../fixtures.ts";
-import { callHelloAt, registerAt, RUNTIMES, tokenRequest } from "../fixtures.ts";
+import {
+  approveAndGetCode,
+  BUN_BIN,
+  callHelloAt,
+  DENO_BIN,
+  pkcePair,
+  registerAt,
+  ROOT,
+  RUNTIMES,
+  startServer,
+  tokenRequest,
+} from "../fixtures.ts";
 
 const PASSWORD = "durability-owner-password";
 const REDIRECT = "http://127.0.0.1:45999/callback";

@@ -4,8 +4,7 @@
  * exchange): it lists `hello` and calls it.
  */
 import assert from "node:assert/strict";
-import { ROOT } from "../fixtures.ts";
-import { NODE_BIN, obtainTokens, RUNTIMES, spawnChild, withServer } from "../fixtures.ts";
+import { NODE_BIN, obtainTokens, ROOT, RUNTIMES, spawnChild, withServer } from "../fixtures.ts";
 
 const INSPECTOR_CLI = `${ROOT}node_modules/@modelcontextprotocol/inspector-cli/build/index.js`;
 // 1.0.3 resolves its own package.json one level above the working folder; the

@@ -9,8 +9,16 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { freePort, ROOT, submitConsent } from "../fixtures.ts";
-import { NODE_BIN, PASSWORD, RUNTIMES, spawnChild, withServer } from "../fixtures.ts";
+import {
+  freePort,
+  NODE_BIN,
+  PASSWORD,
+  ROOT,
+  RUNTIMES,
+  spawnChild,
+  submitConsent,
+  withServer,
+} from "../fixtures.ts";
 
 const MCP_REMOTE_CLIENT = `${ROOT}node_modules/.bin/mcp-remote-client`;
 const WAIT_MS = 60_000;

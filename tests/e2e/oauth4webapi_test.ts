@@ -7,8 +7,7 @@
  */
 import assert from "node:assert/strict";
 import * as oauth from "oauth4webapi";
-import { submitConsent } from "../fixtures.ts";
-import { callHelloAt, PASSWORD, RUNTIMES, withServer } from "../fixtures.ts";
+import { callHelloAt, PASSWORD, RUNTIMES, submitConsent, withServer } from "../fixtures.ts";
 
 // Loopback only: plain http is expected here.
 const INSECURE = { [oauth.allowInsecureRequests]: true } as const;

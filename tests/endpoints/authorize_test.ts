@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { base64url, fromBase64url, hashSecret } from "../../auth/crypto.ts";
 import { createMemoryStore } from "../../store/memory.ts";
-import { pkcePair } from "../fixtures.ts";
 import {
   authorizeUrl,
   BASE_URL,
@@ -16,6 +15,7 @@ import {
   MCP_URL,
   openConsent,
   PASSWORD,
+  pkcePair,
   postConsent,
   registerClient,
   snapshot,

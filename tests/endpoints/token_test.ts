@@ -6,7 +6,6 @@
 import assert from "node:assert/strict";
 import { hashSecret } from "../../auth/crypto.ts";
 import type { CodeRecord } from "../../auth/records.ts";
-import { pkcePair } from "../fixtures.ts";
 import {
   authorize,
   BASE_URL,
@@ -15,6 +14,7 @@ import {
   LOOPBACK_REDIRECT,
   MCP_URL,
   mcpStatus,
+  pkcePair,
   postForm,
   postJson,
   refreshWith,
