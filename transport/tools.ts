@@ -6,6 +6,7 @@
 import {
   type CallToolResult,
   fromJsonSchema,
+  type Icon,
   type JsonSchemaType,
   type McpServer,
   type ServerContext,
@@ -25,43 +26,87 @@ export interface JsonObjectSchema {
   [key: string]: unknown;
 }
 
+/**
+ * What `run` returns: text or a full MCP result; with a zod `output` shape, also the
+ * structured value itself (typed from the shape), sent as `structuredContent` with its
+ * JSON as text for clients that read only text.
+ */
+export type ToolReturn<Out extends z.ZodRawShape | JsonObjectSchema | undefined> = Out extends
+  z.ZodRawShape ? z.infer<z.ZodObject<Out>> | CallToolResult
+  : Out extends JsonObjectSchema ? Record<string, unknown> | CallToolResult
+  : ToolOutput;
+
 /** Fields every tool definition has, whatever its input schema. */
-interface ToolBase {
+export interface ToolBase<Out extends z.ZodRawShape | JsonObjectSchema | undefined> {
   /** What the tool does, for the model. */
   description: string;
-  /** Human-readable name. */
+  /** Human-readable name shown by clients. */
   title?: string;
   /** MCP tool annotations (readOnlyHint, destructiveHint, ...). */
   annotations?: ToolAnnotations;
+  /** Icons clients may show next to the tool (MCP 2025-11-25). */
+  icons?: Icon[];
+  /**
+   * The shape of the tool's structured result (`outputSchema`): a zod shape (the
+   * result is typed and validated) or a JSON Schema with `type: "object"`.
+   */
+  output?: Out;
 }
 
 /** A tool whose input is a zod shape: `{ name: z.string() }`. */
-export interface ZodToolDefinition<Shape extends z.ZodRawShape> extends ToolBase {
+export interface ZodToolDefinition<
+  Shape extends z.ZodRawShape,
+  Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined,
+> extends ToolBase<Out> {
+  /** The input's zod shape; arguments are validated and typed from it. */
   input: Shape;
-  run: (args: z.infer<z.ZodObject<Shape>>, ctx: ServerContext) => ToolOutput | Promise<ToolOutput>;
+  /** Runs the tool. */
+  run: (
+    args: z.infer<z.ZodObject<Shape>>,
+    ctx: ServerContext,
+  ) => ToolReturn<Out> | Promise<ToolReturn<Out>>;
 }
 
 /** A tool whose input is a JSON Schema; arguments are validated against it. */
-export interface JsonSchemaToolDefinition extends ToolBase {
+export interface JsonSchemaToolDefinition<
+  Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined,
+> extends ToolBase<Out> {
+  /** The input's JSON Schema (`type: "object"`). */
   input: JsonObjectSchema;
-  run: (args: Record<string, unknown>, ctx: ServerContext) => ToolOutput | Promise<ToolOutput>;
+  /** Runs the tool. */
+  run: (
+    args: Record<string, unknown>,
+    ctx: ServerContext,
+  ) => ToolReturn<Out> | Promise<ToolReturn<Out>>;
 }
 
 /** A tool without input. */
-export interface NoInputToolDefinition extends ToolBase {
+export interface NoInputToolDefinition<
+  Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined,
+> extends ToolBase<Out> {
+  /** No input. */
   input?: undefined;
-  run: (args: Record<string, never>, ctx: ServerContext) => ToolOutput | Promise<ToolOutput>;
+  /** Runs the tool. */
+  run: (
+    args: Record<string, never>,
+    ctx: ServerContext,
+  ) => ToolReturn<Out> | Promise<ToolReturn<Out>>;
 }
 
 /** A tool ready to register: built once, by {@linkcode tool}. */
 export interface Tool {
+  /** Marks a value made by {@linkcode tool}. */
   readonly kind: "personal-mcp-tool";
+  /** What the SDK registers: description, schemas, title, annotations, icons. */
   readonly config: {
     title?: string;
     description: string;
     inputSchema?: StandardSchemaWithJSON;
+    outputSchema?: StandardSchemaWithJSON;
     annotations?: ToolAnnotations;
+    icons?: Icon[];
   };
+  /** Runs the tool; failures become `isError` results. */
   readonly run: (args: unknown, ctx: ServerContext) => Promise<CallToolResult>;
 }
 
@@ -73,13 +118,40 @@ function isZodShape(input: object): input is z.ZodRawShape {
   return values.length > 0 && values.every((v) => v && typeof v === "object" && "~standard" in v);
 }
 
-/** Turns a tool's return value into an MCP result. */
-export function toResult(output: ToolOutput): CallToolResult {
+/**
+ * Turns a tool's return value into an MCP result. With an output schema, a plain
+ * object (one without a `content` array) is the structured result.
+ */
+export function toResult(output: unknown, structured = false): CallToolResult {
   if (typeof output === "string") return { content: [{ type: "text", text: output }] };
   if (output && typeof output === "object" && Array.isArray((output as CallToolResult).content)) {
-    return output;
+    return output as CallToolResult;
   }
-  throw new TypeError("a tool must return a string or a CallToolResult ({ content: [...] })");
+  if (structured && output && typeof output === "object" && !Array.isArray(output)) {
+    // MCP 2025-06-18: structured content, and its JSON as text for older clients.
+    return {
+      content: [{ type: "text", text: JSON.stringify(output) }],
+      structuredContent: output as Record<string, unknown>,
+    };
+  }
+  throw new TypeError(
+    structured
+      ? "a tool with an output schema must return its structured object or a CallToolResult"
+      : "a tool must return a string or a CallToolResult ({ content: [...] })",
+  );
+}
+
+/** A zod shape, a JSON Schema object or a Standard Schema, as the SDK registers it. */
+function schemaOf(value: object, name: "input" | "output"): StandardSchemaWithJSON {
+  if ("~standard" in value) return value as unknown as StandardSchemaWithJSON;
+  if ((value as JsonObjectSchema).type === "object") {
+    return fromJsonSchema(value as JsonSchemaType);
+  }
+  // Built once here, not per request: the SDK converts it to JSON Schema once per instance.
+  if (isZodShape(value)) return z.object(value) as unknown as StandardSchemaWithJSON;
+  throw new TypeError(
+    `tool "${name}" must be a zod shape ({ name: z.string() }) or a JSON Schema with type "object"`,
+  );
 }
 
 /**
@@ -112,11 +184,21 @@ export function toResult(output: ToolOutput): CallToolResult {
  * if (!add.config.inputSchema) throw new Error("schema missing");
  * ```
  */
-export function tool<Shape extends z.ZodRawShape>(definition: ZodToolDefinition<Shape>): Tool;
-export function tool(definition: JsonSchemaToolDefinition): Tool;
-export function tool(definition: NoInputToolDefinition): Tool;
+export function tool<
+  Shape extends z.ZodRawShape,
+  Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined,
+>(definition: ZodToolDefinition<Shape, Out>): Tool;
+export function tool<Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined>(
+  definition: JsonSchemaToolDefinition<Out>,
+): Tool;
+export function tool<Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined>(
+  definition: NoInputToolDefinition<Out>,
+): Tool;
 export function tool(
-  definition: ZodToolDefinition<z.ZodRawShape> | JsonSchemaToolDefinition | NoInputToolDefinition,
+  definition:
+    | ZodToolDefinition<z.ZodRawShape, z.ZodRawShape | JsonObjectSchema | undefined>
+    | JsonSchemaToolDefinition<z.ZodRawShape | JsonObjectSchema | undefined>
+    | NoInputToolDefinition<z.ZodRawShape | JsonObjectSchema | undefined>,
 ): Tool {
   if (!definition || typeof definition !== "object") {
     throw new TypeError("tool() takes a definition object");
@@ -125,39 +207,29 @@ export function tool(
     throw new TypeError(`tool "description" must be a non-empty string`);
   }
   if (typeof definition.run !== "function") throw new TypeError(`tool "run" must be a function`);
-  const input = definition.input;
-  let inputSchema: StandardSchemaWithJSON | undefined;
-  if (input === undefined) {
-    inputSchema = undefined;
-  } else if (typeof input !== "object" || input === null) {
+  const { input, output } = definition;
+  if (input !== undefined && (typeof input !== "object" || input === null)) {
     throw new TypeError(`tool "input" must be a zod shape or a JSON Schema object`);
-  } else if ("~standard" in input) {
-    inputSchema = input as unknown as StandardSchemaWithJSON;
-  } else if ((input as JsonObjectSchema).type === "object") {
-    inputSchema = fromJsonSchema(input as JsonSchemaType);
-  } else if (isZodShape(input)) {
-    // Built once here, not per request: the SDK converts it to JSON Schema once per instance.
-    inputSchema = z.object(input) as unknown as StandardSchemaWithJSON;
-  } else {
-    throw new TypeError(
-      `tool "input" must be a zod shape ({ name: z.string() }) or a JSON Schema with type "object"`,
-    );
   }
-  const run = definition.run as (
-    args: unknown,
-    ctx: ServerContext,
-  ) => ToolOutput | Promise<ToolOutput>;
+  if (output !== undefined && (typeof output !== "object" || output === null)) {
+    throw new TypeError(`tool "output" must be a zod shape or a JSON Schema object`);
+  }
+  const inputSchema = input === undefined ? undefined : schemaOf(input, "input");
+  const outputSchema = output === undefined ? undefined : schemaOf(output, "output");
+  const run = definition.run as (args: unknown, ctx: ServerContext) => unknown;
   return {
     kind: "personal-mcp-tool",
     config: {
       description: definition.description,
       ...(definition.title ? { title: definition.title } : {}),
       ...(inputSchema ? { inputSchema } : {}),
+      ...(outputSchema ? { outputSchema } : {}),
       ...(definition.annotations ? { annotations: definition.annotations } : {}),
+      ...(definition.icons ? { icons: definition.icons } : {}),
     },
     async run(args, ctx) {
       try {
-        return toResult(await run(args ?? {}, ctx));
+        return toResult(await run(args ?? {}, ctx), outputSchema !== undefined);
       } catch (error) {
         // MCP: tool failures are results the model can read, not protocol errors.
         const message = error instanceof Error ? error.message : String(error);
