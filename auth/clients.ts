@@ -7,7 +7,12 @@
  * @module
  */
 import type { Store } from "../store/store.ts";
-import type { MetadataResolver } from "./client_metadata.ts";
+import {
+  DocumentError,
+  type DocumentFailure,
+  type DocumentSource,
+  type MetadataResolver,
+} from "./client_metadata.ts";
 import { fromBase64url, hashSecret, timingSafeEqual } from "./crypto.ts";
 import { OAuthError } from "./errors.ts";
 import { type ClientRecord, keys } from "./records.ts";
@@ -17,13 +22,31 @@ export function isMetadataClientId(clientId: string): boolean {
   return clientId.startsWith("https://") || clientId.startsWith("http://");
 }
 
+/** Why no client answers to a client_id. */
+export type ClientRefusal =
+  /** No registered client has this id. */
+  | { kind: "unregistered" }
+  /** A metadata-document URL, while this server accepts none (`clientMetadataDocuments: false`). */
+  | { kind: "documents_off" }
+  /** A metadata-document URL whose document could not be used; `host` publishes it. */
+  | { kind: "document"; host?: string; failure: DocumentFailure };
+
+/** A client found, with where its metadata document came from; or why none was. */
+export type ClientLookup =
+  | { client: ClientRecord; source?: DocumentSource; refusal?: undefined }
+  | { client?: undefined; refusal: ClientRefusal };
+
 /** Finding and authenticating clients. */
 export interface Clients {
-  /**
-   * A registered client from the store, or one described by a metadata document.
-   * Undefined when neither exists; the reason goes to `onRefused`.
-   */
+  /** A registered client from the store, or one described by a metadata document. */
   find(clientId: string): Promise<ClientRecord | undefined>;
+  /** As `find`, saying where a metadata document came from, or why no client was found. */
+  lookup(clientId: string): Promise<ClientLookup>;
+  /**
+   * The owner approved this client: a metadata-document client's last live document
+   * is kept in the store, to stand in while its host cannot be reached.
+   */
+  approved(clientId: string): Promise<void>;
   /** Identifies and authenticates the calling client; throws `invalid_client` (401). */
   authenticate(request: Request, form: Record<string, string>): Promise<ClientRecord>;
 }
@@ -56,28 +79,41 @@ function decodeBasic(header: string): { id: string; secret: string } {
   }
 }
 
-/** Builds the clients service. */
+/** Builds the clients service; without `metadata`, URL client_ids are refused. */
 export function createClients(deps: {
   store: Store;
-  metadata: MetadataResolver;
-  onRefused: (clientId: string, reason: string) => void;
+  metadata?: MetadataResolver;
 }): Clients {
   const { store, metadata } = deps;
 
-  async function find(clientId: string): Promise<ClientRecord | undefined> {
-    if (isMetadataClientId(clientId)) {
-      try {
-        return await metadata.resolve(clientId);
-      } catch (error) {
-        deps.onRefused(clientId, (error as Error).message);
-        return undefined;
-      }
+  async function lookup(clientId: string): Promise<ClientLookup> {
+    if (!isMetadataClientId(clientId)) {
+      const client = await store.get<ClientRecord>(keys.client(clientId));
+      return client ? { client } : { refusal: { kind: "unregistered" } };
     }
-    return await store.get<ClientRecord>(keys.client(clientId));
+    if (!metadata) return { refusal: { kind: "documents_off" } };
+    try {
+      return await metadata.resolve(clientId);
+    } catch (error) {
+      if (!(error instanceof DocumentError)) throw error;
+      let host: string | undefined;
+      try {
+        host = new URL(clientId).host;
+      } catch { /* not a URL: no host to name */ }
+      return { refusal: { kind: "document", host, failure: error.failure } };
+    }
+  }
+
+  async function find(clientId: string): Promise<ClientRecord | undefined> {
+    return (await lookup(clientId)).client;
   }
 
   return {
     find,
+    lookup,
+    async approved(clientId) {
+      if (metadata && isMetadataClientId(clientId)) await metadata.keep(clientId);
+    },
     async authenticate(request, form) {
       const header = request.headers.get("authorization");
       const basic = header && /^basic /i.test(header) ? decodeBasic(header) : undefined;

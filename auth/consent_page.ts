@@ -92,6 +92,11 @@ export interface ConsentView {
   clientId: string;
   /** For Client ID Metadata Document clients: the host that serves the document. */
   clientIdHost?: string;
+  /**
+   * When a copy stood in for the document: the sentence saying so (e.g. "claude.ai
+   * could not be reached; using the built-in copy.").
+   */
+  documentNote?: string;
   /** Where the code goes, as a person should read it. */
   redirectDisplay: string;
   /** The origin (or scheme) the form's redirect lands on, for CSP form-action. */
@@ -111,14 +116,17 @@ export function consentPage(
   const nonce = randomToken(16);
   const e = escapeHtml;
   const body = `
-<h1>Allow ${e(view.clientName)} to use ${e(view.serverName)}?</h1>
+<h1>Allow ${e(view.clientName)}${view.clientIdHost ? ` from ${e(view.clientIdHost)}` : ""} to use ${
+    e(view.serverName)
+  }?</h1>
 ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 <dl>
-<dt>App</dt><dd>${e(view.clientName)}</dd>
 ${view.clientIdHost ? `<dt>Published by</dt><dd>${e(view.clientIdHost)}</dd>` : ""}
+<dt>App</dt><dd>${e(view.clientName)}</dd>
 <dt>Sends you to</dt><dd>${e(view.redirectDisplay)}</dd>
 <dt>Access</dt><dd>${describeScope(view.scope)}</dd>
 </dl>
+${view.documentNote ? `<p class="note" role="status">${e(view.documentNote)}</p>` : ""}
 <form method="post" action="/authorize">
 <input type="hidden" name="request" value="${e(view.request)}">
 <input type="text" name="username" value="owner" autocomplete="username" hidden>

@@ -82,10 +82,23 @@ export interface RefreshIndex {
   grantId: string;
 }
 
+/**
+ * The last good Client ID Metadata Document of a URL the owner approved, kept so the
+ * client keeps working while the document's host cannot be reached.
+ */
+export interface ClientMetadataCopy {
+  /** The document as the publisher served it (parsed JSON; at most 16 KiB as text). */
+  document: unknown;
+  /** When it was fetched. */
+  fetchedAt: number;
+}
+
 /** Storage keys, in one place. */
 export const keys = {
   client: (clientId: string): Key => ["client", clientId],
   clients: ["client"] as Key,
+  clientMetadata: (url: string): Key => ["client_metadata", url],
+  clientMetadataCopies: ["client_metadata"] as Key,
   code: (hash: string): Key => ["code", hash],
   grant: (grantId: string): Key => ["grant", grantId],
   grants: ["grant"] as Key,

@@ -22,6 +22,10 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
   --insecure-client-metadata
                         UNSAFE, development only: accept http:// client metadata
                         document URLs on loopback (refused unless bound to loopback)
+  --no-client-metadata-documents
+                        accept no Client ID Metadata Documents and stop advertising
+                        them, so every client registers (use when the documents'
+                        hosts cannot be reached from this server; see the README)
   --reset-password      generate and print a new owner password, keep only its hash
   --help                show this text
 `;
@@ -34,6 +38,7 @@ const FLAGS = {
   password: { type: "string" },
   "reset-password": { type: "boolean" },
   "insecure-client-metadata": { type: "boolean" },
+  "no-client-metadata-documents": { type: "boolean" },
   help: { type: "boolean" },
 } as const;
 
@@ -71,7 +76,9 @@ export function parseCli(
       `--port must be an integer from 0 to 65535, got ${JSON.stringify(portText)}`,
     );
   }
-  const flag = (name: "reset-password" | "insecure-client-metadata"): boolean =>
+  const flag = (
+    name: "reset-password" | "insecure-client-metadata" | "no-client-metadata-documents",
+  ): boolean =>
     values[name] ??
       ["1", "true", "yes"].includes(
         (env[`PERSONAL_MCP_${name.toUpperCase().replaceAll("-", "_")}`] ?? "").toLowerCase(),
@@ -84,6 +91,8 @@ export function parseCli(
     password: pick("password"),
     resetPassword: flag("reset-password"),
     insecureClientMetadata: flag("insecure-client-metadata"),
+    // Only ever false: unset leaves the option's default (true) alone.
+    clientMetadataDocuments: flag("no-client-metadata-documents") ? false : undefined,
   };
 }
 
@@ -120,9 +129,12 @@ export async function runCli(
     console.log(USAGE);
     return undefined;
   }
-  // Unset flags parse as undefined (or false for switches) and must not erase `options`.
+  // Unset flags parse as undefined (or false for switches) and must not erase `options`;
+  // clientMetadataDocuments is false only when its off switch was given.
   const given = Object.fromEntries(
-    Object.entries(parsed).filter(([, value]) => value !== undefined && value !== false),
+    Object.entries(parsed).filter(([key, value]) =>
+      value !== undefined && (value !== false || key === "clientMetadataDocuments")
+    ),
   );
   let handle: ServeHandle;
   try {
@@ -131,8 +143,9 @@ export async function runCli(
       ...given,
       onEvent: (event) => {
         if (event.type === "error") console.error(`error in ${event.where}:`, event.error);
-        else if (event.type === "warning") console.warn(`warning: ${event.message}`);
-        else if (event.type === "mcp_rejected") {
+        else if (event.type === "warning" || event.type === "client_metadata_failed") {
+          console.warn(`warning: ${event.message}`);
+        } else if (event.type === "mcp_rejected") {
           console.warn(`mcp: ${(event.error as Error)?.message ?? event.error}`);
         } else if (event.type === "owner_login_failed") {
           console.warn(`wrong owner password from ${event.clientAddress}`);

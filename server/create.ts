@@ -7,7 +7,7 @@
  * @module
  */
 import { createBearerGate } from "../auth/bearer.ts";
-import { createMetadataResolver } from "../auth/client_metadata.ts";
+import { createMetadataResolver, failureLine, printable } from "../auth/client_metadata.ts";
 import { createClients } from "../auth/clients.ts";
 import { createAuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
 import {
@@ -86,16 +86,36 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
   );
   const clients = createClients({
     store,
-    metadata: createMetadataResolver({
-      allowInsecureLoopback: opts.insecureClientMetadata,
-      allowlist: opts.allowedRedirects,
-      now,
-    }),
-    onRefused: (clientId, reason) =>
-      emit({
-        type: "warning",
-        message: `client metadata document ${clientId.slice(0, 200)} refused: ${reason}`,
-      }),
+    metadata: opts.clientMetadataDocuments
+      ? createMetadataResolver({
+        allowInsecureLoopback: opts.insecureClientMetadata,
+        allowlist: opts.allowedRedirects,
+        now,
+        store,
+        copyTtlMs: opts.refreshTokenTtlSeconds * 1000,
+        onFailure: (clientId, failure, fallback) =>
+          emit({
+            type: "client_metadata_failed",
+            clientId: printable(clientId),
+            failure: failure.kind === "refused" ? "final" : "transport",
+            reason: failure.reason,
+            status: failure.status,
+            cfMitigated: failure.cfMitigated,
+            cfRay: failure.cfRay,
+            fallback: fallback?.kind === "stored"
+              ? "stored_copy"
+              : fallback?.kind === "builtin"
+              ? "builtin_copy"
+              : "none",
+            message: failureLine(
+              clientId,
+              failure,
+              fallback?.kind === "publisher" ? undefined : fallback,
+            ),
+          }),
+        onError: (error) => emit({ type: "error", where: "client metadata copy", error }),
+      })
+      : undefined,
   });
   const owner = createPasswordOwner(store, options.password);
   const mcp = createMcpEndpoint(checkedTools, {

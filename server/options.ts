@@ -13,7 +13,27 @@ export type PersonalMcpEvent =
   | { type: "mcp_rejected"; error: unknown }
   | { type: "owner_login_failed"; clientAddress: string }
   | { type: "grant_revoked"; grantId: string; reason: string }
-  | { type: "warning"; message: string };
+  | { type: "warning"; message: string }
+  /**
+   * A Client ID Metadata Document could not be used as fetched. `failure` says which
+   * kind: `"transport"` (the host could not be reached as it should: DNS, connection,
+   * TLS, timeout, 5xx, redirect, challenge or any non-JSON answer), after which a
+   * stored or built-in copy may stand in; `"final"` (404, 410, an invalid document),
+   * after which the client is refused. `message` is one log line with every value
+   * from the wire escaped.
+   */
+  | {
+    type: "client_metadata_failed";
+    clientId: string;
+    failure: "transport" | "final";
+    reason: string;
+    status?: number;
+    cfMitigated?: string;
+    cfRay?: string;
+    /** What stood in for the document; `"none"`: the client was refused. */
+    fallback: "stored_copy" | "builtin_copy" | "none";
+    message: string;
+  };
 
 /** Options of `createPersonalMcp()` and `servePersonalMcp()`. */
 export interface PersonalMcpOptions {
@@ -95,6 +115,17 @@ export interface PersonalMcpOptions {
    * @default false
    */
   insecureClientMetadata?: boolean;
+  /**
+   * Accept Client ID Metadata Documents (a `client_id` that is an https URL naming
+   * the client's published metadata) and advertise them with
+   * `client_id_metadata_document_supported`. When false, the server stops advertising
+   * them, so every client registers with Dynamic Client Registration, and URL
+   * client_ids are refused with a page that says why. Turn off when the documents'
+   * hosts cannot be reached from where the server runs and no copy helps (see the
+   * README's troubleshooting).
+   * @default true
+   */
+  clientMetadataDocuments?: boolean;
   /** Most registered clients kept at once; older never-used ones are dropped first. @default 1000 */
   maxClients?: number;
   /** Largest request body accepted on OAuth endpoints, in bytes. @default 65536 */
@@ -139,6 +170,7 @@ export interface ResolvedOptions {
   scopes: string[];
   trustProxy: boolean;
   insecureClientMetadata: boolean;
+  clientMetadataDocuments: boolean;
   maxClients: number;
   maxBodyBytes: number;
 }
@@ -154,6 +186,14 @@ function positiveInt(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== "number" || !Number.isInteger(value) || value <= 0) {
     throw new RangeError(`"${name}" must be a positive integer, got ${String(value)}`);
+  }
+  return value;
+}
+
+function flag(value: unknown, name: string, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (typeof value !== "boolean") {
+    throw new TypeError(`"${name}" must be a boolean, got ${JSON.stringify(value)}`);
   }
   return value;
 }
@@ -249,6 +289,7 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
     scopes: [...new Set(scopes)],
     trustProxy: options.trustProxy ?? false,
     insecureClientMetadata: options.insecureClientMetadata ?? false,
+    clientMetadataDocuments: flag(options.clientMetadataDocuments, "clientMetadataDocuments", true),
     maxClients: positiveInt(options.maxClients, "maxClients", 1000),
     maxBodyBytes: positiveInt(options.maxBodyBytes, "maxBodyBytes", 65536),
   };

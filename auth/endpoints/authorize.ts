@@ -11,7 +11,8 @@ import {
   type ResolvedOptions,
 } from "../../server/options.ts";
 import type { Store } from "../../store/store.ts";
-import { type Clients, isMetadataClientId } from "../clients.ts";
+import type { DocumentSource } from "../client_metadata.ts";
+import { type ClientRefusal, type Clients, isMetadataClientId } from "../clients.ts";
 import { consentPage, type ConsentView, errorPage } from "../consent_page.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import type { OAuthError } from "../errors.ts";
@@ -65,6 +66,55 @@ function redirectDisplay(uri: string): { display: string; target: string } {
   };
 }
 
+/** The sentence on the consent page when a copy stood in for a metadata document. */
+function copyNote(host: string, source: DocumentSource): string | undefined {
+  if (source.kind === "publisher") return undefined;
+  const copy = source.kind === "stored"
+    ? `the copy from ${new Date(source.fetchedAt).toISOString().slice(0, 16).replace("T", " ")} UTC`
+    : "the built-in copy";
+  return `${host} could not be reached; using ${copy} of this app's document. Reason: ${source.failure.reason}.`;
+}
+
+/** The page for a client_id no client answers to; it says why, and what helps. */
+function refusalPage(refusal: ClientRefusal): Response {
+  switch (refusal.kind) {
+    case "unregistered":
+      return errorPage(
+        400,
+        "Unknown app",
+        "This app is not registered with this server. Remove the connector and add it again.",
+      );
+    case "documents_off":
+      return errorPage(
+        400,
+        "App not accepted",
+        "This app identified itself with a metadata document (its client_id is a URL), and this server is set not to accept metadata documents. Remove the connector and add it again: the app will then register with this server instead.",
+      );
+    case "document": {
+      const { host, failure } = refusal;
+      if (!host) {
+        return errorPage(
+          400,
+          "Invalid request",
+          `The app's client_id is not usable: ${failure.reason}.`,
+        );
+      }
+      if (failure.kind === "unreachable") {
+        return errorPage(
+          400,
+          `Could not reach ${host}`,
+          `This app is described by a document that ${host} publishes, and the document could not be fetched from ${host}: ${failure.reason}. This server keeps no copy of it. Try again later; if it keeps failing, see Troubleshooting in the README of personal-mcp.`,
+        );
+      }
+      return errorPage(
+        400,
+        "App refused",
+        `This app is described by a document that ${host} publishes, and ${host}'s answer refuses it: ${failure.reason}. Nothing was sent to the app.`,
+      );
+    }
+  }
+}
+
 /** What the authorization endpoint uses. */
 export interface AuthorizeEndpointDeps {
   opts: ResolvedOptions;
@@ -110,17 +160,20 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
 
   function consentView(
     client: ClientRecord,
+    source: DocumentSource | undefined,
     redirect: string,
     scope: string,
     request: string,
   ): ConsentView {
     const { display, target } = redirectDisplay(redirect);
+    // A metadata-document client is vouched for by the host serving its document.
+    const host = isMetadataClientId(client.clientId) ? new URL(client.clientId).host : undefined;
     return {
       serverName: opts.name,
       clientName: client.clientName?.trim() || "An unnamed app",
       clientId: client.clientId,
-      // A metadata-document client is vouched for by the host serving its document.
-      clientIdHost: isMetadataClientId(client.clientId) ? new URL(client.clientId).host : undefined,
+      clientIdHost: host,
+      documentNote: host && source ? copyNote(host, source) : undefined,
       redirectDisplay: display,
       redirectTarget: target,
       scope,
@@ -139,16 +192,9 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         ),
       };
     }
-    const client = await clients.find(clientId);
-    if (!client) {
-      return {
-        page: errorPage(
-          400,
-          "Unknown app",
-          "This app is not registered with this server. Remove the connector and add it again.",
-        ),
-      };
-    }
+    const found = await clients.lookup(clientId);
+    if (!found.client) return { page: refusalPage(found.refusal) };
+    const { client, source } = found;
     let redirect: string | undefined;
     if (redirectUri === undefined) {
       if (client.redirectUris.length === 1) redirect = client.redirectUris[0];
@@ -164,7 +210,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         ),
       };
     }
-    return { client, redirect, page: undefined };
+    return { client, source, redirect, page: undefined };
   }
 
   async function get(request: Request): Promise<Response> {
@@ -176,7 +222,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     }
     const found = await clientAndRedirect(params.client_id, params.redirect_uri);
     if (found.page) return found.page;
-    const { client, redirect } = found;
+    const { client, source, redirect } = found;
     const state = params.state;
     const fail = (error: string, description: string) =>
       redirectWith(redirect, { error, error_description: description, state });
@@ -221,7 +267,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     };
     if (state !== undefined) pending.state = state;
     return consentPage(
-      consentView(client, redirect, scope, await signer.sign(pending)),
+      consentView(client, source, redirect, scope, await signer.sign(pending)),
       200,
       {
         "set-cookie": `${cookieName}=${nonce}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${
@@ -269,7 +315,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     }
     const found = await clientAndRedirect(pending.clientId, pending.redirectUri);
     if (found.page) return found.page;
-    const { client, redirect } = found;
+    const { client, source, redirect } = found;
 
     if (form.decision === "deny") {
       return redirectWith(redirect, {
@@ -282,7 +328,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       return errorPage(400, "Invalid request", "Choose Approve or Deny.");
     }
 
-    const view = consentView(client, redirect, pending.scope, form.request!);
+    const view = consentView(client, source, redirect, pending.scope, form.request!);
     const verdict = throttle.check(address);
     if (!verdict.allowed) {
       return consentPage(
@@ -325,6 +371,8 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       value: record,
       expiresAt: record.expiresAt,
     }]);
+    // A metadata-document client the owner approved keeps working through its host's outages.
+    await clients.approved(client.clientId);
     // The cookie is left alone: another consent page in this browser may still need it.
     return redirectWith(redirect, { code, state: pending.state });
   }

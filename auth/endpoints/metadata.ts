@@ -43,6 +43,7 @@ export function authorizationServerMetadata(opts: ResolvedOptions) {
     code_challenge_methods_supported: ["S256"],
     // RFC 9207 3: `iss` is returned on every authorization response.
     authorization_response_iss_parameter_supported: true,
-    client_id_metadata_document_supported: true,
+    // draft-ietf-oauth-client-id-metadata-document 5: absent when turned off, so clients register.
+    ...(opts.clientMetadataDocuments ? { client_id_metadata_document_supported: true } : {}),
   };
 }

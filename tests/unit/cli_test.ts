@@ -102,6 +102,22 @@ Deno.test("parseCli reads PERSONAL_MCP_RESET_PASSWORD as a boolean", async (t) =
   }
 });
 
+Deno.test("parseCli turns metadata documents off by flag or PERSONAL_MCP_NO_CLIENT_METADATA_DOCUMENTS", async (t) => {
+  const cases: [argv: string[], env: Record<string, string>, expected: false | undefined][] = [
+    [[], {}, undefined],
+    [["--no-client-metadata-documents"], {}, false],
+    [[], { PERSONAL_MCP_NO_CLIENT_METADATA_DOCUMENTS: "1" }, false],
+    [[], { PERSONAL_MCP_NO_CLIENT_METADATA_DOCUMENTS: "true" }, false],
+    [[], { PERSONAL_MCP_NO_CLIENT_METADATA_DOCUMENTS: "0" }, undefined],
+    [[], { PERSONAL_MCP_NO_CLIENT_METADATA_DOCUMENTS: "" }, undefined],
+  ];
+  for (const [argv, env, expected] of cases) {
+    await t.step(`${JSON.stringify(argv)} ${JSON.stringify(env)} -> ${expected}`, () => {
+      assert.equal(parsed(argv, env).clientMetadataDocuments, expected);
+    });
+  }
+});
+
 Deno.test("parseCli refuses a bad port, from a flag or the environment", async (t) => {
   const cases: [argv: string[], env: Record<string, string>][] = [
     [["--port", "abc"], {}],

@@ -45,6 +45,12 @@ Deno.test("resolveOptions refuses bad options with an error that names the optio
     ["codeTtlSeconds a string", { codeTtlSeconds: "60" }, RangeError, /"codeTtlSeconds"/],
     ["refreshGraceSeconds NaN", { refreshGraceSeconds: NaN }, RangeError, /refreshGrace/],
     ["maxClients zero", { maxClients: 0 }, RangeError, /"maxClients"/],
+    [
+      "clientMetadataDocuments not a boolean",
+      { clientMetadataDocuments: "no" },
+      TypeError,
+      /"clientMetadataDocuments" must be a boolean/,
+    ],
     ["maxBodyBytes infinite", { maxBodyBytes: Infinity }, RangeError, /"maxBodyBytes"/],
     [
       "allowedRedirects entry with a path",
@@ -101,6 +107,7 @@ Deno.test("resolveOptions fills in the documented defaults", async (t) => {
     ["allowedOrigins", ["loopback"]],
     ["scopes", ["mcp", "offline_access"]],
     ["trustProxy", false],
+    ["clientMetadataDocuments", true],
     ["maxClients", 1000],
     ["maxBodyBytes", 65536],
   ];
