@@ -55,6 +55,11 @@ export interface RefreshSlot {
   expiresAt: number;
   /** The access token issued together with it; it dies with the slot. */
   accessHash: string;
+  /**
+   * Access tokens minted for late copies of this token after it was rotated (another
+   * process still holding it, within the reuse window); they die with the slot.
+   */
+  lateAccessHashes?: string[];
 }
 
 /** What the owner approved for one client: the root of its tokens. */

@@ -156,8 +156,12 @@ export async function startServer(options: {
   ];
   if (options.password !== undefined) flags.push("--password", options.password);
   flags.push(...(options.extraArgs ?? []));
+  // A script written outside the repository (a test's own server) still needs its import map.
+  const config = script.startsWith("/") && !script.startsWith(ROOT)
+    ? ["--config", `${ROOT}deno.json`]
+    : [];
   const [bin, args] = options.runtime === "deno"
-    ? [DENO_BIN, ["run", "-A", script, ...flags]]
+    ? [DENO_BIN, ["run", "-A", ...config, script, ...flags]]
     : [BUN_BIN, ["run", script, ...flags]];
   const child = spawn(bin, args, {
     cwd: ROOT,

@@ -91,19 +91,22 @@ for (const runtime of RUNTIMES) {
         }]);
       });
 
-      await t.step("tools/list with the old id works too, and a bad token is still 401", async () => {
-        const list = await post(
-          mcpUrl,
-          accessToken,
-          { jsonrpc: "2.0", id: 4, method: "tools/list" },
-          sessionId,
-        );
-        assert.equal(list.status, 200);
-        assert.ok((await answer(list)).result);
-        const stranger = await post(mcpUrl, "A".repeat(43), HELLO(5), sessionId);
-        assert.equal(stranger.status, 401);
-        await stranger.body?.cancel();
-      });
+      await t.step(
+        "tools/list with the old id works too, and a bad token is still 401",
+        async () => {
+          const list = await post(
+            mcpUrl,
+            accessToken,
+            { jsonrpc: "2.0", id: 4, method: "tools/list" },
+            sessionId,
+          );
+          assert.equal(list.status, 200);
+          assert.ok((await answer(list)).result);
+          const stranger = await post(mcpUrl, "A".repeat(43), HELLO(5), sessionId);
+          assert.equal(stranger.status, 401);
+          await stranger.body?.cancel();
+        },
+      );
     } finally {
       await server?.stop();
       await rm(stateDir, { recursive: true, force: true });
