@@ -12,7 +12,7 @@ import {
 } from "../../server/options.ts";
 import type { Store } from "../../store/store.ts";
 import { type Clients, isMetadataClientId } from "../clients.ts";
-import { consentPage, type ConsentView, errorPage } from "../consent_page.ts";
+import { consentPage, type ConsentView, continuePage, errorPage } from "../consent_page.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import type { OAuthError } from "../errors.ts";
 import type { LoginThrottle } from "../limits.ts";
@@ -53,15 +53,19 @@ function readCookie(request: Request, name: string): string | undefined {
   return undefined;
 }
 
-function redirectDisplay(uri: string): { display: string; target: string } {
+/**
+ * Where a redirect URI leads, as a person reads it; `scheme` is set for a custom
+ * scheme (an app), which the decision reaches by a 303 rather than a page.
+ */
+function redirectDisplay(uri: string): { display: string; scheme?: string } {
   const url = new URL(uri);
   if (url.protocol === "http:" && isLoopbackHost(url.hostname)) {
-    return { display: `an app on this computer (${url.host})`, target: url.origin };
+    return { display: `an app on this computer (${url.host})` };
   }
-  if (url.protocol === "https:") return { display: url.host, target: url.origin };
+  if (url.protocol === "https:") return { display: url.host };
   return {
     display: `the ${url.protocol.slice(0, -1)} app (${uri.split("?")[0]!.slice(0, 80)})`,
-    target: url.protocol,
+    scheme: url.protocol,
   };
 }
 
@@ -92,20 +96,45 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
   // The __Host- prefix pins the cookie to this exact origin, but needs https.
   const cookieName = secureCookie ? "__Host-pmcp-consent" : "pmcp-consent";
 
-  /** The client's redirect with the RFC 6749 4.1.2 / RFC 9207 parameters. */
-  function redirectWith(redirectUri: string, params: Record<string, string | undefined>) {
+  /** The client's redirect URI with the RFC 6749 4.1.2 / RFC 9207 parameters. */
+  function callbackUrl(redirectUri: string, params: Record<string, string | undefined>): string {
     const url = new URL(redirectUri);
     for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
     url.searchParams.set("iss", opts.issuer);
+    return url.href;
+  }
+
+  /** A 303 to the client's redirect URI with the parameters. */
+  function redirectWith(redirectUri: string, params: Record<string, string | undefined>) {
     // 303: the browser follows a POST's answer with a GET.
     return new Response(null, {
       status: 303,
       headers: {
-        location: url.href,
+        location: callbackUrl(redirectUri, params),
         "cache-control": "no-store",
         "referrer-policy": "no-referrer",
       },
     });
+  }
+
+  /**
+   * The answer to the owner's decision. An app's custom scheme leaves the browser, so
+   * a 303 (allowed by the consent page's form-action) does; an http(s) callback may
+   * redirect again (claude.ai's goes on to claude://), which Chrome's form-action would
+   * block on a redirect of the post, so the browser is sent on by a page instead.
+   */
+  function decisionAnswer(
+    redirectUri: string,
+    params: Record<string, string | undefined>,
+    approved: boolean,
+  ): Response {
+    const { display, scheme } = redirectDisplay(redirectUri);
+    if (scheme) return redirectWith(redirectUri, params);
+    return continuePage(
+      callbackUrl(redirectUri, params),
+      approved ? "Approved" : "Denied",
+      display,
+    );
   }
 
   function consentView(
@@ -114,7 +143,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     scope: string,
     request: string,
   ): ConsentView {
-    const { display, target } = redirectDisplay(redirect);
+    const { display, scheme } = redirectDisplay(redirect);
     return {
       serverName: opts.name,
       clientName: client.clientName?.trim() || "An unnamed app",
@@ -122,7 +151,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       // A metadata-document client is vouched for by the host serving its document.
       clientIdHost: isMetadataClientId(client.clientId) ? new URL(client.clientId).host : undefined,
       redirectDisplay: display,
-      redirectTarget: target,
+      redirectTarget: scheme,
       scope,
       request,
     };
@@ -272,11 +301,11 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     const { client, redirect } = found;
 
     if (form.decision === "deny") {
-      return redirectWith(redirect, {
+      return decisionAnswer(redirect, {
         error: "access_denied",
         error_description: "the owner denied access",
         state: pending.state,
-      });
+      }, false);
     }
     if (form.decision !== "approve") {
       return errorPage(400, "Invalid request", "Choose Approve or Deny.");
@@ -326,7 +355,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       expiresAt: record.expiresAt,
     }]);
     // The cookie is left alone: another consent page in this browser may still need it.
-    return redirectWith(redirect, { code, state: pending.state });
+    return decisionAnswer(redirect, { code, state: pending.state }, true);
   }
 
   return { get, post };

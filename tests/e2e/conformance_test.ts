@@ -261,7 +261,7 @@ Deno.test({
         // The owner's browser: consent page, password form with the page cookie, then
         // the redirect to the suite's own callback server.
         const consent = await submitConsent(authorizeUrlAt, PASSWORD, "approve");
-        assert.equal(consent.status, 303, consent.body?.slice(0, 300));
+        assert.ok(consent.location, consent.body?.slice(0, 300));
         const callback = await fetch(consent.location!);
         assert.equal(callback.status, 200);
         await callback.body?.cancel();
