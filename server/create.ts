@@ -7,6 +7,7 @@
  * @module
  */
 import { createBearerGate } from "../auth/bearer.ts";
+import { createAssertionVerifier } from "../auth/client_assertion.ts";
 import { createMetadataResolver } from "../auth/client_metadata.ts";
 import { createClients } from "../auth/clients.ts";
 import { createAuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
@@ -91,10 +92,22 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       allowlist: opts.allowedRedirects,
       now,
     }),
+    assertions: createAssertionVerifier({
+      // RFC 7523 3: the audience identifies this server, by issuer or token endpoint.
+      audiences: [opts.issuer, `${opts.baseUrl}/token`],
+      allowInsecureLoopback: opts.insecureClientMetadata,
+      store,
+      now,
+    }),
     onRefused: (clientId, reason) =>
       emit({
         type: "warning",
         message: `client metadata document ${clientId.slice(0, 200)} refused: ${reason}`,
+      }),
+    onAssertionRefused: (clientId, reason) =>
+      emit({
+        type: "warning",
+        message: `client assertion for ${clientId.slice(0, 200)} refused: ${reason}`,
       }),
   });
   const owner = createPasswordOwner(store, options.password);

@@ -4,6 +4,7 @@
  * `invalid_*` answer (with Cache-Control: no-store) for every bad request.
  */
 import assert from "node:assert/strict";
+import { JWT_BEARER_ASSERTION } from "../../auth/client_assertion.ts";
 import { hashSecret } from "../../auth/crypto.ts";
 import type { CodeRecord } from "../../auth/records.ts";
 import { pkcePair } from "../fixtures.ts";
@@ -35,6 +36,9 @@ async function oauthError(res: Response, status: number, error: string) {
   assert.equal(res.headers.get("cache-control"), "no-store");
   return body;
 }
+
+/** Something shaped like a signed JWT (the signature is never reached in these cases). */
+const ASSERTION_SHAPE = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
 
 function basic(id: string, secret: string): string {
   return `Basic ${btoa(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`)}`;
@@ -385,6 +389,51 @@ Deno.test("/token authenticates the client: 401 invalid_client, changing nothing
       { authorization: basic(secretClient.clientId, secretClient.clientSecret!) },
       400,
       "invalid_request",
+      false,
+    ],
+    [
+      "client_assertion_type without client_assertion",
+      { client_id: publicClient.clientId, client_assertion_type: JWT_BEARER_ASSERTION },
+      {},
+      400,
+      "invalid_request",
+      false,
+    ],
+    [
+      "a client assertion and a secret together",
+      {
+        client_id: secretClient.clientId,
+        client_secret: secretClient.clientSecret!,
+        client_assertion_type: JWT_BEARER_ASSERTION,
+        client_assertion: ASSERTION_SHAPE,
+      },
+      {},
+      400,
+      "invalid_request",
+      false,
+    ],
+    [
+      "a client assertion of another type",
+      {
+        client_id: publicClient.clientId,
+        client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+        client_assertion: ASSERTION_SHAPE,
+      },
+      {},
+      401,
+      "invalid_client",
+      false,
+    ],
+    [
+      "a client assertion from a registered client, which publishes no keys",
+      {
+        client_id: publicClient.clientId,
+        client_assertion_type: JWT_BEARER_ASSERTION,
+        client_assertion: ASSERTION_SHAPE,
+      },
+      {},
+      401,
+      "invalid_client",
       false,
     ],
   ];
