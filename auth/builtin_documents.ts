@@ -34,6 +34,28 @@ export const CLAUDE_CODE_DOCUMENT = Object.freeze({
 });
 
 /**
+ * ChatGPT's stable document, as `https://chatgpt.com/oauth/client.json` served it in
+ * autumn 2026 (quoted in django-oauth/django-oauth-toolkit#1845 and #1857). It prefers
+ * `private_key_jwt` (RS256, keys at `jwks_uri`) and also offers `none`, so it validates
+ * as a public client that may also sign. ChatGPT's per-connector documents
+ * (`https://chatgpt.com/oauth/<id>/client.json`) offer only `private_key_jwt` and have
+ * no built-in copy.
+ */
+export const CHATGPT_DOCUMENT = Object.freeze({
+  client_id: "https://chatgpt.com/oauth/client.json",
+  client_uri: "https://chatgpt.com/",
+  redirect_uris: ["https://chatgpt.com/connector_platform_oauth_redirect"],
+  token_endpoint_auth_method: "private_key_jwt",
+  token_endpoint_auth_methods_supported: ["none", "private_key_jwt"],
+  grant_types: ["authorization_code", "refresh_token"],
+  response_types: ["code"],
+  client_name: "ChatGPT",
+  logo_uri: "https://persistent.oaistatic.com/sonic/misc/openai-logo.png",
+  token_endpoint_auth_signing_alg: "RS256",
+  jwks_uri: "https://chatgpt.com/oauth/jwks.json",
+});
+
+/**
  * The built-in copies by metadata URL.
  *
  * @example Looking up Claude's connector
@@ -44,5 +66,7 @@ export const CLAUDE_CODE_DOCUMENT = Object.freeze({
  * ```
  */
 export const BUILTIN_DOCUMENTS: ReadonlyMap<string, Readonly<Record<string, unknown>>> = new Map(
-  [CLAUDE_CONNECTOR_DOCUMENT, CLAUDE_CODE_DOCUMENT].map((doc) => [doc.client_id, doc]),
+  [CLAUDE_CONNECTOR_DOCUMENT, CLAUDE_CODE_DOCUMENT, CHATGPT_DOCUMENT].map((
+    doc,
+  ) => [doc.client_id, doc]),
 );

@@ -13,7 +13,13 @@ import { BodyTooLargeError, readLimited } from "../server/http.ts";
 import { isLoopbackHost } from "../server/options.ts";
 import type { Store, WriteOp } from "../store/store.ts";
 import { BUILTIN_DOCUMENTS } from "./builtin_documents.ts";
-import { type ClientMetadataCopy, type ClientRecord, keys } from "./records.ts";
+import {
+  type AssertionAlg,
+  type ClientAuthMethod,
+  type ClientMetadataCopy,
+  type ClientRecord,
+  keys,
+} from "./records.ts";
 import { redirectAllowed } from "./redirects.ts";
 import { addressBlocked } from "./ssrf.ts";
 
@@ -162,6 +168,67 @@ function refused(reason: string, extra: Partial<DocumentFailure> = {}): Document
   return new DocumentError({ kind: "refused", reason, ...extra });
 }
 
+// draft-ietf-oauth-client-id-metadata-document 4.1: no method based on a shared secret.
+const SHARED_SECRET_METHODS = new Set([
+  "client_secret_post",
+  "client_secret_basic",
+  "client_secret_jwt",
+]);
+const ASSERTION_ALGS: readonly AssertionAlg[] = ["RS256", "ES256"];
+
+/** A `jwks_uri` as a document may name it: https, or http on a loopback host (development). */
+function jwksUriOf(value: unknown): string | undefined {
+  if (typeof value !== "string" || value.length > 2000) return undefined;
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return undefined;
+  }
+  const loopback = url.protocol === "http:" && isLoopbackHost(url.hostname);
+  if ((url.protocol !== "https:" && !loopback) || url.username || url.password || url.hash) {
+    return undefined;
+  }
+  return url.href;
+}
+
+/**
+ * How a document's client authenticates: `none` where the document offers it (its
+ * method, or one of `token_endpoint_auth_methods_supported`, as ChatGPT's stable
+ * document lists), else `private_key_jwt` (RFC 7523 2.2) with the document's keys.
+ */
+function authOf(d: Record<string, unknown>): {
+  authMethod: ClientAuthMethod;
+  jwksUri?: string;
+  assertionAlgs?: AssertionAlg[];
+} {
+  const declared = d.token_endpoint_auth_method ?? "none";
+  if (typeof declared !== "string" || SHARED_SECRET_METHODS.has(declared)) {
+    throw new Error("token_endpoint_auth_method must not use a shared secret");
+  }
+  if (declared !== "none" && declared !== "private_key_jwt") {
+    throw new Error("token_endpoint_auth_method must be none or private_key_jwt");
+  }
+  const offered = Array.isArray(d.token_endpoint_auth_methods_supported)
+    ? d.token_endpoint_auth_methods_supported.filter((m) => typeof m === "string")
+    : [];
+  const offersNone = declared === "none" || offered.includes("none");
+  const offersJwt = declared === "private_key_jwt" || offered.includes("private_key_jwt");
+  const alg = d.token_endpoint_auth_signing_alg;
+  const algs = alg === undefined ? [...ASSERTION_ALGS] : ASSERTION_ALGS.filter((a) => a === alg);
+  const jwksUri = jwksUriOf(d.jwks_uri);
+  if (offersJwt && jwksUri && algs.length > 0) {
+    return { authMethod: offersNone ? "none" : "private_key_jwt", jwksUri, assertionAlgs: algs };
+  }
+  if (offersNone) return { authMethod: "none" };
+  // RFC 7523 2.2 needs the client's public keys, and a signature we can check.
+  throw new Error(
+    jwksUri
+      ? "token_endpoint_auth_signing_alg must be RS256 or ES256"
+      : "private_key_jwt needs an https jwks_uri",
+  );
+}
+
 /** Checks a fetched document against its URL and the redirect allowlist. */
 export function validateDocument(
   url: string,
@@ -185,9 +252,7 @@ export function validateDocument(
       throw new Error(`redirect URI not allowed: ${r.slice(0, 200)}`);
     }
   }
-  const method = d.token_endpoint_auth_method ?? "none";
-  // A document cannot carry a shared secret; private_key_jwt is not offered here.
-  if (method !== "none") throw new Error("token_endpoint_auth_method must be none");
+  const auth = authOf(d);
   if (d.client_secret !== undefined) {
     throw new Error("a metadata document must not contain a client_secret");
   }
@@ -199,7 +264,7 @@ export function validateDocument(
     : [];
   return {
     clientId: url,
-    authMethod: "none",
+    ...auth,
     redirectUris: redirects as string[],
     grantTypes: [...new Set(["authorization_code", "refresh_token", ...grantTypes])],
     clientName: name,

@@ -2,11 +2,18 @@
  * The one home of "which client is this": a client registered with RFC 7591, or one
  * described by a Client ID Metadata Document, found by id and authenticated at
  * `/token` and `/revoke` (RFC 6749 2.3: `client_secret_basic`, `client_secret_post`,
- * or `none` for public clients).
+ * `none` for public clients, or RFC 7523 `private_key_jwt` for metadata-document clients
+ * that publish their keys).
  *
  * @module
  */
 import type { Store } from "../store/store.ts";
+import {
+  AssertionError,
+  assertionSubject,
+  type AssertionVerifier,
+  JWT_BEARER_ASSERTION,
+} from "./client_assertion.ts";
 import {
   DocumentError,
   type DocumentFailure,
@@ -83,8 +90,33 @@ function decodeBasic(header: string): { id: string; secret: string } {
 export function createClients(deps: {
   store: Store;
   metadata?: MetadataResolver;
+  assertions: AssertionVerifier;
+  /** A client assertion that did not verify, with the reason (safe to log). */
+  onAssertionRefused?: (clientId: string, reason: string) => void;
 }): Clients {
   const { store, metadata } = deps;
+
+  /** RFC 7523 2.2 / RFC 7521 4.2: the client proves itself with a signed assertion. */
+  async function authenticateAssertion(
+    form: Record<string, string>,
+    failed: () => OAuthError,
+  ): Promise<ClientRecord> {
+    if (form.client_assertion_type !== JWT_BEARER_ASSERTION) throw failed();
+    const assertion = form.client_assertion!;
+    // RFC 7521 4.2: client_id is optional; when sent it must name the assertion's subject.
+    const clientId = form.client_id ?? assertionSubject(assertion);
+    if (!clientId) throw failed();
+    const client = await find(clientId);
+    if (!client?.jwksUri) throw failed();
+    try {
+      await deps.assertions.verify(client, assertion);
+    } catch (error) {
+      if (!(error instanceof AssertionError)) throw error;
+      deps.onAssertionRefused?.(clientId, error.message);
+      throw failed();
+    }
+    return client;
+  }
 
   async function lookup(clientId: string): Promise<ClientLookup> {
     if (!isMetadataClientId(clientId)) {
@@ -128,15 +160,33 @@ export function createClients(deps: {
           "use one client authentication method, not several",
         );
       }
-      const clientId = basic?.id ?? form.client_id;
-      const secret = basic?.secret ?? form.client_secret;
       const failed = () =>
         new OAuthError("invalid_client", "client authentication failed", {
           headers: basic ? BASIC_CHALLENGE : undefined,
         });
+      if (form.client_assertion !== undefined || form.client_assertion_type !== undefined) {
+        if (form.client_assertion === undefined || form.client_assertion_type === undefined) {
+          throw new OAuthError(
+            "invalid_request",
+            "client_assertion and client_assertion_type are sent together",
+          );
+        }
+        if (basic || form.client_secret !== undefined) {
+          // RFC 6749 2.3: one authentication method per request.
+          throw new OAuthError(
+            "invalid_request",
+            "use one client authentication method, not several",
+          );
+        }
+        return await authenticateAssertion(form, failed);
+      }
+      const clientId = basic?.id ?? form.client_id;
+      const secret = basic?.secret ?? form.client_secret;
       if (!clientId) throw failed();
       const client = await find(clientId);
       if (!client) throw failed();
+      // RFC 7523 2.2: a client that offers only private_key_jwt must sign every request.
+      if (client.authMethod === "private_key_jwt") throw failed();
       if (client.secretHash) {
         if (secret === undefined) throw failed();
         const expected = fromBase64url(client.secretHash)!;

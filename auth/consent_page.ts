@@ -32,8 +32,11 @@ function pageHeaders(nonce: string, formTargets: string[] = []): Record<string, 
   return {
     "content-type": "text/html; charset=utf-8",
     "cache-control": "no-store",
-    // No script at all; the form may post to us and (Chrome checks redirects too)
-    // land on the client's redirect URI.
+    // No script at all. The form posts only to us: Chrome applies form-action to every
+    // redirect that follows a post, which would stop a client callback that redirects
+    // again (claude.ai -> claude://), so a decision for an http(s) redirect is answered
+    // with a page that navigates on (continuePage). Only a custom-scheme redirect, which
+    // leaves the browser, is a 303 and named here.
     "content-security-policy": [
       "default-src 'none'",
       `style-src 'nonce-${nonce}'`,
@@ -85,6 +88,32 @@ function describeScope(scope: string): string {
   ).join("; ");
 }
 
+/**
+ * The answer to the owner's decision for an http(s) redirect URI: a page that goes on
+ * to `target` by `meta refresh`, with a visible link as well. A navigation of its own,
+ * not a redirect of the form post, so the client's callback may redirect again (to
+ * another origin or an app's scheme) under any CSP of ours. `target` carries the code:
+ * the page is no-store and sends no Referer.
+ */
+export function continuePage(target: string, heading: string, destination: string): Response {
+  const nonce = randomToken(16);
+  const e = escapeHtml;
+  const body = `<h1>${e(heading)}</h1>
+<p>Returning you to ${e(destination)}…</p>
+<p><a id="continue" href="${e(target)}">Continue</a></p>`;
+  const html = layout(heading, nonce, body).replace(
+    '<meta name="referrer" content="same-origin">',
+    // HTML 4.2.5.3: a refresh URL runs to the end of the attribute; the URL is escaped.
+    `<meta name="referrer" content="no-referrer"><meta http-equiv="refresh" content="0;url=${
+      e(target)
+    }">`,
+  );
+  return new Response(html, {
+    status: 200,
+    headers: { ...pageHeaders(nonce), "referrer-policy": "no-referrer" },
+  });
+}
+
 /** What the consent page shows and carries. */
 export interface ConsentView {
   serverName: string;
@@ -99,8 +128,8 @@ export interface ConsentView {
   documentNote?: string;
   /** Where the code goes, as a person should read it. */
   redirectDisplay: string;
-  /** The origin (or scheme) the form's redirect lands on, for CSP form-action. */
-  redirectTarget: string;
+  /** The scheme a custom-scheme redirect lands on, for CSP form-action (http(s): none). */
+  redirectTarget?: string;
   scope: string;
   /** The signed request, echoed back in a hidden field. */
   request: string;
@@ -143,6 +172,9 @@ ${view.documentNote ? `<p class="note" role="status">${e(view.documentNote)}</p>
   }</p>`;
   return new Response(layout(`Allow ${view.clientName}?`, nonce, body), {
     status,
-    headers: { ...pageHeaders(nonce, [view.redirectTarget]), ...headers },
+    headers: {
+      ...pageHeaders(nonce, view.redirectTarget ? [view.redirectTarget] : []),
+      ...headers,
+    },
   });
 }

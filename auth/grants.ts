@@ -20,6 +20,11 @@ import { narrowScope } from "./scope.ts";
 
 /** How long a superseded refresh token's index is kept, to catch its reuse, in ms. */
 export const REUSE_MEMORY_MS = 7 * 24 * 3600 * 1000;
+/**
+ * Most access tokens kept live for late copies of one superseded refresh token (one per
+ * process still holding it); the oldest is dropped when another is minted.
+ */
+export const LATE_ACCESS_PER_TOKEN = 4;
 
 /** Token lifetimes, in ms. */
 export interface Lifetimes {
@@ -27,6 +32,11 @@ export interface Lifetimes {
   refreshMs: number;
   /** How long a just-rotated refresh token may still be used (lost answer, race). */
   graceMs: number;
+  /**
+   * How long after its rotation the immediate predecessor of the live refresh token
+   * still gets an access token (never a refresh token): another process's copy.
+   */
+  reuseWindowMs: number;
 }
 
 /** The hashes of a freshly minted access/refresh pair. */
@@ -67,11 +77,16 @@ export function pairWrites(
   };
 }
 
+/** Every access token a refresh slot issued: its own, and those minted for late copies. */
+function slotAccessHashes(slot: RefreshSlot): string[] {
+  return [slot.accessHash, ...(slot.lateAccessHashes ?? [])];
+}
+
 /** The writes that remove a grant and every token it issued. */
 export function grantDeletion(grant: GrantRecord): WriteOp[] {
   const ops: WriteOp[] = [{ op: "delete", key: keys.grant(grant.grantId) }];
   for (const slot of grant.refresh) {
-    ops.push({ op: "delete", key: keys.access(slot.accessHash) });
+    for (const hash of slotAccessHashes(slot)) ops.push({ op: "delete", key: keys.access(hash) });
     ops.push({ op: "delete", key: keys.refresh(slot.hash) });
   }
   return ops;
@@ -109,7 +124,8 @@ export type RedeemOutcome =
  * const code = { clientId: "c", redirectUri: "https://a.example/cb", redirectUriSent: true,
  *   codeChallenge: "x", resource: "r", scope: "mcp", grantId: "g", expiresAt: 10, usedAt: 1 };
  * const plan = redeemCode(code, undefined, { codeHash: "h", clientId: "c", challenge: "x",
- *   pair: { accessHash: "a", refreshHash: "b" }, now: 5, life: { accessMs: 1, refreshMs: 1, graceMs: 1 } });
+ *   pair: { accessHash: "a", refreshHash: "b" }, now: 5,
+ *   life: { accessMs: 1, refreshMs: 1, graceMs: 1, reuseWindowMs: 1 } });
  * if (plan.result.kind !== "replay" || plan.ops.length !== 0) throw new Error("not a replay");
  * ```
  */
@@ -186,12 +202,20 @@ export interface RotateRequest {
 /** How a rotation ends. */
 export type RotateOutcome =
   | { kind: "invalid" | "target" | "reuse" }
-  | { kind: "ok"; scope: string };
+  /** A new access/refresh pair. */
+  | { kind: "ok"; scope: string }
+  /** An access token only, until `expiresAt`: a late copy of the live token's predecessor. */
+  | { kind: "access"; scope: string; expiresAt: number };
 
 /**
  * Rotates a refresh token (OAuth 2.1 4.3.1): the presented token yields a new pair; a
  * just-rotated token may be used again within the grace (a lost answer, two racing
- * refreshes); any other use of a token that is no longer live revokes the grant.
+ * refreshes). After the grace, the immediate predecessor of a live token that was never
+ * used (another process's copy, Codex and Claude Code keep one per process) gets an
+ * access token alone within the reuse window, bounded in number and lifetime and dying
+ * with that predecessor; no new refresh token, so no new line of tokens. Any other use
+ * of a token that is no longer live (two generations back, or past the window) revokes
+ * the grant.
  *
  * @example Reuse after the grace revokes the grant
  * ```ts
@@ -200,8 +224,22 @@ export type RotateOutcome =
  *   refresh: [{ hash: "old", rotatedAt: 0, expiresAt: 1e12, accessHash: "a0" }] };
  * const plan = rotateRefresh(grant, { hash: "old", clientId: "c", baseScope: "mcp",
  *   pair: { accessHash: "a1", refreshHash: "r1" }, now: 120_000,
- *   life: { accessMs: 1000, refreshMs: 1000, graceMs: 60_000 } });
+ *   life: { accessMs: 1000, refreshMs: 1000, graceMs: 60_000, reuseWindowMs: 3_600_000 } });
  * if (plan.result.kind !== "reuse" || !plan.ops.some((o) => o.op === "delete")) throw new Error("kept");
+ * ```
+ *
+ * @example A second process's copy of the predecessor gets an access token alone
+ * ```ts
+ * import { rotateRefresh } from "./grants.ts";
+ * const grant = { grantId: "g", clientId: "c", scope: "mcp", resource: "r", createdAt: 0,
+ *   refresh: [
+ *     { hash: "t1", rotatedAt: 0, expiresAt: 1e12, accessHash: "a1" },
+ *     { hash: "t2", parent: "t1", expiresAt: 1e12, accessHash: "a2" },
+ *   ] };
+ * const plan = rotateRefresh(grant, { hash: "t1", clientId: "c", baseScope: "mcp",
+ *   pair: { accessHash: "a3", refreshHash: "r3" }, now: 2 * 3_600_000,
+ *   life: { accessMs: 1e9, refreshMs: 1e9, graceMs: 60_000, reuseWindowMs: 4 * 3_600_000 } });
+ * if (plan.result.kind !== "access") throw new Error(plan.result.kind);
  * ```
  */
 export function rotateRefresh(
@@ -214,13 +252,19 @@ export function rotateRefresh(
   }
   const t = req.now;
   const used = grant.refresh.find((s) => s.hash === req.hash);
-  // A token no longer live, or used again after its grace: someone else holds a
-  // copy. OAuth 2.1 4.3.1 / RFC 9700 4.14.2: revoke the whole grant.
-  if (!used || (used.rotatedAt !== undefined && t - used.rotatedAt > req.life.graceMs)) {
-    return { ops: grantDeletion(grant), result: { kind: "reuse" } };
-  }
+  const revoke = { ops: grantDeletion(grant), result: { kind: "reuse" as const } };
+  // A token no longer live (its successor was used: two generations behind the live
+  // token): someone else holds a copy. OAuth 2.1 4.3.1 / RFC 9700 4.14.2: revoke the grant.
+  if (!used) return revoke;
   if (used.expiresAt <= t) return { ops: [], result: { kind: "invalid" } };
   const scope = narrowScope(req.scope, grant.scope, req.baseScope);
+  if (used.rotatedAt !== undefined && t - used.rotatedAt > req.life.graceMs) {
+    // Past the grace, only the immediate predecessor of a never-used live token, within
+    // the window, is taken for another process's copy; anything else is reuse.
+    const predecessor = t - used.rotatedAt <= req.life.reuseWindowMs &&
+      grant.refresh.some((s) => s.parent === used.hash && s.rotatedAt === undefined);
+    return predecessor ? lateAccess(grant, used, scope, req) : revoke;
+  }
   const { slot, ops } = pairWrites(grant, scope, req.pair, t, req.life, req.hash);
   let live = grant.refresh;
   if (used.rotatedAt === undefined) {
@@ -231,7 +275,7 @@ export function rotateRefresh(
       (s.hash === used.parent || (used.parent !== undefined && s.parent === used.parent))
     );
     for (const s of dying) {
-      ops.push({ op: "delete", key: keys.access(s.accessHash) });
+      for (const hash of slotAccessHashes(s)) ops.push({ op: "delete", key: keys.access(hash) });
       // The index stays a while, so that a later use of the dead token is recognised.
       ops.push({
         op: "set",
@@ -250,6 +294,46 @@ export function rotateRefresh(
     value: { ...grant, refresh: [...live.filter((s) => s.expiresAt > t), slot] },
   });
   return { ops, result: { kind: "ok", scope } };
+}
+
+/**
+ * An access token alone for a late copy of `used`: it lives at most the reuse window,
+ * at most {@linkcode LATE_ACCESS_PER_TOKEN} are live per token, and they die with it.
+ */
+function lateAccess(
+  grant: GrantRecord,
+  used: RefreshSlot,
+  scope: string,
+  req: RotateRequest,
+): Plan<RotateOutcome> {
+  const t = req.now;
+  const access: AccessRecord = {
+    grantId: grant.grantId,
+    clientId: grant.clientId,
+    scope,
+    resource: grant.resource,
+    expiresAt: t + Math.min(req.life.accessMs, req.life.reuseWindowMs),
+  };
+  const late = [...(used.lateAccessHashes ?? []), req.pair.accessHash];
+  const dropped = late.splice(0, Math.max(0, late.length - LATE_ACCESS_PER_TOKEN));
+  const ops: WriteOp[] = dropped.map((hash) => ({ op: "delete", key: keys.access(hash) }));
+  ops.push(
+    {
+      op: "set",
+      key: keys.access(req.pair.accessHash),
+      value: access,
+      expiresAt: access.expiresAt,
+    },
+    {
+      op: "set",
+      key: keys.grant(grant.grantId),
+      value: {
+        ...grant,
+        refresh: grant.refresh.map((s) => s === used ? { ...s, lateAccessHashes: late } : s),
+      },
+    },
+  );
+  return { ops, result: { kind: "access", scope, expiresAt: access.expiresAt } };
 }
 
 /** The grants service: revocation, the one way a grant ends early. */

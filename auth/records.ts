@@ -9,15 +9,34 @@
  */
 import type { Key } from "../store/store.ts";
 
-/** How a client authenticates at /token and /revoke (RFC 7591 2). */
-export type ClientAuthMethod = "none" | "client_secret_post" | "client_secret_basic";
+/**
+ * How a client authenticates at /token and /revoke (RFC 7591 2). `private_key_jwt`
+ * (RFC 7523 2.2) is for metadata-document clients only: their document names the keys.
+ */
+export type ClientAuthMethod =
+  | "none"
+  | "client_secret_post"
+  | "client_secret_basic"
+  | "private_key_jwt";
+
+/** The signature algorithms a client assertion may use (RFC 7518 3.1). */
+export type AssertionAlg = "RS256" | "ES256";
 
 /** A client registered through RFC 7591 Dynamic Client Registration. */
 export interface ClientRecord {
   clientId: string;
   /** Hash of the client secret; absent for public clients (`none`). */
   secretHash?: string;
+  /**
+   * What /token and /revoke require: `private_key_jwt` means a signed assertion and
+   * nothing else; `none` accepts a client with no credential (and an assertion, when
+   * the client has `jwksUri`, which must then verify).
+   */
   authMethod: ClientAuthMethod;
+  /** Metadata-document clients offering `private_key_jwt`: where their public keys are. */
+  jwksUri?: string;
+  /** The algorithms their assertions may be signed with. */
+  assertionAlgs?: AssertionAlg[];
   redirectUris: string[];
   grantTypes: string[];
   clientName?: string;
@@ -55,6 +74,11 @@ export interface RefreshSlot {
   expiresAt: number;
   /** The access token issued together with it; it dies with the slot. */
   accessHash: string;
+  /**
+   * Access tokens minted for late copies of this token after it was rotated (another
+   * process still holding it, within the reuse window); they die with the slot.
+   */
+  lateAccessHashes?: string[];
 }
 
 /** What the owner approved for one client: the root of its tokens. */
@@ -74,6 +98,12 @@ export interface AccessRecord {
   clientId: string;
   scope: string;
   resource: string;
+  expiresAt: number;
+}
+
+/** A client assertion's `jti`, kept until the assertion expires so that it is used once. */
+export interface AssertionJtiRecord {
+  clientId: string;
   expiresAt: number;
 }
 
@@ -104,6 +134,8 @@ export const keys = {
   grants: ["grant"] as Key,
   access: (hash: string): Key => ["access", hash],
   refresh: (hash: string): Key => ["refresh", hash],
+  /** Keyed by H(clientId + " " + jti): a jti is unique per issuer (RFC 7519 4.1.7). */
+  assertionJti: (hash: string): Key => ["jti", hash],
   ownerPassword: ["owner", "password"] as Key,
   signingKey: ["server", "signing-key"] as Key,
 } as const;

@@ -102,10 +102,12 @@ export async function issueToken(app: PersonalMcp, password: string): Promise<st
       },
       body: new URLSearchParams({ request, password, decision: "approve" }),
     }),
-    303,
+    200,
     "POST /authorize",
   );
-  const location = new URL(consent.headers.get("location") ?? "");
+  // An http(s) redirect is reached through a page that navigates on (meta refresh + link).
+  const link = /<a id="continue" href="([^"]*)"/.exec(await consent.text())?.[1] ?? "";
+  const location = new URL(link.replaceAll("&#38;", "&"));
   const code = location.searchParams.get("code");
   if (!code || location.searchParams.get("state") !== state) {
     throw new Error(`POST /authorize: unexpected redirect ${location.href}`);

@@ -7,6 +7,7 @@
  * @module
  */
 import { createBearerGate } from "../auth/bearer.ts";
+import { createAssertionVerifier } from "../auth/client_assertion.ts";
 import { createMetadataResolver, failureLine, printable } from "../auth/client_metadata.ts";
 import { createClients } from "../auth/clients.ts";
 import { createAuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
@@ -116,6 +117,18 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
         onError: (error) => emit({ type: "error", where: "client metadata copy", error }),
       })
       : undefined,
+    assertions: createAssertionVerifier({
+      // RFC 7523 3: the audience identifies this server, by issuer or token endpoint.
+      audiences: [opts.issuer, `${opts.baseUrl}/token`],
+      allowInsecureLoopback: opts.insecureClientMetadata,
+      store,
+      now,
+    }),
+    onAssertionRefused: (clientId, reason) =>
+      emit({
+        type: "warning",
+        message: `client assertion for ${printable(clientId)} refused: ${printable(reason)}`,
+      }),
   });
   const owner = createPasswordOwner(store, options.password);
   const mcp = createMcpEndpoint(checkedTools, {

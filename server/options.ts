@@ -80,6 +80,17 @@ export interface PersonalMcpOptions {
    */
   refreshGraceSeconds?: number;
   /**
+   * How long after a refresh token was rotated a copy of it still held by another
+   * process (Codex and Claude Code keep one per process) gets an access token, in
+   * seconds. Only the immediate predecessor of the live refresh token qualifies, and
+   * only until that live token is itself used; it gets an access token alone (no new
+   * refresh token), living at most this long, at most four at a time, all dying with
+   * it. A token two generations back, or presented after this window, still revokes
+   * the grant as reuse. `0` turns this off (reuse detection after the grace only).
+   * @default 14400 (4 hours)
+   */
+  refreshReuseWindowSeconds?: number;
+  /**
    * Who may receive authorization codes. Each entry is an origin
    * (`"https://claude.ai"`: any path on it), a scheme (`"cursor:"`), or `"loopback"`
    * (http on localhost, 127.0.0.1 or [::1], any port). Registered redirect URIs must
@@ -165,6 +176,7 @@ export interface ResolvedOptions {
   refreshTokenTtlSeconds: number;
   codeTtlSeconds: number;
   refreshGraceSeconds: number;
+  refreshReuseWindowSeconds: number;
   allowedRedirects: string[];
   allowedOrigins: string[];
   scopes: string[];
@@ -194,6 +206,14 @@ function flag(value: unknown, name: string, fallback: boolean): boolean {
   if (value === undefined) return fallback;
   if (typeof value !== "boolean") {
     throw new TypeError(`"${name}" must be a boolean, got ${JSON.stringify(value)}`);
+  }
+  return value;
+}
+
+function nonNegativeInt(value: unknown, name: string, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== "number" || !Number.isInteger(value) || value < 0) {
+    throw new RangeError(`"${name}" must be a non-negative integer, got ${String(value)}`);
   }
   return value;
 }
@@ -284,6 +304,11 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
     ),
     codeTtlSeconds: positiveInt(options.codeTtlSeconds, "codeTtlSeconds", 120),
     refreshGraceSeconds: positiveInt(options.refreshGraceSeconds, "refreshGraceSeconds", 60),
+    refreshReuseWindowSeconds: nonNegativeInt(
+      options.refreshReuseWindowSeconds,
+      "refreshReuseWindowSeconds",
+      4 * 3600,
+    ),
     allowedRedirects,
     allowedOrigins,
     scopes: [...new Set(scopes)],

@@ -5,7 +5,11 @@
  *   lone `tools/call` must work;
  * - 2025-era sessions for clients that open one with `initialize` and echo its id:
  *   the SDK then knows the client's capabilities and can route the client's answers to
- *   sampling and elicitation requests back to the waiting tool call.
+ *   sampling and elicitation requests back to the waiting tool call;
+ * - a request naming a session this process does not hold (lost to a restart, idled
+ *   out or evicted) statelessly, like a request without one: Claude Code does not
+ *   initialize again after a 404, so its tools would die with the session. Only a
+ *   session the client ended with DELETE, or another grant's, answers 404.
  * It knows nothing of OAuth beyond the `authInfo` the bearer gate hands it; a session
  * belongs to the grant that opened it.
  *
@@ -26,6 +30,8 @@ import { registerTools, type Tools } from "./tools.ts";
 export const MAX_SESSIONS = 100;
 /** A session unused this long is closed, in ms. */
 export const SESSION_IDLE_MS = 30 * 60 * 1000;
+/** How many session ids ended by DELETE are remembered (and answered 404), newest kept. */
+export const MAX_ENDED_SESSIONS = 1000;
 /** Largest POST body the endpoint reads, in bytes (the SDK's own default). */
 export const MAX_MCP_BODY_BYTES = 4 * 1024 * 1024;
 
@@ -115,6 +121,14 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
   };
   const handler = createMcpHandler(factory, { legacy: "stateless", onerror: options.onError });
   const sessions = new Map<string, Session>();
+  // Ids the client ended with DELETE, oldest first: a later use of one is a client bug
+  // worth telling it about (MCP 2025-06-18 streamable HTTP: 404 after termination).
+  const ended = new Set<string>();
+
+  function remember(id: string): void {
+    ended.add(id);
+    if (ended.size > MAX_ENDED_SESSIONS) ended.delete(ended.values().next().value!);
+  }
 
   async function closeSession(id: string): Promise<void> {
     const session = sessions.get(id);
@@ -145,7 +159,10 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
       transport: new WebStandardStreamableHTTPServerTransport({
         sessionIdGenerator: () => crypto.randomUUID(),
         onsessioninitialized: (id) => void sessions.set(id, session),
-        onsessionclosed: (id) => void sessions.delete(id),
+        onsessionclosed: (id) => {
+          sessions.delete(id);
+          remember(id);
+        },
       }),
       grantId: authInfo.extra?.grantId,
       lastUsed: now(),
@@ -158,16 +175,19 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     const sessionId = request.headers.get("mcp-session-id");
     if (sessionId !== null) {
       const session = sessions.get(sessionId);
-      // A session is only ever reachable with a token of the grant that opened it.
-      if (!session || session.grantId !== authInfo.extra?.grantId) {
+      // A session is only ever reachable with a token of the grant that opened it, and
+      // one the client ended stays ended.
+      if (ended.has(sessionId) || (session && session.grantId !== authInfo.extra?.grantId)) {
         return jsonRpcError(404, -32001, "Session not found");
       }
-      if (idle(session, now())) {
-        await closeSession(sessionId);
-        return jsonRpcError(404, -32001, "Session not found");
+      if (session && !idle(session, now())) {
+        session.lastUsed = now();
+        return await session.transport.handleRequest(request, { authInfo });
       }
-      session.lastUsed = now();
-      return await session.transport.handleRequest(request, { authInfo });
+      if (session) await closeSession(sessionId);
+      // A session this process does not hold (restart, idle, eviction): nothing to end,
+      // and anything else is served as if no id had been sent.
+      if (request.method === "DELETE") return jsonRpcError(404, -32001, "Session not found");
     }
     if (request.method !== "POST") return await handler.fetch(request, { authInfo });
 

@@ -13,7 +13,7 @@ import {
 import type { Store } from "../../store/store.ts";
 import type { DocumentSource } from "../client_metadata.ts";
 import { type ClientRefusal, type Clients, isMetadataClientId } from "../clients.ts";
-import { consentPage, type ConsentView, errorPage } from "../consent_page.ts";
+import { consentPage, type ConsentView, continuePage, errorPage } from "../consent_page.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import type { OAuthError } from "../errors.ts";
 import type { LoginThrottle } from "../limits.ts";
@@ -54,15 +54,19 @@ function readCookie(request: Request, name: string): string | undefined {
   return undefined;
 }
 
-function redirectDisplay(uri: string): { display: string; target: string } {
+/**
+ * Where a redirect URI leads, as a person reads it; `scheme` is set for a custom
+ * scheme (an app), which the decision reaches by a 303 rather than a page.
+ */
+function redirectDisplay(uri: string): { display: string; scheme?: string } {
   const url = new URL(uri);
   if (url.protocol === "http:" && isLoopbackHost(url.hostname)) {
-    return { display: `an app on this computer (${url.host})`, target: url.origin };
+    return { display: `an app on this computer (${url.host})` };
   }
-  if (url.protocol === "https:") return { display: url.host, target: url.origin };
+  if (url.protocol === "https:") return { display: url.host };
   return {
     display: `the ${url.protocol.slice(0, -1)} app (${uri.split("?")[0]!.slice(0, 80)})`,
-    target: url.protocol,
+    scheme: url.protocol,
   };
 }
 
@@ -142,20 +146,45 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
   // The __Host- prefix pins the cookie to this exact origin, but needs https.
   const cookieName = secureCookie ? "__Host-pmcp-consent" : "pmcp-consent";
 
-  /** The client's redirect with the RFC 6749 4.1.2 / RFC 9207 parameters. */
-  function redirectWith(redirectUri: string, params: Record<string, string | undefined>) {
+  /** The client's redirect URI with the RFC 6749 4.1.2 / RFC 9207 parameters. */
+  function callbackUrl(redirectUri: string, params: Record<string, string | undefined>): string {
     const url = new URL(redirectUri);
     for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
     url.searchParams.set("iss", opts.issuer);
+    return url.href;
+  }
+
+  /** A 303 to the client's redirect URI with the parameters. */
+  function redirectWith(redirectUri: string, params: Record<string, string | undefined>) {
     // 303: the browser follows a POST's answer with a GET.
     return new Response(null, {
       status: 303,
       headers: {
-        location: url.href,
+        location: callbackUrl(redirectUri, params),
         "cache-control": "no-store",
         "referrer-policy": "no-referrer",
       },
     });
+  }
+
+  /**
+   * The answer to the owner's decision. An app's custom scheme leaves the browser, so
+   * a 303 (allowed by the consent page's form-action) does; an http(s) callback may
+   * redirect again (claude.ai's goes on to claude://), which Chrome's form-action would
+   * block on a redirect of the post, so the browser is sent on by a page instead.
+   */
+  function decisionAnswer(
+    redirectUri: string,
+    params: Record<string, string | undefined>,
+    approved: boolean,
+  ): Response {
+    const { display, scheme } = redirectDisplay(redirectUri);
+    if (scheme) return redirectWith(redirectUri, params);
+    return continuePage(
+      callbackUrl(redirectUri, params),
+      approved ? "Approved" : "Denied",
+      display,
+    );
   }
 
   function consentView(
@@ -165,7 +194,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     scope: string,
     request: string,
   ): ConsentView {
-    const { display, target } = redirectDisplay(redirect);
+    const { display, scheme } = redirectDisplay(redirect);
     // A metadata-document client is vouched for by the host serving its document.
     const host = isMetadataClientId(client.clientId) ? new URL(client.clientId).host : undefined;
     return {
@@ -175,7 +204,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       clientIdHost: host,
       documentNote: host && source ? copyNote(host, source) : undefined,
       redirectDisplay: display,
-      redirectTarget: target,
+      redirectTarget: scheme,
       scope,
       request,
     };
@@ -318,11 +347,11 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     const { client, source, redirect } = found;
 
     if (form.decision === "deny") {
-      return redirectWith(redirect, {
+      return decisionAnswer(redirect, {
         error: "access_denied",
         error_description: "the owner denied access",
         state: pending.state,
-      });
+      }, false);
     }
     if (form.decision !== "approve") {
       return errorPage(400, "Invalid request", "Choose Approve or Deny.");
@@ -374,7 +403,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     // A metadata-document client the owner approved keeps working through its host's outages.
     await clients.approved(client.clientId);
     // The cookie is left alone: another consent page in this browser may still need it.
-    return redirectWith(redirect, { code, state: pending.state });
+    return decisionAnswer(redirect, { code, state: pending.state }, true);
   }
 
   return { get, post };

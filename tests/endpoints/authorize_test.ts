@@ -10,7 +10,9 @@ import {
   authorizeUrl,
   BASE_URL,
   CLAUDE_REDIRECT,
+  continueLink,
   countUnder,
+  decisionLanding,
   LOOPBACK_REDIRECT,
   MCP_URL,
   openConsent,
@@ -193,7 +195,8 @@ Deno.test("the consent page cannot be framed, cached or scripted, and sets the c
   assert.match(csp, /frame-ancestors 'none'/);
   assert.match(csp, /default-src 'none'/);
   assert.doesNotMatch(csp, /script-src/);
-  assert.match(csp, /form-action 'self' https:\/\/claude\.ai/);
+  // The form posts only to us; the decision's answer navigates on by itself.
+  assert.match(csp, /form-action 'self'(;|$)/);
   assert.equal(response.headers.get("x-frame-options"), "DENY");
   assert.equal(response.headers.get("cache-control"), "no-store");
   assert.match(response.headers.get("content-type") ?? "", /^text\/html/);
@@ -259,9 +262,8 @@ Deno.test("POST /authorize with the right password redirects with code, state an
   const { challenge } = await pkcePair();
   const page = await openConsent(app, authorizeUrl(client, challenge));
   const res = await postConsent(app, page);
-  assert.equal(res.status, 303);
   assert.equal(res.headers.get("cache-control"), "no-store");
-  const location = locationOf(res);
+  const location = await decisionLanding(res);
   assert.equal(`${location.origin}${location.pathname}`, CLAUDE_REDIRECT);
   const code = location.searchParams.get("code");
   assert.ok(code && code.length >= 43);
@@ -272,6 +274,59 @@ Deno.test("POST /authorize with the right password redirects with code, state an
   assert.ok(!JSON.stringify(await store.list([])).includes(code), "never the raw code");
   // The consent cookie is kept: another consent page in the same browser may need it.
   assert.equal(res.headers.get("set-cookie"), null);
+});
+
+Deno.test("the decision for an http(s) redirect is a page that navigates on by itself, so the callback may redirect again", async () => {
+  const { app } = testServer();
+  const client = await registerClient(app);
+  const { challenge } = await pkcePair();
+  for (const decision of ["approve", "deny"]) {
+    const page = await openConsent(app, authorizeUrl(client, challenge));
+    const res = await postConsent(app, page, { decision });
+    const html = await res.text();
+    // Not a redirect of the form post: Chrome would check every later hop against
+    // form-action (claude.ai's callback goes on to claude://).
+    assert.equal(res.status, 200, html.slice(0, 300));
+    assert.equal(res.headers.get("location"), null);
+    assert.match(res.headers.get("content-type") ?? "", /^text\/html/);
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    assert.equal(res.headers.get("referrer-policy"), "no-referrer");
+    const csp = res.headers.get("content-security-policy") ?? "";
+    assert.match(csp, /default-src 'none'/);
+    assert.match(csp, /form-action 'self'(;|$)/);
+    assert.match(csp, /frame-ancestors 'none'/);
+    assert.doesNotMatch(html, /<script/i);
+    const target = new URL(continueLink(html)!);
+    assert.equal(`${target.origin}${target.pathname}`, CLAUDE_REDIRECT);
+    assert.equal(target.searchParams.get("iss"), BASE_URL);
+    assert.equal(target.searchParams.get("state"), "state-123");
+    assert.ok(
+      decision === "approve"
+        ? target.searchParams.get("code")
+        : target.searchParams.get("error") === "access_denied",
+    );
+    assert.match(html, /Returning you to claude\.ai/);
+  }
+});
+
+Deno.test("the decision for an app's custom scheme is a 303, which the consent page's form-action names", async () => {
+  const { app } = testServer();
+  const redirect = "cursor://anysphere.cursor-mcp/oauth/callback";
+  const client = await registerClient(app, {
+    redirect_uris: [redirect],
+    token_endpoint_auth_method: "none",
+  });
+  const { challenge } = await pkcePair();
+  const page = await openConsent(app, authorizeUrl(client, challenge));
+  assert.match(
+    page.response.headers.get("content-security-policy") ?? "",
+    /form-action 'self' cursor:(;|$)/,
+  );
+  const res = await postConsent(app, page);
+  assert.equal(res.status, 303);
+  const location = locationOf(res);
+  assert.equal(`${location.protocol}//${location.host}${location.pathname}`, redirect);
+  assert.ok(location.searchParams.get("code"));
 });
 
 Deno.test("POST /authorize sends the code to the loopback port the client asked for", async () => {
@@ -285,9 +340,7 @@ Deno.test("POST /authorize sends the code to the loopback port the client asked 
     app,
     authorizeUrl(client, challenge, { redirect_uri: "http://127.0.0.1:40123/callback" }),
   );
-  const res = await postConsent(app, page);
-  assert.equal(res.status, 303);
-  const location = locationOf(res);
+  const location = await decisionLanding(await postConsent(app, page));
   assert.equal(`${location.origin}${location.pathname}`, "http://127.0.0.1:40123/callback");
   assert.ok(location.searchParams.get("code"));
 });
@@ -298,8 +351,7 @@ Deno.test("POST /authorize without an Origin header (a same-origin form in some 
   const { challenge } = await pkcePair();
   const page = await openConsent(app, authorizeUrl(client, challenge));
   const res = await postConsent(app, page, { origin: null });
-  assert.equal(res.status, 303);
-  assert.ok(locationOf(res).searchParams.get("code"));
+  assert.ok((await decisionLanding(res)).searchParams.get("code"));
 });
 
 Deno.test("POST /authorize with a wrong password answers 401 and issues no code", async () => {
@@ -327,8 +379,7 @@ Deno.test("POST /authorize with Deny redirects with access_denied, state and iss
   const page = await openConsent(app, authorizeUrl(client, challenge));
   const before = await snapshot(store);
   const res = await postConsent(app, page, { decision: "deny", password: "" });
-  assert.equal(res.status, 303);
-  const location = locationOf(res);
+  const location = await decisionLanding(res);
   assert.equal(`${location.origin}${location.pathname}`, CLAUDE_REDIRECT);
   assert.equal(location.searchParams.get("error"), "access_denied");
   assert.equal(location.searchParams.get("state"), "state-123");
@@ -403,7 +454,7 @@ Deno.test("POST /authorize refuses forged, cross-site and cookie-less posts and 
     });
   }
   await t.step("the untouched form still works afterwards", async () => {
-    assert.equal((await postConsent(app, page)).status, 303);
+    assert.ok((await decisionLanding(await postConsent(app, page))).searchParams.get("code"));
   });
 });
 
@@ -418,8 +469,10 @@ Deno.test({
     // The browser's cookie jar holds what the last page set.
     const jar = second.cookie;
     assert.equal(second.cookie, first.cookie, "the browser's cookie is reused, not replaced");
-    assert.equal((await postConsent(app, first, { cookie: jar })).status, 303);
-    assert.equal((await postConsent(app, second, { cookie: jar })).status, 303);
+    for (const page of [first, second]) {
+      const res = await postConsent(app, page, { cookie: jar });
+      assert.ok((await decisionLanding(res)).searchParams.get("code"));
+    }
   },
 });
 
@@ -489,8 +542,7 @@ Deno.test("POST /authorize throttles password guesses per address", async (t) =>
   );
   await t.step("another address still gets its code", async () => {
     const res = await postConsent(app, page, { remoteAddress: "198.51.100.8" });
-    assert.equal(res.status, 303);
-    assert.ok(locationOf(res).searchParams.get("code"));
+    assert.ok((await decisionLanding(res)).searchParams.get("code"));
   });
 });
 
@@ -505,7 +557,8 @@ Deno.test("POST /authorize: a right password clears an address's earlier failure
     assert.equal(res.status, 401);
     await res.body?.cancel();
   }
-  assert.equal((await postConsent(app, page, { remoteAddress: owner })).status, 303);
+  const approved = await postConsent(app, page, { remoteAddress: owner });
+  assert.ok((await decisionLanding(approved)).searchParams.get("code"));
   for (let i = 0; i < 4; i++) {
     const res = await postConsent(app, page, { password: "typo", remoteAddress: owner });
     assert.equal(res.status, 401, `failure ${i + 1} after a success is not yet throttled`);
@@ -542,7 +595,7 @@ Deno.test("POST /authorize behind a trusted proxy throttles the right-most X-For
       remoteAddress: proxy,
       headers: { "x-forwarded-for": "198.51.100.8" },
     });
-    assert.equal(res.status, 303);
+    assert.ok((await decisionLanding(res)).searchParams.get("code"));
   });
 });
 

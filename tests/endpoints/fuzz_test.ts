@@ -6,7 +6,7 @@
 import assert from "node:assert/strict";
 import { createMemoryStore, createPersonalMcp, demoTools } from "../../mod.ts";
 import type { PersonalMcpEvent } from "../../server/options.ts";
-import { formField, pkcePair } from "../fixtures.ts";
+import { decisionLanding, formField, pkcePair } from "../fixtures.ts";
 
 const BASE = "http://127.0.0.1:8787";
 const PASSWORD = "fuzz-owner-password";
@@ -72,7 +72,7 @@ Deno.test("a fuzz run over every endpoint gets no 5xx and no internal error", as
       }),
     }),
   );
-  const code = new URL(approved.headers.get("location")!).searchParams.get("code")!;
+  const code = (await decisionLanding(approved)).searchParams.get("code")!;
   const tokens = await (await fetchApp(
     new Request(`${BASE}/token`, {
       method: "POST",

@@ -1,8 +1,11 @@
 /**
  * 2025-era sessions on /mcp: opened by initialize, reachable only with the session id
- * and a token of the grant that opened it; no session id means stateless.
+ * and a token of the grant that opened it; no session id means stateless, and so does
+ * an id this process does not hold (restart, idle, eviction), unless the client ended
+ * that session with DELETE.
  */
 import assert from "node:assert/strict";
+import { MAX_SESSIONS } from "../../transport/mcp.ts";
 import { mcpPost, registerClient, rpcMessage, testServer, tokensFor } from "../fixtures.ts";
 
 const INITIALIZE = {
@@ -16,6 +19,12 @@ const INITIALIZE = {
   },
 };
 const TOOLS_LIST = { jsonrpc: "2.0", id: 2, method: "tools/list" };
+const HELLO_CALL = {
+  jsonrpc: "2.0",
+  id: 3,
+  method: "tools/call",
+  params: { name: "hello", arguments: { name: "Claude" } },
+};
 
 async function setup() {
   const server = testServer();
@@ -45,18 +54,42 @@ Deno.test("initialize opens a session whose id later requests can use", async ()
   ]);
 });
 
-Deno.test("an unknown session id gets 404, and so does another grant's session", async () => {
-  const { app, tokens, other, bearer } = await setup();
-  const unknown = await mcpPost(app, TOOLS_LIST, {
-    ...bearer(tokens),
-    "mcp-session-id": crypto.randomUUID(),
+Deno.test("a session id this process does not hold is served statelessly with the caller's token", async (t) => {
+  const { app, tokens, bearer } = await setup();
+  await t.step("an id never seen here (a restart) answers tools/call", async () => {
+    const call = await mcpPost(app, HELLO_CALL, {
+      ...bearer(tokens),
+      "mcp-session-id": crypto.randomUUID(),
+    });
+    assert.equal(call.status, 200);
+    const message = await rpcMessage(call);
+    assert.deepEqual((message.result as { content: unknown[] }).content, [{
+      type: "text",
+      text: "Hello, Claude!",
+    }]);
   });
-  assert.equal(unknown.status, 404);
-  assert.equal(((await unknown.json()).error as { code: number }).code, -32001);
+  await t.step("an evicted session's id still answers", async () => {
+    const first = (await mcpPost(app, INITIALIZE, bearer(tokens))).headers.get("mcp-session-id")!;
+    for (let i = 0; i < MAX_SESSIONS; i++) {
+      await (await mcpPost(app, INITIALIZE, bearer(tokens))).body?.cancel();
+    }
+    const list = await mcpPost(app, TOOLS_LIST, { ...bearer(tokens), "mcp-session-id": first });
+    assert.equal(list.status, 200);
+    assert.ok((await rpcMessage(list)).result);
+  });
+  await t.step("without a token it is still a 401", async () => {
+    const call = await mcpPost(app, HELLO_CALL, { "mcp-session-id": crypto.randomUUID() });
+    assert.equal(call.status, 401);
+    await call.body?.cancel();
+  });
+});
+
+Deno.test("another grant's session id gets 404", async () => {
+  const { app, tokens, other, bearer } = await setup();
   const sessionId = (await mcpPost(app, INITIALIZE, bearer(tokens))).headers.get("mcp-session-id")!;
   const stolen = await mcpPost(app, TOOLS_LIST, { ...bearer(other), "mcp-session-id": sessionId });
   assert.equal(stolen.status, 404, "a session is only reachable with its own grant's token");
-  await stolen.body?.cancel();
+  assert.equal(((await stolen.json()).error as { code: number }).code, -32001);
 });
 
 Deno.test("DELETE with the session id ends the session", async () => {
@@ -75,8 +108,23 @@ Deno.test("DELETE with the session id ends the session", async () => {
   assert.equal(del.status, 200);
   await del.body?.cancel();
   const after = await mcpPost(app, TOOLS_LIST, { ...bearer(tokens), "mcp-session-id": sessionId });
-  assert.equal(after.status, 404);
+  assert.equal(after.status, 404, "a session the client ended stays ended");
   await after.body?.cancel();
+  const call = await mcpPost(app, HELLO_CALL, { ...bearer(tokens), "mcp-session-id": sessionId });
+  assert.equal(call.status, 404);
+  await call.body?.cancel();
+});
+
+Deno.test("DELETE of a session id this process does not hold gets 404", async () => {
+  const { app, tokens, bearer } = await setup();
+  const del = await app.fetch(
+    new Request("http://127.0.0.1:8787/mcp", {
+      method: "DELETE",
+      headers: { ...bearer(tokens), "mcp-session-id": crypto.randomUUID() },
+    }),
+  );
+  assert.equal(del.status, 404);
+  await del.body?.cancel();
 });
 
 Deno.test("requests without a session id are served statelessly, even after an initialize", async () => {

@@ -44,8 +44,14 @@ Deno.test("/.well-known/oauth-authorization-server has every field SPEC.md requi
     ["code_challenge_methods_supported", ["S256"]],
     [
       "token_endpoint_auth_methods_supported",
-      ["none", "client_secret_post", "client_secret_basic"],
+      ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
     ],
+    ["token_endpoint_auth_signing_alg_values_supported", ["RS256", "ES256"]],
+    [
+      "revocation_endpoint_auth_methods_supported",
+      ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"],
+    ],
+    ["revocation_endpoint_auth_signing_alg_values_supported", ["RS256", "ES256"]],
     ["scopes_supported", ["mcp", "offline_access"]],
     ["authorization_response_iss_parameter_supported", true],
     ["client_id_metadata_document_supported", true],

@@ -4,6 +4,7 @@
  */
 import assert from "node:assert/strict";
 import type { ClientRecord } from "../../auth/records.ts";
+import { DEFAULT_REDIRECT_ALLOWLIST } from "../../server/options.ts";
 import {
   authorize,
   BASE_URL,
@@ -295,4 +296,30 @@ Deno.test("/register keeps at most maxClients, dropping never-used clients first
   const late2 = await registerClient(app, { client_name: "late 2" });
   assert.deepEqual(new Set(await ids()), new Set([used.clientId, late1.clientId, late2.clientId]));
   assert.ok(!(await ids()).includes(idle1.clientId));
+});
+
+Deno.test("the Code tab's claude:// redirect is refused by default and admitted by the README's one-line opt-in", async (t) => {
+  const CODE_TAB = "claude://claude.ai/mcp-auth-callback/sdk";
+  const metadata = {
+    client_name: "Claude Code",
+    redirect_uris: [CODE_TAB],
+    grant_types: ["authorization_code", "refresh_token"],
+    response_types: ["code"],
+    token_endpoint_auth_method: "none",
+  };
+  await t.step("refused by default", async () => {
+    const { app } = testServer();
+    const res = await postJson(app, "/register", metadata);
+    assert.equal(res.status, 400);
+    assert.equal((await res.json()).error, "invalid_redirect_uri");
+  });
+  await t.step(
+    'admitted with allowedRedirects: [...DEFAULT_REDIRECT_ALLOWLIST, "claude:"]',
+    async () => {
+      const { app } = testServer({ allowedRedirects: [...DEFAULT_REDIRECT_ALLOWLIST, "claude:"] });
+      const client = await registerClient(app, metadata);
+      const { location } = await authorize(app, client);
+      assert.equal(`${location.protocol}//${location.host}${location.pathname}`, CODE_TAB);
+    },
+  );
 });

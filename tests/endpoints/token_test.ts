@@ -4,6 +4,7 @@
  * `invalid_*` answer (with Cache-Control: no-store) for every bad request.
  */
 import assert from "node:assert/strict";
+import { JWT_BEARER_ASSERTION } from "../../auth/client_assertion.ts";
 import { hashSecret } from "../../auth/crypto.ts";
 import type { CodeRecord } from "../../auth/records.ts";
 import {
@@ -35,6 +36,9 @@ async function oauthError(res: Response, status: number, error: string) {
   assert.equal(res.headers.get("cache-control"), "no-store");
   return body;
 }
+
+/** Something shaped like a signed JWT (the signature is never reached in these cases). */
+const ASSERTION_SHAPE = "eyJhbGciOiJSUzI1NiJ9.eyJzdWIiOiJ4In0.c2ln";
 
 function basic(id: string, secret: string): string {
   return `Basic ${btoa(`${encodeURIComponent(id)}:${encodeURIComponent(secret)}`)}`;
@@ -387,6 +391,51 @@ Deno.test("/token authenticates the client: 401 invalid_client, changing nothing
       "invalid_request",
       false,
     ],
+    [
+      "client_assertion_type without client_assertion",
+      { client_id: publicClient.clientId, client_assertion_type: JWT_BEARER_ASSERTION },
+      {},
+      400,
+      "invalid_request",
+      false,
+    ],
+    [
+      "a client assertion and a secret together",
+      {
+        client_id: secretClient.clientId,
+        client_secret: secretClient.clientSecret!,
+        client_assertion_type: JWT_BEARER_ASSERTION,
+        client_assertion: ASSERTION_SHAPE,
+      },
+      {},
+      400,
+      "invalid_request",
+      false,
+    ],
+    [
+      "a client assertion of another type",
+      {
+        client_id: publicClient.clientId,
+        client_assertion_type: "urn:ietf:params:oauth:client-assertion-type:saml2-bearer",
+        client_assertion: ASSERTION_SHAPE,
+      },
+      {},
+      401,
+      "invalid_client",
+      false,
+    ],
+    [
+      "a client assertion from a registered client, which publishes no keys",
+      {
+        client_id: publicClient.clientId,
+        client_assertion_type: JWT_BEARER_ASSERTION,
+        client_assertion: ASSERTION_SHAPE,
+      },
+      {},
+      401,
+      "invalid_client",
+      false,
+    ],
   ];
   for (const [why, fields, headers, status, error, basicChallenge] of cases) {
     await t.step(`${why} -> ${status} ${error}`, async () => {
@@ -478,8 +527,37 @@ Deno.test("/token refresh: a retry after a lost response, within the grace, keep
   assert.equal(await mcpStatus(app, lost.access_token), 401, "the lost answer's tokens died");
 });
 
-Deno.test("/token refresh: reusing a rotated token after the grace revokes the grant", async () => {
-  const { app } = testServer({ refreshGraceSeconds: 1 });
+Deno.test("/token refresh: a second process's copy of the previous token, after the grace, gets an access token and the live token keeps working", async () => {
+  const { app, events } = testServer({ refreshGraceSeconds: 1, refreshReuseWindowSeconds: 3600 });
+  const client = await registerClient(app);
+  // Two processes of one client hold the same refresh token; A rotates it.
+  const first = await tokensFor(app, client);
+  const processA = await tokenSet(await refreshWith(app, client, first.refresh_token));
+  await sleep(1200);
+  // B presents its copy after the grace: an access token, and no refresh token to fork.
+  const res = await refreshWith(app, client, first.refresh_token);
+  const processB = await res.json();
+  assert.equal(res.status, 200, JSON.stringify(processB));
+  assert.equal(res.headers.get("cache-control"), "no-store");
+  assert.equal(processB.refresh_token, undefined);
+  assert.equal(processB.token_type, "Bearer");
+  assert.equal(processB.scope, "mcp offline_access");
+  assert.ok(processB.expires_in > 3500 && processB.expires_in <= 3600, String(processB.expires_in));
+  assert.equal(await mcpStatus(app, processB.access_token), 200);
+  assert.equal(await mcpStatus(app, processA.access_token), 200);
+  assert.equal(events.filter((e) => e.type === "grant_revoked").length, 0);
+  // The live token still rotates.
+  const next = await tokenSet(await refreshWith(app, client, processA.refresh_token));
+  assert.equal(await mcpStatus(app, next.access_token), 200);
+  assert.equal(await mcpStatus(app, processB.access_token), 401, "it died with its token");
+  // B's copy is now two generations back: reuse.
+  await oauthError(await refreshWith(app, client, first.refresh_token), 400, "invalid_grant");
+  assert.equal(await mcpStatus(app, next.access_token), 401);
+  assert.ok(events.some((e) => e.type === "grant_revoked" && e.reason === "refresh token reused"));
+});
+
+Deno.test("/token refresh: reusing a rotated token after the grace and the reuse window revokes the grant", async () => {
+  const { app } = testServer({ refreshGraceSeconds: 1, refreshReuseWindowSeconds: 1 });
   const client = await registerClient(app);
   const first = await tokensFor(app, client);
   const second = await tokenSet(await refreshWith(app, client, first.refresh_token));

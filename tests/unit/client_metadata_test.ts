@@ -20,6 +20,7 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   BUILTIN_DOCUMENTS,
+  CHATGPT_DOCUMENT,
   CLAUDE_CODE_DOCUMENT,
   CLAUDE_CONNECTOR_DOCUMENT,
 } from "../../auth/builtin_documents.ts";
@@ -179,7 +180,7 @@ Deno.test("metadata documents that must be refused are refused", async (t) => {
     ],
     ["a document asking for a shared secret", {
       body: { ...GOOD_DOC, token_endpoint_auth_method: "client_secret_post" },
-    }, /must be none/],
+    }, /shared secret/],
     ["a document that is not JSON", { body: "<html>" }, /not JSON/],
     [
       "a document over 16 KiB",
@@ -339,7 +340,15 @@ Deno.test("the built-in copies of Claude's documents pass the same validation as
       matchRedirect("http://127.0.0.1:8080/callback", code.redirectUris),
       "http://127.0.0.1/callback",
     );
-    assert.equal(BUILTIN_DOCUMENTS.size, 2);
+    const chatgpt = validateDocument(
+      CHATGPT_DOCUMENT.client_id,
+      structuredClone(CHATGPT_DOCUMENT),
+      DEFAULT_REDIRECT_ALLOWLIST,
+    );
+    // It offers `none` beside private_key_jwt: a public client that may also sign.
+    assert.equal(chatgpt.authMethod, "none");
+    assert.equal(chatgpt.clientName, "ChatGPT");
+    assert.equal(BUILTIN_DOCUMENTS.size, 3);
   });
 
   await t.step("a copy whose redirect the owner's allowlist refuses is refused", async () => {

@@ -14,7 +14,13 @@ import {
 import type { ClientRecord, CodeRecord, GrantRecord, RefreshSlot } from "../../auth/records.ts";
 import type { WriteOp } from "../../store/store.ts";
 
-const LIFE: Lifetimes = { accessMs: 3_600_000, refreshMs: 86_400_000, graceMs: 60_000 };
+// No reuse window here: strict rotation; tests/unit/refresh_window_test.ts covers the window.
+const LIFE: Lifetimes = {
+  accessMs: 3_600_000,
+  refreshMs: 86_400_000,
+  graceMs: 60_000,
+  reuseWindowMs: 0,
+};
 const T = 1_000_000;
 // Two base64url S256 challenges (43 characters each).
 const CHALLENGE = "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM";

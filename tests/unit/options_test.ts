@@ -44,6 +44,12 @@ Deno.test("resolveOptions refuses bad options with an error that names the optio
     ["codeTtlSeconds fractional", { codeTtlSeconds: 1.5 }, RangeError, /"codeTtlSeconds"/],
     ["codeTtlSeconds a string", { codeTtlSeconds: "60" }, RangeError, /"codeTtlSeconds"/],
     ["refreshGraceSeconds NaN", { refreshGraceSeconds: NaN }, RangeError, /refreshGrace/],
+    [
+      "refreshReuseWindowSeconds negative",
+      { refreshReuseWindowSeconds: -1 },
+      RangeError,
+      /"refreshReuseWindowSeconds"/,
+    ],
     ["maxClients zero", { maxClients: 0 }, RangeError, /"maxClients"/],
     [
       "clientMetadataDocuments not a boolean",
@@ -103,6 +109,7 @@ Deno.test("resolveOptions fills in the documented defaults", async (t) => {
     ["refreshTokenTtlSeconds", 365 * 24 * 3600],
     ["codeTtlSeconds", 120],
     ["refreshGraceSeconds", 60],
+    ["refreshReuseWindowSeconds", 4 * 3600],
     ["allowedRedirects", [...DEFAULT_REDIRECT_ALLOWLIST]],
     ["allowedOrigins", ["loopback"]],
     ["scopes", ["mcp", "offline_access"]],

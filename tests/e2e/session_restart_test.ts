@@ -1,0 +1,115 @@
+/**
+ * Claude Code keeps the `Mcp-Session-Id` it was given and does not initialize again
+ * after a 404, so a restarted server must answer the old id: against real server
+ * processes under Deno and Bun, a session opened before a restart on the same state
+ * folder still gets its tool calls answered afterwards (statelessly, with the token).
+ */
+import assert from "node:assert/strict";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { obtainTokens, PASSWORD, RUNTIMES, type ServerProcess, startServer } from "../fixtures.ts";
+
+/** POSTs one JSON-RPC message to /mcp as a 2025-era client with a session would. */
+async function post(
+  mcpUrl: string,
+  token: string,
+  message: unknown,
+  sessionId?: string,
+): Promise<Response> {
+  return await fetch(mcpUrl, {
+    method: "POST",
+    headers: {
+      authorization: `Bearer ${token}`,
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+      ...(sessionId ? { "mcp-session-id": sessionId } : {}),
+    },
+    body: JSON.stringify(message),
+  });
+}
+
+/** The JSON-RPC answer in a JSON or SSE body. */
+async function answer(res: Response): Promise<Record<string, unknown>> {
+  const text = await res.text();
+  const json = (res.headers.get("content-type") ?? "").includes("text/event-stream")
+    ? text.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5))
+      .find((d) => d.trim().startsWith("{"))
+    : text;
+  assert.ok(json, `a JSON-RPC answer: ${text.slice(0, 300)}`);
+  return JSON.parse(json);
+}
+
+const HELLO = (id: number) => ({
+  jsonrpc: "2.0",
+  id,
+  method: "tools/call",
+  params: { name: "hello", arguments: { name: "Claude Code" } },
+});
+
+for (const runtime of RUNTIMES) {
+  Deno.test(`a tool call with a session id from before a restart answers 200 under ${runtime}`, async (t) => {
+    const stateDir = await mkdtemp(join(tmpdir(), `pmcp-restart-${runtime}-`));
+    let server: ServerProcess | undefined;
+    try {
+      server = await startServer({ runtime, stateDir, password: PASSWORD });
+      const mcpUrl = `${server.baseUrl}/mcp`;
+      const { accessToken } = await obtainTokens(server.baseUrl, "Claude Code");
+      let sessionId!: string;
+
+      await t.step("initialize opens a session and a call in it works", async () => {
+        const init = await post(mcpUrl, accessToken, {
+          jsonrpc: "2.0",
+          id: 1,
+          method: "initialize",
+          params: {
+            protocolVersion: "2025-06-18",
+            capabilities: {},
+            clientInfo: { name: "claude-code", version: "2.1.0" },
+          },
+        });
+        assert.equal(init.status, 200);
+        sessionId = init.headers.get("mcp-session-id")!;
+        assert.ok(sessionId);
+        await init.body?.cancel();
+        const call = await post(mcpUrl, accessToken, HELLO(2), sessionId);
+        assert.equal(call.status, 200);
+        await call.body?.cancel();
+      });
+
+      await t.step("after a restart the same session id still gets the tool answered", async () => {
+        const port = server!.port;
+        await server!.stop();
+        server = await startServer({ runtime, stateDir, password: PASSWORD, port });
+        const call = await post(mcpUrl, accessToken, HELLO(3), sessionId);
+        assert.equal(call.status, 200);
+        const message = await answer(call);
+        assert.deepEqual((message.result as { content: unknown[] }).content, [{
+          type: "text",
+          text: "Hello, Claude Code!",
+        }]);
+      });
+
+      await t.step(
+        "tools/list with the old id works too, and a bad token is still 401",
+        async () => {
+          const list = await post(
+            mcpUrl,
+            accessToken,
+            { jsonrpc: "2.0", id: 4, method: "tools/list" },
+            sessionId,
+          );
+          assert.equal(list.status, 200);
+          assert.ok((await answer(list)).result);
+          const stranger = await post(mcpUrl, "A".repeat(43), HELLO(5), sessionId);
+          assert.equal(stranger.status, 401);
+          await stranger.body?.cancel();
+        },
+      );
+    } finally {
+      await server?.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+}
