@@ -371,9 +371,13 @@ export function testServer(options: Partial<PersonalMcpOptions> = {}): TestServe
   return { app, store, events };
 }
 
-/** Everything in the store, in a stable order, for "changed nothing" assertions. */
+/**
+ * Everything in the store, in a stable order, for "changed nothing" assertions. The
+ * activity log (`["activity", ...]`) is left out: recording a refused request is the
+ * one write a refusal is meant to make.
+ */
 export async function snapshot(store: Store): Promise<string> {
-  const entries = await store.list([]);
+  const entries = (await store.list([])).filter((e) => e.key[0] !== "activity");
   return JSON.stringify(
     entries
       .map((e) => [e.key, e.value] as const)
