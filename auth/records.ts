@@ -66,15 +66,33 @@ export interface GrantRecord {
   createdAt: number;
   /** Live refresh tokens (normally one; briefly more while a refresh races). */
   refresh: RefreshSlot[];
+  /** The name the client gave (not vouched for), as of its last code exchange or refresh. */
+  clientName?: string;
+  /** Where the authorization code of this grant was sent. */
+  redirectUri?: string;
+  /** Last code exchange, refresh or `/mcp` use (the latter at most once a minute). */
+  lastUsedAt?: number;
+  /** The address of that use. */
+  lastAddress?: string;
 }
 
 /** An access token, as the bearer check needs it. */
 export interface AccessRecord {
   grantId: string;
   clientId: string;
+  /** The name the client gave, for tools that want to know who calls. */
+  clientName?: string;
   scope: string;
   resource: string;
   expiresAt: number;
+}
+
+/** A signed-in owner page: keyed by the hash of its cookie. */
+export interface OwnerSessionRecord {
+  createdAt: number;
+  expiresAt: number;
+  /** The address that signed in. */
+  address: string;
 }
 
 /** Points a refresh token back at its grant; outlives the slot so reuse is caught. */
@@ -92,5 +110,10 @@ export const keys = {
   access: (hash: string): Key => ["access", hash],
   refresh: (hash: string): Key => ["refresh", hash],
   ownerPassword: ["owner", "password"] as Key,
+  ownerSession: (hash: string): Key => ["owner", "session", hash],
+  ownerSessions: ["owner", "session"] as Key,
+  activity: ["activity"] as Key,
+  activitySlot: (slot: number): Key => ["activity", String(slot)],
+  revocationNotice: ["server", "revocation-notice"] as Key,
   signingKey: ["server", "signing-key"] as Key,
 } as const;
