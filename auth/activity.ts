@@ -18,7 +18,10 @@ export const ACTIVITY_TTL_MS = 7 * 24 * 3600 * 1000;
 /** Stored events are written in batches, at most once per this many ms. */
 export const ACTIVITY_FLUSH_MS = 1000;
 
-/** One recorded event: the event, when it happened (epoch ms) and a unique id. */
+/**
+ * One recorded event: the event, when it happened (epoch ms) and a unique id (which
+ * also orders the events one process recorded within the same millisecond).
+ */
 export type ActivityEntry = AuthEvent & { id: string; at: number };
 
 const AUTH_EVENT_TYPES: ReadonlySet<string> = new Set<AuthEvent["type"]>([
@@ -76,6 +79,8 @@ export function createActivityLog(store: Store, now: () => number = Date.now): A
   let lastFlush = -Infinity;
   let flushing: Promise<void> | undefined;
   let nextSlot: Promise<number> | undefined;
+  let count = 0;
+  const processTag = randomToken(6);
 
   /** Continues the stored ring after its newest entry (from an earlier run or process). */
   async function firstSlot(): Promise<number> {
@@ -114,7 +119,8 @@ export function createActivityLog(store: Store, now: () => number = Date.now): A
 
   return {
     record(event) {
-      const entry = { ...event, id: randomToken(9), at: now() } as ActivityEntry;
+      const id = `${(count++).toString(36).padStart(9, "0")}.${processTag}`;
+      const entry = { ...event, id, at: now() } as ActivityEntry;
       ring.push(entry);
       if (ring.length > ACTIVITY_LIMIT) ring.shift();
       pending.push(entry);
@@ -129,7 +135,9 @@ export function createActivityLog(store: Store, now: () => number = Date.now): A
         if (value && typeof value.id === "string") byId.set(value.id, value);
       }
       for (const entry of ring) byId.set(entry.id, entry);
-      return [...byId.values()].sort((a, b) => b.at - a.at).slice(0, limit);
+      return [...byId.values()]
+        .sort((a, b) => b.at - a.at || (a.id < b.id ? 1 : a.id > b.id ? -1 : 0))
+        .slice(0, limit);
     },
     async flush() {
       await flushing;

@@ -8,11 +8,17 @@
  */
 import type { PersonalMcpEvent } from "../server/options.ts";
 import type { Store } from "../store/store.ts";
-import type { ActivityEntry, ActivityLog } from "./activity.ts";
+import {
+  type ActivityEntry,
+  type ActivityLog,
+  createActivityLog,
+  isAuthEvent,
+} from "./activity.ts";
 import { isMetadataClientId } from "./clients.ts";
 import { hashPassword } from "./crypto.ts";
-import type { Grants } from "./grants.ts";
+import { createGrants, type Grants } from "./grants.ts";
 import { type ClientRecord, type GrantRecord, keys } from "./records.ts";
+import { withAccessIndex } from "./token_index.ts";
 
 /** One connected app: a grant, as the owner sees it. */
 export interface GrantSummary {
@@ -208,5 +214,48 @@ export function createOwnerControls(deps: OwnerControlsDeps): OwnerControls {
       ]);
     },
     passwordFromOptions: deps.passwordFromOptions ?? false,
+  };
+}
+
+/**
+ * The owner controls on a store, without a server: what the owner commands use when
+ * no server holds the state. Revocations go through the token index's change notice,
+ * so a server sharing the store (Deno KV) applies them within a second, and they are
+ * written to the shared activity log. `close` writes the log and closes the store.
+ *
+ * @example Listing grants of a stopped server's state
+ * ```ts
+ * import { createMemoryStore } from "../store/memory.ts";
+ * import { ownerControlsOn } from "./owner_controls.ts";
+ * const { controls, close } = ownerControlsOn(createMemoryStore());
+ * if ((await controls.listGrants()).length !== 0) throw new Error("a fresh store has no grants");
+ * await close();
+ * ```
+ */
+export function ownerControlsOn(
+  raw: Store,
+  options: { now?: () => number; onEvent?: (event: PersonalMcpEvent) => void } = {},
+): { controls: OwnerControls; close(): Promise<void> } {
+  const now = options.now ?? Date.now;
+  const store = withAccessIndex(raw, now);
+  const activity = createActivityLog(store, now);
+  const emit = (event: PersonalMcpEvent) => {
+    if (isAuthEvent(event)) activity.record(event);
+    options.onEvent?.(event);
+  };
+  const grants = createGrants(store, (grantId, reason, grant, address) =>
+    emit({
+      type: "grant_revoked",
+      grantId,
+      reason,
+      clientId: grant.clientId,
+      clientAddress: address,
+    }));
+  return {
+    controls: createOwnerControls({ store, grants, activity, emit, now }),
+    async close() {
+      await activity.flush();
+      await store.close();
+    },
   };
 }

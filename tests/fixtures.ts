@@ -544,6 +544,84 @@ export async function postConsent(
   );
 }
 
+/** The owner page as a browser received it. */
+export interface OwnerPageView {
+  response: Response;
+  html: string;
+  /** The signed form token of the page's forms. */
+  csrf: string;
+  /** `name=value` of the owner cookie the browser holds after this answer. */
+  cookie: string;
+}
+
+/** The `name=value` an answer's Set-Cookie gives, or undefined. */
+export function setCookieOf(res: Response): string | undefined {
+  const header = res.headers.get("set-cookie");
+  return header ? header.split(";")[0]! : undefined;
+}
+
+/** GETs /owner as a browser holding `cookie`; fails the test unless it is a 200 page. */
+export async function openOwner(
+  app: PersonalMcp,
+  cookie?: string,
+  query = "",
+): Promise<OwnerPageView> {
+  const response = await app.fetch(
+    new Request(`${BASE_URL}/owner${query}`, { headers: cookie ? { cookie } : {} }),
+  );
+  const html = await response.text();
+  assert.equal(response.status, 200, html.slice(0, 300));
+  const csrf = formField(html, "csrf");
+  assert.ok(csrf, "the owner page carries a signed form token");
+  return { response, html, csrf, cookie: setCookieOf(response) ?? cookie ?? "" };
+}
+
+/** Posts an owner-page form as a same-origin browser; options override the defaults. */
+export async function postOwner(
+  app: PersonalMcp,
+  page: Pick<OwnerPageView, "csrf" | "cookie">,
+  fields: Record<string, string>,
+  options: {
+    cookie?: string | null;
+    origin?: string | null;
+    remoteAddress?: string;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    ...options.headers,
+  };
+  const cookie = options.cookie === undefined ? page.cookie : options.cookie;
+  if (cookie) headers.cookie = cookie;
+  const origin = options.origin === undefined ? BASE_URL : options.origin;
+  if (origin !== null) headers.origin = origin;
+  return await app.fetch(
+    new Request(`${BASE_URL}/owner`, {
+      method: "POST",
+      headers,
+      body: new URLSearchParams({ csrf: page.csrf, ...fields }),
+    }),
+    { remoteAddress: options.remoteAddress ?? "192.0.2.20" },
+  );
+}
+
+/** Signs in on /owner with the password; returns the signed-in page (its cookie is the session). */
+export async function signInOwner(
+  app: PersonalMcp,
+  options: { password?: string; remoteAddress?: string } = {},
+): Promise<OwnerPageView> {
+  const form = await openOwner(app);
+  const res = await postOwner(app, form, {
+    action: "sign-in",
+    password: options.password ?? PASSWORD,
+  }, { remoteAddress: options.remoteAddress });
+  assert.equal(res.status, 303, await res.text());
+  const session = setCookieOf(res);
+  assert.ok(session, "signing in sets the session cookie");
+  return await openOwner(app, session);
+}
+
 /** Runs consent with the owner password and returns the code and its PKCE verifier. */
 export async function authorize(
   app: PersonalMcp,
