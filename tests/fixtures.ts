@@ -140,6 +140,8 @@ export async function startServer(options: {
   port?: number;
   extraArgs?: string[];
   env?: Record<string, string>;
+  /** Flags for the runtime itself, before the script (e.g. Deno's `--unstable-kv`). */
+  runtimeFlags?: string[];
 }): Promise<ServerProcess> {
   const port = options.port ?? await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -156,9 +158,10 @@ export async function startServer(options: {
   ];
   if (options.password !== undefined) flags.push("--password", options.password);
   flags.push(...(options.extraArgs ?? []));
+  const runtimeFlags = options.runtimeFlags ?? [];
   const [bin, args] = options.runtime === "deno"
-    ? [DENO_BIN, ["run", "-A", script, ...flags]]
-    : [BUN_BIN, ["run", script, ...flags]];
+    ? [DENO_BIN, ["run", "-A", ...runtimeFlags, script, ...flags]]
+    : [BUN_BIN, ["run", ...runtimeFlags, script, ...flags]];
   const child = spawn(bin, args, {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
