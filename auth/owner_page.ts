@@ -155,11 +155,12 @@ function eventRow(entry: ActivityEntry, names: Map<string, string>, now: number)
   const details: string[] = [];
   if ("reason" in entry) details.push(entry.reason);
   if (entry.type === "request_refused") details.unshift(entry.path);
-  return `<tr><td>${e(formatTime(entry.at, now))}</td><td>${
-    e(entry.clientAddress ?? "")
-  }</td><td class="${ok ? "ok" : "bad"}">${e(label)}</td><td>${e(app)}</td><td>${
-    e(details.join(": "))
-  }</td></tr>`;
+  const iso = new Date(entry.at).toISOString();
+  return `<tr><td class="nowrap" title="${e(formatTime(entry.at, now))}">${
+    e(`${iso.slice(0, 10)} ${iso.slice(11, 19)}`)
+  }</td><td class="nowrap">${e(entry.clientAddress ?? "")}</td><td class="${ok ? "ok" : "bad"}">${
+    e(label)
+  }</td><td>${e(app)}</td><td>${e(details.join(": "))}</td></tr>`;
 }
 
 /** The owner page: connected apps, registered apps without access, recent activity. */
@@ -172,7 +173,7 @@ export function ownerPage(view: OwnerView, status = 200): Response {
     : `<p class="note">No app is connected.</p>`;
   const idle = view.idleClients.length
     ? `<h2>Registered apps without access</h2>
-<table><thead><tr><th>App</th><th>Client id</th><th>Sends codes to</th><th>Registered</th><th></th></tr></thead><tbody>
+<div class="scroll"><table><thead><tr><th>App</th><th>Client id</th><th>Sends codes to</th><th>Registered</th><th></th></tr></thead><tbody>
 ${
       view.idleClients.map((c) =>
         `<tr><td>${appName(c.clientName)}</td><td>${e(c.clientId)}</td><td>${
@@ -182,12 +183,12 @@ ${
         }</td></tr>`
       ).join("\n")
     }
-</tbody></table>`
+</tbody></table></div>`
     : "";
   const events = view.events.length
-    ? `<table><thead><tr><th>When</th><th>Address</th><th>What</th><th>App</th><th>Detail</th></tr></thead><tbody>
+    ? `<div class="scroll"><table><thead><tr><th class="nowrap">When (UTC)</th><th>Address</th><th>What</th><th>App</th><th>Detail</th></tr></thead><tbody>
 ${view.events.map((entry) => eventRow(entry, names, view.now)).join("\n")}
-</tbody></table>`
+</tbody></table></div>`
     : `<p class="note">Nothing yet.</p>`;
   const body = `
 <div class="bar"><h1>${e(view.serverName)}: connected apps</h1>${

@@ -49,8 +49,10 @@ button.quiet{flex:0 0 auto;padding:.35rem .8rem;font-size:.9rem}
 .actions{display:flex;gap:.5rem;flex-wrap:wrap;margin-top:.9rem}
 .live{color:#1a7f37;font-weight:600}.dead{opacity:.7}
 .bar{display:flex;justify-content:space-between;align-items:center;gap:1rem;flex-wrap:wrap}
+.scroll{overflow-x:auto}
 table{border-collapse:collapse;width:100%;font-size:.88rem}
-th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid color-mix(in srgb,CanvasText 12%,transparent);vertical-align:top;overflow-wrap:anywhere}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid color-mix(in srgb,CanvasText 12%,transparent);vertical-align:top;overflow-wrap:break-word}
+td.nowrap,th.nowrap,td button{white-space:nowrap}
 th{font-weight:600}
 td.ok{color:#1a7f37}td.bad{color:#d1242f}
 `;
