@@ -93,6 +93,26 @@ for (const runtime of RUNTIMES) {
           assert.equal(statSync(join(stateDir, "control.json")).mode & 0o777, 0o600);
         });
 
+        await t.step("the control endpoint refuses browsers and wrong credentials", async () => {
+          const control = JSON.parse(await readFile(join(stateDir, "control.json"), "utf8"));
+          assert.match(control.url, /^http:\/\/127\.0\.0\.1:\d+$/);
+          const send = async (headers: Record<string, string>) => {
+            const res = await fetch(control.url, {
+              method: "POST",
+              headers: { "content-type": "application/json", ...headers },
+              body: JSON.stringify({ op: "revokeAll" }),
+            });
+            await res.body?.cancel();
+            return res.status;
+          };
+          const bearer = `Bearer ${control.token}`;
+          assert.equal(await send({ authorization: bearer, origin: "http://evil.example" }), 403);
+          assert.equal(await send({ authorization: bearer, "sec-fetch-site": "cross-site" }), 403);
+          assert.equal(await send({}), 401);
+          assert.equal(await send({ authorization: `Bearer ${control.token}x` }), 401);
+          assert.equal((await callHelloAt(mcp, laptop.accessToken, "a")).status, 200);
+        });
+
         let grants: GrantLine[] = [];
         await t.step("grants --json lists what the server issued", () => {
           grants = grantsJson(runtime, stateDir);
