@@ -11,6 +11,7 @@ import { createUsageRecorder, USE_WRITE_INTERVAL_MS } from "../../auth/usage.ts"
 import { createPersonalMcp } from "../../server/create.ts";
 import type { PersonalMcpEvent } from "../../server/options.ts";
 import { createMemoryStore } from "../../store/memory.ts";
+import type { Store } from "../../store/store.ts";
 import { caller } from "../../transport/caller.ts";
 import { tool } from "../../transport/tools.ts";
 import {
@@ -199,6 +200,37 @@ Deno.test("a code approved before its client was forgotten cannot be exchanged a
     client_id: client.clientId,
   }, "192.0.2.1");
   assert.equal(res.status, 401);
+  await res.body?.cancel();
+  assert.deepEqual(await app.owner.listGrants(), []);
+});
+
+Deno.test("a forget that lands between a code exchange's client check and its write leaves no grant", async () => {
+  // The store runs the owner's forget just before the exchange's transaction, as a
+  // concurrent Forget on the owner page would.
+  const inner = createMemoryStore();
+  let forgetFirst: string | undefined;
+  const store: Store = {
+    ...inner,
+    async transact(keys, plan) {
+      if (forgetFirst && keys[0]?.[0] === "code") {
+        await inner.write([{ op: "delete", key: ["client", forgetFirst] }]);
+        forgetFirst = undefined;
+      }
+      return await inner.transact(keys, plan);
+    },
+  };
+  const { app } = testServer({ store });
+  const client = await registerClient(app, { token_endpoint_auth_method: "none" });
+  const { code, verifier } = await authorize(app, client);
+  forgetFirst = client.clientId;
+  const res = await tokenFrom(app, {
+    grant_type: "authorization_code",
+    code,
+    code_verifier: verifier,
+    redirect_uri: client.redirectUris[0]!,
+    client_id: client.clientId,
+  }, "192.0.2.1");
+  assert.equal(res.status, 400);
   await res.body?.cancel();
   assert.deepEqual(await app.owner.listGrants(), []);
 });
