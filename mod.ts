@@ -14,7 +14,15 @@
  *
  * @module
  */
-export { type ConnectionInfo, createPersonalMcp, type PersonalMcp } from "./server/create.ts";
+export {
+  type ConnectionInfo,
+  createPersonalMcp,
+  type OwnerControls,
+  type PersonalMcp,
+} from "./server/create.ts";
+export type { ClientSummary, GrantSummary } from "./auth/owner_controls.ts";
+export type { ActivityEntry } from "./auth/activity.ts";
+export { type Caller, caller } from "./transport/caller.ts";
 export { banner, type ServeHandle, type ServeOptions, servePersonalMcp } from "./runtime/serve.ts";
 export {
   type JsonObjectSchema,
@@ -27,6 +35,7 @@ export {
   type ZodToolDefinition,
 } from "./transport/tools.ts";
 export {
+  type AuthEvent,
   DEFAULT_REDIRECT_ALLOWLIST,
   type PersonalMcpEvent,
   type PersonalMcpOptions,

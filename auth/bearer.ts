@@ -40,22 +40,39 @@ function challenge(
   );
 }
 
-/** Checks a request's bearer token: what the MCP handlers may know, or the 401. */
-export type BearerGate = (request: Request) => Promise<AuthInfo | Response>;
+/**
+ * Checks a request's bearer token: what the MCP handlers may know, or the 401.
+ * `address` is the caller's, for the activity log and the grant's last use.
+ */
+export type BearerGate = (request: Request, address?: string) => Promise<AuthInfo | Response>;
+
+/** What the gate reports, off the hot path's critical work. */
+export interface BearerHooks {
+  /** A request that presented a token was refused, and why. */
+  refused?(reason: string, address: string, clientId?: string): void;
+  /** A token was accepted (must return at once: it is called on every request). */
+  used?(grantId: string, address: string): void;
+}
 
 /** Builds the gate in front of `/mcp` on the access-indexed store. */
-export function createBearerGate(opts: ResolvedOptions, tokens: IndexedStore): BearerGate {
-  return async (request) => {
+export function createBearerGate(
+  opts: ResolvedOptions,
+  tokens: IndexedStore,
+  hooks: BearerHooks = {},
+): BearerGate {
+  return async (request, address = "unknown") => {
     const header = request.headers.get("authorization");
     // RFC 6750 3.1: a request without Bearer credentials gets the plain challenge.
     if (!header || !/^bearer\b/i.test(header)) return challenge(opts);
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
     if (!match) {
+      hooks.refused?.("malformed bearer token", address);
       return challenge(opts, { code: "invalid_token", description: "malformed bearer token" });
     }
     const record = await tokens.findAccess(await hashSecret(match[1]!));
     // RFC 8707: a token for another audience is no token here.
     if (!record || record.resource !== opts.resource) {
+      hooks.refused?.("token is invalid, expired or revoked", address, record?.clientId);
       return challenge(opts, {
         code: "invalid_token",
         description: "token is invalid, expired or revoked",
@@ -63,11 +80,13 @@ export function createBearerGate(opts: ResolvedOptions, tokens: IndexedStore): B
     }
     // RFC 6750 3.1: a token without the scope that opens /mcp is not enough.
     if (!record.scope.split(" ").includes(opts.scopes[0]!)) {
+      hooks.refused?.("the token lacks the required scope", address, record.clientId);
       return challenge(opts, {
         code: "insufficient_scope",
         description: "the token lacks the required scope",
       });
     }
+    hooks.used?.(record.grantId, address);
     return {
       // Tools never see the bearer token: they must not pass it on (MCP security best practices).
       token: "",
@@ -75,7 +94,8 @@ export function createBearerGate(opts: ResolvedOptions, tokens: IndexedStore): B
       scopes: record.scope.split(" "),
       expiresAt: Math.floor(record.expiresAt / 1000),
       resource: new URL(record.resource),
-      extra: { grantId: record.grantId },
+      // Who calls, for tools (see transport/caller.ts): the grant and the name the client gave.
+      extra: { grantId: record.grantId, clientName: record.clientName },
     };
   };
 }

@@ -1,80 +1,13 @@
 /**
- * The only HTML this server renders: the consent page and error pages. Plain forms
- * that work without JavaScript, under a CSP that allows no script at all.
+ * The consent page. A plain form that works without JavaScript, under the CSP and
+ * layout every page shares (`page.ts`).
  *
  * @module
  */
 import { randomToken } from "./crypto.ts";
+import { escapeHtml, htmlPage, layout, pageHeaders } from "./page.ts";
 
-/** Escapes text for HTML element content and double-quoted attributes. */
-export function escapeHtml(text: string): string {
-  return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
-}
-
-const STYLE = `
-:root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
-body{margin:0;display:grid;place-items:center;min-height:100vh;background:Canvas;color:CanvasText}
-main{max-width:28rem;width:calc(100% - 2rem);padding:1.5rem;border:1px solid color-mix(in srgb,CanvasText 20%,transparent);border-radius:12px}
-h1{font-size:1.25rem;margin:0 0 1rem}
-dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem .8rem;margin:0 0 1rem}
-dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
-label{display:block;font-weight:600;margin:.5rem 0 .25rem}
-input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border-radius:6px;border:1px solid GrayText}
-.buttons{display:flex;gap:.75rem;margin-top:1rem}
-button{flex:1;padding:.7rem;font-size:1rem;border-radius:6px;border:1px solid GrayText;cursor:pointer}
-button.approve{background:#1f6feb;color:#fff;border-color:#1f6feb}
-.error{color:#d1242f;font-weight:600}
-.note{font-size:.85rem;opacity:.8}
-`;
-
-/** Security headers for every HTML page; `formTargets` extends `form-action`. */
-function pageHeaders(nonce: string, formTargets: string[] = []): Record<string, string> {
-  return {
-    "content-type": "text/html; charset=utf-8",
-    "cache-control": "no-store",
-    // No script at all. The form posts only to us: Chrome applies form-action to every
-    // redirect that follows a post, which would stop a client callback that redirects
-    // again (claude.ai -> claude://), so a decision for an http(s) redirect is answered
-    // with a page that navigates on (continuePage). Only a custom-scheme redirect, which
-    // leaves the browser, is a 303 and named here.
-    "content-security-policy": [
-      "default-src 'none'",
-      `style-src 'nonce-${nonce}'`,
-      `form-action 'self' ${formTargets.join(" ")}`.trim(),
-      "frame-ancestors 'none'",
-      "base-uri 'none'",
-    ].join("; "),
-    "x-frame-options": "DENY",
-    "x-content-type-options": "nosniff",
-    // same-origin, not no-referrer: under no-referrer browsers post the form with
-    // "Origin: null", which the decision endpoint must refuse. The redirect to the
-    // client is cross-origin, so it still carries no Referer.
-    "referrer-policy": "same-origin",
-  };
-}
-
-function layout(title: string, nonce: string, body: string): string {
-  return `<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
-<meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title>
-<style nonce="${nonce}">${STYLE}</style></head>
-<body><main>${body}</main></body></html>`;
-}
-
-/** A readable error page (used until client and redirect are known good, RFC 6749 4.1.2.1). */
-export function errorPage(
-  status: number,
-  title: string,
-  message: string,
-  headers: Record<string, string> = {},
-): Response {
-  const nonce = randomToken(16);
-  const body = `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`;
-  return new Response(layout(title, nonce, body), {
-    status,
-    headers: { ...pageHeaders(nonce), ...headers },
-  });
-}
+export { errorPage, escapeHtml } from "./page.ts";
 
 const SCOPE_WORDS: Record<string, string> = {
   mcp: "use your tools",
@@ -82,7 +15,7 @@ const SCOPE_WORDS: Record<string, string> = {
 };
 
 /** The scopes as a person reads them, each with its name (escaped). */
-function describeScope(scope: string): string {
+export function describeScope(scope: string): string {
   return scope.split(" ").filter(Boolean).map((s) =>
     SCOPE_WORDS[s] ? `${escapeHtml(SCOPE_WORDS[s])} (${escapeHtml(s)})` : escapeHtml(s)
   ).join("; ");
@@ -142,7 +75,6 @@ export function consentPage(
   status = 200,
   headers: Record<string, string> = {},
 ): Response {
-  const nonce = randomToken(16);
   const e = escapeHtml;
   const body = `
 <h1>Allow ${e(view.clientName)}${view.clientIdHost ? ` from ${e(view.clientIdHost)}` : ""} to use ${
@@ -170,11 +102,9 @@ ${view.documentNote ? `<p class="note" role="status">${e(view.documentNote)}</p>
 <p class="note">Only approve if you started connecting this app yourself. Client ID: ${
     e(view.clientId)
   }</p>`;
-  return new Response(layout(`Allow ${view.clientName}?`, nonce, body), {
+  return htmlPage(`Allow ${view.clientName}?`, body, {
     status,
-    headers: {
-      ...pageHeaders(nonce, view.redirectTarget ? [view.redirectTarget] : []),
-      ...headers,
-    },
+    headers,
+    formTargets: view.redirectTarget ? [view.redirectTarget] : [],
   });
 }

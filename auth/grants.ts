@@ -338,23 +338,28 @@ function lateAccess(
 
 /** The grants service: revocation, the one way a grant ends early. */
 export interface Grants {
-  /** Revokes a grant and all its tokens, effective at once for `/mcp`; false when unknown. */
-  revoke(grantId: string, reason: string): Promise<boolean>;
+  /**
+   * Revokes a grant and all its tokens, effective at once for `/mcp`; false when
+   * unknown. `address` is who asked (the owner's page or command), when known.
+   */
+  revoke(grantId: string, reason: string, address?: string): Promise<boolean>;
 }
 
 /** Builds the grants service on a store (the access-indexed one, so revocation is immediate). */
 export function createGrants(
   store: Store,
-  onRevoked: (grantId: string, reason: string) => void,
+  onRevoked: (grantId: string, reason: string, grant: GrantRecord, address?: string) => void,
 ): Grants {
   return {
-    async revoke(grantId, reason) {
+    async revoke(grantId, reason, address) {
       const removed = await store.transact([keys.grant(grantId)], ([value]) => {
         const grant = value as GrantRecord | undefined;
-        return grant ? { ops: grantDeletion(grant), result: true } : { ops: [], result: false };
+        return grant
+          ? { ops: grantDeletion(grant), result: grant }
+          : { ops: [], result: undefined };
       });
-      if (removed) onRevoked(grantId, reason);
-      return removed;
+      if (removed) onRevoked(grantId, reason, removed, address);
+      return removed !== undefined;
     },
   };
 }

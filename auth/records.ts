@@ -90,12 +90,22 @@ export interface GrantRecord {
   createdAt: number;
   /** Live refresh tokens (normally one; briefly more while a refresh races). */
   refresh: RefreshSlot[];
+  /** The name the client gave (not vouched for), as of its last code exchange or refresh. */
+  clientName?: string;
+  /** Where the authorization code of this grant was sent. */
+  redirectUri?: string;
+  /** Last code exchange, refresh or `/mcp` use (the latter at most once a minute). */
+  lastUsedAt?: number;
+  /** The address of that use. */
+  lastAddress?: string;
 }
 
 /** An access token, as the bearer check needs it. */
 export interface AccessRecord {
   grantId: string;
   clientId: string;
+  /** The name the client gave, for tools that want to know who calls. */
+  clientName?: string;
   scope: string;
   resource: string;
   expiresAt: number;
@@ -105,6 +115,14 @@ export interface AccessRecord {
 export interface AssertionJtiRecord {
   clientId: string;
   expiresAt: number;
+}
+
+/** A signed-in owner page: keyed by the hash of its cookie. */
+export interface OwnerSessionRecord {
+  createdAt: number;
+  expiresAt: number;
+  /** The address that signed in. */
+  address: string;
 }
 
 /** Points a refresh token back at its grant; outlives the slot so reuse is caught. */
@@ -137,5 +155,10 @@ export const keys = {
   /** Keyed by H(clientId + " " + jti): a jti is unique per issuer (RFC 7519 4.1.7). */
   assertionJti: (hash: string): Key => ["jti", hash],
   ownerPassword: ["owner", "password"] as Key,
+  ownerSession: (hash: string): Key => ["owner", "session", hash],
+  ownerSessions: ["owner", "session"] as Key,
+  activity: ["activity"] as Key,
+  activitySlot: (slot: number): Key => ["activity", String(slot)],
+  revocationNotice: ["server", "revocation-notice"] as Key,
   signingKey: ["server", "signing-key"] as Key,
 } as const;

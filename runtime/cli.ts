@@ -1,12 +1,16 @@
 /**
  * The command line: flags and `PERSONAL_MCP_*` environment variables become
- * {@linkcode ServeOptions}; serves the given tools (the demo `hello` by default).
+ * {@linkcode ServeOptions}; serves the given tools (the demo `hello` by default) and
+ * prints the activity log, one line per event. A first argument `grants`, `revoke`
+ * or `password` runs an owner command instead (owner_commands.ts).
  *
  * @module
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
+import { formatEvent } from "../auth/activity.ts";
+import { OWNER_COMMANDS, runOwnerCommand } from "./owner_commands.ts";
 import type { Tools } from "../transport/tools.ts";
 
 const USAGE = `Usage: deno run -A mod.ts [options]   (or: bun run mod.ts [options])
@@ -27,7 +31,11 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
                         them, so every client registers (use when the documents'
                         hosts cannot be reached from this server; see the README)
   --reset-password      generate and print a new owner password, keep only its hash
+  --log-format <fmt>    activity log on the console: text (default) or json (JSON lines)
   --help                show this text
+
+Owner commands: grants [--json], revoke <id> | --all, password (see --help of each:
+deno run -A mod.ts grants --help). The owner page is at <base-url>/owner.
 `;
 
 const FLAGS = {
@@ -39,8 +47,15 @@ const FLAGS = {
   "reset-password": { type: "boolean" },
   "insecure-client-metadata": { type: "boolean" },
   "no-client-metadata-documents": { type: "boolean" },
+  "log-format": { type: "string" },
   help: { type: "boolean" },
 } as const;
+
+/** The serve options the command line gives, and how it prints the activity log. */
+export interface CliOptions extends ServeOptions {
+  /** One text line per event, or JSON lines. @default "text" */
+  logFormat?: "text" | "json";
+}
 
 /**
  * Reads flags, then the environment, into serve options; throws on bad input.
@@ -55,7 +70,7 @@ const FLAGS = {
 export function parseCli(
   argv: string[],
   env: Record<string, string | undefined>,
-): ServeOptions | "help" {
+): CliOptions | "help" {
   const { values } = parseArgs({
     args: argv,
     options: FLAGS,
@@ -83,8 +98,13 @@ export function parseCli(
       ["1", "true", "yes"].includes(
         (env[`PERSONAL_MCP_${name.toUpperCase().replaceAll("-", "_")}`] ?? "").toLowerCase(),
       );
+  const logFormat = pick("log-format");
+  if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") {
+    throw new RangeError(`--log-format must be text or json, got ${JSON.stringify(logFormat)}`);
+  }
   return {
     port,
+    logFormat,
     hostname: pick("hostname"),
     baseUrl: pick("base-url"),
     stateDir: pick("state-dir"),
@@ -117,7 +137,11 @@ export async function runCli(
   argv: string[] = process.argv.slice(2),
   options: Partial<ServeOptions> = {},
 ): Promise<ServeHandle | undefined> {
-  let parsed: ServeOptions | "help";
+  if (argv[0] !== undefined && OWNER_COMMANDS.includes(argv[0])) {
+    process.exitCode = await runOwnerCommand(argv);
+    return undefined;
+  }
+  let parsed: CliOptions | "help";
   try {
     parsed = parseCli(argv, process.env);
   } catch (error) {
@@ -131,8 +155,9 @@ export async function runCli(
   }
   // Unset flags parse as undefined (or false for switches) and must not erase `options`;
   // clientMetadataDocuments is false only when its off switch was given.
+  const { logFormat = "text", ...serve } = parsed;
   const given = Object.fromEntries(
-    Object.entries(parsed).filter(([key, value]) =>
+    Object.entries(serve).filter(([key, value]) =>
       value !== undefined && (value !== false || key === "clientMetadataDocuments")
     ),
   );
@@ -142,14 +167,12 @@ export async function runCli(
       ...options,
       ...given,
       onEvent: (event) => {
-        if (event.type === "error") console.error(`error in ${event.where}:`, event.error);
-        else if (event.type === "warning" || event.type === "client_metadata_failed") {
-          console.warn(`warning: ${event.message}`);
-        } else if (event.type === "mcp_rejected") {
-          console.warn(`mcp: ${(event.error as Error)?.message ?? event.error}`);
-        } else if (event.type === "owner_login_failed") {
-          console.warn(`wrong owner password from ${event.clientAddress}`);
-        } else if (event.type === "grant_revoked") console.warn(`grant revoked: ${event.reason}`);
+        // One line per event; values a client sent are escaped by formatEvent.
+        const line = formatEvent(event, Date.now(), logFormat);
+        if (event.type === "error") {
+          console.error(line);
+          if (logFormat === "text") console.error(event.error);
+        } else console.log(line);
         options.onEvent?.(event);
       },
     });

@@ -10,6 +10,7 @@ import { generatePassword } from "../auth/crypto.ts";
 import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner.ts";
 import { isLoopbackHost, type PersonalMcpOptions } from "../server/options.ts";
 import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
+import { startControl } from "./control.ts";
 import { openFileStore, prepareStateDir } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { createMemoryStore } from "../store/memory.ts";
@@ -74,11 +75,15 @@ async function listen(hostname: string, port: number, handler: Handler): Promise
   );
 }
 
+/** Whether the options put the state in the file store (which owner commands reach by control). */
+function usesFileStore(choice: ServeOptions["store"]): boolean {
+  return choice === "file" || (choice === undefined && !kvAvailable());
+}
+
 async function openStore(choice: ServeOptions["store"], stateDir: string): Promise<Store> {
   if (choice !== undefined && typeof choice === "object") return choice;
   if (choice === "memory") return createMemoryStore();
-  const useKv = choice === "kv" || (choice === undefined && kvAvailable());
-  if (!useKv) return await openFileStore(stateDir);
+  if (usesFileStore(choice)) return await openFileStore(stateDir);
   // Deno Deploy provides the database; elsewhere it is a file in the state folder.
   if (process.env.DENO_DEPLOYMENT_ID) return await openKvStore();
   await prepareStateDir(stateDir);
@@ -139,9 +144,11 @@ export async function servePersonalMcp(
       `"insecureClientMetadata" is for local development only and needs a loopback "hostname", got ${hostname}`,
     );
   }
-  const store = await openStore(options.store, options.stateDir ?? ".oauth-state");
+  const stateDir = options.stateDir ?? ".oauth-state";
+  const store = await openStore(options.store, stateDir);
 
   let app: PersonalMcp | undefined;
+  let control: { stop(): Promise<void> } | undefined;
   let ready!: () => void;
   const readyPromise = new Promise<void>((resolve) => (ready = resolve));
   let listener: Listener;
@@ -177,6 +184,10 @@ export async function servePersonalMcp(
       }
     }
     app = createPersonalMcp(tools, { ...options, baseUrl, store });
+    // The file store's lock keeps the owner commands out: they come through here instead.
+    if (usesFileStore(options.store)) {
+      control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h));
+    }
   } catch (error) {
     await listener.stop();
     await store.close();
@@ -200,6 +211,7 @@ export async function servePersonalMcp(
     app,
     shutdown() {
       stopped ??= (async () => {
+        await control?.stop();
         await listener.stop();
         await app!.close();
       })();

@@ -1,11 +1,13 @@
 /**
  * `createPersonalMcp()`: the whole server as one `(Request) => Promise<Response>`. It
  * composes the services once (store with its token index, clients, grants, owner,
- * limits, signer, events, clock) and hands each endpoint the ones it uses. It never
- * touches a socket, so tests and Deno Deploy call `fetch` directly.
+ * owner controls, activity log, usage, limits, signer, events, clock) and hands each
+ * endpoint the ones it uses. It never touches a socket, so tests and Deno Deploy call
+ * `fetch` directly.
  *
  * @module
  */
+import { createActivityLog, isAuthEvent } from "../auth/activity.ts";
 import { createBearerGate } from "../auth/bearer.ts";
 import { createAssertionVerifier } from "../auth/client_assertion.ts";
 import { createMetadataResolver, failureLine, printable } from "../auth/client_metadata.ts";
@@ -18,6 +20,7 @@ import {
 import { createRegisterEndpoint } from "../auth/endpoints/register.ts";
 import { createRevokeEndpoint } from "../auth/endpoints/revoke.ts";
 import { createTokenEndpoint } from "../auth/endpoints/token.ts";
+import { createOwnerEndpoint } from "../auth/endpoints/owner.ts";
 import { createGrants } from "../auth/grants.ts";
 import {
   createLoginThrottle,
@@ -25,8 +28,10 @@ import {
   REGISTRATIONS_PER_MINUTE,
 } from "../auth/limits.ts";
 import { createPasswordOwner } from "../auth/owner.ts";
+import { createOwnerControls, type OwnerControls } from "../auth/owner_controls.ts";
 import { createSigner } from "../auth/signer.ts";
 import { withAccessIndex } from "../auth/token_index.ts";
+import { createUsageRecorder } from "../auth/usage.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
 import { createMcpEndpoint } from "../transport/mcp.ts";
@@ -34,7 +39,7 @@ import { type Tools, validateTools } from "../transport/tools.ts";
 import { type PersonalMcpEvent, type PersonalMcpOptions, resolveOptions } from "./options.ts";
 import { type ConnectionInfo, createRoutes } from "./routes.ts";
 
-export type { ConnectionInfo };
+export type { ConnectionInfo, OwnerControls };
 
 /** A personal MCP server as a fetch handler. */
 export interface PersonalMcp {
@@ -44,7 +49,12 @@ export interface PersonalMcp {
   readonly baseUrl: string;
   /** The store in use (writes through it keep the server's token index in step). */
   readonly store: Store;
-  /** Ends in-flight MCP exchanges and closes the store. */
+  /**
+   * The owner's controls: list and revoke grants, list and forget clients, the
+   * activity log. What the owner page and the owner commands use.
+   */
+  readonly owner: OwnerControls;
+  /** Ends in-flight MCP exchanges, writes the activity log and closes the store. */
   close(): Promise<void>;
 }
 
@@ -70,20 +80,29 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
   const opts = resolveOptions(options);
   const checkedTools = validateTools(tools);
   const now = () => Date.now();
-  const emit = (event: PersonalMcpEvent) => {
-    try {
-      options.onEvent?.(event);
-    } catch { /* a broken hook must not break a request */ }
-  };
 
   // Services, composed once.
   const store = withAccessIndex(
     options.store === undefined || options.store === "memory" ? createMemoryStore() : options.store,
     now,
   );
+  const activity = createActivityLog(store, now);
+  const emit = (event: PersonalMcpEvent) => {
+    if (isAuthEvent(event)) activity.record(event);
+    try {
+      options.onEvent?.(event);
+    } catch { /* a broken hook must not break a request */ }
+  };
   const grants = createGrants(
     store,
-    (grantId, reason) => emit({ type: "grant_revoked", grantId, reason }),
+    (grantId, reason, grant, address) =>
+      emit({
+        type: "grant_revoked",
+        grantId,
+        reason,
+        clientId: grant.clientId,
+        clientAddress: address,
+      }),
   );
   const clients = createClients({
     store,
@@ -131,6 +150,18 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       }),
   });
   const owner = createPasswordOwner(store, options.password);
+  const controls = createOwnerControls({
+    store,
+    grants,
+    activity,
+    emit,
+    now,
+    passwordFromOptions: options.password !== undefined,
+  });
+  const signer = createSigner(store);
+  // One throttle for every place the owner password is typed (consent and owner page).
+  const throttle = createLoginThrottle(now);
+  const usage = createUsageRecorder(store, now);
   const mcp = createMcpEndpoint(checkedTools, {
     name: opts.name,
     version: opts.version,
@@ -147,6 +178,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       store,
       registrations: createRateLimiter(REGISTRATIONS_PER_MINUTE, 60_000, now),
       now,
+      emit,
     }),
     token: createTokenEndpoint({ opts, store, clients, grants, now, emit }),
     revoke: createRevokeEndpoint({ maxBodyBytes: opts.maxBodyBytes, store, clients, grants }),
@@ -155,21 +187,28 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       store,
       clients,
       owner,
-      throttle: createLoginThrottle(now),
-      signer: createSigner(store),
+      throttle,
+      signer,
       now,
       emit,
     }),
-    gate: createBearerGate(opts, store),
+    owner: createOwnerEndpoint({ opts, store, owner, controls, throttle, signer, now, emit }),
+    gate: createBearerGate(opts, store, {
+      refused: (reason, clientAddress, clientId) =>
+        emit({ type: "request_refused", path: "/mcp", reason, clientAddress, clientId }),
+      used: usage.used,
+    }),
     mcp,
   }, emit);
 
   return {
     baseUrl: opts.baseUrl,
     store,
+    owner: controls,
     fetch,
     async close() {
       await mcp.close();
+      await activity.flush();
       await store.close();
     },
   };

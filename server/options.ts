@@ -11,8 +11,6 @@ export type PersonalMcpEvent =
   | { type: "error"; where: string; error: unknown }
   /** What the MCP SDK reports: mostly requests it rejected (bad media type, bad JSON-RPC). */
   | { type: "mcp_rejected"; error: unknown }
-  | { type: "owner_login_failed"; clientAddress: string }
-  | { type: "grant_revoked"; grantId: string; reason: string }
   | { type: "warning"; message: string }
   /**
    * A Client ID Metadata Document could not be used as fetched. `failure` says which
@@ -33,6 +31,42 @@ export type PersonalMcpEvent =
     /** What stood in for the document; `"none"`: the client was refused. */
     fallback: "stored_copy" | "builtin_copy" | "none";
     message: string;
+  }
+  | AuthEvent;
+
+/**
+ * An authorization event: what the activity log (console, owner page, `onEvent`)
+ * records. `clientAddress` is the caller's address as the throttle sees it, or
+ * `"command line"` for the owner's commands. None carries a token, code, secret or
+ * password; `clientName`, `reason` and `path` may hold text a client sent, so every
+ * sink escapes them.
+ */
+export type AuthEvent =
+  | { type: "client_registered"; clientId: string; clientName?: string; clientAddress: string }
+  | { type: "consent_shown"; clientId: string; clientName?: string; clientAddress: string }
+  | { type: "consent_approved"; clientId: string; grantId: string; clientAddress: string }
+  | { type: "consent_denied"; clientId: string; clientAddress: string }
+  /** A wrong owner password, on the consent page or the owner page (`page`). */
+  | { type: "owner_login_failed"; clientAddress: string; page?: "consent" | "owner" }
+  | { type: "owner_signed_in"; clientAddress: string }
+  | { type: "token_issued"; clientId: string; grantId: string; clientAddress: string }
+  | { type: "token_refreshed"; clientId: string; grantId: string; clientAddress: string }
+  | { type: "refresh_reuse_detected"; clientId: string; grantId: string; clientAddress: string }
+  | {
+    type: "grant_revoked";
+    grantId: string;
+    reason: string;
+    clientId?: string;
+    clientAddress?: string;
+  }
+  | { type: "client_forgotten"; clientId: string; clientAddress?: string }
+  /** A request turned away, and why (the OAuth error code and its description). */
+  | {
+    type: "request_refused";
+    path: string;
+    reason: string;
+    clientAddress: string;
+    clientId?: string;
   };
 
 /** Options of `createPersonalMcp()` and `servePersonalMcp()`. */
@@ -146,7 +180,11 @@ export interface PersonalMcpOptions {
    * register resources, prompts or anything else the SDK offers.
    */
   configureServer?: (server: McpServer) => void;
-  /** Receives errors and security events. Never given a token, code, secret or password. */
+  /**
+   * Receives errors and every authorization event (the activity log: registrations,
+   * consent, tokens, refreshes, revocations, refused requests). Never given a token,
+   * code, secret or password.
+   */
   onEvent?: (event: PersonalMcpEvent) => void;
 }
 

@@ -6,6 +6,8 @@
  */
 import type { AuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
 import type { BearerGate } from "../auth/bearer.ts";
+import type { OwnerEndpoint } from "../auth/endpoints/owner.ts";
+import { OWNER_PATH } from "../auth/owner_page.ts";
 import { jsonResponse, OAuthError, oauthErrorResponse } from "../auth/errors.ts";
 import { originAllowed } from "../auth/redirects.ts";
 import { jsonRpcError, type McpEndpoint } from "../transport/mcp.ts";
@@ -23,9 +25,10 @@ export interface Endpoints {
   protectedResourceJson: string;
   authorizationServerJson: string;
   register(request: Request, address: string): Promise<Response>;
-  token(request: Request): Promise<Response>;
-  revoke(request: Request): Promise<Response>;
+  token(request: Request, address: string): Promise<Response>;
+  revoke(request: Request, address: string): Promise<Response>;
   authorize: AuthorizeEndpoint;
+  owner: OwnerEndpoint;
   gate: BearerGate;
   mcp: McpEndpoint;
 }
@@ -66,19 +69,6 @@ function discovery(body: string): Response {
   });
 }
 
-/** OAuth endpoints answer their errors as RFC 6749 5.2 JSON; anything else is a bug (500). */
-async function oauth(handler: () => Promise<Response>): Promise<Response> {
-  try {
-    return await handler();
-  } catch (error) {
-    if (error instanceof OAuthError) return oauthErrorResponse(error);
-    if (error instanceof BodyTooLargeError) {
-      return jsonResponse({ error: "invalid_request", error_description: error.message }, 413);
-    }
-    throw error;
-  }
-}
-
 /** Builds the fetch handler over the endpoints. */
 export function createRoutes(
   opts: ResolvedOptions,
@@ -89,13 +79,48 @@ export function createRoutes(
   const address = (request: Request, info: ConnectionInfo) =>
     clientAddress(request, info.remoteAddress ?? "unknown", opts.trustProxy);
 
-  async function serveMcp(request: Request): Promise<Response> {
+  /**
+   * OAuth endpoints answer their errors as RFC 6749 5.2 JSON, and the activity log
+   * learns why; anything else is a bug (500).
+   */
+  async function oauth(
+    path: string,
+    from: string,
+    handler: () => Promise<Response>,
+  ): Promise<Response> {
+    try {
+      return await handler();
+    } catch (error) {
+      if (error instanceof OAuthError) {
+        emit({
+          type: "request_refused",
+          path,
+          reason: `${error.code}: ${error.message}`,
+          clientAddress: from,
+        });
+        return oauthErrorResponse(error);
+      }
+      if (error instanceof BodyTooLargeError) {
+        emit({ type: "request_refused", path, reason: error.message, clientAddress: from });
+        return jsonResponse({ error: "invalid_request", error_description: error.message }, 413);
+      }
+      throw error;
+    }
+  }
+
+  async function serveMcp(request: Request, from: string): Promise<Response> {
     const origin = request.headers.get("origin");
     // DNS rebinding / hostile pages: a browser origin we do not know gets nothing.
     if (origin !== null && !originAllowed(origin, opts.allowedOrigins, opts.origin)) {
+      emit({
+        type: "request_refused",
+        path: "/mcp",
+        reason: "origin not allowed",
+        clientAddress: from,
+      });
       return jsonRpcError(403, -32600, "Forbidden: origin not allowed");
     }
-    const auth = await endpoints.gate(request);
+    const auth = await endpoints.gate(request, from);
     if (auth instanceof Response) return auth;
     return await endpoints.mcp.fetch(request, auth);
   }
@@ -113,23 +138,36 @@ export function createRoutes(
           ? discovery(endpoints.authorizationServerJson)
           : methodNotAllowed("GET");
       case "/register":
-        return method === "POST"
-          ? await oauth(() => endpoints.register(request, address(request, info)))
-          : methodNotAllowed("POST");
       case "/token":
-        return method === "POST"
-          ? await oauth(() => endpoints.token(request))
-          : methodNotAllowed("POST");
-      case "/revoke":
-        return method === "POST"
-          ? await oauth(() => endpoints.revoke(request))
-          : methodNotAllowed("POST");
+      case "/revoke": {
+        if (method !== "POST") return methodNotAllowed("POST");
+        const from = address(request, info);
+        const path = url.pathname;
+        return await oauth(
+          path,
+          from,
+          () =>
+            path === "/register"
+              ? endpoints.register(request, from)
+              : path === "/token"
+              ? endpoints.token(request, from)
+              : endpoints.revoke(request, from),
+        );
+      }
       case "/authorize":
-        if (method === "GET" || method === "HEAD") return await authorize.get(request);
+        if (method === "GET" || method === "HEAD") {
+          return await authorize.get(request, address(request, info));
+        }
         if (method === "POST") return await authorize.post(request, address(request, info));
         return methodNotAllowed("GET, POST");
+      case OWNER_PATH:
+        if (method === "GET" || method === "HEAD") {
+          return await endpoints.owner.get(request, address(request, info));
+        }
+        if (method === "POST") return await endpoints.owner.post(request, address(request, info));
+        return methodNotAllowed("GET, POST");
       case "/mcp":
-        return await serveMcp(request);
+        return await serveMcp(request, address(request, info));
       case "/":
         return new Response(
           `${opts.name}: a personal MCP server.\nMCP endpoint: ${opts.resource}\n`,

@@ -31,6 +31,14 @@ export class StateFileError extends Error {
   }
 }
 
+/** Raised when another live process holds the state folder's lock (a running server). */
+export class StateLockedError extends StateFileError {
+  constructor(message: string, readonly pid: number) {
+    super(message);
+    this.name = "StateLockedError";
+  }
+}
+
 function isAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
@@ -69,9 +77,10 @@ function acquireLock(path: string): void {
         holder = Number.parseInt(readFileSync(path, "utf8"), 10);
       } catch { /* unreadable: treat as stale */ }
       if (Number.isInteger(holder) && holder !== process.pid && isAlive(holder)) {
-        throw new StateFileError(
+        throw new StateLockedError(
           `state folder is in use by process ${holder} (lock ${path}); ` +
             `stop that server or give this one another --state-dir`,
+          holder,
         );
       }
       try {

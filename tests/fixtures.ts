@@ -195,6 +195,8 @@ export async function startServer(options: {
   port?: number;
   extraArgs?: string[];
   env?: Record<string, string>;
+  /** Flags for the runtime itself, before the script (e.g. Deno's `--unstable-kv`). */
+  runtimeFlags?: string[];
 }): Promise<ServerProcess> {
   const port = options.port ?? await freePort();
   const baseUrl = `http://127.0.0.1:${port}`;
@@ -215,9 +217,10 @@ export async function startServer(options: {
   const config = script.startsWith("/") && !script.startsWith(ROOT)
     ? ["--config", `${ROOT}deno.json`]
     : [];
+  const runtimeFlags = options.runtimeFlags ?? [];
   const [bin, args] = options.runtime === "deno"
-    ? [DENO_BIN, ["run", "-A", ...config, script, ...flags]]
-    : [BUN_BIN, ["run", script, ...flags]];
+    ? [DENO_BIN, ["run", "-A", ...config, ...runtimeFlags, script, ...flags]]
+    : [BUN_BIN, ["run", ...runtimeFlags, script, ...flags]];
   const child = spawn(bin, args, {
     cwd: ROOT,
     env: { ...process.env, ...options.env },
@@ -430,9 +433,13 @@ export function testServer(options: Partial<PersonalMcpOptions> = {}): TestServe
   return { app, store, events };
 }
 
-/** Everything in the store, in a stable order, for "changed nothing" assertions. */
+/**
+ * Everything in the store, in a stable order, for "changed nothing" assertions. The
+ * activity log (`["activity", ...]`) is left out: recording a refused request is the
+ * one write a refusal is meant to make.
+ */
 export async function snapshot(store: Store): Promise<string> {
-  const entries = await store.list([]);
+  const entries = (await store.list([])).filter((e) => e.key[0] !== "activity");
   return JSON.stringify(
     entries
       .map((e) => [e.key, e.value] as const)
@@ -597,6 +604,84 @@ export async function postConsent(
     new Request(`${BASE_URL}/authorize`, { method: "POST", headers, body }),
     { remoteAddress: options.remoteAddress ?? "192.0.2.10" },
   );
+}
+
+/** The owner page as a browser received it. */
+export interface OwnerPageView {
+  response: Response;
+  html: string;
+  /** The signed form token of the page's forms. */
+  csrf: string;
+  /** `name=value` of the owner cookie the browser holds after this answer. */
+  cookie: string;
+}
+
+/** The `name=value` an answer's Set-Cookie gives, or undefined. */
+export function setCookieOf(res: Response): string | undefined {
+  const header = res.headers.get("set-cookie");
+  return header ? header.split(";")[0]! : undefined;
+}
+
+/** GETs /owner as a browser holding `cookie`; fails the test unless it is a 200 page. */
+export async function openOwner(
+  app: PersonalMcp,
+  cookie?: string,
+  query = "",
+): Promise<OwnerPageView> {
+  const response = await app.fetch(
+    new Request(`${BASE_URL}/owner${query}`, { headers: cookie ? { cookie } : {} }),
+  );
+  const html = await response.text();
+  assert.equal(response.status, 200, html.slice(0, 300));
+  const csrf = formField(html, "csrf");
+  assert.ok(csrf, "the owner page carries a signed form token");
+  return { response, html, csrf, cookie: setCookieOf(response) ?? cookie ?? "" };
+}
+
+/** Posts an owner-page form as a same-origin browser; options override the defaults. */
+export async function postOwner(
+  app: PersonalMcp,
+  page: Pick<OwnerPageView, "csrf" | "cookie">,
+  fields: Record<string, string>,
+  options: {
+    cookie?: string | null;
+    origin?: string | null;
+    remoteAddress?: string;
+    headers?: Record<string, string>;
+  } = {},
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    ...options.headers,
+  };
+  const cookie = options.cookie === undefined ? page.cookie : options.cookie;
+  if (cookie) headers.cookie = cookie;
+  const origin = options.origin === undefined ? BASE_URL : options.origin;
+  if (origin !== null) headers.origin = origin;
+  return await app.fetch(
+    new Request(`${BASE_URL}/owner`, {
+      method: "POST",
+      headers,
+      body: new URLSearchParams({ csrf: page.csrf, ...fields }),
+    }),
+    { remoteAddress: options.remoteAddress ?? "192.0.2.20" },
+  );
+}
+
+/** Signs in on /owner with the password; returns the signed-in page (its cookie is the session). */
+export async function signInOwner(
+  app: PersonalMcp,
+  options: { password?: string; remoteAddress?: string } = {},
+): Promise<OwnerPageView> {
+  const form = await openOwner(app);
+  const res = await postOwner(app, form, {
+    action: "sign-in",
+    password: options.password ?? PASSWORD,
+  }, { remoteAddress: options.remoteAddress });
+  assert.equal(res.status, 303, await res.text());
+  const session = setCookieOf(res);
+  assert.ok(session, "signing in sets the session cookie");
+  return await openOwner(app, session);
 }
 
 /** Runs consent with the owner password and returns the code and its PKCE verifier. */

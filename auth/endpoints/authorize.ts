@@ -134,7 +134,8 @@ export interface AuthorizeEndpointDeps {
 
 /** The authorization endpoint: GET shows the consent page, POST takes the decision. */
 export interface AuthorizeEndpoint {
-  get(request: Request): Promise<Response>;
+  /** `address` is the caller's, for the activity log. */
+  get(request: Request, address?: string): Promise<Response>;
   /** `address` is the caller's, for the password throttle. */
   post(request: Request, address: string): Promise<Response>;
 }
@@ -242,7 +243,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     return { client, source, redirect, page: undefined };
   }
 
-  async function get(request: Request): Promise<Response> {
+  async function get(request: Request, address = "unknown"): Promise<Response> {
     let params: Record<string, string>;
     try {
       params = singleValues(new URL(request.url).searchParams);
@@ -295,6 +296,12 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       expiresAt: now() + REQUEST_TTL_MS,
     };
     if (state !== undefined) pending.state = state;
+    deps.emit({
+      type: "consent_shown",
+      clientId: client.clientId,
+      clientName: client.clientName,
+      clientAddress: address,
+    });
     return consentPage(
       consentView(client, source, redirect, scope, await signer.sign(pending)),
       200,
@@ -306,6 +313,16 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     );
   }
 
+  function refused(reason: string, address: string, clientId?: string) {
+    deps.emit({
+      type: "request_refused",
+      path: "/authorize",
+      reason,
+      clientAddress: address,
+      clientId,
+    });
+  }
+
   async function post(request: Request, address: string): Promise<Response> {
     // A form posted from another site is refused before anything else is read.
     // "Origin: null" (a browser whose referrer settings hide the origin) is accepted
@@ -315,6 +332,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     const sameOrigin = origin === null || origin === opts.origin ||
       (origin === "null" && site === "same-origin");
     if (!sameOrigin || (site !== null && site !== "same-origin" && site !== "none")) {
+      refused("cross-site post of the consent form", address);
       return errorPage(
         403,
         "Request refused",
@@ -332,10 +350,12 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     }
     const pending = await signer.verify<PendingRequest>(form.request);
     if (!pending || !(pending.expiresAt > now())) {
+      refused("consent form expired or not signed by this server", address);
       return errorPage(400, "This page has expired", "Start connecting again from your app.");
     }
     const cookie = readCookie(request, cookieName);
     if (!cookie || !(await secretsEqual(cookie, pending.nonce))) {
+      refused("consent form without this browser's cookie", address, pending.clientId);
       return errorPage(
         403,
         "Request refused",
@@ -347,6 +367,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     const { client, source, redirect } = found;
 
     if (form.decision === "deny") {
+      deps.emit({ type: "consent_denied", clientId: client.clientId, clientAddress: address });
       return decisionAnswer(redirect, {
         error: "access_denied",
         error_description: "the owner denied access",
@@ -360,6 +381,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     const view = consentView(client, source, redirect, pending.scope, form.request!);
     const verdict = throttle.check(address);
     if (!verdict.allowed) {
+      refused("too many wrong passwords", address, client.clientId);
       return consentPage(
         {
           ...view,
@@ -378,7 +400,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     }
     if (!(await owner.verify(form.password ?? ""))) {
       throttle.fail(address);
-      deps.emit({ type: "owner_login_failed", clientAddress: address });
+      deps.emit({ type: "owner_login_failed", clientAddress: address, page: "consent" });
       return consentPage({ ...view, error: "That is not the owner password." }, 401);
     }
     throttle.succeed(address);
@@ -402,6 +424,12 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     }]);
     // A metadata-document client the owner approved keeps working through its host's outages.
     await clients.approved(client.clientId);
+    deps.emit({
+      type: "consent_approved",
+      clientId: client.clientId,
+      grantId: record.grantId,
+      clientAddress: address,
+    });
     // The cookie is left alone: another consent page in this browser may still need it.
     return decisionAnswer(redirect, { code, state: pending.state }, true);
   }

@@ -4,7 +4,7 @@
  * @module
  */
 import { readJsonObject } from "../../server/http.ts";
-import type { ResolvedOptions } from "../../server/options.ts";
+import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts";
 import type { Store } from "../../store/store.ts";
 import { hashSecret, randomToken } from "../crypto.ts";
 import { jsonResponse, OAuthError } from "../errors.ts";
@@ -112,6 +112,8 @@ export interface RegisterEndpointDeps {
   /** Registrations per client address. */
   registrations: RateLimiter;
   now: () => number;
+  /** Receives `client_registered`. */
+  emit?: (event: PersonalMcpEvent) => void;
 }
 
 /** Builds the registration endpoint; `address` is the caller's, for the flood limit. */
@@ -192,6 +194,12 @@ export function createRegisterEndpoint(
       answer.client_secret = secret;
       answer.client_secret_expires_at = 0; // RFC 7591 3.2.1: 0 = never
     }
+    deps.emit?.({
+      type: "client_registered",
+      clientId,
+      clientName: parsed.clientName,
+      clientAddress: address,
+    });
     return jsonResponse(answer, 201);
   };
 }

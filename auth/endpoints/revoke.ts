@@ -22,9 +22,9 @@ export interface RevokeEndpointDeps {
 /** Builds the revocation endpoint. */
 export function createRevokeEndpoint(
   deps: RevokeEndpointDeps,
-): (request: Request) => Promise<Response> {
+): (request: Request, address?: string) => Promise<Response> {
   const { store, clients, grants } = deps;
-  return async (request) => {
+  return async (request, address) => {
     const form = await readForm(request, deps.maxBodyBytes);
     const client = await clients.authenticate(request, form);
     const token = form.token;
@@ -39,7 +39,7 @@ export function createRevokeEndpoint(
       const grant = await store.get<GrantRecord>(keys.grant(refresh.grantId));
       // RFC 7009 2.1: revoking a refresh token revokes its grant and the grant's access tokens.
       if (grant?.clientId === client.clientId) {
-        await grants.revoke(grant.grantId, "refresh token revoked");
+        await grants.revoke(grant.grantId, "refresh token revoked by the app", address);
       }
     } else if (access && access.clientId === client.clientId) {
       await store.write([{ op: "delete", key: keys.access(hash) }]);

@@ -7,7 +7,7 @@
 import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts";
 import { readForm } from "../../server/http.ts";
 import type { Store } from "../../store/store.ts";
-import type { Clients } from "../clients.ts";
+import { type Clients, isMetadataClientId } from "../clients.ts";
 import { hashSecret, randomToken, s256Challenge } from "../crypto.ts";
 import { jsonResponse, OAuthError } from "../errors.ts";
 import {
@@ -25,6 +25,7 @@ import {
   type RefreshIndex,
 } from "../records.ts";
 import { checkResource } from "../scope.ts";
+import { stampUse } from "../usage.ts";
 
 // RFC 7636 4.1: 43-128 characters of [A-Za-z0-9-._~].
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;
@@ -50,10 +51,10 @@ async function newPair(): Promise<PairHashes & { accessToken: string; refreshTok
   return { accessToken, refreshToken, accessHash, refreshHash };
 }
 
-/** Builds the token endpoint. */
+/** Builds the token endpoint; `address` is the caller's, for the activity log and last use. */
 export function createTokenEndpoint(
   deps: TokenEndpointDeps,
-): (request: Request) => Promise<Response> {
+): (request: Request, address?: string) => Promise<Response> {
   const { opts, store, clients, grants, now } = deps;
   const life: Lifetimes = {
     accessMs: opts.accessTokenTtlSeconds * 1000,
@@ -72,7 +73,11 @@ export function createTokenEndpoint(
     });
   }
 
-  async function exchangeCode(client: ClientRecord, form: Record<string, string>) {
+  async function exchangeCode(
+    client: ClientRecord,
+    form: Record<string, string>,
+    address: string,
+  ) {
     const { code, code_verifier: verifier } = form;
     if (!code) throw new OAuthError("invalid_request", "code is required");
     // RFC 7636 4.5 / OAuth 2.1 4.1.3: PKCE is mandatory.
@@ -86,22 +91,44 @@ export function createTokenEndpoint(
     ]);
     // Decided against the current records in one atomic step: two concurrent
     // redemptions of one code cannot both succeed.
+    let grantId = "";
     const outcome = await store.transact(
       [keys.code(codeHash), keys.client(client.clientId)],
-      ([stored, registered]) =>
-        redeemCode(stored as CodeRecord | undefined, registered as ClientRecord | undefined, {
+      ([stored, registered]) => {
+        // A registered client the owner forgot meanwhile gets nothing.
+        if (registered === undefined && !isMetadataClientId(client.clientId)) {
+          return { ops: [], result: { kind: "invalid" as const } };
+        }
+        const code = stored as CodeRecord | undefined;
+        const t = now();
+        const plan = redeemCode(code, registered as ClientRecord | undefined, {
           codeHash,
           clientId: client.clientId,
           redirectUri: form.redirect_uri,
           challenge,
           resource,
           pair,
-          now: now(),
+          now: t,
           life,
-        }),
+        });
+        if (!code) return plan;
+        grantId = code.grantId;
+        return stampUse(plan, code.grantId, {
+          at: t,
+          address,
+          clientName: client.clientName,
+          redirectUri: code.redirectUri,
+        });
+      },
     );
     switch (outcome.kind) {
       case "ok":
+        deps.emit({
+          type: "token_issued",
+          clientId: client.clientId,
+          grantId,
+          clientAddress: address,
+        });
         return tokenResponse(pair, outcome.scope);
       case "replay":
         await grants.revoke(outcome.grantId, "authorization code replayed");
@@ -113,7 +140,7 @@ export function createTokenEndpoint(
     }
   }
 
-  async function refresh(client: ClientRecord, form: Record<string, string>) {
+  async function refresh(client: ClientRecord, form: Record<string, string>, address: string) {
     const token = form.refresh_token;
     if (!token) throw new OAuthError("invalid_request", "refresh_token is required");
     const resource = form.resource === undefined ? undefined : checkResource(form.resource, opts);
@@ -122,20 +149,28 @@ export function createTokenEndpoint(
     if (!index) throw new OAuthError("invalid_grant", "invalid or expired refresh token");
     const outcome = await store.transact(
       [keys.grant(index.grantId)],
-      ([grant]) =>
-        rotateRefresh(grant as GrantRecord | undefined, {
-          hash,
-          clientId: client.clientId,
-          resource,
-          scope: form.scope,
-          baseScope: opts.scopes[0]!,
-          pair,
-          now: now(),
-          life,
-        }),
+      ([grant]) => {
+        const t = now();
+        return stampUse(
+          rotateRefresh(grant as GrantRecord | undefined, {
+            hash,
+            clientId: client.clientId,
+            resource,
+            scope: form.scope,
+            baseScope: opts.scopes[0]!,
+            pair,
+            now: t,
+            life,
+          }),
+          index.grantId,
+          { at: t, address, clientName: client.clientName },
+        );
+      },
     );
+    const event = { clientId: client.clientId, grantId: index.grantId, clientAddress: address };
     switch (outcome.kind) {
       case "ok":
+        deps.emit({ type: "token_refreshed", ...event });
         return tokenResponse(pair, outcome.scope);
       case "access":
         // RFC 6749 6: no refresh_token in the answer, so the client keeps the one it sent.
@@ -146,10 +181,14 @@ export function createTokenEndpoint(
           scope: outcome.scope,
         });
       case "reuse":
+        // OAuth 2.1 4.3.1: someone else holds a copy; the rule revoked the grant.
+        deps.emit({ type: "refresh_reuse_detected", ...event });
         deps.emit({
           type: "grant_revoked",
           grantId: index.grantId,
           reason: "refresh token reused",
+          clientId: client.clientId,
+          clientAddress: address,
         });
         throw new OAuthError("invalid_grant", "invalid or expired refresh token");
       case "target":
@@ -159,7 +198,7 @@ export function createTokenEndpoint(
     }
   }
 
-  return async (request) => {
+  return async (request, address = "unknown") => {
     const form = await readForm(request, opts.maxBodyBytes);
     const grantType = form.grant_type;
     if (!grantType) throw new OAuthError("invalid_request", "grant_type is required");
@@ -174,7 +213,7 @@ export function createTokenEndpoint(
       throw new OAuthError("unauthorized_client", `this client may not use ${grantType}`);
     }
     return grantType === "authorization_code"
-      ? await exchangeCode(client, form)
-      : await refresh(client, form);
+      ? await exchangeCode(client, form, address)
+      : await refresh(client, form, address);
   };
 }

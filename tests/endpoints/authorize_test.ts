@@ -367,7 +367,7 @@ Deno.test("POST /authorize with a wrong password answers 401 and issues no code"
   assert.equal(await snapshot(store), before);
   assert.equal(await countUnder(store, "code"), 0);
   assert.deepEqual(events.filter((e) => e.type === "owner_login_failed"), [
-    { type: "owner_login_failed", clientAddress: "192.0.2.10" },
+    { type: "owner_login_failed", clientAddress: "192.0.2.10", page: "consent" },
   ]);
   assert.ok(!JSON.stringify(events).includes("not the password"), "the guess is not reported");
 });

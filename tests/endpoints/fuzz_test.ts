@@ -98,6 +98,7 @@ Deno.test("a fuzz run over every endpoint gets no 5xx and no internal error", as
     "/register",
     "/revoke",
     "/authorize",
+    "/owner",
     "/.well-known/oauth-authorization-server",
     "/.well-known/oauth-protected-resource",
     "/.well-known/oauth-protected-resource/mcp",
@@ -146,6 +147,9 @@ Deno.test("a fuzz run over every endpoint gets no 5xx and no internal error", as
     "mcp offline_access",
   ];
   const names = [
+    "csrf",
+    "action",
+    "grant",
     "grant_type",
     "code",
     "code_verifier",
@@ -241,7 +245,10 @@ Deno.test("a fuzz run over every endpoint gets no 5xx and no internal error", as
       );
     }
     if (r.next() < 0.3) {
-      set("cookie", r.pick([cookie, "pmcp-consent=x", "a=b; pmcp-consent="]));
+      set(
+        "cookie",
+        r.pick([cookie, "pmcp-consent=x", "a=b; pmcp-consent=", "pmcp-owner=x", "pmcp-owner="]),
+      );
     }
     if (r.next() < 0.3) {
       set(

@@ -2,7 +2,8 @@
  * `parseCli`: flags, `PERSONAL_MCP_*` environment fallback, precedence, and refusals.
  */
 import assert from "node:assert/strict";
-import { parseCli, runCli } from "../../runtime/cli.ts";
+import { type CliOptions, parseCli, runCli } from "../../runtime/cli.ts";
+import { runOwnerCommand } from "../../runtime/owner_commands.ts";
 import type { ServeOptions } from "../../runtime/serve.ts";
 
 function parsed(argv: string[], env: Record<string, string | undefined> = {}): ServeOptions {
@@ -176,4 +177,47 @@ Deno.test("runCli --help prints the usage and serves nothing", async () => {
   }
   assert.match(printed.join("\n"), /^Usage: /);
   assert.match(printed.join("\n"), /PERSONAL_MCP_BASE_URL/);
+});
+
+Deno.test("parseCli reads --log-format (text or json) from the flag or PERSONAL_MCP_LOG_FORMAT", async (t) => {
+  await t.step("json from the flag", () => {
+    assert.equal((parseCli(["--log-format", "json"], {}) as CliOptions).logFormat, "json");
+  });
+  await t.step("text from the environment", () => {
+    assert.equal(
+      (parseCli([], { PERSONAL_MCP_LOG_FORMAT: "text" }) as CliOptions).logFormat,
+      "text",
+    );
+  });
+  await t.step("anything else is refused", () => {
+    assert.throws(() => parseCli(["--log-format", "xml"], {}), RangeError);
+  });
+});
+
+Deno.test("owner commands refuse a password given as a flag, and unknown commands", async (t) => {
+  const io = (out: string[]) => ({
+    env: {},
+    stdout: (s: string) => void out.push(s),
+    stderr: (s: string) => void out.push(s),
+    stdinIsTerminal: false,
+    readStdin: () => Promise.resolve(""),
+    ask: () => Promise.resolve(""),
+  });
+  for (
+    const argv of [
+      ["password", "--password", "secret-secret"],
+      ["password", "secret-secret"],
+      ["revoke"],
+      ["revoke", "a", "b"],
+      ["revoke", "--all", "a"],
+      ["grants", "extra"],
+    ]
+  ) {
+    await t.step(JSON.stringify(argv), async () => {
+      const out: string[] = [];
+      assert.equal(await runOwnerCommand(argv, io(out)), 2);
+      assert.match(out.join(""), /^error: /);
+      assert.ok(!out.join("").includes("secret-secret"), "the value is not echoed");
+    });
+  }
 });

@@ -1,0 +1,266 @@
+/**
+ * The owner page at `/owner`: sign in with the owner password (under the consent
+ * page's throttle), see every connected app and the recent activity, disconnect one
+ * app or all, forget a registered client. GET renders; POST acts and answers 303
+ * back to the page (post/redirect/get), so a reload never repeats an action.
+ *
+ * Protections, as on the consent page: no script and no framing (shared headers),
+ * every form signed and bound to this browser's `HttpOnly; SameSite=Strict` cookie,
+ * and a post whose `Origin` or `Sec-Fetch-Site` says another site is refused before
+ * the body is read. The signed-in session is a random cookie (scoped to `/owner`)
+ * whose hash is stored with an expiry; the raw value is never stored.
+ *
+ * @module
+ */
+import { BodyTooLargeError, readForm } from "../../server/http.ts";
+import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts";
+import type { Store } from "../../store/store.ts";
+import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
+import type { LoginThrottle } from "../limits.ts";
+import type { OwnerCheck } from "../owner.ts";
+import type { OwnerControls } from "../owner_controls.ts";
+import { OWNER_PATH, ownerPage, signInPage } from "../owner_page.ts";
+import { errorPage, isSameOriginPost, readCookie } from "../page.ts";
+import { keys, type OwnerSessionRecord } from "../records.ts";
+import type { Signer } from "../signer.ts";
+
+/** How long an owner page session lasts after sign-in, in ms. */
+export const OWNER_SESSION_TTL_MS = 30 * 60 * 1000;
+/** How long a sign-in form stays valid, in ms. */
+const SIGN_IN_TTL_MS = 10 * 60 * 1000;
+/** How many activity entries the page shows. */
+const EVENTS_SHOWN = 200;
+const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
+
+/** A form token: signed, for one purpose, bound to the hash of the browser's cookie. */
+interface FormToken {
+  purpose: "owner-sign-in" | "owner";
+  cookieHash: string;
+  expiresAt: number;
+}
+
+/** What the owner page uses. */
+export interface OwnerEndpointDeps {
+  opts: ResolvedOptions;
+  store: Store;
+  /** The owner password check, shared with the consent page. */
+  owner: OwnerCheck;
+  controls: OwnerControls;
+  /** Wrong owner passwords, per client address: the consent page's throttle. */
+  throttle: LoginThrottle;
+  signer: Signer;
+  now: () => number;
+  emit: (event: PersonalMcpEvent) => void;
+}
+
+/** The owner page: GET renders, POST acts. `address` is the caller's. */
+export interface OwnerEndpoint {
+  get(request: Request, address: string): Promise<Response>;
+  post(request: Request, address: string): Promise<Response>;
+}
+
+const NOTICES: Record<string, string> = {
+  disconnected: "Disconnected. Its tokens no longer work.",
+  all: "Every app was disconnected.",
+  forgotten: "The app was forgotten, and its access with it.",
+  unknown: "That app was already gone.",
+  "signed-out": "Signed out.",
+  expired: "Your owner session ended. Sign in again.",
+};
+
+/** Builds the owner page endpoint. */
+export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
+  const { opts, store, owner, controls, throttle, signer, now } = deps;
+  const secure = opts.baseUrl.startsWith("https:");
+  // __Secure- (not __Host-, which needs Path=/): the cookie stays on /owner.
+  const cookieName = secure ? "__Secure-pmcp-owner" : "pmcp-owner";
+
+  function cookieHeader(value: string, maxAgeMs: number): string {
+    return `${cookieName}=${value}; Path=${OWNER_PATH}; HttpOnly; SameSite=Strict; Max-Age=${
+      Math.floor(maxAgeMs / 1000)
+    }${secure ? "; Secure" : ""}`;
+  }
+
+  function browserCookie(request: Request): string | undefined {
+    const value = readCookie(request, cookieName);
+    return value && COOKIE_VALUE.test(value) ? value : undefined;
+  }
+
+  async function formToken(purpose: FormToken["purpose"], cookie: string, ttlMs: number) {
+    return await signer.sign(
+      {
+        purpose,
+        cookieHash: await hashSecret(cookie),
+        expiresAt: now() + ttlMs,
+      } satisfies FormToken,
+    );
+  }
+
+  async function liveSession(cookie: string | undefined): Promise<OwnerSessionRecord | undefined> {
+    if (!cookie) return undefined;
+    const session = await store.get<OwnerSessionRecord>(
+      keys.ownerSession(await hashSecret(cookie)),
+    );
+    return session && session.expiresAt > now() ? session : undefined;
+  }
+
+  /** The sign-in page, with a cookie for this browser (kept when it has one). */
+  async function signIn(
+    request: Request,
+    status: number,
+    message: { error?: string; notice?: string } = {},
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
+    const cookie = browserCookie(request) ?? randomToken();
+    return signInPage(
+      {
+        serverName: opts.name,
+        csrf: await formToken("owner-sign-in", cookie, SIGN_IN_TTL_MS),
+        ...message,
+      },
+      status,
+      { "set-cookie": cookieHeader(cookie, SIGN_IN_TTL_MS), ...headers },
+    );
+  }
+
+  function backToPage(done: string, headers: Record<string, string> = {}): Response {
+    return new Response(null, {
+      status: 303,
+      headers: {
+        location: `${opts.baseUrl}${OWNER_PATH}${done ? `?done=${done}` : ""}`,
+        "cache-control": "no-store",
+        ...headers,
+      },
+    });
+  }
+
+  function refused(reason: string, address: string): void {
+    deps.emit({ type: "request_refused", path: OWNER_PATH, reason, clientAddress: address });
+  }
+
+  async function get(request: Request, _address: string): Promise<Response> {
+    const done = new URL(request.url).searchParams.get("done") ?? "";
+    const notice = Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined;
+    const cookie = browserCookie(request);
+    const session = await liveSession(cookie);
+    if (!cookie || !session) return await signIn(request, 200, { notice });
+    const [grants, clients, events] = await Promise.all([
+      controls.listGrants(),
+      controls.listClients(),
+      controls.recentEvents(EVENTS_SHOWN),
+    ]);
+    return ownerPage({
+      serverName: opts.name,
+      csrf: await formToken("owner", cookie, session.expiresAt - now()),
+      grants,
+      idleClients: clients.filter((c) => c.grants === 0),
+      events,
+      now: now(),
+      notice,
+    });
+  }
+
+  async function signInPost(
+    request: Request,
+    address: string,
+    password: string,
+  ): Promise<Response> {
+    const verdict = throttle.check(address);
+    if (!verdict.allowed) {
+      refused("too many wrong passwords", address);
+      return await signIn(request, 429, {
+        error: `Too many wrong passwords. Try again in ${verdict.retryAfterSeconds} seconds.`,
+      }, { "retry-after": String(verdict.retryAfterSeconds) });
+    }
+    if (!(await owner.configured())) {
+      return errorPage(
+        503,
+        "No owner password",
+        "This server has no owner password yet. Set one from the command line (see the README).",
+      );
+    }
+    if (!(await owner.verify(password))) {
+      throttle.fail(address);
+      deps.emit({ type: "owner_login_failed", clientAddress: address, page: "owner" });
+      return await signIn(request, 401, { error: "That is not the owner password." });
+    }
+    throttle.succeed(address);
+    // A new cookie at sign-in: a value planted before it is never a session.
+    const cookie = randomToken();
+    const t = now();
+    const session: OwnerSessionRecord = {
+      createdAt: t,
+      expiresAt: t + OWNER_SESSION_TTL_MS,
+      address,
+    };
+    await store.write([{
+      op: "set",
+      key: keys.ownerSession(await hashSecret(cookie)),
+      value: session,
+      expiresAt: session.expiresAt,
+    }]);
+    deps.emit({ type: "owner_signed_in", clientAddress: address });
+    return backToPage("", { "set-cookie": cookieHeader(cookie, OWNER_SESSION_TTL_MS) });
+  }
+
+  async function post(request: Request, address: string): Promise<Response> {
+    // A form posted from another site is refused before anything else is read.
+    if (!isSameOriginPost(request, opts.origin)) {
+      refused("cross-site post to the owner page", address);
+      return errorPage(403, "Request refused", "This action did not come from this server's page.");
+    }
+    let form: Record<string, string>;
+    try {
+      form = await readForm(request, opts.maxBodyBytes);
+    } catch (error) {
+      if (error instanceof BodyTooLargeError) {
+        return errorPage(413, "Request too large", "The form was larger than this server accepts.");
+      }
+      return errorPage(400, "Invalid request", "The form could not be read.");
+    }
+    const token = await signer.verify<FormToken>(form.csrf);
+    const cookie = browserCookie(request);
+    const bound = token !== undefined && cookie !== undefined && token.expiresAt > now() &&
+      typeof token.cookieHash === "string" &&
+      (await secretsEqual(token.cookieHash, await hashSecret(cookie)));
+    if (!bound) {
+      refused("owner form expired, forged or without this browser's cookie", address);
+      return await signIn(request, 403, {
+        error: "This form has expired or did not come from this browser. Sign in again.",
+      });
+    }
+    if (form.action === "sign-in" && token.purpose === "owner-sign-in") {
+      return await signInPost(request, address, form.password ?? "");
+    }
+    if (token.purpose !== "owner") {
+      refused("owner action without a session", address);
+      return await signIn(request, 403, { error: "Sign in first." });
+    }
+    const session = await liveSession(cookie);
+    if (!session) return backToPage("expired");
+    switch (form.action) {
+      case "disconnect":
+        return backToPage(
+          form.grant && (await controls.revokeGrant(form.grant, address))
+            ? "disconnected"
+            : "unknown",
+        );
+      case "disconnect-all":
+        await controls.revokeAll(address);
+        return backToPage("all");
+      case "forget":
+        return backToPage(
+          form.client && (await controls.forgetClient(form.client, address))
+            ? "forgotten"
+            : "unknown",
+        );
+      case "sign-out":
+        await store.write([{ op: "delete", key: keys.ownerSession(await hashSecret(cookie!)) }]);
+        return backToPage("signed-out", { "set-cookie": cookieHeader("", 0) });
+      default:
+        return errorPage(400, "Invalid request", "Unknown action.");
+    }
+  }
+
+  return { get, post };
+}

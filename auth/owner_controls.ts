@@ -1,0 +1,261 @@
+/**
+ * The owner's controls as an API (`app.owner`): who has access, and taking it back.
+ * The owner page, the owner commands and anyone embedding the module use the same
+ * functions, so a revocation always goes through the grants service (and so through
+ * the token index) whichever way it was asked for.
+ *
+ * @module
+ */
+import type { PersonalMcpEvent } from "../server/options.ts";
+import type { Store } from "../store/store.ts";
+import {
+  type ActivityEntry,
+  type ActivityLog,
+  createActivityLog,
+  isAuthEvent,
+} from "./activity.ts";
+import { isMetadataClientId } from "./clients.ts";
+import { hashPassword } from "./crypto.ts";
+import { createGrants, type Grants } from "./grants.ts";
+import { type ClientRecord, type GrantRecord, keys } from "./records.ts";
+import { withAccessIndex } from "./token_index.ts";
+
+/** One connected app: a grant, as the owner sees it. */
+export interface GrantSummary {
+  /** The grant id: what `revokeGrant` takes. */
+  id: string;
+  /** A registered client id, or a metadata-document URL. */
+  clientId: string;
+  /** The name the client gave itself (nobody vouches for it). */
+  clientName?: string;
+  /** For metadata-document clients: the host that publishes the document. */
+  clientIdHost?: string;
+  /** Whether the client was registered here (and so can be forgotten). */
+  registered: boolean;
+  /** Where its authorization code was sent. */
+  redirectUri?: string;
+  scopes: string[];
+  /** When the owner approved it (epoch ms). */
+  createdAt: number;
+  /** Last code exchange, refresh or `/mcp` call (epoch ms; `/mcp` at minute precision). */
+  lastUsedAt?: number;
+  /** The address of that use. */
+  lastAddress?: string;
+  /** Whether it still holds a refresh token that has not expired. */
+  liveTokens: boolean;
+}
+
+/** One registered client (RFC 7591). */
+export interface ClientSummary {
+  clientId: string;
+  /** The name the client gave itself (nobody vouches for it). */
+  clientName?: string;
+  redirectUris: string[];
+  createdAt: number;
+  /** When it first obtained a token. */
+  usedAt?: number;
+  /** How many grants it holds. */
+  grants: number;
+}
+
+/** What the owner can see and do. Every action takes `by`: who asked, for the activity log. */
+export interface OwnerControls {
+  /** The connected apps, most recently used first. */
+  listGrants(): Promise<GrantSummary[]>;
+  /** Disconnects one app: its tokens fail on their next request. False when unknown. */
+  revokeGrant(id: string, by?: string): Promise<boolean>;
+  /** The registered clients, newest first. */
+  listClients(): Promise<ClientSummary[]>;
+  /** Forgets a registered client and revokes its grants. False when not registered. */
+  forgetClient(id: string, by?: string): Promise<boolean>;
+  /** Disconnects every app; returns how many grants were revoked. */
+  revokeAll(by?: string): Promise<number>;
+  /** The activity log, newest first. */
+  recentEvents(limit?: number): Promise<ActivityEntry[]>;
+  /**
+   * Replaces the stored owner password (only its PBKDF2 hash is kept) and signs out
+   * every owner page. A server created with `password` keeps using that one.
+   */
+  setPassword(password: string): Promise<void>;
+  /** Whether the server's password comes from its options (so `setPassword` does not apply). */
+  readonly passwordFromOptions: boolean;
+}
+
+/** What the owner controls are built from. */
+export interface OwnerControlsDeps {
+  store: Store;
+  grants: Grants;
+  activity: ActivityLog;
+  emit: (event: PersonalMcpEvent) => void;
+  now: () => number;
+  passwordFromOptions?: boolean;
+}
+
+function summarize(grant: GrantRecord, client: ClientRecord | undefined, t: number): GrantSummary {
+  const metadata = isMetadataClientId(grant.clientId);
+  let clientIdHost: string | undefined;
+  if (metadata) {
+    try {
+      clientIdHost = new URL(grant.clientId).host;
+    } catch { /* not a URL after all */ }
+  }
+  const clientName = grant.clientName ?? client?.clientName;
+  const redirectUri = grant.redirectUri ??
+    (client?.redirectUris.length === 1 ? client.redirectUris[0] : undefined);
+  return {
+    id: grant.grantId,
+    clientId: grant.clientId,
+    ...(clientName !== undefined ? { clientName } : {}),
+    ...(clientIdHost !== undefined ? { clientIdHost } : {}),
+    registered: !metadata,
+    ...(redirectUri !== undefined ? { redirectUri } : {}),
+    scopes: grant.scope.split(" ").filter(Boolean),
+    createdAt: grant.createdAt,
+    ...(grant.lastUsedAt !== undefined ? { lastUsedAt: grant.lastUsedAt } : {}),
+    ...(grant.lastAddress !== undefined ? { lastAddress: grant.lastAddress } : {}),
+    liveTokens: grant.refresh.some((slot) => slot.expiresAt > t),
+  };
+}
+
+/**
+ * Builds the owner controls.
+ *
+ * @example Disconnecting every app of one client
+ * ```ts
+ * import { createPersonalMcp } from "../mod.ts";
+ *
+ * const app = createPersonalMcp({}, { baseUrl: "http://127.0.0.1:8787", password: "correct horse battery" });
+ * for (const grant of await app.owner.listGrants()) {
+ *   if (grant.clientName === "Old laptop") await app.owner.revokeGrant(grant.id);
+ * }
+ * await app.close();
+ * ```
+ */
+export function createOwnerControls(deps: OwnerControlsDeps): OwnerControls {
+  const { store, grants, now } = deps;
+
+  async function clientsById(): Promise<Map<string, ClientRecord>> {
+    const clients = await store.list<ClientRecord>(keys.clients);
+    return new Map(clients.map(({ value }) => [value.clientId, value]));
+  }
+
+  async function listGrants(): Promise<GrantSummary[]> {
+    const [stored, clients] = await Promise.all([
+      store.list<GrantRecord>(keys.grants),
+      clientsById(),
+    ]);
+    const t = now();
+    return stored
+      .map(({ value }) => summarize(value, clients.get(value.clientId), t))
+      .sort((a, b) => (b.lastUsedAt ?? b.createdAt) - (a.lastUsedAt ?? a.createdAt));
+  }
+
+  return {
+    listGrants,
+    async revokeGrant(id, by) {
+      return await grants.revoke(id, "disconnected by the owner", by);
+    },
+    async listClients() {
+      const [clients, stored] = await Promise.all([
+        store.list<ClientRecord>(keys.clients),
+        store.list<GrantRecord>(keys.grants),
+      ]);
+      const counts = new Map<string, number>();
+      for (const { value } of stored) {
+        counts.set(value.clientId, (counts.get(value.clientId) ?? 0) + 1);
+      }
+      return clients.map(({ value }): ClientSummary => ({
+        clientId: value.clientId,
+        ...(value.clientName !== undefined ? { clientName: value.clientName } : {}),
+        redirectUris: [...value.redirectUris],
+        createdAt: value.createdAt,
+        ...(value.usedAt !== undefined ? { usedAt: value.usedAt } : {}),
+        grants: counts.get(value.clientId) ?? 0,
+      })).sort((a, b) => b.createdAt - a.createdAt);
+    },
+    async forgetClient(id, by) {
+      if (isMetadataClientId(id)) return false;
+      const existed = await store.transact(
+        [keys.client(id)],
+        ([value]) =>
+          value === undefined
+            ? { ops: [], result: false }
+            : { ops: [{ op: "delete", key: keys.client(id) }], result: true },
+      );
+      // The client is gone first, so a code exchange racing with this cannot add a
+      // grant after the list below (the token endpoint re-reads the client atomically).
+      for (const { value } of await store.list<GrantRecord>(keys.grants)) {
+        if (value.clientId === id) {
+          await grants.revoke(value.grantId, "app forgotten by the owner", by);
+        }
+      }
+      if (existed) deps.emit({ type: "client_forgotten", clientId: id, clientAddress: by });
+      return existed;
+    },
+    async revokeAll(by) {
+      let count = 0;
+      for (const { value } of await store.list<GrantRecord>(keys.grants)) {
+        if (await grants.revoke(value.grantId, "everything disconnected by the owner", by)) count++;
+      }
+      return count;
+    },
+    recentEvents(limit) {
+      return deps.activity.recent(limit);
+    },
+    async setPassword(password) {
+      if (typeof password !== "string" || password.length < 8) {
+        throw new RangeError("the owner password must have at least 8 characters");
+      }
+      const hash = await hashPassword(password);
+      const sessions = await store.list(keys.ownerSessions);
+      await store.write([
+        { op: "set", key: keys.ownerPassword, value: hash },
+        ...sessions.map(({ key }) => ({ op: "delete" as const, key })),
+      ]);
+    },
+    passwordFromOptions: deps.passwordFromOptions ?? false,
+  };
+}
+
+/**
+ * The owner controls on a store, without a server: what the owner commands use when
+ * no server holds the state. Revocations go through the token index's change notice,
+ * so a server sharing the store (Deno KV) applies them within a second, and they are
+ * written to the shared activity log. `close` writes the log and closes the store.
+ *
+ * @example Listing grants of a stopped server's state
+ * ```ts
+ * import { createMemoryStore } from "../store/memory.ts";
+ * import { ownerControlsOn } from "./owner_controls.ts";
+ * const { controls, close } = ownerControlsOn(createMemoryStore());
+ * if ((await controls.listGrants()).length !== 0) throw new Error("a fresh store has no grants");
+ * await close();
+ * ```
+ */
+export function ownerControlsOn(
+  raw: Store,
+  options: { now?: () => number; onEvent?: (event: PersonalMcpEvent) => void } = {},
+): { controls: OwnerControls; close(): Promise<void> } {
+  const now = options.now ?? Date.now;
+  const store = withAccessIndex(raw, now);
+  const activity = createActivityLog(store, now);
+  const emit = (event: PersonalMcpEvent) => {
+    if (isAuthEvent(event)) activity.record(event);
+    options.onEvent?.(event);
+  };
+  const grants = createGrants(store, (grantId, reason, grant, address) =>
+    emit({
+      type: "grant_revoked",
+      grantId,
+      reason,
+      clientId: grant.clientId,
+      clientAddress: address,
+    }));
+  return {
+    controls: createOwnerControls({ store, grants, activity, emit, now }),
+    async close() {
+      await activity.flush();
+      await store.close();
+    },
+  };
+}

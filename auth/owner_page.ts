@@ -1,0 +1,214 @@
+/**
+ * The owner page's HTML: the sign-in form, and the connected apps with their
+ * Disconnect and Forget buttons and the recent activity. Plain forms, no script,
+ * under the layout and headers every page shares (`page.ts`). Everything a client
+ * sent (names, ids, redirect URIs, reasons) is escaped.
+ *
+ * @module
+ */
+import type { ActivityEntry } from "./activity.ts";
+import { describeEvent } from "./activity.ts";
+import { describeScope } from "./consent_page.ts";
+import type { ClientSummary, GrantSummary } from "./owner_controls.ts";
+import { escapeHtml as e, htmlPage } from "./page.ts";
+
+/** The path of the owner page. */
+export const OWNER_PATH = "/owner";
+
+const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
+
+/** Where a redirect URI sends codes, as a person should read it. */
+export function codeDestination(uri: string | undefined): string {
+  if (!uri) return "unknown";
+  let url: URL;
+  try {
+    url = new URL(uri);
+  } catch {
+    return uri.slice(0, 80);
+  }
+  if (url.protocol === "http:" && LOOPBACK.test(url.hostname)) {
+    return `an app on this computer (${url.host})`;
+  }
+  if (url.protocol === "https:") return url.host;
+  return `the ${url.protocol.slice(0, -1)} app`;
+}
+
+/** A time as UTC and as an age: "2026-01-02 13:04 UTC (5 min ago)". */
+export function formatTime(at: number, now: number): string {
+  const iso = new Date(at).toISOString();
+  const s = Math.max(0, Math.round((now - at) / 1000));
+  const age = s < 60
+    ? "just now"
+    : s < 3600
+    ? `${Math.floor(s / 60)} min ago`
+    : s < 86400
+    ? `${Math.floor(s / 3600)} h ago`
+    : `${Math.floor(s / 86400)} days ago`;
+  return `${iso.slice(0, 10)} ${iso.slice(11, 16)} UTC (${age})`;
+}
+
+/** A form with one button posting an action to the owner page. */
+function actionForm(
+  csrf: string,
+  action: string,
+  label: string,
+  fields: Record<string, string> = {},
+  cls = "quiet",
+): string {
+  const hidden = Object.entries(fields).map(([k, v]) =>
+    `<input type="hidden" name="${e(k)}" value="${e(v)}">`
+  ).join("");
+  return `<form method="post" action="${OWNER_PATH}"><input type="hidden" name="csrf" value="${
+    e(csrf)
+  }"><input type="hidden" name="action" value="${
+    e(action)
+  }">${hidden}<button type="submit" class="${cls}">${e(label)}</button></form>`;
+}
+
+function appName(name: string | undefined): string {
+  return name?.trim()
+    ? `${e(name)} <span class="given">(name given by the app)</span>`
+    : `<span class="given">An unnamed app</span>`;
+}
+
+/** What the sign-in form shows and carries. */
+export interface SignInView {
+  serverName: string;
+  /** The signed form token, bound to the browser's cookie. */
+  csrf: string;
+  error?: string;
+  notice?: string;
+}
+
+/** The sign-in page. */
+export function signInPage(
+  view: SignInView,
+  status = 200,
+  headers: Record<string, string> = {},
+): Response {
+  const body = `
+<h1>${e(view.serverName)}: owner sign-in</h1>
+${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
+${view.notice ? `<p class="done" role="status">${e(view.notice)}</p>` : ""}
+<p>See every app connected to your tools, and disconnect any of them.</p>
+<form method="post" action="${OWNER_PATH}">
+<input type="hidden" name="csrf" value="${e(view.csrf)}">
+<input type="hidden" name="action" value="sign-in">
+<input type="text" name="username" value="owner" autocomplete="username" hidden>
+<label for="password">Owner password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" autofocus required>
+<div class="buttons"><button type="submit" class="approve">Sign in</button></div>
+</form>`;
+  return htmlPage(`${view.serverName}: owner`, body, { status, headers });
+}
+
+/** What the owner page shows. */
+export interface OwnerView {
+  serverName: string;
+  csrf: string;
+  grants: GrantSummary[];
+  /** Registered clients that hold no grant. */
+  idleClients: ClientSummary[];
+  events: ActivityEntry[];
+  now: number;
+  /** The outcome of the last action. */
+  notice?: string;
+  error?: string;
+}
+
+function grantCard(g: GrantSummary, csrf: string, now: number): string {
+  const who = g.clientIdHost
+    ? `<dt>Published by</dt><dd>${e(g.clientIdHost)} <span class="note">(${
+      e(g.clientId)
+    })</span></dd>`
+    : `<dt>Client id</dt><dd>${e(g.clientId)}</dd>`;
+  const used = g.lastUsedAt === undefined
+    ? "never"
+    : `${e(formatTime(g.lastUsedAt, now))}${g.lastAddress ? ` from ${e(g.lastAddress)}` : ""}`;
+  const forget = g.registered
+    ? actionForm(csrf, "forget", "Forget app", { client: g.clientId })
+    : "";
+  return `<section class="card" aria-label="${e(g.clientName?.trim() || "An unnamed app")}">
+<h3>${appName(g.clientName)}</h3>
+<dl>
+${who}
+<dt>Sends codes to</dt><dd>${e(codeDestination(g.redirectUri))}</dd>
+<dt>Access</dt><dd>${describeScope(g.scopes.join(" "))}</dd>
+<dt>Approved</dt><dd>${e(formatTime(g.createdAt, now))}</dd>
+<dt>Last used</dt><dd>${used}</dd>
+<dt>Tokens</dt><dd>${
+    g.liveTokens ? '<span class="live">live</span>' : '<span class="dead">none (expired)</span>'
+  }</dd>
+</dl>
+<div class="actions">${
+    actionForm(csrf, "disconnect", "Disconnect", { grant: g.id }, "danger quiet")
+  }${forget}</div>
+</section>`;
+}
+
+function eventRow(entry: ActivityEntry, names: Map<string, string>, now: number): string {
+  const { label, ok } = describeEvent(entry);
+  const clientId = "clientId" in entry ? entry.clientId : undefined;
+  const name = ("clientName" in entry ? entry.clientName : undefined) ??
+    (clientId ? names.get(clientId) : undefined);
+  const app = name ?? clientId ?? "";
+  const details: string[] = [];
+  if ("reason" in entry) details.push(entry.reason);
+  if (entry.type === "request_refused") details.unshift(entry.path);
+  const iso = new Date(entry.at).toISOString();
+  return `<tr><td class="nowrap" title="${e(formatTime(entry.at, now))}">${
+    e(`${iso.slice(0, 10)} ${iso.slice(11, 19)}`)
+  }</td><td class="nowrap">${e(entry.clientAddress ?? "")}</td><td class="${ok ? "ok" : "bad"}">${
+    e(label)
+  }</td><td>${e(app)}</td><td>${e(details.join(": "))}</td></tr>`;
+}
+
+/** The owner page: connected apps, registered apps without access, recent activity. */
+export function ownerPage(view: OwnerView, status = 200): Response {
+  const names = new Map<string, string>();
+  for (const c of view.idleClients) if (c.clientName) names.set(c.clientId, c.clientName);
+  for (const g of view.grants) if (g.clientName) names.set(g.clientId, g.clientName);
+  const apps = view.grants.length
+    ? view.grants.map((g) => grantCard(g, view.csrf, view.now)).join("\n")
+    : `<p class="note">No app is connected.</p>`;
+  const idle = view.idleClients.length
+    ? `<h2>Registered apps without access</h2>
+<div class="scroll"><table><thead><tr><th>App</th><th>Client id</th><th>Sends codes to</th><th>Registered</th><th></th></tr></thead><tbody>
+${
+      view.idleClients.map((c) =>
+        `<tr><td>${appName(c.clientName)}</td><td>${e(c.clientId)}</td><td>${
+          e(c.redirectUris.map(codeDestination).join(", "))
+        }</td><td>${e(formatTime(c.createdAt, view.now))}</td><td>${
+          actionForm(view.csrf, "forget", "Forget", { client: c.clientId })
+        }</td></tr>`
+      ).join("\n")
+    }
+</tbody></table></div>`
+    : "";
+  const events = view.events.length
+    ? `<div class="scroll"><table><thead><tr><th class="nowrap">When (UTC)</th><th>Address</th><th>What</th><th>App</th><th>Detail</th></tr></thead><tbody>
+${view.events.map((entry) => eventRow(entry, names, view.now)).join("\n")}
+</tbody></table></div>`
+    : `<p class="note">Nothing yet.</p>`;
+  const body = `
+<div class="bar"><h1>${e(view.serverName)}: connected apps</h1>${
+    actionForm(view.csrf, "sign-out", "Sign out")
+  }</div>
+${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
+${view.notice ? `<p class="done" role="status">${e(view.notice)}</p>` : ""}
+<p class="note">Each app below was approved with the owner password. Disconnect one and its
+tokens stop working on its next request; it must ask you again to reconnect. Names are
+what each app says about itself; the client id and where codes go are what this server checked.</p>
+${apps}
+${
+    view.grants.length
+      ? `<div class="actions">${
+        actionForm(view.csrf, "disconnect-all", "Disconnect everything", {}, "danger")
+      }</div>`
+      : ""
+  }
+${idle}
+<h2>Recent activity</h2>
+${events}`;
+  return htmlPage(`${view.serverName}: connected apps`, body, { status, wide: true });
+}

@@ -1,0 +1,154 @@
+/**
+ * What every HTML page of this server shares: escaping, the layout and its CSS, the
+ * security headers (a CSP that allows no script, no framing), and the check that a
+ * form post comes from this server's own page. The consent page and the owner page
+ * are built on it.
+ *
+ * @module
+ */
+import { randomToken } from "./crypto.ts";
+
+/**
+ * Escapes text for HTML element content and double-quoted attributes.
+ *
+ * @example Markup from a client is shown, not run
+ * ```ts
+ * import { escapeHtml } from "./page.ts";
+ * if (escapeHtml('<b title="x">') !== "&#60;b title=&#34;x&#34;&#62;") throw new Error("not escaped");
+ * ```
+ */
+export function escapeHtml(text: string): string {
+  return text.replace(/[&<>"'`]/g, (c) => `&#${c.charCodeAt(0)};`);
+}
+
+const STYLE = `
+:root{color-scheme:light dark;font-family:system-ui,-apple-system,"Segoe UI",sans-serif}
+body{margin:0;display:grid;place-items:center;min-height:100vh;background:Canvas;color:CanvasText}
+main{max-width:28rem;width:calc(100% - 2rem);padding:1.5rem;border:1px solid color-mix(in srgb,CanvasText 20%,transparent);border-radius:12px;box-sizing:border-box}
+body.wide{place-items:start center}
+body.wide main{max-width:60rem;margin:2rem 0;border:0;padding:0 1rem}
+h1{font-size:1.25rem;margin:0 0 1rem}
+h2{font-size:1.05rem;margin:2rem 0 .75rem}
+dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem .8rem;margin:0 0 1rem}
+dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
+label{display:block;font-weight:600;margin:.5rem 0 .25rem}
+input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border-radius:6px;border:1px solid GrayText}
+.buttons{display:flex;gap:.75rem;margin-top:1rem}
+button{flex:1;padding:.7rem;font-size:1rem;border-radius:6px;border:1px solid GrayText;cursor:pointer;background:ButtonFace;color:ButtonText}
+button.approve{background:#1f6feb;color:#fff;border-color:#1f6feb}
+button.danger{background:#d1242f;color:#fff;border-color:#d1242f}
+button.quiet{flex:0 0 auto;padding:.35rem .8rem;font-size:.9rem}
+.error{color:#d1242f;font-weight:600}
+.done{color:#1a7f37;font-weight:600}
+.note{font-size:.85rem;opacity:.8}
+.given{font-size:.75rem;font-weight:400;opacity:.75;font-style:italic}
+.card{border:1px solid color-mix(in srgb,CanvasText 20%,transparent);border-radius:12px;padding:1rem 1.25rem;margin:0 0 1rem}
+.card h3{margin:0 0 .75rem;font-size:1.05rem}
+.card dl{grid-template-columns:9rem 1fr;margin:0}
+.card form{display:inline}
+.actions{display:flex;gap:.5rem;flex-wrap:wrap;margin-top:.9rem}
+.live{color:#1a7f37;font-weight:600}.dead{opacity:.7}
+.bar{display:flex;justify-content:space-between;align-items:center;gap:1rem;flex-wrap:wrap}
+.scroll{overflow-x:auto}
+table{border-collapse:collapse;width:100%;font-size:.88rem}
+th,td{text-align:left;padding:.35rem .5rem;border-bottom:1px solid color-mix(in srgb,CanvasText 12%,transparent);vertical-align:top;overflow-wrap:break-word}
+td.nowrap,th.nowrap,td button{white-space:nowrap}
+th{font-weight:600}
+td.ok{color:#1a7f37}td.bad{color:#d1242f}
+`;
+
+/** Security headers for every HTML page; `formTargets` extends `form-action`. */
+export function pageHeaders(nonce: string, formTargets: string[] = []): Record<string, string> {
+  return {
+    "content-type": "text/html; charset=utf-8",
+    "cache-control": "no-store",
+    // No script at all. Forms post only to us: Chrome applies form-action to every
+    // redirect that follows a post, which would stop a client callback that redirects
+    // again (claude.ai -> claude://), so a decision for an http(s) redirect is answered
+    // with a page that navigates on (consent_page.ts continuePage). Only a custom-scheme
+    // redirect, which leaves the browser, is a 303 and named in `formTargets`.
+    "content-security-policy": [
+      "default-src 'none'",
+      `style-src 'nonce-${nonce}'`,
+      `form-action 'self' ${formTargets.join(" ")}`.trim(),
+      "frame-ancestors 'none'",
+      "base-uri 'none'",
+    ].join("; "),
+    "x-frame-options": "DENY",
+    "x-content-type-options": "nosniff",
+    // same-origin, not no-referrer: under no-referrer browsers post the form with
+    // "Origin: null", which the decision endpoint must refuse. The redirect to the
+    // client is cross-origin, so it still carries no Referer.
+    "referrer-policy": "same-origin",
+  };
+}
+
+/** The document around a page's body; `wide` for pages with tables (the owner page). */
+export function layout(title: string, nonce: string, body: string, wide = false): string {
+  return `<!doctype html>
+<html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
+<meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title>
+<style nonce="${nonce}">${STYLE}</style></head>
+<body${wide ? ' class="wide"' : ""}><main>${body}</main></body></html>`;
+}
+
+/** An HTML page under the shared headers; `formTargets` extends `form-action`. */
+export function htmlPage(
+  title: string,
+  body: string,
+  options: {
+    status?: number;
+    headers?: Record<string, string>;
+    formTargets?: string[];
+    wide?: boolean;
+  } = {},
+): Response {
+  const nonce = randomToken(16);
+  return new Response(layout(title, nonce, body, options.wide), {
+    status: options.status ?? 200,
+    headers: { ...pageHeaders(nonce, options.formTargets), ...options.headers },
+  });
+}
+
+/** A readable error page (used until client and redirect are known good, RFC 6749 4.1.2.1). */
+export function errorPage(
+  status: number,
+  title: string,
+  message: string,
+  headers: Record<string, string> = {},
+): Response {
+  return htmlPage(title, `<h1>${escapeHtml(title)}</h1><p>${escapeHtml(message)}</p>`, {
+    status,
+    headers,
+  });
+}
+
+/**
+ * Whether a form post comes from this server's own page: a foreign `Origin`, or Fetch
+ * Metadata saying cross-site, is refused. "Origin: null" (a browser whose referrer
+ * settings hide the origin) is accepted only when Fetch Metadata vouches same-origin.
+ *
+ * @example A post from another site is refused
+ * ```ts
+ * import { isSameOriginPost } from "./page.ts";
+ * const post = (headers: Record<string, string>) => new Request("https://me.example/owner", { method: "POST", headers });
+ * if (!isSameOriginPost(post({ origin: "https://me.example" }), "https://me.example")) throw new Error("own page refused");
+ * if (isSameOriginPost(post({ origin: "https://evil.example" }), "https://me.example")) throw new Error("forgery accepted");
+ * ```
+ */
+export function isSameOriginPost(request: Request, origin: string): boolean {
+  const sent = request.headers.get("origin");
+  const site = request.headers.get("sec-fetch-site");
+  const sameOrigin = sent === null || sent === origin ||
+    (sent === "null" && site === "same-origin");
+  return sameOrigin && (site === null || site === "same-origin" || site === "none");
+}
+
+/** Reads one cookie from a request. */
+export function readCookie(request: Request, name: string): string | undefined {
+  for (const part of (request.headers.get("cookie") ?? "").split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === name) return v.join("=");
+  }
+  return undefined;
+}
