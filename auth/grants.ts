@@ -20,6 +20,12 @@ import { narrowScope } from "./scope.ts";
 
 /** How long a superseded refresh token's index is kept, to catch its reuse, in ms. */
 export const REUSE_MEMORY_MS = 7 * 24 * 3600 * 1000;
+/**
+ * Most tokens one refresh token may yield, counting its first use: a lost answer or two
+ * racing refreshes explain a second or third use within the grace, not more. It also
+ * bounds the grant record (at most this many children beside the token in use).
+ */
+export const MAX_CHILDREN_PER_TOKEN = 3;
 
 /** Token lifetimes, in ms. */
 export interface Lifetimes {
@@ -156,7 +162,8 @@ export function redeemCode(
       value: { ...code, usedAt: req.now },
       expiresAt: code.expiresAt,
     },
-    { op: "set", key: keys.grant(grant.grantId), value: grant },
+    // A grant lives as long as its newest refresh token (updated on every rotation).
+    { op: "set", key: keys.grant(grant.grantId), value: grant, expiresAt: slot.expiresAt },
   );
   // A registered client that obtained a token is kept (no longer expires as unused).
   if (client && client.usedAt === undefined) {
@@ -214,9 +221,15 @@ export function rotateRefresh(
   }
   const t = req.now;
   const used = grant.refresh.find((s) => s.hash === req.hash);
-  // A token no longer live, or used again after its grace: someone else holds a
-  // copy. OAuth 2.1 4.3.1 / RFC 9700 4.14.2: revoke the whole grant.
-  if (!used || (used.rotatedAt !== undefined && t - used.rotatedAt > req.life.graceMs)) {
+  // A token no longer live, used again after its grace, or more often within it than a
+  // lost answer or a race explains: someone else holds a copy. OAuth 2.1 4.3.1 /
+  // RFC 9700 4.14.2: revoke the whole grant.
+  if (
+    !used ||
+    (used.rotatedAt !== undefined &&
+      (t - used.rotatedAt > req.life.graceMs ||
+        grant.refresh.filter((s) => s.parent === used.hash).length >= MAX_CHILDREN_PER_TOKEN))
+  ) {
     return { ops: grantDeletion(grant), result: { kind: "reuse" } };
   }
   if (used.expiresAt <= t) return { ops: [], result: { kind: "invalid" } };
@@ -244,10 +257,12 @@ export function rotateRefresh(
       s === used ? { ...s, rotatedAt: t } : s
     );
   }
+  const refresh = [...live.filter((s) => s.expiresAt > t), slot];
   ops.push({
     op: "set",
     key: keys.grant(grant.grantId),
-    value: { ...grant, refresh: [...live.filter((s) => s.expiresAt > t), slot] },
+    value: { ...grant, refresh },
+    expiresAt: Math.max(...refresh.map((s) => s.expiresAt)),
   });
   return { ops, result: { kind: "ok", scope } };
 }
@@ -256,21 +271,40 @@ export function rotateRefresh(
 export interface Grants {
   /** Revokes a grant and all its tokens, effective at once for `/mcp`; false when unknown. */
   revoke(grantId: string, reason: string): Promise<boolean>;
+  /** Revokes every grant of a client (before the client itself is dropped). */
+  revokeClient(clientId: string, reason: string): Promise<void>;
+  /**
+   * Announces a grant that a rule already removed in its own atomic write (refresh-token
+   * reuse), so that it ends everywhere as a revoked one does.
+   */
+  removed(grantId: string, reason: string): void;
 }
 
-/** Builds the grants service on a store (the access-indexed one, so revocation is immediate). */
+/**
+ * Builds the grants service on a store (the access-indexed one, so revocation is
+ * immediate). `onRevoked` hears of every grant that ended early: the event log, and the
+ * MCP endpoint that closes the grant's sessions and streams.
+ */
 export function createGrants(
   store: Store,
   onRevoked: (grantId: string, reason: string) => void,
 ): Grants {
+  async function revoke(grantId: string, reason: string): Promise<boolean> {
+    const removed = await store.transact([keys.grant(grantId)], ([value]) => {
+      const grant = value as GrantRecord | undefined;
+      return grant ? { ops: grantDeletion(grant), result: true } : { ops: [], result: false };
+    });
+    if (removed) onRevoked(grantId, reason);
+    return removed;
+  }
   return {
-    async revoke(grantId, reason) {
-      const removed = await store.transact([keys.grant(grantId)], ([value]) => {
-        const grant = value as GrantRecord | undefined;
-        return grant ? { ops: grantDeletion(grant), result: true } : { ops: [], result: false };
-      });
-      if (removed) onRevoked(grantId, reason);
-      return removed;
+    revoke,
+    async revokeClient(clientId, reason) {
+      const grants = await store.list<GrantRecord>(keys.grants);
+      for (const { value } of grants) {
+        if (value.clientId === clientId) await revoke(value.grantId, reason);
+      }
     },
+    removed: onRevoked,
   };
 }

@@ -80,10 +80,6 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     options.store === undefined || options.store === "memory" ? createMemoryStore() : options.store,
     now,
   );
-  const grants = createGrants(
-    store,
-    (grantId, reason) => emit({ type: "grant_revoked", grantId, reason }),
-  );
   const clients = createClients({
     store,
     metadata: createMetadataResolver({
@@ -105,6 +101,12 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     configureServer: options.configureServer,
     onError: (error) => emit({ type: "mcp_rejected", error }),
   });
+  // A grant that ends early ends everywhere at once: its tokens (the store and its
+  // index), and on /mcp its sessions and open streams. The transport hears only an id.
+  const grants = createGrants(store, (grantId, reason) => {
+    emit({ type: "grant_revoked", grantId, reason });
+    mcp.closeGrant(grantId).catch((error) => emit({ type: "error", where: "/mcp", error }));
+  });
 
   const fetch = createRoutes(opts, {
     protectedResourceJson: JSON.stringify(protectedResourceMetadata(opts)),
@@ -113,6 +115,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       opts,
       store,
       registrations: createRateLimiter(REGISTRATIONS_PER_MINUTE, 60_000, now),
+      grants,
       now,
     }),
     token: createTokenEndpoint({ opts, store, clients, grants, now, emit }),

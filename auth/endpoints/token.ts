@@ -137,11 +137,7 @@ export function createTokenEndpoint(
       case "ok":
         return tokenResponse(pair, outcome.scope);
       case "reuse":
-        deps.emit({
-          type: "grant_revoked",
-          grantId: index.grantId,
-          reason: "refresh token reused",
-        });
+        grants.removed(index.grantId, "refresh token reused");
         throw new OAuthError("invalid_grant", "invalid or expired refresh token");
       case "target":
         throw new OAuthError("invalid_target", "resource does not match the grant");
