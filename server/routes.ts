@@ -6,7 +6,9 @@
  */
 import type { AuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
 import type { BearerGate } from "../auth/bearer.ts";
+import { errorPage } from "../auth/consent_page.ts";
 import { jsonResponse, OAuthError, oauthErrorResponse } from "../auth/errors.ts";
+import { StoreUnavailableError } from "../store/store.ts";
 import { originAllowed } from "../auth/redirects.ts";
 import { jsonRpcError, type McpEndpoint } from "../transport/mcp.ts";
 import { BodyTooLargeError, clientAddress } from "./http.ts";
@@ -64,6 +66,33 @@ function discovery(body: string): Response {
   return new Response(body, {
     headers: { "content-type": "application/json", "cache-control": "public, max-age=3600" },
   });
+}
+
+/**
+ * A change that could not be stored changed nothing: the caller may try again. RFC 7009
+ * 2.2.1 names 503 for a revocation that cannot be made now; the other endpoints follow.
+ */
+function storeUnavailable(path: string): Response {
+  const retry = { "retry-after": "5" };
+  if (path === "/mcp") {
+    const res = jsonRpcError(503, -32603, "Temporarily unavailable: try again");
+    res.headers.set("retry-after", "5");
+    return res;
+  }
+  if (path === "/authorize") {
+    return errorPage(
+      503,
+      "Try again in a moment",
+      "This server could not save the approval, so nothing was approved. Try again.",
+      retry,
+    );
+  }
+  return oauthErrorResponse(
+    new OAuthError("temporarily_unavailable", "the change could not be stored; try again", {
+      status: 503,
+      headers: retry,
+    }),
+  );
 }
 
 /** OAuth endpoints answer their errors as RFC 6749 5.2 JSON; anything else is a bug (500). */
@@ -191,7 +220,9 @@ export function createRoutes(
       response = await route(request, url, info);
     } catch (error) {
       emit({ type: "error", where: url.pathname, error });
-      response = url.pathname === "/mcp"
+      response = error instanceof StoreUnavailableError
+        ? storeUnavailable(url.pathname)
+        : url.pathname === "/mcp"
         ? jsonRpcError(500, -32603, "Internal error")
         : jsonResponse({ error: "server_error", error_description: "internal error" }, 500);
     }

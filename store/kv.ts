@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { Entry, Store, WriteOp } from "./store.ts";
+import { type Entry, type Store, StoreUnavailableError, type WriteOp } from "./store.ts";
 
 interface Wrapped {
   v: unknown;
@@ -61,6 +61,22 @@ function addOp(atomic: KvAtomic, op: WriteOp, now: number): void {
 }
 
 /**
+ * Commits atomically. A commit that fails (disk full, I/O error) stored nothing; a
+ * TypeError (a key or value over KV's limits) is a bug and stays one.
+ */
+async function commit(atomic: KvAtomic): Promise<{ ok: boolean }> {
+  try {
+    return await atomic.commit();
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) throw error;
+    throw new StoreUnavailableError(
+      `Deno KV could not commit (${(error as Error)?.message}); nothing changed`,
+      { cause: error },
+    );
+  }
+}
+
+/**
  * Opens a Deno KV database (`path` for a local file; none on Deno Deploy).
  *
  * @example Opening a KV store in memory
@@ -106,19 +122,19 @@ export async function openKvStore(
         const atomic = kv.atomic();
         for (const e of entries) atomic.check({ key: e.key, versionstamp: e.versionstamp });
         for (const op of ops) addOp(atomic, op, t);
-        if ((await atomic.commit()).ok) return result;
+        if ((await commit(atomic)).ok) return result;
         // Writers that collided would collide again if they all retried at once.
         await new Promise((resolve) => setTimeout(resolve, jitterMs(2 ** Math.min(attempt, 6))));
       }
-      throw new Error("Deno KV transaction kept conflicting");
+      throw new StoreUnavailableError("Deno KV transaction kept conflicting; nothing changed");
     },
     async write(ops) {
       if (ops.length === 0) return;
       const atomic = kv.atomic();
       const t = now();
       for (const op of ops) addOp(atomic, op, t);
-      const { ok } = await atomic.commit();
-      if (!ok) throw new Error("Deno KV write failed");
+      const { ok } = await commit(atomic);
+      if (!ok) throw new StoreUnavailableError("Deno KV refused the write; nothing changed");
     },
     close() {
       kv.close();
