@@ -12,6 +12,15 @@ import { fromBase64url, hashSecret, timingSafeEqual } from "./crypto.ts";
 import { OAuthError } from "./errors.ts";
 import { type ClientRecord, keys } from "./records.ts";
 
+/** Longest metadata-document URL accepted as a client_id, in characters (URLs are ASCII). */
+export const MAX_METADATA_URL_LENGTH = 2000;
+/**
+ * What a registered client_id looks like (this server issues 22 base64url characters).
+ * Anything else cannot name a stored client, so it is refused before any store read:
+ * an unbounded id would reach Deno KV's 2 KiB key limit.
+ */
+const REGISTERED_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** Whether a client_id is a metadata-document URL rather than a registered id. */
 export function isMetadataClientId(clientId: string): boolean {
   return clientId.startsWith("https://") || clientId.startsWith("http://");
@@ -66,6 +75,10 @@ export function createClients(deps: {
 
   async function find(clientId: string): Promise<ClientRecord | undefined> {
     if (isMetadataClientId(clientId)) {
+      if (clientId.length > MAX_METADATA_URL_LENGTH) {
+        deps.onRefused(clientId, "client_id URL is too long");
+        return undefined;
+      }
       try {
         return await metadata.resolve(clientId);
       } catch (error) {
@@ -73,6 +86,7 @@ export function createClients(deps: {
         return undefined;
       }
     }
+    if (!REGISTERED_ID.test(clientId)) return undefined;
     return await store.get<ClientRecord>(keys.client(clientId));
   }
 

@@ -31,6 +31,20 @@ interface Kv {
   close(): void;
 }
 
+/** Deno KV's key limit for writes, in encoded bytes (reads allow one more). */
+const MAX_KEY_BYTES = 2048;
+const utf8 = new TextEncoder();
+
+/** A key's size as Deno KV encodes it: per string a tag, the UTF-8 bytes (NUL escaped), an end. */
+function keyBytes(key: readonly string[]): number {
+  let n = 0;
+  for (const part of key) {
+    const bytes = utf8.encode(part);
+    n += 2 + bytes.length + bytes.filter((b) => b === 0).length;
+  }
+  return n;
+}
+
 /** Whether this runtime offers Deno KV (`Deno.openKv`). */
 export function kvAvailable(): boolean {
   const deno = (globalThis as { Deno?: { openKv?: unknown } }).Deno;
@@ -100,11 +114,14 @@ export async function openKvStore(
 
   return {
     async get<T>(key: readonly string[]) {
+      // A key KV could never have stored is absent, not an error (callers bound theirs too).
+      if (keyBytes(key) > MAX_KEY_BYTES) return undefined;
       const entry = await kv.get([...key]);
       return unwrap(entry.value, now()) as T | undefined;
     },
     async list<T>(prefix: readonly string[]) {
       const out: Entry<T>[] = [];
+      if (keyBytes(prefix) > MAX_KEY_BYTES) return out;
       const t = now();
       for await (const entry of kv.list({ prefix: [...prefix] })) {
         const value = unwrap(entry.value, t);
