@@ -6,6 +6,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { formatEvent } from "../server/log.ts";
 import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
 import type { Tools } from "../transport/tools.ts";
 
@@ -130,13 +131,9 @@ export async function runCli(
       ...options,
       ...given,
       onEvent: (event) => {
-        if (event.type === "error") console.error(`error in ${event.where}:`, event.error);
-        else if (event.type === "warning") console.warn(`warning: ${event.message}`);
-        else if (event.type === "mcp_rejected") {
-          console.warn(`mcp: ${(event.error as Error)?.message ?? event.error}`);
-        } else if (event.type === "owner_login_failed") {
-          console.warn(`wrong owner password from ${event.clientAddress}`);
-        } else if (event.type === "grant_revoked") console.warn(`grant revoked: ${event.reason}`);
+        // One line per event, request values escaped and quoted (server/log.ts).
+        const { level, line } = formatEvent(event);
+        console[level](line);
         options.onEvent?.(event);
       },
     });

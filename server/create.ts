@@ -30,6 +30,7 @@ import { createMemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
 import { createMcpEndpoint } from "../transport/mcp.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
+import { quoteForLog } from "./log.ts";
 import { type PersonalMcpEvent, type PersonalMcpOptions, resolveOptions } from "./options.ts";
 import { type ConnectionInfo, createRoutes } from "./routes.ts";
 
@@ -90,7 +91,9 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     onRefused: (clientId, reason) =>
       emit({
         type: "warning",
-        message: `client metadata document ${clientId.slice(0, 200)} refused: ${reason}`,
+        message: `client metadata document ${quoteForLog(clientId.slice(0, 200))} refused: ${
+          quoteForLog(reason)
+        }`,
       }),
   });
   const owner = createPasswordOwner(store, options.password);
