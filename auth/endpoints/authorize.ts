@@ -117,7 +117,9 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     const { display, target } = redirectDisplay(redirect);
     return {
       serverName: opts.name,
-      clientName: client.clientName?.trim() || "An unnamed app",
+      clientName: client.clientName ?? "",
+      // A registered client's age tells the owner whether it is the one just added.
+      registeredAgoMs: client.createdAt ? Math.max(0, now() - client.createdAt) : undefined,
       clientId: client.clientId,
       // A metadata-document client is vouched for by the host serving its document.
       clientIdHost: isMetadataClientId(client.clientId) ? new URL(client.clientId).host : undefined,
