@@ -113,6 +113,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
 
   const fetch = createRoutes(opts, {
     protectedResourceJson: JSON.stringify(protectedResourceMetadata(opts)),
+    rootResourceJson: JSON.stringify(protectedResourceMetadata(opts, opts.baseUrl)),
     authorizationServerJson: JSON.stringify(authorizationServerMetadata(opts)),
     register: createRegisterEndpoint({
       opts,

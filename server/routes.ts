@@ -22,7 +22,10 @@ export interface ConnectionInfo {
 
 /** The endpoints the table routes to. */
 export interface Endpoints {
+  /** RFC 9728 document of `/mcp`, at the path-suffixed well-known URL. */
   protectedResourceJson: string;
+  /** RFC 9728 document of the origin, at the root well-known URL (3.3: names the origin). */
+  rootResourceJson: string;
   authorizationServerJson: string;
   register(request: Request, address: string): Promise<Response>;
   token(request: Request): Promise<Response>;
@@ -133,6 +136,9 @@ export function createRoutes(
     const method = request.method;
     switch (url.pathname) {
       case "/.well-known/oauth-protected-resource":
+        return method === "GET" || method === "HEAD"
+          ? discovery(endpoints.rootResourceJson)
+          : methodNotAllowed("GET");
       case "/.well-known/oauth-protected-resource/mcp":
         return method === "GET" || method === "HEAD"
           ? discovery(endpoints.protectedResourceJson)
