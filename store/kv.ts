@@ -3,6 +3,7 @@
  *
  * @module
  */
+import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
 import { type Entry, type Store, StoreUnavailableError, type WriteOp } from "./store.ts";
 
 interface Wrapped {
@@ -91,7 +92,20 @@ async function commit(atomic: KvAtomic): Promise<{ ok: boolean }> {
 }
 
 /**
- * Opens a Deno KV database (`path` for a local file; none on Deno Deploy).
+ * Makes a local database file readable by the owner only (0600), before Deno KV opens
+ * it: SQLite creates its -wal and -shm files with the database file's mode, so they
+ * follow. Files left 0644 by an earlier version are tightened too.
+ */
+function ownerOnly(path: string): void {
+  closeSync(openSync(path, "a", 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
+  }
+}
+
+/**
+ * Opens a Deno KV database (`path` for a local file, created with mode 0600; none on
+ * Deno Deploy).
  *
  * @example Opening a KV store in memory
  * ```ts
@@ -110,6 +124,8 @@ export async function openKvStore(
   if (!deno?.openKv) {
     throw new Error("Deno KV is not available in this runtime (run Deno with --unstable-kv)");
   }
+  // Tokens are stored hashed, but grants and clients are the owner's business alone.
+  if (path !== undefined && path !== ":memory:") ownerOnly(path);
   const kv = await deno.openKv(path);
 
   return {
