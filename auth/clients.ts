@@ -7,7 +7,7 @@
  * @module
  */
 import type { Store } from "../store/store.ts";
-import type { MetadataResolver } from "./client_metadata.ts";
+import { type MetadataResolver, MetadataUnavailableError } from "./client_metadata.ts";
 import { fromBase64url, hashSecret, timingSafeEqual } from "./crypto.ts";
 import { OAuthError } from "./errors.ts";
 import { type ClientRecord, keys } from "./records.ts";
@@ -30,11 +30,17 @@ export function isMetadataClientId(clientId: string): boolean {
 export interface Clients {
   /**
    * A registered client from the store, or one described by a metadata document.
-   * Undefined when neither exists; the reason goes to `onRefused`.
+   * Undefined when neither exists; the reason goes to `onRefused`. Throws
+   * `temporarily_unavailable` (503) when a document cannot be had just now.
+   * `address` is the caller's (document fetches are budgeted per address).
    */
-  find(clientId: string): Promise<ClientRecord | undefined>;
+  find(clientId: string, address?: string): Promise<ClientRecord | undefined>;
   /** Identifies and authenticates the calling client; throws `invalid_client` (401). */
-  authenticate(request: Request, form: Record<string, string>): Promise<ClientRecord>;
+  authenticate(
+    request: Request,
+    form: Record<string, string>,
+    address?: string,
+  ): Promise<ClientRecord>;
 }
 
 const BASIC_CHALLENGE = { "www-authenticate": 'Basic realm="token"' };
@@ -73,16 +79,25 @@ export function createClients(deps: {
 }): Clients {
   const { store, metadata } = deps;
 
-  async function find(clientId: string): Promise<ClientRecord | undefined> {
+  async function find(clientId: string, address?: string): Promise<ClientRecord | undefined> {
     if (isMetadataClientId(clientId)) {
       if (clientId.length > MAX_METADATA_URL_LENGTH) {
         deps.onRefused(clientId, "client_id URL is too long");
         return undefined;
       }
       try {
-        return await metadata.resolve(clientId);
+        return await metadata.resolve(clientId, address);
       } catch (error) {
         deps.onRefused(clientId, (error as Error).message);
+        // Nothing is known against the client: it must try again, not start over
+        // (clients read invalid_client as "register again").
+        if (error instanceof MetadataUnavailableError) {
+          throw new OAuthError(
+            "temporarily_unavailable",
+            "the client's metadata document cannot be fetched just now; try again later",
+            { status: 503, headers: { "retry-after": "60" } },
+          );
+        }
         return undefined;
       }
     }
@@ -92,7 +107,7 @@ export function createClients(deps: {
 
   return {
     find,
-    async authenticate(request, form) {
+    async authenticate(request, form, address) {
       const header = request.headers.get("authorization");
       const basic = header && /^basic /i.test(header) ? decodeBasic(header) : undefined;
       if (
@@ -113,7 +128,7 @@ export function createClients(deps: {
           headers: basic ? BASIC_CHALLENGE : undefined,
         });
       if (!clientId) throw failed();
-      const client = await find(clientId);
+      const client = await find(clientId, address);
       if (!client) throw failed();
       if (client.secretHash) {
         if (secret === undefined) throw failed();

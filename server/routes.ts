@@ -28,8 +28,8 @@ export interface Endpoints {
   rootResourceJson: string;
   authorizationServerJson: string;
   register(request: Request, address: string): Promise<Response>;
-  token(request: Request): Promise<Response>;
-  revoke(request: Request): Promise<Response>;
+  token(request: Request, address: string): Promise<Response>;
+  revoke(request: Request, address: string): Promise<Response>;
   authorize: AuthorizeEndpoint;
   gate: BearerGate;
   mcp: McpEndpoint;
@@ -98,6 +98,17 @@ function storeUnavailable(path: string): Response {
   );
 }
 
+/** /authorize answers its errors as readable pages (RFC 6749 4.1.2.1: never a redirect here). */
+async function page(handler: () => Promise<Response>): Promise<Response> {
+  try {
+    return await handler();
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error;
+    const title = error.status === 503 ? "Try again in a few minutes" : "Invalid request";
+    return errorPage(error.status, title, `${error.message}.`, error.headers);
+  }
+}
+
 /** OAuth endpoints answer their errors as RFC 6749 5.2 JSON; anything else is a bug (500). */
 async function oauth(handler: () => Promise<Response>): Promise<Response> {
   try {
@@ -153,15 +164,19 @@ export function createRoutes(
           : methodNotAllowed("POST");
       case "/token":
         return method === "POST"
-          ? await oauth(() => endpoints.token(request))
+          ? await oauth(() => endpoints.token(request, address(request, info)))
           : methodNotAllowed("POST");
       case "/revoke":
         return method === "POST"
-          ? await oauth(() => endpoints.revoke(request))
+          ? await oauth(() => endpoints.revoke(request, address(request, info)))
           : methodNotAllowed("POST");
       case "/authorize":
-        if (method === "GET" || method === "HEAD") return await authorize.get(request);
-        if (method === "POST") return await authorize.post(request, address(request, info));
+        if (method === "GET" || method === "HEAD") {
+          return await page(() => authorize.get(request, address(request, info)));
+        }
+        if (method === "POST") {
+          return await page(() => authorize.post(request, address(request, info)));
+        }
         return methodNotAllowed("GET, POST");
       case "/mcp":
         return await serveMcp(request);

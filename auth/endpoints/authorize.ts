@@ -80,7 +80,8 @@ export interface AuthorizeEndpointDeps {
 
 /** The authorization endpoint: GET shows the consent page, POST takes the decision. */
 export interface AuthorizeEndpoint {
-  get(request: Request): Promise<Response>;
+  /** `address` is the caller's, for the budget of metadata-document fetches. */
+  get(request: Request, address?: string): Promise<Response>;
   /** `address` is the caller's, for the password throttle. */
   post(request: Request, address: string): Promise<Response>;
 }
@@ -131,7 +132,11 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
   }
 
   /** Resolves client and redirect; until both are valid, errors are pages (RFC 6749 4.1.2.1). */
-  async function clientAndRedirect(clientId: string | undefined, redirectUri: string | undefined) {
+  async function clientAndRedirect(
+    clientId: string | undefined,
+    redirectUri: string | undefined,
+    address: string | undefined,
+  ) {
     if (!clientId) {
       return {
         page: errorPage(
@@ -141,7 +146,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         ),
       };
     }
-    const client = await clients.find(clientId);
+    const client = await clients.find(clientId, address);
     if (!client) {
       return {
         page: errorPage(
@@ -169,14 +174,14 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     return { client, redirect, page: undefined };
   }
 
-  async function get(request: Request): Promise<Response> {
+  async function get(request: Request, address?: string): Promise<Response> {
     let params: Record<string, string>;
     try {
       params = singleValues(new URL(request.url).searchParams);
     } catch {
       return errorPage(400, "Invalid request", "A parameter was sent more than once.");
     }
-    const found = await clientAndRedirect(params.client_id, params.redirect_uri);
+    const found = await clientAndRedirect(params.client_id, params.redirect_uri, address);
     if (found.page) return found.page;
     const { client, redirect } = found;
     const state = params.state;
@@ -269,7 +274,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         "Your browser did not send this page's cookie. Start connecting again from your app.",
       );
     }
-    const found = await clientAndRedirect(pending.clientId, pending.redirectUri);
+    const found = await clientAndRedirect(pending.clientId, pending.redirectUri, address);
     if (found.page) return found.page;
     const { client, redirect } = found;
 

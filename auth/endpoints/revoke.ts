@@ -22,11 +22,11 @@ export interface RevokeEndpointDeps {
 /** Builds the revocation endpoint. */
 export function createRevokeEndpoint(
   deps: RevokeEndpointDeps,
-): (request: Request) => Promise<Response> {
+): (request: Request, address?: string) => Promise<Response> {
   const { store, clients, grants } = deps;
-  return async (request) => {
+  return async (request, address) => {
     const form = await readForm(request, deps.maxBodyBytes);
-    const client = await clients.authenticate(request, form);
+    const client = await clients.authenticate(request, form, address);
     const token = form.token;
     if (!token) throw new OAuthError("invalid_request", "token is required");
     const hash = await hashSecret(token);

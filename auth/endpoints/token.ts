@@ -53,7 +53,7 @@ async function newPair(): Promise<PairHashes & { accessToken: string; refreshTok
 /** Builds the token endpoint. */
 export function createTokenEndpoint(
   deps: TokenEndpointDeps,
-): (request: Request) => Promise<Response> {
+): (request: Request, address?: string) => Promise<Response> {
   const { opts, store, clients, grants, now } = deps;
   const life: Lifetimes = {
     accessMs: opts.accessTokenTtlSeconds * 1000,
@@ -146,7 +146,7 @@ export function createTokenEndpoint(
     }
   }
 
-  return async (request) => {
+  return async (request, address) => {
     const form = await readForm(request, opts.maxBodyBytes);
     const grantType = form.grant_type;
     if (!grantType) throw new OAuthError("invalid_request", "grant_type is required");
@@ -156,7 +156,7 @@ export function createTokenEndpoint(
         "grant_type must be authorization_code or refresh_token",
       );
     }
-    const client = await clients.authenticate(request, form);
+    const client = await clients.authenticate(request, form, address);
     if (!client.grantTypes.includes(grantType)) {
       throw new OAuthError("unauthorized_client", `this client may not use ${grantType}`);
     }

@@ -11,6 +11,7 @@ import { BUN_BIN, ROOT, spawnChild } from "../fixtures.ts";
 
 /** Unit tests that use no Deno API (store_test and cli_test do: Deno KV, Deno.Command). */
 const UNIT_FILES = [
+  "tests/unit/client_metadata_limits_test.ts",
   "tests/unit/client_metadata_test.ts",
   "tests/unit/grant_rules_test.ts",
   "tests/unit/log_test.ts",
