@@ -12,6 +12,7 @@ import type { PersonalMcpEvent } from "./options.ts";
 // separators, and invisible format characters (bidi overrides and isolates, zero
 // widths, soft hyphen, BOM) that reorder or hide what the reader sees.
 const UNSAFE =
+  // deno-lint-ignore no-control-regex -- these are exactly the characters looked for
   /[\x00-\x1f\x7f-\x9f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff\ufff9-\ufffb\u{e0000}-\u{e007f}]/gu;
 
 /**

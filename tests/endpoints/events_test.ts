@@ -6,6 +6,7 @@ import assert from "node:assert/strict";
 import { formatEvent } from "../../server/log.ts";
 import { BASE_URL, CLAUDE_REDIRECT, testServer } from "../fixtures.ts";
 
+// deno-lint-ignore no-control-regex -- these are exactly the characters looked for
 const RAW_UNSAFE = /[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/;
 
 Deno.test("a client_id with line breaks and terminal escapes reaches the event log quoted", async () => {

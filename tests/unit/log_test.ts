@@ -7,6 +7,7 @@ import { escapeForLog, formatEvent, quoteForLog } from "../../server/log.ts";
 
 /** What must never appear raw in a log line. */
 const RAW_UNSAFE =
+  // deno-lint-ignore no-control-regex -- these are exactly the characters looked for
   /[\x00-\x1f\x7f-\x9f\u061c\u200b-\u200f\u2028-\u202e\u2060-\u2069\ufeff\u{e0000}-\u{e007f}]/u;
 
 const NASTY: Record<string, string> = {
