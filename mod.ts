@@ -40,7 +40,16 @@ export {
   type PersonalMcpEvent,
   type PersonalMcpOptions,
 } from "./server/options.ts";
-export type { Entry, Key, Plan, Store, WriteOp } from "./store/store.ts";
+export { escapeForLog, quoteForLog } from "./server/log.ts";
+export { formatEvent } from "./auth/activity.ts";
+export {
+  type Entry,
+  type Key,
+  type Plan,
+  type Store,
+  StoreUnavailableError,
+  type WriteOp,
+} from "./store/store.ts";
 export { createMemoryStore } from "./store/memory.ts";
 export { openFileStore, StateFileError } from "./store/file.ts";
 export { openKvStore } from "./store/kv.ts";

@@ -6,6 +6,7 @@
  *
  * @module
  */
+import { quoteForLog } from "../server/log.ts";
 import type { AuthEvent, PersonalMcpEvent } from "../server/options.ts";
 import type { Store } from "../store/store.ts";
 import { randomToken } from "./crypto.ts";
@@ -180,31 +181,33 @@ export function describeEvent(event: AuthEvent): { label: string; ok: boolean } 
 }
 
 const MAX_VALUE_CHARS = 300;
-// C0 and C1 controls, DEL, and the Unicode line and paragraph separators.
-// deno-lint-ignore no-control-regex
-const CONTROL = /[\u0000-\u001f\u007f-\u009f\u2028\u2029]/g;
+// For JSON lines: C0 and C1 controls, DEL, the Unicode line and paragraph separators,
+// and the invisible format characters that reorder or hide text (bidi overrides and
+// isolates, zero widths, BOM), all written as \uXXXX (text lines use escapeForLog).
+const CONTROL =
+  // deno-lint-ignore no-control-regex -- these are exactly the characters escaped
+  /[\u0000-\u001f\u007f-\u009f\u00ad\u061c\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
 
 function hex4(c: string): string {
   return `\\u${c.charCodeAt(0).toString(16).padStart(4, "0")}`;
 }
 
 /**
- * A value for a text log line: bare when it is plainly safe, else quoted with
- * backslash escapes, so that a client's text can never start a line of its own,
- * move the cursor or pass for another field. Long values are cut.
+ * A value for a text log line: bare when it is plainly safe, else quoted and escaped
+ * ({@linkcode quoteForLog}), so that a client's text can never start a line of its own,
+ * move the cursor, hide itself or pass for another field. Long values are cut.
  *
  * @example A name that tries to forge a second line
  * ```ts
  * import { logValue } from "./activity.ts";
- * if (logValue("Evil\n2026-01-01T00:00:00Z approved") !== '"Evil\\u000a2026-01-01T00:00:00Z approved"') {
+ * if (logValue("Evil\n2026-01-01T00:00:00Z approved") !== '"Evil\\x0a2026-01-01T00:00:00Z approved"') {
  *   throw new Error("not escaped");
  * }
  * ```
  */
 export function logValue(value: string): string {
   const cut = value.length > MAX_VALUE_CHARS ? `${value.slice(0, MAX_VALUE_CHARS)}…` : value;
-  if (/^[A-Za-z0-9._:/@+\-[\]]+$/.test(cut)) return cut;
-  return `"${cut.replace(/["\\]/g, (c) => `\\${c}`).replace(CONTROL, hex4)}"`;
+  return /^[A-Za-z0-9._:/@+\-[\]]+$/.test(cut) ? cut : quoteForLog(cut);
 }
 
 /** The fields of an event other than its type, in a stable order. */

@@ -29,6 +29,22 @@ export const MAX_DOCUMENT_BYTES = 16 * 1024;
 export const FETCH_TIMEOUT_MS = 5000;
 /** Most documents kept in the store for outages (one per approved metadata URL). */
 export const MAX_KEPT_DOCUMENTS = 100;
+/** How long the DNS lookup before a fetch may take, in ms. */
+export const LOOKUP_TIMEOUT_MS = 2000;
+/** How long a document the publisher refused is not asked for again, in ms. */
+export const FAILURE_CACHE_MS = 5 * 60_000;
+/** The same for a host that could not be reached (it may be back soon), in ms. */
+export const UNAVAILABLE_CACHE_MS = 60_000;
+/** Documents one client address may have fetched (cache misses) per minute. */
+export const FETCHES_PER_ADDRESS_PER_MINUTE = 10;
+/** Document fetches in flight at once, for all addresses together. */
+export const MAX_CONCURRENT_FETCHES = 8;
+/**
+ * How long after its cache expired a document fetched here is still used while its
+ * host cannot be reached (RFC 5861 stale-if-error), in ms: a host's short outage must
+ * not log out every client it describes.
+ */
+export const STALE_IF_ERROR_MS = 24 * 3600_000;
 const MIN_CACHE_MS = 60_000;
 const MAX_CACHE_MS = 24 * 3600_000;
 const DEFAULT_CACHE_MS = 3600_000;
@@ -273,6 +289,74 @@ export function validateDocument(
   };
 }
 
+/** A DNS lookup that gives up after `timeoutMs`: a slow resolver must not hold requests. */
+async function lookupWithin(
+  lookup: MetadataFetchDeps["lookup"],
+  host: string,
+  timeoutMs: number,
+): Promise<string[]> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(
+      () => reject(unreachable(`looking up the name took longer than ${timeoutMs / 1000} s`)),
+      timeoutMs,
+    );
+  });
+  try {
+    return await Promise.race([lookup(host), timeout]);
+  } catch (error) {
+    if (error instanceof DocumentError) throw error;
+    const code = (error as { code?: unknown }).code;
+    throw unreachable(
+      `the name did not resolve${typeof code === "string" ? ` (${printable(code, 40)})` : ""}`,
+    );
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/**
+ * Remembers recent failures per document URL (a negative cache), so that a stranger
+ * naming an unknown URL again and again costs one outbound fetch per few minutes.
+ */
+function createFailureCache(now: () => number) {
+  const failures = new Map<string, { error: DocumentError; until: number }>();
+  return {
+    get(url: string): DocumentError | undefined {
+      const hit = failures.get(url);
+      if (hit && hit.until > now()) return hit.error;
+      failures.delete(url);
+      return undefined;
+    },
+    remember(url: string, error: DocumentError): void {
+      if (failures.size >= CACHE_ENTRIES) failures.delete(failures.keys().next().value!);
+      const ms = error.failure.kind === "unreachable" ? UNAVAILABLE_CACHE_MS : FAILURE_CACHE_MS;
+      failures.set(url, { error, until: now() + ms });
+    },
+    forget(url: string): void {
+      failures.delete(url);
+    },
+  };
+}
+
+/** Fetches per client address in a sliding minute: a bounded map of recent fetch times. */
+function createAddressBudget(now: () => number) {
+  const recent = new Map<string, number[]>();
+  return {
+    /** Counts one fetch for `address`; false when it has had its share this minute. */
+    take(address: string): boolean {
+      const t = now();
+      const times = (recent.get(address) ?? []).filter((x) => t - x < 60_000);
+      if (times.length >= FETCHES_PER_ADDRESS_PER_MINUTE) return false;
+      times.push(t);
+      recent.delete(address);
+      if (recent.size >= 10_000) recent.delete(recent.keys().next().value!);
+      recent.set(address, times);
+      return true;
+    },
+  };
+}
+
 /** Fetches, validates and caches metadata documents; keeps copies for outages. */
 export function createMetadataResolver(
   options: {
@@ -288,6 +372,8 @@ export function createMetadataResolver(
     /** Told of a store error while keeping or reading a copy (the request goes on). */
     onError?: (error: unknown) => void;
     deps?: MetadataFetchDeps;
+    /** For tests. @default LOOKUP_TIMEOUT_MS */
+    lookupTimeoutMs?: number;
   },
 ) {
   const deps = options.deps ?? defaultDeps;
@@ -300,6 +386,9 @@ export function createMetadataResolver(
     { client: ClientRecord; document: unknown; fetchedAt: number; until?: number }
   >();
   const inflight = new Map<string, Promise<ResolvedDocument>>();
+  const failures = createFailureCache(options.now);
+  const budget = createAddressBudget(options.now);
+  let fetching = 0;
 
   function checkUrl(url: URL): void {
     // Development only: documents served from this machine, over http or https.
@@ -316,15 +405,11 @@ export function createMetadataResolver(
     const loopbackDev = options.allowInsecureLoopback && isLoopbackHost(url.hostname);
     if (!loopbackDev) {
       const host = url.hostname.replace(/^\[|\]$/g, "");
-      let addresses: string[];
-      try {
-        addresses = await deps.lookup(host);
-      } catch (error) {
-        const code = (error as { code?: unknown }).code;
-        throw unreachable(
-          `the name did not resolve${typeof code === "string" ? ` (${printable(code, 40)})` : ""}`,
-        );
-      }
+      const addresses = await lookupWithin(
+        deps.lookup,
+        host,
+        options.lookupTimeoutMs ?? LOOKUP_TIMEOUT_MS,
+      );
       // Every address the name resolves to must be public (no DNS tricks to internal hosts).
       if (addresses.length === 0 || addresses.some(addressBlocked)) {
         throw unreachable("client_id URL resolves to a forbidden address");
@@ -482,20 +567,62 @@ export function createMetadataResolver(
     }
   }
 
-  async function resolveFresh(url: URL): Promise<ResolvedDocument> {
+  /**
+   * One live fetch, bounded per caller address and in total; a failure is remembered
+   * for a while (a negative cache), so a URL that fails is not fetched per request.
+   */
+  async function fetchOnce(url: URL, address: string | undefined): Promise<ClientRecord> {
+    const remembered = failures.get(url.href);
+    if (remembered) throw remembered;
+    if (address !== undefined && !budget.take(address)) {
+      throw unreachable("too many document fetches from one address; not fetched");
+    }
+    if (fetching >= MAX_CONCURRENT_FETCHES) {
+      throw unreachable("too many document fetches at once; not fetched");
+    }
+    fetching++;
+    try {
+      const client = await guardedFetch(url);
+      failures.forget(url.href);
+      return client;
+    } catch (error) {
+      if (error instanceof DocumentError) failures.remember(url.href, error);
+      throw error;
+    } finally {
+      fetching--;
+    }
+  }
+
+  /** The last document fetched here, while RFC 5861 stale-if-error allows it. */
+  function staleCopy(clientId: string, failure: DocumentFailure): ResolvedDocument | undefined {
+    const entry = live.get(clientId);
+    // A document its publisher marked no-store (no `until`) is not kept for outages.
+    if (entry?.until === undefined || entry.until + STALE_IF_ERROR_MS <= options.now()) {
+      return undefined;
+    }
+    return {
+      client: entry.client,
+      source: { kind: "stored", fetchedAt: entry.fetchedAt, failure },
+    };
+  }
+
+  async function resolveFresh(url: URL, address: string | undefined): Promise<ResolvedDocument> {
     const clientId = url.href;
     try {
-      return { client: await guardedFetch(url), source: { kind: "publisher" } };
+      return { client: await fetchOnce(url, address), source: { kind: "publisher" } };
     } catch (error) {
       if (!(error instanceof DocumentError)) throw error;
       const { failure } = error;
-      live.delete(clientId);
       if (failure.kind === "refused") {
+        live.delete(clientId);
         await forget(clientId);
         options.onFailure?.(clientId, failure);
         throw error;
       }
-      const copy = await storedCopy(clientId, failure) ?? builtinCopy(clientId, failure);
+      // The publisher has not spoken: the last good document stands in, as fetched here,
+      // as kept in the store for an approved client, or as built into this server.
+      const copy = staleCopy(clientId, failure) ?? await storedCopy(clientId, failure) ??
+        builtinCopy(clientId, failure);
       options.onFailure?.(clientId, failure, copy?.source);
       if (!copy) throw error;
       return copy;
@@ -505,9 +632,10 @@ export function createMetadataResolver(
   return {
     /**
      * The client a metadata URL describes, and where its document came from; throws
-     * a {@linkcode DocumentError} saying why when nothing can be used.
+     * a {@linkcode DocumentError} saying why when nothing can be used. `address` is the
+     * caller's, for the per-address fetch budget.
      */
-    async resolve(clientId: string): Promise<ResolvedDocument> {
+    async resolve(clientId: string, address?: string): Promise<ResolvedDocument> {
       let url: URL;
       try {
         url = new URL(clientId);
@@ -526,7 +654,7 @@ export function createMetadataResolver(
       }
       let pending = inflight.get(clientId);
       if (!pending) {
-        pending = resolveFresh(url).finally(() => inflight.delete(clientId));
+        pending = resolveFresh(url, address).finally(() => inflight.delete(clientId));
         inflight.set(clientId, pending);
       }
       return await pending;

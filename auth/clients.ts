@@ -24,6 +24,15 @@ import { fromBase64url, hashSecret, timingSafeEqual } from "./crypto.ts";
 import { OAuthError } from "./errors.ts";
 import { type ClientRecord, keys } from "./records.ts";
 
+/** Longest metadata-document URL accepted as a client_id, in characters (URLs are ASCII). */
+export const MAX_METADATA_URL_LENGTH = 2000;
+/**
+ * What a registered client_id looks like (this server issues 22 base64url characters).
+ * Anything else cannot name a stored client, so it is refused before any store read:
+ * an unbounded id would reach Deno KV's 2 KiB key limit.
+ */
+const REGISTERED_ID = /^[A-Za-z0-9_-]{1,64}$/;
+
 /** Whether a client_id is a metadata-document URL rather than a registered id. */
 export function isMetadataClientId(clientId: string): boolean {
   return clientId.startsWith("https://") || clientId.startsWith("http://");
@@ -45,17 +54,27 @@ export type ClientLookup =
 
 /** Finding and authenticating clients. */
 export interface Clients {
-  /** A registered client from the store, or one described by a metadata document. */
-  find(clientId: string): Promise<ClientRecord | undefined>;
+  /**
+   * A registered client from the store, or one described by a metadata document.
+   * Throws `temporarily_unavailable` (503) when a document cannot be had just now and
+   * no copy stands in: nothing is known against the client, which must try again, not
+   * start over (clients read `invalid_client` as "register again"). `address` is the
+   * caller's (document fetches are budgeted per address).
+   */
+  find(clientId: string, address?: string): Promise<ClientRecord | undefined>;
   /** As `find`, saying where a metadata document came from, or why no client was found. */
-  lookup(clientId: string): Promise<ClientLookup>;
+  lookup(clientId: string, address?: string): Promise<ClientLookup>;
   /**
    * The owner approved this client: a metadata-document client's last live document
    * is kept in the store, to stand in while its host cannot be reached.
    */
   approved(clientId: string): Promise<void>;
   /** Identifies and authenticates the calling client; throws `invalid_client` (401). */
-  authenticate(request: Request, form: Record<string, string>): Promise<ClientRecord>;
+  authenticate(
+    request: Request,
+    form: Record<string, string>,
+    address?: string,
+  ): Promise<ClientRecord>;
 }
 
 const BASIC_CHALLENGE = { "www-authenticate": 'Basic realm="token"' };
@@ -100,13 +119,14 @@ export function createClients(deps: {
   async function authenticateAssertion(
     form: Record<string, string>,
     failed: () => OAuthError,
+    address: string | undefined,
   ): Promise<ClientRecord> {
     if (form.client_assertion_type !== JWT_BEARER_ASSERTION) throw failed();
     const assertion = form.client_assertion!;
     // RFC 7521 4.2: client_id is optional; when sent it must name the assertion's subject.
     const clientId = form.client_id ?? assertionSubject(assertion);
     if (!clientId) throw failed();
-    const client = await find(clientId);
+    const client = await find(clientId, address);
     if (!client?.jwksUri) throw failed();
     try {
       await deps.assertions.verify(client, assertion);
@@ -118,14 +138,24 @@ export function createClients(deps: {
     return client;
   }
 
-  async function lookup(clientId: string): Promise<ClientLookup> {
+  async function lookup(clientId: string, address?: string): Promise<ClientLookup> {
     if (!isMetadataClientId(clientId)) {
+      // Bounded before any store read (Deno KV keys are at most 2 KiB).
+      if (!REGISTERED_ID.test(clientId)) return { refusal: { kind: "unregistered" } };
       const client = await store.get<ClientRecord>(keys.client(clientId));
       return client ? { client } : { refusal: { kind: "unregistered" } };
     }
     if (!metadata) return { refusal: { kind: "documents_off" } };
+    if (clientId.length > MAX_METADATA_URL_LENGTH) {
+      return {
+        refusal: {
+          kind: "document",
+          failure: { kind: "refused", reason: "client_id URL is too long" },
+        },
+      };
+    }
     try {
-      return await metadata.resolve(clientId);
+      return await metadata.resolve(clientId, address);
     } catch (error) {
       if (!(error instanceof DocumentError)) throw error;
       let host: string | undefined;
@@ -136,8 +166,16 @@ export function createClients(deps: {
     }
   }
 
-  async function find(clientId: string): Promise<ClientRecord | undefined> {
-    return (await lookup(clientId)).client;
+  async function find(clientId: string, address?: string): Promise<ClientRecord | undefined> {
+    const found = await lookup(clientId, address);
+    if (found.refusal?.kind === "document" && found.refusal.failure.kind === "unreachable") {
+      throw new OAuthError(
+        "temporarily_unavailable",
+        "the client's metadata document cannot be fetched just now; try again later",
+        { status: 503, headers: { "retry-after": "60" } },
+      );
+    }
+    return found.client;
   }
 
   return {
@@ -146,7 +184,7 @@ export function createClients(deps: {
     async approved(clientId) {
       if (metadata && isMetadataClientId(clientId)) await metadata.keep(clientId);
     },
-    async authenticate(request, form) {
+    async authenticate(request, form, address) {
       const header = request.headers.get("authorization");
       const basic = header && /^basic /i.test(header) ? decodeBasic(header) : undefined;
       if (
@@ -178,12 +216,12 @@ export function createClients(deps: {
             "use one client authentication method, not several",
           );
         }
-        return await authenticateAssertion(form, failed);
+        return await authenticateAssertion(form, failed, address);
       }
       const clientId = basic?.id ?? form.client_id;
       const secret = basic?.secret ?? form.client_secret;
       if (!clientId) throw failed();
-      const client = await find(clientId);
+      const client = await find(clientId, address);
       if (!client) throw failed();
       // RFC 7523 2.2: a client that offers only private_key_jwt must sign every request.
       if (client.authMethod === "private_key_jwt") throw failed();

@@ -9,6 +9,47 @@ import { escapeHtml, htmlPage, layout, pageHeaders } from "./page.ts";
 
 export { errorPage, escapeHtml } from "./page.ts";
 
+// Characters that show nothing or change how the text around them is shown: controls,
+// format characters (bidi overrides and isolates, zero widths, soft hyphen, tags), line
+// and paragraph separators, and the blank "letters" (Hangul fillers, Braille blank).
+const INVISIBLE =
+  /[\p{Cc}\p{Cf}\p{Zl}\p{Zp}\u034f\u115f\u1160\u3164\uffa0\u2800\ufe00-\ufe0f\u{e0100}-\u{e01ef}]/gu;
+const VISIBLE = /[\p{L}\p{N}\p{P}\p{S}]/u;
+
+/** What the consent page calls an app that gave no name it can show. */
+export const UNNAMED_APP = "An unnamed app";
+
+/**
+ * A client-chosen name as the consent page shows it: invisible and direction-changing
+ * characters removed, runs of spaces collapsed, and {@linkcode UNNAMED_APP} when
+ * nothing visible is left (a name of zero-width spaces must not read as blank).
+ *
+ * @example
+ * ```ts
+ * import { displayName } from "./consent_page.ts";
+ * if (displayName("\u200b\u200d") !== "An unnamed app") throw new Error("blank name shown");
+ * if (displayName("exe.\u202etxt") !== "exe.txt") throw new Error("override kept");
+ * ```
+ */
+export function displayName(name: string | undefined): string {
+  const shown = (name ?? "").replace(/[\t\n\v\f\r\u0085\u2028\u2029]/g, " ")
+    .replace(INVISIBLE, "").replace(/\s+/gu, " ").trim();
+  return VISIBLE.test(shown) ? shown : UNNAMED_APP;
+}
+
+/** How long ago, as a person says it: "just now", "5 minutes ago", "3 days ago". */
+function ago(ms: number): string {
+  const minutes = Math.floor(ms / 60_000);
+  const [n, unit] = minutes < 1
+    ? [0, ""]
+    : minutes < 60
+    ? [minutes, "minute"]
+    : minutes < 48 * 60
+    ? [Math.floor(minutes / 60), "hour"]
+    : [Math.floor(minutes / 1440), "day"];
+  return n === 0 ? "just now" : `${n} ${unit}${n === 1 ? "" : "s"} ago`;
+}
+
 const SCOPE_WORDS: Record<string, string> = {
   mcp: "use your tools",
   offline_access: "stay connected without asking again",
@@ -50,7 +91,10 @@ export function continuePage(target: string, heading: string, destination: strin
 /** What the consent page shows and carries. */
 export interface ConsentView {
   serverName: string;
+  /** As the client gave it; the page shows it through {@linkcode displayName}. */
   clientName: string;
+  /** For a registered client: how long ago it registered, in ms. */
+  registeredAgoMs?: number;
   clientId: string;
   /** For Client ID Metadata Document clients: the host that serves the document. */
   clientIdHost?: string;
@@ -76,14 +120,22 @@ export function consentPage(
   headers: Record<string, string> = {},
 ): Response {
   const e = escapeHtml;
+  const name = displayName(view.clientName);
+  // <bdi>: whatever direction the name's own letters run, the sentence around it keeps its order.
+  const shownName = `<bdi>${e(name)}</bdi>`;
+  const provenance = view.clientIdHost
+    ? `Name given in the app's own document on ${e(view.clientIdHost)}; not verified.`
+    : `Name given by the app itself; not verified.${
+      view.registeredAgoMs === undefined ? "" : ` Registered ${ago(view.registeredAgoMs)}.`
+    }`;
   const body = `
-<h1>Allow ${e(view.clientName)}${view.clientIdHost ? ` from ${e(view.clientIdHost)}` : ""} to use ${
+<h1>Allow ${shownName}${view.clientIdHost ? ` from ${e(view.clientIdHost)}` : ""} to use ${
     e(view.serverName)
   }?</h1>
 ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 <dl>
 ${view.clientIdHost ? `<dt>Published by</dt><dd>${e(view.clientIdHost)}</dd>` : ""}
-<dt>App</dt><dd>${e(view.clientName)}</dd>
+<dt>App</dt><dd>${shownName}<br><span class="note">${provenance}</span></dd>
 <dt>Sends you to</dt><dd>${e(view.redirectDisplay)}</dd>
 <dt>Access</dt><dd>${describeScope(view.scope)}</dd>
 </dl>
@@ -102,7 +154,7 @@ ${view.documentNote ? `<p class="note" role="status">${e(view.documentNote)}</p>
 <p class="note">Only approve if you started connecting this app yourself. Client ID: ${
     e(view.clientId)
   }</p>`;
-  return htmlPage(`Allow ${view.clientName}?`, body, {
+  return htmlPage(`Allow ${name}?`, body, {
     status,
     headers,
     formTargets: view.redirectTarget ? [view.redirectTarget] : [],

@@ -26,6 +26,13 @@ export const REUSE_MEMORY_MS = 7 * 24 * 3600 * 1000;
  */
 export const LATE_ACCESS_PER_TOKEN = 4;
 
+/**
+ * Most tokens one refresh token may yield, counting its first use: a lost answer or two
+ * racing refreshes explain a second or third use within the grace, not more. It also
+ * bounds the grant record (at most this many children beside the token in use).
+ */
+export const MAX_CHILDREN_PER_TOKEN = 3;
+
 /** Token lifetimes, in ms. */
 export interface Lifetimes {
   accessMs: number;
@@ -80,6 +87,20 @@ export function pairWrites(
 /** Every access token a refresh slot issued: its own, and those minted for late copies. */
 function slotAccessHashes(slot: RefreshSlot): string[] {
   return [slot.accessHash, ...(slot.lateAccessHashes ?? [])];
+}
+
+/**
+ * The write that stores a grant: it lives as long as its newest refresh token, so
+ * every write of a grant (issue, rotation, a late copy, last use) carries that expiry.
+ */
+export function grantWrite(grant: GrantRecord): WriteOp {
+  const expiresAt = Math.max(...grant.refresh.map((s) => s.expiresAt));
+  return {
+    op: "set",
+    key: keys.grant(grant.grantId),
+    value: grant,
+    ...(Number.isFinite(expiresAt) ? { expiresAt } : {}),
+  };
 }
 
 /** The writes that remove a grant and every token it issued. */
@@ -172,7 +193,8 @@ export function redeemCode(
       value: { ...code, usedAt: req.now },
       expiresAt: code.expiresAt,
     },
-    { op: "set", key: keys.grant(grant.grantId), value: grant },
+    // A grant lives as long as its newest refresh token (updated on every rotation).
+    grantWrite(grant),
   );
   // A registered client that obtained a token is kept (no longer expires as unused).
   if (client && client.usedAt === undefined) {
@@ -254,8 +276,15 @@ export function rotateRefresh(
   const used = grant.refresh.find((s) => s.hash === req.hash);
   const revoke = { ops: grantDeletion(grant), result: { kind: "reuse" as const } };
   // A token no longer live (its successor was used: two generations behind the live
-  // token): someone else holds a copy. OAuth 2.1 4.3.1 / RFC 9700 4.14.2: revoke the grant.
+  // token), or used within its grace more often than a lost answer or a race explains:
+  // someone else holds a copy. OAuth 2.1 4.3.1 / RFC 9700 4.14.2: revoke the grant.
   if (!used) return revoke;
+  if (
+    used.rotatedAt !== undefined && t - used.rotatedAt <= req.life.graceMs &&
+    grant.refresh.filter((s) => s.parent === used.hash).length >= MAX_CHILDREN_PER_TOKEN
+  ) {
+    return revoke;
+  }
   if (used.expiresAt <= t) return { ops: [], result: { kind: "invalid" } };
   const scope = narrowScope(req.scope, grant.scope, req.baseScope);
   if (used.rotatedAt !== undefined && t - used.rotatedAt > req.life.graceMs) {
@@ -288,11 +317,8 @@ export function rotateRefresh(
       s === used ? { ...s, rotatedAt: t } : s
     );
   }
-  ops.push({
-    op: "set",
-    key: keys.grant(grant.grantId),
-    value: { ...grant, refresh: [...live.filter((s) => s.expiresAt > t), slot] },
-  });
+  const refresh = [...live.filter((s) => s.expiresAt > t), slot];
+  ops.push(grantWrite({ ...grant, refresh }));
   return { ops, result: { kind: "ok", scope } };
 }
 
@@ -324,14 +350,10 @@ function lateAccess(
       value: access,
       expiresAt: access.expiresAt,
     },
-    {
-      op: "set",
-      key: keys.grant(grant.grantId),
-      value: {
-        ...grant,
-        refresh: grant.refresh.map((s) => s === used ? { ...s, lateAccessHashes: late } : s),
-      },
-    },
+    grantWrite({
+      ...grant,
+      refresh: grant.refresh.map((s) => s === used ? { ...s, lateAccessHashes: late } : s),
+    }),
   );
   return { ops, result: { kind: "access", scope, expiresAt: access.expiresAt } };
 }
@@ -343,23 +365,40 @@ export interface Grants {
    * unknown. `address` is who asked (the owner's page or command), when known.
    */
   revoke(grantId: string, reason: string, address?: string): Promise<boolean>;
+  /** Revokes every grant of a client (before the client itself is dropped). */
+  revokeClient(clientId: string, reason: string, address?: string): Promise<void>;
+  /**
+   * Announces a grant that a rule already removed in its own atomic write (refresh-token
+   * reuse), so that it ends everywhere as a revoked one does.
+   */
+  removed(grantId: string, reason: string, clientId: string, address?: string): void;
 }
 
-/** Builds the grants service on a store (the access-indexed one, so revocation is immediate). */
+/**
+ * Builds the grants service on a store (the access-indexed one, so revocation is
+ * immediate). `onRevoked` hears of every grant that ended early: the event log, and the
+ * MCP endpoint that closes the grant's sessions and streams.
+ */
 export function createGrants(
   store: Store,
-  onRevoked: (grantId: string, reason: string, grant: GrantRecord, address?: string) => void,
+  onRevoked: (grantId: string, reason: string, clientId: string, address?: string) => void,
 ): Grants {
+  async function revoke(grantId: string, reason: string, address?: string): Promise<boolean> {
+    const removed = await store.transact([keys.grant(grantId)], ([value]) => {
+      const grant = value as GrantRecord | undefined;
+      return grant ? { ops: grantDeletion(grant), result: grant } : { ops: [], result: undefined };
+    });
+    if (removed) onRevoked(grantId, reason, removed.clientId, address);
+    return removed !== undefined;
+  }
   return {
-    async revoke(grantId, reason, address) {
-      const removed = await store.transact([keys.grant(grantId)], ([value]) => {
-        const grant = value as GrantRecord | undefined;
-        return grant
-          ? { ops: grantDeletion(grant), result: grant }
-          : { ops: [], result: undefined };
-      });
-      if (removed) onRevoked(grantId, reason, removed, address);
-      return removed !== undefined;
+    revoke,
+    async revokeClient(clientId, reason, address) {
+      const grants = await store.list<GrantRecord>(keys.grants);
+      for (const { value } of grants) {
+        if (value.clientId === clientId) await revoke(value.grantId, reason, address);
+      }
     },
+    removed: onRevoked,
   };
 }

@@ -243,14 +243,11 @@ export function ownerControlsOn(
     if (isAuthEvent(event)) activity.record(event);
     options.onEvent?.(event);
   };
-  const grants = createGrants(store, (grantId, reason, grant, address) =>
-    emit({
-      type: "grant_revoked",
-      grantId,
-      reason,
-      clientId: grant.clientId,
-      clientAddress: address,
-    }));
+  const grants = createGrants(
+    store,
+    (grantId, reason, clientId, address) =>
+      emit({ type: "grant_revoked", grantId, reason, clientId, clientAddress: address }),
+  );
   return {
     controls: createOwnerControls({ store, grants, activity, emit, now }),
     async close() {

@@ -6,6 +6,7 @@
  * @module
  */
 import type { Plan, Store, WriteOp } from "../store/store.ts";
+import { grantWrite } from "./grants.ts";
 import { type AccessRecord, type GrantRecord, keys } from "./records.ts";
 
 /** How often a grant's `/mcp` use is written, at most, in ms. */
@@ -83,11 +84,7 @@ export function createUsageRecorder(store: Store, now: () => number = Date.now):
         const grant = value as GrantRecord | undefined;
         if (!grant) return { ops: [], result: undefined };
         return {
-          ops: [{
-            op: "set",
-            key: keys.grant(grantId),
-            value: { ...grant, lastUsedAt: t, lastAddress: address },
-          }],
+          ops: [grantWrite({ ...grant, lastUsedAt: t, lastAddress: address })],
           result: undefined,
         };
       }).catch(() => written.delete(grantId));

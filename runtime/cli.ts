@@ -8,6 +8,7 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
+import { describeError } from "../server/log.ts";
 import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
 import { formatEvent } from "../auth/activity.ts";
 import { OWNER_COMMANDS, runOwnerCommand } from "./owner_commands.ts";
@@ -167,11 +168,12 @@ export async function runCli(
       ...options,
       ...given,
       onEvent: (event) => {
-        // One line per event; values a client sent are escaped by formatEvent.
+        // One line per event; values a client sent are escaped by formatEvent, and an
+        // error's stack frames follow it, its message escaped (server/log.ts).
         const line = formatEvent(event, Date.now(), logFormat);
         if (event.type === "error") {
           console.error(line);
-          if (logFormat === "text") console.error(event.error);
+          if (logFormat === "text") console.error(describeError(event.error));
         } else console.log(line);
         options.onEvent?.(event);
       },

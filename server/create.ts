@@ -36,6 +36,7 @@ import { createMemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
 import { createMcpEndpoint } from "../transport/mcp.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
+import { quoteForLog } from "./log.ts";
 import { type PersonalMcpEvent, type PersonalMcpOptions, resolveOptions } from "./options.ts";
 import { type ConnectionInfo, createRoutes } from "./routes.ts";
 
@@ -93,17 +94,19 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       options.onEvent?.(event);
     } catch { /* a broken hook must not break a request */ }
   };
-  const grants = createGrants(
-    store,
-    (grantId, reason, grant, address) =>
-      emit({
-        type: "grant_revoked",
-        grantId,
-        reason,
-        clientId: grant.clientId,
-        clientAddress: address,
-      }),
-  );
+  const mcp = createMcpEndpoint(checkedTools, {
+    name: opts.name,
+    version: opts.version,
+    instructions: opts.instructions,
+    configureServer: options.configureServer,
+    onError: (error) => emit({ type: "mcp_rejected", error }),
+  });
+  // A grant that ends early ends everywhere at once: its tokens (the store and its
+  // index), and on /mcp its sessions and open streams. The transport hears only an id.
+  const grants = createGrants(store, (grantId, reason, clientId, address) => {
+    emit({ type: "grant_revoked", grantId, reason, clientId, clientAddress: address });
+    mcp.closeGrant(grantId).catch((error) => emit({ type: "error", where: "/mcp", error }));
+  });
   const clients = createClients({
     store,
     metadata: opts.clientMetadataDocuments
@@ -146,7 +149,9 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     onAssertionRefused: (clientId, reason) =>
       emit({
         type: "warning",
-        message: `client assertion for ${printable(clientId)} refused: ${printable(reason)}`,
+        message: `client assertion for ${quoteForLog(clientId.slice(0, 200))} refused: ${
+          quoteForLog(reason)
+        }`,
       }),
   });
   const owner = createPasswordOwner(store, options.password);
@@ -162,21 +167,16 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
   // One throttle for every place the owner password is typed (consent and owner page).
   const throttle = createLoginThrottle(now);
   const usage = createUsageRecorder(store, now);
-  const mcp = createMcpEndpoint(checkedTools, {
-    name: opts.name,
-    version: opts.version,
-    instructions: opts.instructions,
-    configureServer: options.configureServer,
-    onError: (error) => emit({ type: "mcp_rejected", error }),
-  });
 
   const fetch = createRoutes(opts, {
     protectedResourceJson: JSON.stringify(protectedResourceMetadata(opts)),
+    rootResourceJson: JSON.stringify(protectedResourceMetadata(opts, opts.baseUrl)),
     authorizationServerJson: JSON.stringify(authorizationServerMetadata(opts)),
     register: createRegisterEndpoint({
       opts,
       store,
       registrations: createRateLimiter(REGISTRATIONS_PER_MINUTE, 60_000, now),
+      grants,
       now,
       emit,
     }),

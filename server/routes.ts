@@ -8,7 +8,9 @@ import type { AuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
 import type { BearerGate } from "../auth/bearer.ts";
 import type { OwnerEndpoint } from "../auth/endpoints/owner.ts";
 import { OWNER_PATH } from "../auth/owner_page.ts";
+import { errorPage } from "../auth/consent_page.ts";
 import { jsonResponse, OAuthError, oauthErrorResponse } from "../auth/errors.ts";
+import { StoreUnavailableError } from "../store/store.ts";
 import { originAllowed } from "../auth/redirects.ts";
 import { jsonRpcError, type McpEndpoint } from "../transport/mcp.ts";
 import { BodyTooLargeError, clientAddress } from "./http.ts";
@@ -22,7 +24,10 @@ export interface ConnectionInfo {
 
 /** The endpoints the table routes to. */
 export interface Endpoints {
+  /** RFC 9728 document of `/mcp`, at the path-suffixed well-known URL. */
   protectedResourceJson: string;
+  /** RFC 9728 document of the origin, at the root well-known URL (3.3: names the origin). */
+  rootResourceJson: string;
   authorizationServerJson: string;
   register(request: Request, address: string): Promise<Response>;
   token(request: Request, address: string): Promise<Response>;
@@ -67,6 +72,44 @@ function discovery(body: string): Response {
   return new Response(body, {
     headers: { "content-type": "application/json", "cache-control": "public, max-age=3600" },
   });
+}
+
+/**
+ * A change that could not be stored changed nothing: the caller may try again. RFC 7009
+ * 2.2.1 names 503 for a revocation that cannot be made now; the other endpoints follow.
+ */
+function storeUnavailable(path: string): Response {
+  const retry = { "retry-after": "5" };
+  if (path === "/mcp") {
+    const res = jsonRpcError(503, -32603, "Temporarily unavailable: try again");
+    res.headers.set("retry-after", "5");
+    return res;
+  }
+  if (path === "/authorize" || path.startsWith(OWNER_PATH)) {
+    return errorPage(
+      503,
+      "Try again in a moment",
+      "This server could not save the change, so nothing changed. Try again.",
+      retry,
+    );
+  }
+  return oauthErrorResponse(
+    new OAuthError("temporarily_unavailable", "the change could not be stored; try again", {
+      status: 503,
+      headers: retry,
+    }),
+  );
+}
+
+/** /authorize answers its errors as readable pages (RFC 6749 4.1.2.1: never a redirect here). */
+async function page(handler: () => Promise<Response>): Promise<Response> {
+  try {
+    return await handler();
+  } catch (error) {
+    if (!(error instanceof OAuthError)) throw error;
+    const title = error.status === 503 ? "Try again in a few minutes" : "Invalid request";
+    return errorPage(error.status, title, `${error.message}.`, error.headers);
+  }
 }
 
 /** Builds the fetch handler over the endpoints. */
@@ -129,6 +172,9 @@ export function createRoutes(
     const method = request.method;
     switch (url.pathname) {
       case "/.well-known/oauth-protected-resource":
+        return method === "GET" || method === "HEAD"
+          ? discovery(endpoints.rootResourceJson)
+          : methodNotAllowed("GET");
       case "/.well-known/oauth-protected-resource/mcp":
         return method === "GET" || method === "HEAD"
           ? discovery(endpoints.protectedResourceJson)
@@ -156,9 +202,11 @@ export function createRoutes(
       }
       case "/authorize":
         if (method === "GET" || method === "HEAD") {
-          return await authorize.get(request, address(request, info));
+          return await page(() => authorize.get(request, address(request, info)));
         }
-        if (method === "POST") return await authorize.post(request, address(request, info));
+        if (method === "POST") {
+          return await page(() => authorize.post(request, address(request, info)));
+        }
         return methodNotAllowed("GET, POST");
       case OWNER_PATH:
         if (method === "GET" || method === "HEAD") {
@@ -229,7 +277,9 @@ export function createRoutes(
       response = await route(request, url, info);
     } catch (error) {
       emit({ type: "error", where: url.pathname, error });
-      response = url.pathname === "/mcp"
+      response = error instanceof StoreUnavailableError
+        ? storeUnavailable(url.pathname)
+        : url.pathname === "/mcp"
         ? jsonRpcError(500, -32603, "Internal error")
         : jsonResponse({ error: "server_error", error_description: "internal error" }, 500);
     }

@@ -9,8 +9,8 @@ import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from "node:f
 import { chmod, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import process from "node:process";
-import { createMapCore, keyId, type Slot } from "./memory.ts";
-import type { Store } from "./store.ts";
+import { createMapCore, keyId, type Slot, type Undo } from "./memory.ts";
+import { type Store, StoreUnavailableError } from "./store.ts";
 
 /** The file's name inside the state folder. */
 export const STATE_FILE = "state.json";
@@ -172,6 +172,18 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
   let closed = false;
   let writing: Promise<void> | undefined;
   let queued: Promise<void> | undefined;
+  // Changes applied in memory and not yet on disk, oldest first, with what undoes them.
+  const journal: Undo[] = [];
+  // Counts rollbacks: a write queued before one would save changes that no longer exist.
+  let rollbacks = 0;
+
+  /** Undoes every change not yet on disk, so that memory is what the file holds. */
+  function rollback(): void {
+    core.undo(journal);
+    journal.length = 0;
+    rollbacks++;
+    queued = undefined;
+  }
 
   async function writeSnapshot(): Promise<void> {
     const t = now();
@@ -184,22 +196,24 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
     const tmp = `${path}.${crypto.randomUUID()}.tmp`;
     const handle = await open(tmp, "w", 0o600);
     try {
-      await handle.writeFile(body, "utf8");
-      await handle.sync();
-    } finally {
-      await handle.close();
-    }
-    try {
+      try {
+        await handle.writeFile(body, "utf8");
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
       await rename(tmp, path);
     } catch (error) {
+      // A full disk leaves no half-written temp file behind.
       await unlink(tmp).catch(() => {});
       throw error;
     }
-    // The rename is durable only once the directory entry is.
+    // The rename is durable only once the directory entry is. The new file is what a
+    // restart reads from here on, so nothing below may fail the write.
     const dirHandle = await open(dir, "r").catch(() => undefined);
     if (dirHandle) {
       await dirHandle.sync().catch(() => {});
-      await dirHandle.close();
+      await dirHandle.close().catch(() => {});
     }
   }
 
@@ -209,13 +223,30 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
    */
   function persist(): Promise<void> {
     if (queued) return queued;
+    const epoch = rollbacks;
     // The body runs in a later microtask, so it may refer to `next` (an async IIFE would
     // run it synchronously, before `next` is assigned, when nothing is being written).
     const next: Promise<void> = (writing ?? Promise.resolve()).catch(() => {}).then(async () => {
-      queued = undefined;
+      if (queued === next) queued = undefined;
+      if (epoch !== rollbacks) {
+        // Its changes were undone with a failed write they may have depended on.
+        throw new StoreUnavailableError("the state file could not be written; nothing changed");
+      }
       writing = next;
+      // The snapshot is taken synchronously below: it holds exactly the first `saved` changes.
+      const saved = journal.length;
       try {
         await writeSnapshot();
+        journal.splice(0, saved);
+      } catch (error) {
+        // Fail closed: memory goes back to what the disk holds, every waiting caller fails.
+        rollback();
+        throw new StoreUnavailableError(
+          `the state file ${path} could not be written (${
+            (error as Error)?.message
+          }); nothing changed`,
+          { cause: error },
+        );
       } finally {
         if (writing === next) writing = undefined;
       }
@@ -237,13 +268,15 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
     },
     async transact(keys, plan) {
       ensureOpen();
-      const { result, changed } = core.transact(keys, plan);
-      if (changed) await persist();
+      const { result, undo } = core.transact(keys, plan);
+      if (undo.length === 0) return result;
+      journal.push(...undo);
+      await persist();
       return result;
     },
     async write(ops) {
       ensureOpen();
-      core.apply(ops);
+      journal.push(...core.apply(ops));
       await persist();
     },
     async close() {

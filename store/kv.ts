@@ -3,7 +3,8 @@
  *
  * @module
  */
-import type { Entry, Store, WriteOp } from "./store.ts";
+import { chmodSync, closeSync, existsSync, openSync } from "node:fs";
+import { type Entry, type Store, StoreUnavailableError, type WriteOp } from "./store.ts";
 
 interface Wrapped {
   v: unknown;
@@ -29,6 +30,20 @@ interface Kv {
   list(selector: { prefix: unknown[] }): AsyncIterable<KvEntryMaybe>;
   atomic(): KvAtomic;
   close(): void;
+}
+
+/** Deno KV's key limit for writes, in encoded bytes (reads allow one more). */
+const MAX_KEY_BYTES = 2048;
+const utf8 = new TextEncoder();
+
+/** A key's size as Deno KV encodes it: per string a tag, the UTF-8 bytes (NUL escaped), an end. */
+function keyBytes(key: readonly string[]): number {
+  let n = 0;
+  for (const part of key) {
+    const bytes = utf8.encode(part);
+    n += 2 + bytes.length + bytes.filter((b) => b === 0).length;
+  }
+  return n;
 }
 
 /** Whether this runtime offers Deno KV (`Deno.openKv`). */
@@ -61,7 +76,36 @@ function addOp(atomic: KvAtomic, op: WriteOp, now: number): void {
 }
 
 /**
- * Opens a Deno KV database (`path` for a local file; none on Deno Deploy).
+ * Commits atomically. A commit that fails (disk full, I/O error) stored nothing; a
+ * TypeError (a key or value over KV's limits) is a bug and stays one.
+ */
+async function commit(atomic: KvAtomic): Promise<{ ok: boolean }> {
+  try {
+    return await atomic.commit();
+  } catch (error) {
+    if (error instanceof TypeError || error instanceof RangeError) throw error;
+    throw new StoreUnavailableError(
+      `Deno KV could not commit (${(error as Error)?.message}); nothing changed`,
+      { cause: error },
+    );
+  }
+}
+
+/**
+ * Makes a local database file readable by the owner only (0600), before Deno KV opens
+ * it: SQLite creates its -wal and -shm files with the database file's mode, so they
+ * follow. Files left 0644 by an earlier version are tightened too.
+ */
+function ownerOnly(path: string): void {
+  closeSync(openSync(path, "a", 0o600));
+  for (const file of [path, `${path}-wal`, `${path}-shm`, `${path}-journal`]) {
+    if (existsSync(file)) chmodSync(file, 0o600);
+  }
+}
+
+/**
+ * Opens a Deno KV database (`path` for a local file, created with mode 0600; none on
+ * Deno Deploy).
  *
  * @example Opening a KV store in memory
  * ```ts
@@ -80,15 +124,20 @@ export async function openKvStore(
   if (!deno?.openKv) {
     throw new Error("Deno KV is not available in this runtime (run Deno with --unstable-kv)");
   }
+  // Tokens are stored hashed, but grants and clients are the owner's business alone.
+  if (path !== undefined && path !== ":memory:") ownerOnly(path);
   const kv = await deno.openKv(path);
 
   return {
     async get<T>(key: readonly string[]) {
+      // A key KV could never have stored is absent, not an error (callers bound theirs too).
+      if (keyBytes(key) > MAX_KEY_BYTES) return undefined;
       const entry = await kv.get([...key]);
       return unwrap(entry.value, now()) as T | undefined;
     },
     async list<T>(prefix: readonly string[]) {
       const out: Entry<T>[] = [];
+      if (keyBytes(prefix) > MAX_KEY_BYTES) return out;
       const t = now();
       for await (const entry of kv.list({ prefix: [...prefix] })) {
         const value = unwrap(entry.value, t);
@@ -106,19 +155,19 @@ export async function openKvStore(
         const atomic = kv.atomic();
         for (const e of entries) atomic.check({ key: e.key, versionstamp: e.versionstamp });
         for (const op of ops) addOp(atomic, op, t);
-        if ((await atomic.commit()).ok) return result;
+        if ((await commit(atomic)).ok) return result;
         // Writers that collided would collide again if they all retried at once.
         await new Promise((resolve) => setTimeout(resolve, jitterMs(2 ** Math.min(attempt, 6))));
       }
-      throw new Error("Deno KV transaction kept conflicting");
+      throw new StoreUnavailableError("Deno KV transaction kept conflicting; nothing changed");
     },
     async write(ops) {
       if (ops.length === 0) return;
       const atomic = kv.atomic();
       const t = now();
       for (const op of ops) addOp(atomic, op, t);
-      const { ok } = await atomic.commit();
-      if (!ok) throw new Error("Deno KV write failed");
+      const { ok } = await commit(atomic);
+      if (!ok) throw new StoreUnavailableError("Deno KV refused the write; nothing changed");
     },
     close() {
       kv.close();

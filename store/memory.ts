@@ -12,6 +12,12 @@ export interface Slot {
   expiresAt?: number;
 }
 
+/** What a key held before a change: enough to undo it. */
+export interface Undo {
+  id: string;
+  previous: Slot | undefined;
+}
+
 /** The Map form of a key. */
 export function keyId(key: Key): string {
   return JSON.stringify(key);
@@ -34,15 +40,28 @@ export function createMapCore(now: () => number = Date.now) {
     return slot;
   }
 
-  function apply(ops: WriteOp[]): void {
+  /** Applies writes; returns what undoes them (see {@linkcode undo}). */
+  function apply(ops: WriteOp[]): Undo[] {
     // Values are copied so that a caller mutating its object cannot change the store, and
     // all of them before any is stored, so that one that cannot be copied applies nothing.
     const values = ops.map((op) => op.op === "set" ? structuredClone(op.value) : undefined);
+    const undo: Undo[] = [];
     ops.forEach((op, i) => {
       const id = keyId(op.key);
+      undo.push({ id, previous: slots.get(id) });
       if (op.op === "delete") slots.delete(id);
       else slots.set(id, { key: [...op.key], value: values[i], expiresAt: op.expiresAt });
     });
+    return undo;
+  }
+
+  /** Restores what `entries` (from {@linkcode apply}, oldest first) record, newest first. */
+  function undo(entries: readonly Undo[]): void {
+    for (let i = entries.length - 1; i >= 0; i--) {
+      const { id, previous } = entries[i]!;
+      if (previous) slots.set(id, previous);
+      else slots.delete(id);
+    }
   }
 
   return {
@@ -64,16 +83,16 @@ export function createMapCore(now: () => number = Date.now) {
     transact<R>(
       keys: Key[],
       plan: (values: unknown[]) => Plan<R>,
-    ): { result: R; changed: boolean } {
+    ): { result: R; undo: Undo[] } {
       const values = keys.map((k) => {
         const slot = live(keyId(k));
         return slot ? structuredClone(slot.value) : undefined;
       });
       const { ops, result } = plan(values);
-      apply(ops);
-      return { result, changed: ops.length > 0 };
+      return { result, undo: apply(ops) };
     },
     apply,
+    undo,
     /** Drops every expired record; returns how many. */
     prune(): number {
       let n = 0;
@@ -109,7 +128,7 @@ export function createMemoryStore(options: { now?: () => number } = {}): Store {
     },
     write: (ops) => {
       try {
-        core.apply(ops);
+        core.apply(ops); // nothing to persist: applied means stored
         return Promise.resolve();
       } catch (error) {
         return Promise.reject(error);

@@ -34,7 +34,11 @@ export interface Plan<R> {
  *   absent) and applies its writes only if none of those keys changed meanwhile,
  *   retrying otherwise; `plan` must therefore be synchronous and free of side effects;
  * - when `transact` or `write` resolves, the writes are durable (for adapters that
- *   persist at all).
+ *   persist at all);
+ * - when they reject, nothing of theirs is stored, in memory or on disk: memory and
+ *   disk never disagree. A write that could not be made durable rejects with
+ *   {@linkcode StoreUnavailableError}, and so do writes that were applied after it and
+ *   had to be undone with it.
  */
 export interface Store {
   /** Reads one record; undefined when absent or expired. */
@@ -54,4 +58,15 @@ export function hasPrefix(key: Key, prefix: Key): boolean {
   if (prefix.length > key.length) return false;
   for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;
   return true;
+}
+
+/**
+ * A write that could not be stored (a full or failing disk, a database that refused the
+ * commit). Nothing of it was kept; the caller may try again later (HTTP 503).
+ */
+export class StoreUnavailableError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = "StoreUnavailableError";
+  }
 }

@@ -172,6 +172,24 @@ export async function waitForListener(port: number, timeoutMs: number): Promise<
   }
 }
 
+let clockOffsetMs = 0;
+const realNow = Date.now;
+
+/**
+ * Moves the in-process clock (`Date.now`) forward by `ms`, on top of earlier moves, so
+ * that a test can let a cache or a window pass; `resetClock()` puts it back.
+ */
+export function advanceClock(ms: number): void {
+  clockOffsetMs += ms;
+  Date.now = () => realNow() + clockOffsetMs;
+}
+
+/** Undoes every {@linkcode advanceClock}. */
+export function resetClock(): void {
+  clockOffsetMs = 0;
+  Date.now = realNow;
+}
+
 /** A server process started by a test. */
 export interface ServerProcess {
   baseUrl: string;
@@ -1101,4 +1119,80 @@ export async function obtainTokens(
     refreshToken: answer.body.refresh_token as string,
     clientId: client.client_id,
   };
+}
+
+/** A test as `Deno.test` registers it. */
+interface RegisteredTest {
+  name: string;
+  fn: (t: MiniTestContext) => unknown;
+  ignore: boolean;
+}
+
+/** The part of Deno's `TestContext` the tests here use. */
+interface MiniTestContext {
+  name: string;
+  step(
+    nameOrDef: string | { name: string; fn: (t: MiniTestContext) => unknown; ignore?: boolean },
+    fn?: (t: MiniTestContext) => unknown,
+  ): Promise<boolean>;
+}
+
+function miniContext(name: string): MiniTestContext {
+  return {
+    name,
+    async step(nameOrDef, fn) {
+      const def = typeof nameOrDef === "string" ? { name: nameOrDef, fn: fn! } : nameOrDef;
+      if ("ignore" in def && def.ignore) return false;
+      await def.fn(miniContext(`${name} > ${def.name}`));
+      return true;
+    },
+  };
+}
+
+/**
+ * Runs `Deno.test` files in a runtime that has no `Deno` (Bun): installs a minimal
+ * `Deno.test` (the forms used here, and `t.step`), imports the files, runs their tests
+ * one after another and prints one line per test, then `N passed, M failed`. The tests
+ * are the same code that `deno test` runs, so the in-process security tests prove the
+ * same behaviour under Bun's Request, Response, streams and crypto.
+ * `tests/e2e/bun_in_process_test.ts` runs it in the real Bun binary.
+ */
+export async function runDenoTestFiles(files: string[]): Promise<number> {
+  const g = globalThis as { Deno?: unknown };
+  if (g.Deno !== undefined) throw new Error("runDenoTestFiles is for runtimes without Deno");
+  const tests: RegisteredTest[] = [];
+  g.Deno = {
+    test(a: unknown, b?: unknown, c?: unknown) {
+      if (typeof a === "string") {
+        const fn = (typeof b === "function" ? b : c) as RegisteredTest["fn"];
+        const ignore = typeof b === "object" && b !== null &&
+          Boolean((b as { ignore?: boolean }).ignore);
+        tests.push({ name: a, fn, ignore });
+      } else if (typeof a === "function") {
+        tests.push({ name: a.name, fn: a as RegisteredTest["fn"], ignore: false });
+      } else {
+        const def = a as { name: string; fn: RegisteredTest["fn"]; ignore?: boolean };
+        tests.push({ name: def.name, fn: def.fn, ignore: Boolean(def.ignore) });
+      }
+    },
+  };
+  let passed = 0;
+  let failed = 0;
+  for (const file of files) {
+    tests.length = 0;
+    await import(new URL(file, `file://${ROOT}`).href);
+    for (const test of tests) {
+      if (test.ignore) continue;
+      try {
+        await test.fn(miniContext(test.name));
+        passed++;
+        console.log(`ok ${file} :: ${test.name}`);
+      } catch (error) {
+        failed++;
+        console.log(`FAILED ${file} :: ${test.name}\n${(error as Error)?.stack ?? error}`);
+      }
+    }
+  }
+  console.log(`${passed} passed, ${failed} failed`);
+  return failed;
 }

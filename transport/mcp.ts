@@ -47,6 +47,11 @@ export interface McpEndpointOptions {
 /** The MCP endpoint as a fetch handler. */
 export interface McpEndpoint {
   fetch(request: Request, authInfo: AuthInfo): Promise<Response>;
+  /**
+   * Ends at once everything a grant holds open: its sessions and every event stream
+   * answered to one of its tokens. `grantId` is what the gate put in `authInfo.extra`.
+   */
+  closeGrant(grantId: string): Promise<void>;
   /** Closes every session (and their open streams). */
   close(): Promise<void>;
 }
@@ -103,6 +108,75 @@ async function sseToJson(response: Response): Promise<Response> {
   });
 }
 
+/**
+ * The open event streams of each grant. An SSE answer (a session's stream, a tool call
+ * reporting progress, a 2026 subscription) is handed out through a stream of ours that
+ * can be ended from here, whatever the SDK is still doing behind it.
+ */
+function createStreamTable() {
+  const byGrant = new Map<unknown, Set<() => void>>();
+
+  function track(response: Response, grantId: unknown): Response {
+    const type = response.headers.get("content-type") ?? "";
+    if (!response.body || grantId === undefined || !type.startsWith("text/event-stream")) {
+      return response;
+    }
+    const reader = response.body.getReader();
+    let ended = false;
+    let ends = byGrant.get(grantId);
+    if (!ends) byGrant.set(grantId, ends = new Set());
+    const set = ends;
+    let end = () => {};
+    const forget = () => {
+      ended = true;
+      set.delete(end);
+      if (set.size === 0 && byGrant.get(grantId) === set) byGrant.delete(grantId);
+    };
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        end = () => {
+          if (ended) return;
+          forget();
+          controller.close();
+          reader.cancel().catch(() => {});
+        };
+        set.add(end);
+      },
+      async pull(controller) {
+        try {
+          const { done, value } = await reader.read();
+          if (ended) return;
+          if (done) {
+            forget();
+            controller.close();
+          } else controller.enqueue(value);
+        } catch (error) {
+          if (ended) return;
+          forget();
+          controller.error(error);
+        }
+      },
+      cancel(reason) {
+        forget();
+        return reader.cancel(reason);
+      },
+    });
+    return new Response(body, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
+  }
+
+  return {
+    track,
+    /** Ends every stream of `grantId`. */
+    end(grantId: unknown): void {
+      for (const end of [...byGrant.get(grantId) ?? []]) end();
+    },
+  };
+}
+
 /** Builds the endpoint once: tool registrations and options are prepared here, not per request. */
 export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): McpEndpoint {
   const now = () => Date.now();
@@ -129,6 +203,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     ended.add(id);
     if (ended.size > MAX_ENDED_SESSIONS) ended.delete(ended.values().next().value!);
   }
+  const streams = createStreamTable();
 
   async function closeSession(id: string): Promise<void> {
     const session = sessions.get(id);
@@ -249,19 +324,32 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
 
   return {
     async fetch(request, authInfo) {
+      const grantId = authInfo.extra?.grantId;
       // Streamable HTTP asks POSTs to accept both JSON and SSE, and the SDK answers 406
       // otherwise; real clients differ, so accept either and answer in a form they read.
       const accept = request.headers.get("accept") ?? "";
       const json = /application\/json|\*\/\*/i.test(accept);
       const sse = /text\/event-stream/i.test(accept);
-      if (request.method !== "POST" || (json && sse)) return await route(request, authInfo);
+      if (request.method !== "POST" || (json && sse)) {
+        return streams.track(await route(request, authInfo), grantId);
+      }
       const headers = new Headers(request.headers);
       headers.set("accept", "application/json, text/event-stream");
-      const response = await route(new Request(request, { headers }), authInfo);
+      const response = streams.track(
+        await route(new Request(request, { headers }), authInfo),
+        grantId,
+      );
       if (sse || !response.headers.get("content-type")?.startsWith("text/event-stream")) {
         return response;
       }
       return await sseToJson(response);
+    },
+    async closeGrant(grantId) {
+      // A revoked grant keeps nothing open: anything a tool still pushes (log messages,
+      // sampling or elicitation requests) must not reach the client.
+      streams.end(grantId);
+      const ids = [...sessions].filter(([, s]) => s.grantId === grantId).map(([id]) => id);
+      await Promise.all(ids.map(closeSession));
     },
     async close() {
       await Promise.all([...sessions.keys()].map(closeSession));

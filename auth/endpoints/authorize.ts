@@ -104,10 +104,12 @@ function refusalPage(refusal: ClientRefusal): Response {
         );
       }
       if (failure.kind === "unreachable") {
+        // Temporary (the publisher has not spoken): "try again", never "unknown".
         return errorPage(
-          400,
+          503,
           `Could not reach ${host}`,
           `This app is described by a document that ${host} publishes, and the document could not be fetched from ${host}: ${failure.reason}. This server keeps no copy of it. Try again later; if it keeps failing, see Troubleshooting in the README of personal-mcp.`,
+          { "retry-after": "60" },
         );
       }
       return errorPage(
@@ -134,7 +136,7 @@ export interface AuthorizeEndpointDeps {
 
 /** The authorization endpoint: GET shows the consent page, POST takes the decision. */
 export interface AuthorizeEndpoint {
-  /** `address` is the caller's, for the activity log. */
+  /** `address` is the caller's, for the activity log and the budget of document fetches. */
   get(request: Request, address?: string): Promise<Response>;
   /** `address` is the caller's, for the password throttle. */
   post(request: Request, address: string): Promise<Response>;
@@ -200,7 +202,9 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     const host = isMetadataClientId(client.clientId) ? new URL(client.clientId).host : undefined;
     return {
       serverName: opts.name,
-      clientName: client.clientName?.trim() || "An unnamed app",
+      clientName: client.clientName ?? "",
+      // A registered client's age tells the owner whether it is the one just added.
+      registeredAgoMs: client.createdAt ? Math.max(0, now() - client.createdAt) : undefined,
       clientId: client.clientId,
       clientIdHost: host,
       documentNote: host && source ? copyNote(host, source) : undefined,
@@ -212,7 +216,11 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
   }
 
   /** Resolves client and redirect; until both are valid, errors are pages (RFC 6749 4.1.2.1). */
-  async function clientAndRedirect(clientId: string | undefined, redirectUri: string | undefined) {
+  async function clientAndRedirect(
+    clientId: string | undefined,
+    redirectUri: string | undefined,
+    address: string | undefined,
+  ) {
     if (!clientId) {
       return {
         page: errorPage(
@@ -222,7 +230,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         ),
       };
     }
-    const found = await clients.lookup(clientId);
+    const found = await clients.lookup(clientId, address);
     if (!found.client) return { page: refusalPage(found.refusal) };
     const { client, source } = found;
     let redirect: string | undefined;
@@ -250,7 +258,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     } catch {
       return errorPage(400, "Invalid request", "A parameter was sent more than once.");
     }
-    const found = await clientAndRedirect(params.client_id, params.redirect_uri);
+    const found = await clientAndRedirect(params.client_id, params.redirect_uri, address);
     if (found.page) return found.page;
     const { client, source, redirect } = found;
     const state = params.state;
@@ -362,7 +370,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         "Your browser did not send this page's cookie. Start connecting again from your app.",
       );
     }
-    const found = await clientAndRedirect(pending.clientId, pending.redirectUri);
+    const found = await clientAndRedirect(pending.clientId, pending.redirectUri, address);
     if (found.page) return found.page;
     const { client, source, redirect } = found;
 

@@ -9,10 +9,15 @@ import type { ResolvedOptions } from "../../server/options.ts";
 /** Path of the RFC 9728 document for the `/mcp` resource (clients try it first). */
 export const RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp";
 
-/** RFC 9728 2: what the `/mcp` resource is and who issues tokens for it. */
-export function protectedResourceMetadata(opts: ResolvedOptions) {
+/**
+ * RFC 9728 2: what a resource is and who issues tokens for it. RFC 9728 3.3: the
+ * `resource` must equal the identifier the document's well-known URL was derived
+ * from, so the path-suffixed document names `/mcp` and the root document names the
+ * server's origin (the base URL, which /authorize and /token take to mean `/mcp`).
+ */
+export function protectedResourceMetadata(opts: ResolvedOptions, resource = opts.resource) {
   return {
-    resource: opts.resource,
+    resource,
     authorization_servers: [opts.issuer],
     scopes_supported: opts.scopes,
     bearer_methods_supported: ["header"],

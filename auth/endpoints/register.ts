@@ -8,6 +8,7 @@ import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts"
 import type { Store } from "../../store/store.ts";
 import { hashSecret, randomToken } from "../crypto.ts";
 import { jsonResponse, OAuthError } from "../errors.ts";
+import type { Grants } from "../grants.ts";
 import type { RateLimiter } from "../limits.ts";
 import { type ClientAuthMethod, type ClientRecord, keys } from "../records.ts";
 import { redirectAllowed } from "../redirects.ts";
@@ -111,6 +112,8 @@ export interface RegisterEndpointDeps {
   store: Store;
   /** Registrations per client address. */
   registrations: RateLimiter;
+  /** An evicted client's grants go with it. */
+  grants: Grants;
   now: () => number;
   /** Receives `client_registered`. */
   emit?: (event: PersonalMcpEvent) => void;
@@ -130,8 +133,11 @@ export function createRegisterEndpoint(
     clients.sort((a, b) =>
       (a.value.usedAt ?? 0) - (b.value.usedAt ?? 0) || a.value.createdAt - b.value.createdAt
     );
-    const excess = clients.length - opts.maxClients + 1;
-    await store.write(clients.slice(0, excess).map((c) => ({ op: "delete" as const, key: c.key })));
+    const evicted = clients.slice(0, clients.length - opts.maxClients + 1);
+    // Grants first: a grant must never outlive its client (its tokens would still open
+    // /mcp); a client left without grants by a crash in between is harmless.
+    for (const c of evicted) await deps.grants.revokeClient(c.value.clientId, "client evicted");
+    await store.write(evicted.map((c) => ({ op: "delete" as const, key: c.key })));
   }
 
   return async (request, address) => {

@@ -26,7 +26,7 @@ export function createRevokeEndpoint(
   const { store, clients, grants } = deps;
   return async (request, address) => {
     const form = await readForm(request, deps.maxBodyBytes);
-    const client = await clients.authenticate(request, form);
+    const client = await clients.authenticate(request, form, address);
     const token = form.token;
     if (!token) throw new OAuthError("invalid_request", "token is required");
     const hash = await hashSecret(token);

@@ -183,13 +183,7 @@ export function createTokenEndpoint(
       case "reuse":
         // OAuth 2.1 4.3.1: someone else holds a copy; the rule revoked the grant.
         deps.emit({ type: "refresh_reuse_detected", ...event });
-        deps.emit({
-          type: "grant_revoked",
-          grantId: index.grantId,
-          reason: "refresh token reused",
-          clientId: client.clientId,
-          clientAddress: address,
-        });
+        grants.removed(index.grantId, "refresh token reused", client.clientId, address);
         throw new OAuthError("invalid_grant", "invalid or expired refresh token");
       case "target":
         throw new OAuthError("invalid_target", "resource does not match the grant");
@@ -208,7 +202,7 @@ export function createTokenEndpoint(
         "grant_type must be authorization_code or refresh_token",
       );
     }
-    const client = await clients.authenticate(request, form);
+    const client = await clients.authenticate(request, form, address);
     if (!client.grantTypes.includes(grantType)) {
       throw new OAuthError("unauthorized_client", `this client may not use ${grantType}`);
     }

@@ -35,6 +35,19 @@ for (const runtime of RUNTIMES) {
         assert.deepEqual(rs.authorization_servers, [server.baseUrl]);
       });
 
+      await t.step(
+        "RFC 9728 3.3: the root document names the origin, as its URL says",
+        async () => {
+          // A strict client fetching the root document for the origin must find the origin
+          // in it (oauth4webapi throws on any other resource), and may ask tokens for it:
+          // /authorize and /token take the origin to mean /mcp.
+          const res = await oauth.resourceDiscoveryRequest(issuer, INSECURE);
+          const rs = await oauth.processResourceDiscoveryResponse(issuer, res);
+          assert.equal(new URL(rs.resource).href, issuer.href);
+          assert.deepEqual(rs.authorization_servers, [server.baseUrl]);
+        },
+      );
+
       await t.step("RFC 8414 discovery passes processDiscoveryResponse", async () => {
         const res = await oauth.discoveryRequest(issuer, { algorithm: "oauth2", ...INSECURE });
         as = await oauth.processDiscoveryResponse(issuer, res);

@@ -8,8 +8,10 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
+import { FAILURE_CACHE_MS, UNAVAILABLE_CACHE_MS } from "../../auth/client_metadata.ts";
 import type { ClientMetadataCopy } from "../../auth/records.ts";
 import {
+  advanceClock,
   authorizeUrl,
   BASE_URL,
   CLAUDE_REDIRECT,
@@ -21,6 +23,7 @@ import {
   postForm,
   refreshWith,
   registerClient,
+  resetClock,
   snapshot,
   type TestClient,
   testServer,
@@ -96,7 +99,9 @@ Deno.test("an approved metadata-document client keeps working while its host ans
     await t.step("the consent page leads with the host that publishes the document", async () => {
       const { html } = await openConsent(app, authorizeUrl(client, (await pkcePair()).challenge));
       assert.ok(
-        html.includes(`<h1>Allow Document Client from ${doc.host} to use personal-mcp?</h1>`),
+        html.includes(
+          `<h1>Allow <bdi>Document Client</bdi> from ${doc.host} to use personal-mcp?</h1>`,
+        ),
         html,
       );
       assert.ok(html.indexOf("Published by") < html.indexOf("<dt>App</dt>"));
@@ -144,6 +149,8 @@ Deno.test("an approved metadata-document client keeps working while its host ans
     await t.step(
       "a 404 is final: a page naming the host and why; the copy is dropped",
       async () => {
+        // Once the challenge is no longer remembered (the negative cache), the host is asked again.
+        advanceClock(UNAVAILABLE_CACHE_MS + 1000);
         doc.peer.answer = notFound;
         const { status, html } = await page(
           app,
@@ -168,16 +175,18 @@ Deno.test("an approved metadata-document client keeps working while its host ans
         const refused = await refreshWith(app, client, tokens.refresh_token);
         assert.equal(refused.status, 401);
         assert.equal((await refused.json()).error, "invalid_client");
+        advanceClock(FAILURE_CACHE_MS + 1000); // the 404 is remembered this long
         doc.peer.answer = challenge;
         const { status, html } = await page(
           app,
           authorizeUrl(client, (await pkcePair()).challenge),
         );
-        assert.equal(status, 400);
+        assert.equal(status, 503, "temporary: try again");
         assert.ok(html.includes(`Could not reach ${doc.host}`), html);
       },
     );
   } finally {
+    resetClock();
     await app.close();
     await doc.close();
   }
@@ -205,7 +214,7 @@ Deno.test("a metadata URL with no copy is refused with a page naming the host an
           app,
           authorizeUrl(client, (await pkcePair()).challenge),
         );
-        assert.equal(status, 400);
+        assert.equal(status, 503, "temporary: try again");
         assert.ok(html.includes(`<h1>Could not reach ${host}</h1>`), html);
         assert.ok(html.includes(`could not be fetched from ${host}: `), html);
         assert.match(html, reason);
@@ -215,8 +224,9 @@ Deno.test("a metadata URL with no copy is refused with a page naming the host an
           refresh_token: "x".repeat(43),
           client_id: clientId,
         });
-        assert.equal(token.status, 401);
-        assert.equal((await token.json()).error, "invalid_client");
+        // The publisher has not spoken: "try again", never invalid_client ("start over").
+        assert.equal(token.status, 503);
+        assert.equal((await token.json()).error, "temporarily_unavailable");
         assert.equal(await snapshot(store), before, "nothing stored");
       });
     }

@@ -21,10 +21,16 @@ async function getJson(url: string, init?: RequestInit) {
   return await res.json();
 }
 
+// RFC 9728 3.3: each document names the resource its own well-known URL was derived from.
+const PRM_RESOURCE: Record<string, string> = {
+  "/.well-known/oauth-protected-resource/mcp": MCP_URL,
+  "/.well-known/oauth-protected-resource": BASE_URL,
+};
+
 for (const path of PRM_PATHS) {
-  Deno.test(`${path} describes /mcp and names this server as its issuer`, async () => {
+  Deno.test(`${path} names the resource its URL stands for, and this server as its issuer`, async () => {
     const prm = await getJson(`${BASE_URL}${path}`);
-    assert.equal(prm.resource, MCP_URL);
+    assert.equal(prm.resource, PRM_RESOURCE[path]);
     assert.deepEqual(prm.authorization_servers, [BASE_URL]);
     assert.deepEqual(prm.scopes_supported, ["mcp", "offline_access"]);
     assert.deepEqual(prm.bearer_methods_supported, ["header"]);
@@ -89,7 +95,7 @@ Deno.test("discovery documents follow baseUrl, whatever the request's Host says"
         assert.equal(doc.issuer, "https://me.example.com");
         assert.equal(doc.token_endpoint, "https://me.example.com/token");
       } else {
-        assert.equal(doc.resource, "https://me.example.com/mcp");
+        assert.equal(doc.resource, PRM_RESOURCE[path]!.replace(BASE_URL, "https://me.example.com"));
         assert.deepEqual(doc.authorization_servers, ["https://me.example.com"]);
       }
     });

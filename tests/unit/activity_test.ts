@@ -70,7 +70,7 @@ Deno.test("formatEvent writes errors and warnings on one line too", () => {
   const text = formatEvent({ type: "error", where: "/token", error }, 0, "text");
   assert.equal(
     text,
-    '1970-01-01T00:00:00.000Z error where=/token error="Error: boom\\u000ainjected line"',
+    '1970-01-01T00:00:00.000Z error where=/token error="Error: boom\\x0ainjected line"',
   );
   const json = JSON.parse(formatEvent({ type: "warning", message: "careful" }, 0, "json"));
   assert.deepEqual(json, {
