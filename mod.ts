@@ -30,7 +30,9 @@ export {
   type NoInputToolDefinition,
   type Tool,
   tool,
+  type ToolBase,
   type ToolOutput,
+  type ToolReturn,
   type Tools,
   type ZodToolDefinition,
 } from "./transport/tools.ts";
@@ -51,7 +53,7 @@ export {
   type WriteOp,
 } from "./store/store.ts";
 export { createMemoryStore } from "./store/memory.ts";
-export { openFileStore, StateFileError } from "./store/file.ts";
+export { type FileStoreOptions, openFileStore, StateFileError } from "./store/file.ts";
 export { openKvStore } from "./store/kv.ts";
 export { runCli } from "./runtime/cli.ts";
 export { demoTools } from "./transport/demo.ts";

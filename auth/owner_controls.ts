@@ -34,6 +34,7 @@ export interface GrantSummary {
   registered: boolean;
   /** Where its authorization code was sent. */
   redirectUri?: string;
+  /** The scopes granted. */
   scopes: string[];
   /** When the owner approved it (epoch ms). */
   createdAt: number;
@@ -47,10 +48,13 @@ export interface GrantSummary {
 
 /** One registered client (RFC 7591). */
 export interface ClientSummary {
+  /** The id this server issued at registration. */
   clientId: string;
   /** The name the client gave itself (nobody vouches for it). */
   clientName?: string;
+  /** Where its codes may be sent. */
   redirectUris: string[];
+  /** When it registered (epoch ms). */
   createdAt: number;
   /** When it first obtained a token. */
   usedAt?: number;

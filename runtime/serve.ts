@@ -44,8 +44,11 @@ export interface ServeOptions extends Omit<PersonalMcpOptions, "baseUrl" | "stor
 export interface ServeHandle {
   /** The MCP endpoint URL: `<baseUrl>/mcp`. */
   readonly url: string;
+  /** The public origin: the OAuth issuer. */
   readonly baseUrl: string;
+  /** The interface listened on. */
   readonly hostname: string;
+  /** The TCP port listened on (the one picked when 0 was asked). */
   readonly port: number;
   /** The fetch handler being served. */
   readonly app: PersonalMcp;

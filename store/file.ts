@@ -25,6 +25,7 @@ interface FileShape {
 
 /** Raised when the state file exists but cannot be trusted. */
 export class StateFileError extends Error {
+  /** Builds the error; `message` names the file and how to recover. */
   constructor(message: string) {
     super(message);
     this.name = "StateFileError";

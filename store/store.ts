@@ -10,7 +10,9 @@ export type Key = readonly string[];
 
 /** One stored record and its key. */
 export interface Entry<T = unknown> {
+  /** The record's key. */
   key: Key;
+  /** The record. */
   value: T;
 }
 
@@ -21,7 +23,9 @@ export type WriteOp =
 
 /** What a transaction plan decides: the writes to apply and the value to hand back. */
 export interface Plan<R> {
+  /** The writes to apply atomically (none: nothing changes). */
   ops: WriteOp[];
+  /** What `transact` resolves to. */
   result: R;
 }
 
@@ -65,6 +69,7 @@ export function hasPrefix(key: Key, prefix: Key): boolean {
  * commit). Nothing of it was kept; the caller may try again later (HTTP 503).
  */
 export class StoreUnavailableError extends Error {
+  /** Builds the error; `cause` is the adapter's own error. */
   constructor(message: string, options?: { cause?: unknown }) {
     super(message, options);
     this.name = "StoreUnavailableError";

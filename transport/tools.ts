@@ -20,9 +20,13 @@ export type ToolOutput = string | CallToolResult;
 
 /** A JSON Schema for a tool's input (`type: "object"`). */
 export interface JsonObjectSchema {
+  /** Always `"object"`: a tool's arguments are an object. */
   type: "object";
+  /** The JSON Schema of each argument, by name. */
   properties?: Record<string, unknown>;
+  /** The names of the arguments that must be given. */
   required?: string[];
+  /** Any other JSON Schema keyword. */
   [key: string]: unknown;
 }
 
@@ -188,9 +192,11 @@ export function tool<
   Shape extends z.ZodRawShape,
   Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined,
 >(definition: ZodToolDefinition<Shape, Out>): Tool;
+/** A tool whose input is a JSON Schema. */
 export function tool<Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined>(
   definition: JsonSchemaToolDefinition<Out>,
 ): Tool;
+/** A tool without input. */
 export function tool<Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined>(
   definition: NoInputToolDefinition<Out>,
 ): Tool;
