@@ -20,17 +20,22 @@ function challenge(
     `scope="${opts.scopes.join(" ")}"`,
   ];
   if (error) parts.push(`error="${error.code}"`, `error_description="${error.description}"`);
+  const status = error?.code === "invalid_request"
+    ? 400
+    : error?.code === "insufficient_scope"
+    ? 403
+    : 401;
+  // RFC 6750 3.1: no error code when the request carried no credentials. The body is
+  // ours to choose: clients that read words rather than the status (MCP Inspector 0.15
+  // starts OAuth only when the message says "Unauthorized") find them there.
+  const description = error?.description ?? "this server needs an OAuth access token";
   return new Response(
     JSON.stringify({
-      error: error?.code ?? "invalid_token",
-      error_description: error?.description ?? "authorization required",
+      error: error?.code ?? "unauthorized",
+      error_description: status === 401 ? `Unauthorized: ${description}` : description,
     }),
     {
-      status: error?.code === "invalid_request"
-        ? 400
-        : error?.code === "insufficient_scope"
-        ? 403
-        : 401,
+      status,
       headers: {
         "www-authenticate": `Bearer ${parts.join(", ")}`,
         "content-type": "application/json",

@@ -30,6 +30,7 @@ import {
 import { createPasswordOwner } from "../auth/owner.ts";
 import { createOwnerControls, type OwnerControls } from "../auth/owner_controls.ts";
 import { createSigner } from "../auth/signer.ts";
+import { keys } from "../auth/records.ts";
 import { withAccessIndex } from "../auth/token_index.ts";
 import { createUsageRecorder } from "../auth/usage.ts";
 import { createMemoryStore } from "../store/memory.ts";
@@ -199,6 +200,10 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       used: usage.used,
     }),
     mcp,
+    healthy: async () => {
+      await store.get(keys.signingKey);
+      return true;
+    },
   }, emit);
 
   return {

@@ -36,6 +36,8 @@ export interface Endpoints {
   owner: OwnerEndpoint;
   gate: BearerGate;
   mcp: McpEndpoint;
+  /** Whether the store answers a read (for `/healthz`). */
+  healthy(): Promise<boolean>;
 }
 
 const CORS_ALLOW_HEADERS =
@@ -216,6 +218,15 @@ export function createRoutes(
         return methodNotAllowed("GET, POST");
       case "/mcp":
         return await serveMcp(request, address(request, info));
+      case "/healthz": {
+        if (method !== "GET" && method !== "HEAD") return methodNotAllowed("GET");
+        // For load balancers and Deno Deploy: up or not, and nothing else.
+        const ok = await endpoints.healthy().catch(() => false);
+        return new Response(ok ? "ok\n" : "unavailable\n", {
+          status: ok ? 200 : 503,
+          headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
+        });
+      }
       case "/":
         return new Response(
           `${opts.name}: a personal MCP server.\nMCP endpoint: ${opts.resource}\n`,

@@ -55,7 +55,11 @@ Deno.test("/mcp without a token answers 401 with the resource_metadata challenge
       assert.equal(res.status, 401);
       assert.equal(res.headers.get("www-authenticate"), CHALLENGE);
       assert.equal(res.headers.get("cache-control"), "no-store");
-      await res.body?.cancel();
+      // RFC 6750 3.1: no error code for a request without credentials; the words
+      // "Unauthorized" for clients that look for them (MCP Inspector 0.15).
+      const body = await res.json();
+      assert.equal(body.error, "unauthorized");
+      assert.match(body.error_description, /^Unauthorized: /);
     });
   }
 });
@@ -99,7 +103,9 @@ Deno.test('/mcp refuses a token it does not know with error="invalid_token"', as
       const challenge = res.headers.get("www-authenticate") ?? "";
       assert.ok(challenge.startsWith(CHALLENGE), challenge);
       assert.match(challenge, /error="invalid_token"/);
-      assert.equal((await res.json()).error, "invalid_token");
+      const body = await res.json();
+      assert.equal(body.error, "invalid_token");
+      assert.match(body.error_description, /^Unauthorized: /);
     });
   }
 });

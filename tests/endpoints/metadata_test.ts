@@ -4,6 +4,7 @@
  * comes from the request, and a plain 404 for OpenID discovery.
  */
 import assert from "node:assert/strict";
+import { createMemoryStore } from "../../store/memory.ts";
 import { BASE_URL, MCP_URL, testServer } from "../fixtures.ts";
 
 const PRM_PATHS = [
@@ -161,4 +162,31 @@ Deno.test("discovery is readable from any browser origin (CORS)", async (t) => {
       assert.match(res.headers.get("access-control-allow-headers") ?? "", /mcp-protocol-version/);
     });
   }
+});
+
+Deno.test("GET /healthz says whether the store answers, and nothing else", async (t) => {
+  await t.step("a working store: 200 ok", async () => {
+    const { app } = testServer();
+    const res = await app.fetch(new Request(`${BASE_URL}/healthz`));
+    assert.equal(res.status, 200);
+    assert.equal(await res.text(), "ok\n");
+    assert.equal(res.headers.get("cache-control"), "no-store");
+    await app.close();
+  });
+  await t.step("a store that cannot be read: 503, no detail", async () => {
+    const store = createMemoryStore();
+    const { app } = testServer({
+      store: { ...store, get: () => Promise.reject(new Error("database is locked")) },
+    });
+    const res = await app.fetch(new Request(`${BASE_URL}/healthz`));
+    assert.equal(res.status, 503);
+    assert.equal(await res.text(), "unavailable\n");
+  });
+  await t.step("other methods: 405", async () => {
+    const { app } = testServer();
+    const res = await app.fetch(new Request(`${BASE_URL}/healthz`, { method: "POST" }));
+    assert.equal(res.status, 405);
+    await res.body?.cancel();
+    await app.close();
+  });
 });
