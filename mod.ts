@@ -59,7 +59,8 @@ export { runCli } from "./runtime/cli.ts";
 export { demoTools } from "./transport/demo.ts";
 
 if (import.meta.main) {
-  const { runCli } = await import("./runtime/cli.ts");
-  const { demoTools } = await import("./transport/demo.ts");
-  await runCli(demoTools);
+  // Not awaited at the top level: a `--tools` module imports this module, which must
+  // finish evaluating before that import can resolve.
+  Promise.all([import("./runtime/cli.ts"), import("./transport/demo.ts")])
+    .then(([{ runCli }, { demoTools }]) => runCli(demoTools));
 }

@@ -12,7 +12,9 @@ import { describeError } from "../server/log.ts";
 import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
 import { formatEvent } from "../auth/activity.ts";
 import { OWNER_COMMANDS, runOwnerCommand } from "./owner_commands.ts";
-import type { Tools } from "../transport/tools.ts";
+import { type Tools, validateTools } from "../transport/tools.ts";
+import { resolve } from "node:path";
+import { pathToFileURL } from "node:url";
 
 const USAGE = `Usage: deno run -A mod.ts [options]   (or: bun run mod.ts [options])
 
@@ -33,6 +35,8 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
                         hosts cannot be reached from this server; see the README)
   --reset-password      generate and print a new owner password, keep only its hash
   --log-format <fmt>    activity log on the console: text (default) or json (JSON lines)
+  --tools <module>      serve the tools a module exports by default (a path or URL),
+                        e.g. --tools ./tools.ts, instead of the demo
   --help                show this text
 
 Owner commands: grants [--json], revoke <id> | --all, password (see --help of each:
@@ -49,6 +53,7 @@ const FLAGS = {
   "insecure-client-metadata": { type: "boolean" },
   "no-client-metadata-documents": { type: "boolean" },
   "log-format": { type: "string" },
+  tools: { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -56,6 +61,8 @@ const FLAGS = {
 export interface CliOptions extends ServeOptions {
   /** One text line per event, or JSON lines. @default "text" */
   logFormat?: "text" | "json";
+  /** A module whose default export is the tools to serve, instead of the given ones. */
+  toolsModule?: string;
 }
 
 /**
@@ -106,6 +113,7 @@ export function parseCli(
   return {
     port,
     logFormat,
+    toolsModule: pick("tools"),
     hostname: pick("hostname"),
     baseUrl: pick("base-url"),
     stateDir: pick("state-dir"),
@@ -115,6 +123,42 @@ export function parseCli(
     // Only ever false: unset leaves the option's default (true) alone.
     clientMetadataDocuments: flag("no-client-metadata-documents") ? false : undefined,
   };
+}
+
+/**
+ * Loads the tools a module exports by default (`export default { hello: tool(...) }`),
+ * or as `tools`; a path is taken relative to the working folder. Throws with a message
+ * that says what is wrong with the module or its export.
+ *
+ * @example A module that exports no tools is refused
+ * ```ts
+ * import { loadTools } from "./cli.ts";
+ * const url = `data:text/javascript,${encodeURIComponent("export default 42;")}`;
+ * const error = await loadTools(url).then(() => undefined, (e: Error) => e);
+ * if (!error?.message.includes("default export")) throw new Error("accepted a module without tools");
+ * ```
+ */
+export async function loadTools(specifier: string): Promise<Tools> {
+  const url = /^[a-z][a-z0-9+.-]*:/i.test(specifier) && !/^[a-z]:[\\/]/i.test(specifier)
+    ? specifier
+    : pathToFileURL(resolve(specifier)).href;
+  let module: Record<string, unknown>;
+  try {
+    module = await import(url);
+  } catch (error) {
+    throw new Error(`the module could not be loaded: ${(error as Error).message}`);
+  }
+  const exported = module.default ?? module.tools;
+  if (exported === undefined) {
+    throw new TypeError(
+      "the module has no default export (export default { hello: tool({ ... }) })",
+    );
+  }
+  try {
+    return validateTools(exported);
+  } catch (error) {
+    throw new TypeError(`its default export is not a tools object: ${(error as Error).message}`);
+  }
 }
 
 /**
@@ -154,9 +198,18 @@ export async function runCli(
     console.log(USAGE);
     return undefined;
   }
+  if (parsed.toolsModule !== undefined) {
+    try {
+      tools = await loadTools(parsed.toolsModule);
+    } catch (error) {
+      console.error(`error: --tools ${parsed.toolsModule}: ${(error as Error).message}`);
+      process.exitCode = 2;
+      return undefined;
+    }
+  }
   // Unset flags parse as undefined (or false for switches) and must not erase `options`;
   // clientMetadataDocuments is false only when its off switch was given.
-  const { logFormat = "text", ...serve } = parsed;
+  const { logFormat = "text", toolsModule: _, ...serve } = parsed;
   const given = Object.fromEntries(
     Object.entries(serve).filter(([key, value]) =>
       value !== undefined && (value !== false || key === "clientMetadataDocuments")
