@@ -215,9 +215,16 @@ export async function startServer(options: {
   env?: Record<string, string>;
   /** Flags for the runtime itself, before the script (e.g. Deno's `--unstable-kv`). */
   runtimeFlags?: string[];
+  /**
+   * The host of `--base-url` (the server still listens on 127.0.0.1). "localhost" for
+   * passkeys: WebAuthn needs a host name, and http://localhost is a secure context.
+   * @default "127.0.0.1"
+   */
+  baseHost?: string;
 }): Promise<ServerProcess> {
   const port = options.port ?? await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `http://${options.baseHost ?? "127.0.0.1"}:${port}`;
+  const readyUrl = `http://127.0.0.1:${port}/.well-known/oauth-authorization-server`;
   const script = options.script ?? "mod.ts";
   const flags = [
     "--port",
@@ -252,7 +259,7 @@ export async function startServer(options: {
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}): ${out}`);
     try {
-      const res = await fetch(`${baseUrl}/.well-known/oauth-authorization-server`);
+      const res = await fetch(readyUrl);
       await res.body?.cancel();
       if (res.ok) break;
     } catch { /* not listening yet */ }
