@@ -263,7 +263,7 @@ ${view.events.map((entry) => eventRow(entry, names, view.now)).join("\n")}
   }</div>
 ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 ${view.notice ? `<p class="done" role="status">${e(view.notice)}</p>` : ""}
-<p class="note">Each app below was approved with the owner password. Disconnect one and its
+<p class="note">Each app below was approved by you (password or passkey). Disconnect one and its
 tokens stop working on its next request; it must ask you again to reconnect. Names are
 what each app says about itself; the client id and where codes go are what this server checked.</p>
 ${apps}

@@ -109,7 +109,7 @@ export function banner(mcpUrl: string): string {
     `    (needs a public https URL on port 443: put a tunnel or reverse proxy in front)`,
     `  Claude Desktop via mcp-remote: {"command": "npx", "args": ["-y", "mcp-remote", "${mcpUrl}"]}`,
     `  Claude Code: claude mcp add --transport http personal ${mcpUrl}`,
-    `You will be asked for the owner password on the consent page.`,
+    `You approve each app on the consent page, with the owner password or a passkey.`,
   ].join("\n");
 }
 

@@ -286,6 +286,30 @@ for (const runtime of RUNTIMES) {
         );
 
         await t.step(
+          "without JavaScript the passkey button stays hidden and the password still approves",
+          async () => {
+            const plain = await browser.newContext({ javaScriptEnabled: false });
+            try {
+              const p = await plain.newPage();
+              p.setDefaultTimeout(WAIT_MS);
+              await authorizeIn(p);
+              assert.equal(
+                await p.getByRole("button", { name: "Approve with passkey" }).isVisible(),
+                false,
+              );
+              await p.locator('input[type="password"]').fill(oldPassword);
+              await Promise.all([
+                p.waitForURL((u) => u.href.startsWith(callback.url)),
+                p.getByRole("button", { name: "Approve", exact: true }).click(),
+              ]);
+              assert.ok(new URL(p.url()).searchParams.get("code"));
+            } finally {
+              await plain.close();
+            }
+          },
+        );
+
+        await t.step(
           "password --remove: the consent page then shows only the passkey button",
           async () => {
             const r = command(runtime, ["password", "--remove", "--state-dir", stateDir]);

@@ -453,17 +453,21 @@ Deno.test("Approve with passkey refuses a replay, another origin or RP ID, an un
   }
 });
 
-Deno.test("a synced passkey that reports counter 0 every time keeps approving", async () => {
+Deno.test("a synced passkey that reports counter 0 every time keeps approving, and its replay is still refused", async () => {
   const server = passkeyServer();
   try {
     const phone = await enrol(server, "Phone", 0);
     for (let i = 0; i < 3; i++) {
       const c = await consent(server);
-      const landing = await decisionLanding(
-        await approveWith(server, c.page, await phone.assert(c.options, { origin: ORIGIN })),
-      );
+      const credential = await phone.assert(c.options, { origin: ORIGIN });
+      const landing = await decisionLanding(await approveWith(server, c.page, credential));
       assert.ok(landing.searchParams.get("code"));
+      // With the counter at 0 the spent challenge alone stops the replay.
+      const replay = await approveWith(server, c.page, credential, "198.51.100.200");
+      assert.equal(replay.status, 401);
+      await replay.body?.cancel();
     }
+    assert.equal(await countUnder(server.store, "code"), 3);
   } finally {
     await server.app.close();
   }
@@ -641,6 +645,92 @@ Deno.test("with the password removed only a passkey approves: the old password g
         assert.deepEqual((await server.app.owner.listPasskeys()).map((p) => p.name), ["New phone"]);
       },
     );
+  } finally {
+    await server.app.close();
+  }
+});
+
+Deno.test("malformed passkey answers get a page (400 or 401), never a 5xx or an internal error", async () => {
+  const server = passkeyServer();
+  try {
+    const laptop = await enrol(server);
+    const c = await consent(server);
+    type Answer = Record<string, unknown> & { response?: Record<string, unknown> };
+    const good: Answer = JSON.parse(await laptop.assert(c.options, { origin: ORIGIN }));
+    const mangle = (change: (a: Answer) => unknown) => {
+      const copy = structuredClone(good);
+      const out = change(copy);
+      return JSON.stringify(out === undefined ? copy : out);
+    };
+    const answers: string[] = [
+      "null",
+      "[]",
+      '"text"',
+      "{",
+      JSON.stringify({ ...good, response: [] }),
+      JSON.stringify({ ...good, response: null }),
+      mangle((a) => void (a.type = "password")),
+      mangle((a) => void (a.rawId = "other")),
+      mangle((a) => void (a.id = "x".repeat(5000))),
+      mangle((a) => void (a.response!.clientDataJSON = 42)),
+      mangle((a) => void (a.response!.clientDataJSON = "not base64 !")),
+      mangle((a) => void (a.response!.clientDataJSON = btoa("not json"))),
+      mangle((a) => void (a.response!.authenticatorData = "AAAA")),
+      mangle((a) => void (a.response!.authenticatorData = { a: 1 })),
+      mangle((a) => void (a.response!.signature = "")),
+      mangle((a) => void (a.response!.signature = ["x"])),
+      mangle((a) => void (a.response!.userHandle = 7)),
+      mangle((a) => void (a.response!.userHandle = "b3RoZXI")),
+      mangle((a) => void delete a.response!.authenticatorData),
+      mangle((a) => void delete a.response),
+    ];
+    let n = 0;
+    for (const answer of answers) {
+      const page = await consent(server, c.client);
+      const res = await approveWith(server, page.page, answer, `198.51.100.${++n}`);
+      assert.equal(res.status, 401, answer.slice(0, 200));
+      await res.body?.cancel();
+    }
+    // The enrolment page takes the same abuse.
+    const registration = JSON.parse(
+      await (await softAuthenticator()).register(
+        passkeyOptionsOf(
+          await (await server.app.fetch(
+            new Request((await server.app.owner.createPasskeyLink()).url),
+          )).text(),
+        )!,
+        { origin: ORIGIN },
+      ),
+    );
+    const { url } = await server.app.owner.createPasskeyLink();
+    const html = await (await server.app.fetch(new Request(url))).text();
+    for (
+      const answer of [
+        "null",
+        "{}",
+        JSON.stringify({ ...registration, response: { attestationObject: "AAAA" } }),
+        JSON.stringify({
+          ...registration,
+          response: { ...registration.response, attestationObject: 5 },
+        }),
+        JSON.stringify({
+          ...registration,
+          response: { ...registration.response, clientDataJSON: "e30" },
+        }),
+      ]
+    ) {
+      const res = await server.app.fetch(
+        new Request(`${PASSKEY_BASE_URL}/owner/passkey`, {
+          method: "POST",
+          headers: { "content-type": "application/x-www-form-urlencoded", origin: ORIGIN },
+          body: new URLSearchParams({ enrol: formField(html, "enrol")!, credential: answer }),
+        }),
+      );
+      assert.equal(res.status, 400, answer.slice(0, 200));
+      await res.body?.cancel();
+    }
+    assert.deepEqual(server.events.filter((e) => e.type === "error"), []);
+    assert.equal((await server.app.owner.listPasskeys()).length, 1);
   } finally {
     await server.app.close();
   }
