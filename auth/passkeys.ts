@@ -12,14 +12,10 @@
  *
  * @module
  */
-import {
-  type AuthenticationResponseJSON,
-  type AuthenticatorTransport,
-  generateAuthenticationOptions,
-  generateRegistrationOptions,
-  type RegistrationResponseJSON,
-  verifyAuthenticationResponse,
-  verifyRegistrationResponse,
+import type {
+  AuthenticationResponseJSON,
+  AuthenticatorTransport,
+  RegistrationResponseJSON,
 } from "@simplewebauthn/server";
 import type { Plan, Store } from "../store/store.ts";
 import { base64url, fromBase64url, hashSecret, randomToken } from "./crypto.ts";
@@ -43,6 +39,21 @@ const CEREMONY_TIMEOUT_MS = 5 * 60 * 1000;
 const ALGORITHMS = [-8, -7, -257];
 /** Longest credential id accepted, in base64url characters (W3C WebAuthn 5.1: 1023 bytes). */
 const MAX_CREDENTIAL_ID_CHARS = 1364;
+
+type WebAuthnLibrary = typeof import("@simplewebauthn/server");
+let library: Promise<WebAuthnLibrary> | undefined;
+
+/**
+ * The verifier, loaded on first use: its import costs 100-250 ms of start-up, which a
+ * server (or a Deno Deploy isolate) that never shows a passkey button does not pay.
+ */
+function webauthn(): Promise<WebAuthnLibrary> {
+  library ??= import("@simplewebauthn/server").catch((error) => {
+    library = undefined;
+    throw error;
+  });
+  return library;
+}
 
 /** A passkey as the owner sees it (no key material). */
 export interface PasskeySummary {
@@ -246,7 +257,7 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
     async assertionOptions(challenge) {
       const passkeys = (await record())?.passkeys ?? [];
       if (!rpId || passkeys.length === 0) return undefined;
-      const options = await generateAuthenticationOptions({
+      const options = await (await webauthn()).generateAuthenticationOptions({
         rpID: rpId,
         challenge: fromBase64url(challenge)! as Uint8Array<ArrayBuffer>,
         // W3C WebAuthn 5.4.6: the owner proves who they are, not only presence.
@@ -277,11 +288,13 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
       if (handle !== undefined && handle !== null && handle !== "" && handle !== stored.userId) {
         return { ok: false, reason: "the passkey belongs to another user" };
       }
+      // Loaded outside the try: a library that cannot load is a fault, not a refusal.
+      const lib = await webauthn();
       let result;
       try {
         // W3C WebAuthn 7.2: type, challenge, origin, RP ID hash, UP and UV flags,
         // signature, and the counter (17: one that does not grow is refused unless both are 0).
-        result = await verifyAuthenticationResponse({
+        result = await lib.verifyAuthenticationResponse({
           response,
           expectedChallenge: challenge,
           expectedOrigin: origin,
@@ -331,12 +344,12 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
     async mintLink(name) {
       const token = randomToken();
       const t = now();
+      const label = cleanPasskeyName(name, "");
       const link: PasskeyLinkRecord = {
-        ...(name !== undefined ? { name: cleanPasskeyName(name, "") || undefined } : {}),
+        ...(label ? { name: label } : {}),
         createdAt: t,
         expiresAt: t + PASSKEY_LINK_TTL_MS,
       };
-      if (link.name === undefined) delete link.name;
       await store.write([{
         op: "set",
         key: keys.passkeyLink(await hashSecret(token)),
@@ -358,7 +371,7 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
       if (!rpId) throw new RangeError("passkeys need a host name, not an IP address");
       const user = fromBase64url(await userId())! as Uint8Array<ArrayBuffer>;
       const existing = (await record())?.passkeys ?? [];
-      const options = await generateRegistrationOptions({
+      const options = await (await webauthn()).generateRegistrationOptions({
         rpName: serverName,
         rpID: rpId,
         userName: "owner",
@@ -390,10 +403,11 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
       }
       const credential = parseCredential(text);
       if (!credential) return { ok: false, reason: "no readable passkey answer", linkSpent: false };
+      const lib = await webauthn();
       let result;
       try {
         // W3C WebAuthn 7.1: type, challenge, origin, RP ID hash, UP and UV flags, algorithm.
-        result = await verifyRegistrationResponse({
+        result = await lib.verifyRegistrationResponse({
           response: credential as unknown as RegistrationResponseJSON,
           expectedChallenge: challenge,
           expectedOrigin: origin,
@@ -499,10 +513,4 @@ export async function removeOwnerPassword(store: Store): Promise<boolean> {
       result: true,
     };
   });
-}
-
-/** Whether any passkey is enrolled in the store. */
-export async function hasPasskeys(store: Store): Promise<boolean> {
-  const value = await store.get(keys.ownerPasskeys);
-  return isPasskeys(value) && value.passkeys.length > 0;
 }
