@@ -38,6 +38,10 @@ const AUTH_EVENT_TYPES: ReadonlySet<string> = new Set<AuthEvent["type"]>([
   "grant_revoked",
   "client_forgotten",
   "request_refused",
+  "passkey_added",
+  "passkey_removed",
+  "passkey_link_created",
+  "owner_password_removed",
 ]);
 
 /** Whether an event belongs in the activity log. */
@@ -158,13 +162,20 @@ export function describeEvent(event: AuthEvent): { label: string; ok: boolean } 
       return { label: "approved", ok: true };
     case "consent_denied":
       return { label: "denied", ok: false };
-    case "owner_login_failed":
-      return {
-        label: event.page === "owner" ? "wrong password (owner page)" : "wrong password",
-        ok: false,
-      };
+    case "owner_login_failed": {
+      const what = event.method === "passkey" ? "passkey refused" : "wrong password";
+      return { label: event.page === "owner" ? `${what} (owner page)` : what, ok: false };
+    }
     case "owner_signed_in":
       return { label: "owner signed in", ok: true };
+    case "passkey_added":
+      return { label: "passkey added", ok: true };
+    case "passkey_removed":
+      return { label: "passkey removed", ok: false };
+    case "passkey_link_created":
+      return { label: "passkey enrolment link created", ok: true };
+    case "owner_password_removed":
+      return { label: "owner password removed", ok: true };
     case "token_issued":
       return { label: "token issued", ok: true };
     case "token_refreshed":

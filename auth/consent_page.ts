@@ -1,11 +1,13 @@
 /**
  * The consent page. A plain form that works without JavaScript, under the CSP and
- * layout every page shares (`page.ts`).
+ * layout every page shares (`page.ts`); when a passkey is enrolled, a second form whose
+ * button our one inline script drives (`passkey_page.ts`).
  *
  * @module
  */
 import { randomToken } from "./crypto.ts";
 import { escapeHtml, htmlPage, layout, pageHeaders } from "./page.ts";
+import { PASSKEY_SCRIPT, passkeyControls } from "./passkey_page.ts";
 
 export { errorPage, escapeHtml } from "./page.ts";
 
@@ -110,10 +112,20 @@ export interface ConsentView {
   scope: string;
   /** The signed request, echoed back in a hidden field. */
   request: string;
+  /**
+   * When a passkey is enrolled: the `navigator.credentials.get()` options (JSON) for the
+   * challenge kept in `request`. The page then offers "Approve with passkey".
+   */
+  passkey?: string;
+  /** Whether an owner password is kept (its field and Approve button are shown). @default true */
+  password?: boolean;
   error?: string;
 }
 
-/** The consent page: who asks, where the code goes, the password, Approve and Deny. */
+/**
+ * The consent page: who asks, where the code goes, the password (where one is kept),
+ * "Approve with passkey" (where one is enrolled), Approve and Deny.
+ */
 export function consentPage(
   view: ConsentView,
   status = 200,
@@ -128,6 +140,29 @@ export function consentPage(
     : `Name given by the app itself; not verified.${
       view.registeredAgoMs === undefined ? "" : ` Registered ${ago(view.registeredAgoMs)}.`
     }`;
+  const password = view.password ?? true;
+  // The passkey has a form of its own, so that Enter in the password field still approves
+  // with the password, and the password form works without JavaScript.
+  const passkey = view.passkey
+    ? `<form method="post" action="/authorize">
+<input type="hidden" name="request" value="${e(view.request)}">
+${
+      passkeyControls({
+        mode: "get",
+        options: view.passkey,
+        label: "Approve with passkey",
+        name: "decision",
+        value: "passkey",
+      })
+    }
+${
+      password
+        ? ""
+        : '<p class="error" data-without-script>This server approves with a passkey only, which needs JavaScript: turn it on for this page.</p>'
+    }
+</form>
+`
+    : "";
   const body = `
 <h1>Allow ${shownName}${view.clientIdHost ? ` from ${e(view.clientIdHost)}` : ""} to use ${
     e(view.serverName)
@@ -140,15 +175,24 @@ ${view.clientIdHost ? `<dt>Published by</dt><dd>${e(view.clientIdHost)}</dd>` : 
 <dt>Access</dt><dd>${describeScope(view.scope)}</dd>
 </dl>
 ${view.documentNote ? `<p class="note" role="status">${e(view.documentNote)}</p>` : ""}
-<form method="post" action="/authorize">
+${passkey}<form method="post" action="/authorize">
 <input type="hidden" name="request" value="${e(view.request)}">
-<input type="text" name="username" value="owner" autocomplete="username" hidden>
+${
+    password
+      ? `${
+        view.passkey ? '<p class="or">Or with the owner password:</p>\n' : ""
+      }<input type="text" name="username" value="owner" autocomplete="username" hidden>
 <label for="password">Owner password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" autofocus>
+<input type="password" id="password" name="password" autocomplete="current-password" autofocus>`
+      : ""
+  }
 <!-- Approve comes first so that Enter in the password field approves. -->
 <div class="buttons">
-<button type="submit" name="decision" value="approve" class="approve">Approve</button>
-<button type="submit" name="decision" value="deny" formnovalidate>Deny</button>
+${
+    password
+      ? '<button type="submit" name="decision" value="approve" class="approve">Approve</button>\n'
+      : ""
+  }<button type="submit" name="decision" value="deny" formnovalidate>Deny</button>
 </div>
 </form>
 <p class="note">Only approve if you started connecting this app yourself. Client ID: ${
@@ -158,5 +202,6 @@ ${view.documentNote ? `<p class="note" role="status">${e(view.documentNote)}</p>
     status,
     headers,
     formTargets: view.redirectTarget ? [view.redirectTarget] : [],
+    ...(view.passkey ? { script: PASSKEY_SCRIPT } : {}),
   });
 }

@@ -1,6 +1,7 @@
 /**
- * How the owner proves who they are on the consent page. Today a password; a passkey
- * can be added later behind the same {@linkcode OwnerCheck} interface.
+ * The owner password: how the owner proves who they are on the consent page and the
+ * owner page, beside the passkeys (passkeys.ts). It may be removed once a passkey is
+ * enrolled.
  *
  * @module
  */
@@ -12,7 +13,7 @@ import {
   secretsEqual,
   verifyPassword,
 } from "./crypto.ts";
-import { keys } from "./records.ts";
+import { keys, type PasskeysRecord } from "./records.ts";
 
 /** Decides whether the person at the consent page is the owner. */
 export interface OwnerCheck {
@@ -46,18 +47,19 @@ export async function setOwnerPassword(store: Store, password: string): Promise<
 }
 
 /**
- * Makes sure an owner password exists in the store: when none does, generates a
- * strong one, stores only its hash and returns it (so it can be shown once).
- * Returns undefined when one was already set.
+ * Makes sure the owner has a way to approve: when the store holds neither a password
+ * nor a passkey (a first start), generates a strong password, stores only its hash and
+ * returns it (so it can be shown once). Returns undefined when a password is set, or
+ * when passkeys are enrolled and the password was removed on purpose.
  */
 export async function ensureOwnerPassword(store: Store): Promise<string | undefined> {
   if (await store.get(keys.ownerPassword)) return undefined;
   const password = generatePassword();
   const hash = await hashPassword(password);
   const created = await store.transact(
-    [keys.ownerPassword],
-    ([existing]) =>
-      existing
+    [keys.ownerPassword, keys.ownerPasskeys],
+    ([existing, passkeys]) =>
+      existing || (passkeys as PasskeysRecord | undefined)?.passkeys?.length
         ? { ops: [], result: false }
         : { ops: [{ op: "set", key: keys.ownerPassword, value: hash }], result: true },
   );

@@ -17,6 +17,15 @@ import {
 import { isMetadataClientId } from "./clients.ts";
 import { hashPassword } from "./crypto.ts";
 import { createGrants, type Grants } from "./grants.ts";
+import { PASSKEY_PATH } from "./passkey_page.ts";
+import {
+  createPasskeys,
+  passkeyRpId,
+  type Passkeys,
+  type PasskeySummary,
+  type RemovalResult,
+  removeOwnerPassword,
+} from "./passkeys.ts";
 import { type ClientRecord, type GrantRecord, keys } from "./records.ts";
 import { withAccessIndex } from "./token_index.ts";
 
@@ -83,6 +92,25 @@ export interface OwnerControls {
   setPassword(password: string): Promise<void>;
   /** Whether the server's password comes from its options (so `setPassword` does not apply). */
   readonly passwordFromOptions: boolean;
+  /** The enrolled passkeys, oldest first. */
+  listPasskeys(): Promise<PasskeySummary[]>;
+  /**
+   * Removes a passkey: `"unknown"` when there is none with that id, `"last"` (nothing
+   * changed) when it is the only passkey and no password is kept, since nobody could
+   * approve any more.
+   */
+  removePasskey(id: string, by?: string): Promise<RemovalResult>;
+  /**
+   * Mints a one-time enrolment link, `<baseUrl>/owner/passkey?token=...`, valid 15
+   * minutes for one passkey; only the token's hash is kept. Throws when the base URL is
+   * unknown or its host is an IP address (WebAuthn needs a host name).
+   */
+  createPasskeyLink(name?: string, by?: string): Promise<{ url: string; expiresAt: number }>;
+  /**
+   * Removes the stored owner password, so that only a passkey approves, and signs out
+   * every owner page. False (nothing changed) when no passkey is enrolled.
+   */
+  removePassword(by?: string): Promise<boolean>;
 }
 
 /** What the owner controls are built from. */
@@ -93,6 +121,10 @@ export interface OwnerControlsDeps {
   emit: (event: PersonalMcpEvent) => void;
   now: () => number;
   passwordFromOptions?: boolean;
+  /** The owner's passkeys. */
+  passkeys: Passkeys;
+  /** The server's base URL, for enrolment links; unknown to a command without --base-url. */
+  baseUrl?: string;
 }
 
 function summarize(grant: GrantRecord, client: ClientRecord | undefined, t: number): GrantSummary {
@@ -218,6 +250,37 @@ export function createOwnerControls(deps: OwnerControlsDeps): OwnerControls {
       ]);
     },
     passwordFromOptions: deps.passwordFromOptions ?? false,
+    listPasskeys() {
+      return deps.passkeys.list();
+    },
+    async removePasskey(id, by) {
+      const result = await deps.passkeys.remove(id);
+      if (result === "removed") {
+        deps.emit({ type: "passkey_removed", passkeyId: id, clientAddress: by });
+      }
+      return result;
+    },
+    async createPasskeyLink(name, by) {
+      const { baseUrl } = deps;
+      if (!baseUrl) {
+        throw new TypeError("the base URL is unknown: give --base-url (the server's public URL)");
+      }
+      if (!passkeyRpId(baseUrl)) {
+        throw new RangeError(
+          `passkeys need a host name, and ${
+            new URL(baseUrl).hostname
+          } is an IP address (WebAuthn refuses those): use http://localhost:<port> on this machine, or the server's https name`,
+        );
+      }
+      const { token, expiresAt } = await deps.passkeys.mintLink(name);
+      deps.emit({ type: "passkey_link_created", clientAddress: by });
+      return { url: `${baseUrl}${PASSKEY_PATH}?token=${token}`, expiresAt };
+    },
+    async removePassword(by) {
+      const removed = await removeOwnerPassword(store);
+      if (removed) deps.emit({ type: "owner_password_removed", clientAddress: by });
+      return removed;
+    },
   };
 }
 
@@ -238,7 +301,12 @@ export function createOwnerControls(deps: OwnerControlsDeps): OwnerControls {
  */
 export function ownerControlsOn(
   raw: Store,
-  options: { now?: () => number; onEvent?: (event: PersonalMcpEvent) => void } = {},
+  options: {
+    now?: () => number;
+    onEvent?: (event: PersonalMcpEvent) => void;
+    /** The server's base URL, for enrolment links. */
+    baseUrl?: string;
+  } = {},
 ): { controls: OwnerControls; close(): Promise<void> } {
   const now = options.now ?? Date.now;
   const store = withAccessIndex(raw, now);
@@ -253,7 +321,15 @@ export function ownerControlsOn(
       emit({ type: "grant_revoked", grantId, reason, clientId, clientAddress: address }),
   );
   return {
-    controls: createOwnerControls({ store, grants, activity, emit, now }),
+    controls: createOwnerControls({
+      store,
+      grants,
+      activity,
+      emit,
+      now,
+      passkeys: createPasskeys({ store, baseUrl: options.baseUrl, now }),
+      baseUrl: options.baseUrl,
+    }),
     async close() {
       await activity.flush();
       await store.close();

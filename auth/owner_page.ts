@@ -11,6 +11,8 @@ import { describeEvent } from "./activity.ts";
 import { describeScope } from "./consent_page.ts";
 import type { ClientSummary, GrantSummary } from "./owner_controls.ts";
 import { escapeHtml as e, htmlPage } from "./page.ts";
+import { PASSKEY_SCRIPT, passkeyControls } from "./passkey_page.ts";
+import type { PasskeySummary } from "./passkeys.ts";
 
 /** The path of the owner page. */
 export const OWNER_PATH = "/owner";
@@ -76,6 +78,10 @@ export interface SignInView {
   serverName: string;
   /** The signed form token, bound to the browser's cookie. */
   csrf: string;
+  /** When a passkey is enrolled: the `navigator.credentials.get()` options (JSON). */
+  passkey?: string;
+  /** Whether an owner password is kept (its field is shown). @default true */
+  password?: boolean;
   error?: string;
   notice?: string;
 }
@@ -86,20 +92,49 @@ export function signInPage(
   status = 200,
   headers: Record<string, string> = {},
 ): Response {
-  const body = `
-<h1>${e(view.serverName)}: owner sign-in</h1>
-${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
-${view.notice ? `<p class="done" role="status">${e(view.notice)}</p>` : ""}
-<p>See every app connected to your tools, and disconnect any of them.</p>
-<form method="post" action="${OWNER_PATH}">
+  const password = view.password ?? true;
+  const passkey = view.passkey
+    ? `<form method="post" action="${OWNER_PATH}">
+<input type="hidden" name="csrf" value="${e(view.csrf)}">
+<input type="hidden" name="action" value="sign-in">
+${
+      passkeyControls({
+        mode: "get",
+        options: view.passkey,
+        label: "Sign in with passkey",
+        name: "method",
+        value: "passkey",
+      })
+    }
+${
+      password
+        ? ""
+        : '<p class="error" data-without-script>This server signs in with a passkey only, which needs JavaScript: turn it on for this page.</p>'
+    }
+</form>
+${password ? '<p class="or">Or with the owner password:</p>' : ""}`
+    : "";
+  const passwordForm = password
+    ? `<form method="post" action="${OWNER_PATH}">
 <input type="hidden" name="csrf" value="${e(view.csrf)}">
 <input type="hidden" name="action" value="sign-in">
 <input type="text" name="username" value="owner" autocomplete="username" hidden>
 <label for="password">Owner password</label>
 <input type="password" id="password" name="password" autocomplete="current-password" autofocus required>
 <div class="buttons"><button type="submit" class="approve">Sign in</button></div>
-</form>`;
-  return htmlPage(`${view.serverName}: owner`, body, { status, headers });
+</form>`
+    : "";
+  const body = `
+<h1>${e(view.serverName)}: owner sign-in</h1>
+${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
+${view.notice ? `<p class="done" role="status">${e(view.notice)}</p>` : ""}
+<p>See every app connected to your tools, and disconnect any of them.</p>
+${passkey}${passwordForm}`;
+  return htmlPage(`${view.serverName}: owner`, body, {
+    status,
+    headers,
+    ...(view.passkey ? { script: PASSKEY_SCRIPT } : {}),
+  });
 }
 
 /** What the owner page shows. */
@@ -110,6 +145,10 @@ export interface OwnerView {
   /** Registered clients that hold no grant. */
   idleClients: ClientSummary[];
   events: ActivityEntry[];
+  /** The enrolled passkeys. */
+  passkeys?: PasskeySummary[];
+  /** Whether an owner password is kept. @default true */
+  passwordKept?: boolean;
   now: number;
   /** The outcome of the last action. */
   notice?: string;
@@ -153,7 +192,7 @@ function eventRow(entry: ActivityEntry, names: Map<string, string>, now: number)
     (clientId ? names.get(clientId) : undefined);
   const app = name ?? clientId ?? "";
   const details: string[] = [];
-  if ("reason" in entry) details.push(entry.reason);
+  if ("reason" in entry && entry.reason !== undefined) details.push(entry.reason);
   if (entry.type === "request_refused") details.unshift(entry.path);
   const iso = new Date(entry.at).toISOString();
   return `<tr><td class="nowrap" title="${e(formatTime(entry.at, now))}">${
@@ -161,6 +200,34 @@ function eventRow(entry: ActivityEntry, names: Map<string, string>, now: number)
   }</td><td class="nowrap">${e(entry.clientAddress ?? "")}</td><td class="${ok ? "ok" : "bad"}">${
     e(label)
   }</td><td>${e(app)}</td><td>${e(details.join(": "))}</td></tr>`;
+}
+
+/** The passkeys, each with its Remove button, and how to add one (on the machine only). */
+function passkeySection(view: OwnerView): string {
+  const passkeys = view.passkeys ?? [];
+  const password = view.passwordKept ?? true;
+  const rows = passkeys.map((p) =>
+    `<tr><td>${e(p.name)}${p.backedUp ? ' <span class="given">(synced)</span>' : ""}</td><td>${
+      e(p.id)
+    }</td><td>${e(formatTime(p.createdAt, view.now))}</td><td>${
+      p.lastUsedAt === undefined
+        ? "never"
+        : `${e(formatTime(p.lastUsedAt, view.now))}${
+          p.lastAddress ? ` from ${e(p.lastAddress)}` : ""
+        }`
+    }</td><td>${actionForm(view.csrf, "remove-passkey", "Remove", { passkey: p.id })}</td></tr>`
+  ).join("\n");
+  const table = passkeys.length
+    ? `<div class="scroll"><table><thead><tr><th>Passkey</th><th>Id</th><th>Added</th><th>Last used</th><th></th></tr></thead><tbody>
+${rows}
+</tbody></table></div>`
+    : `<p class="note">No passkey is enrolled.</p>`;
+  return `<h2>Passkeys</h2>
+${table}
+<p class="note">Owner password: ${
+    password ? "kept (it approves too)" : "removed (only a passkey approves)"
+  }. To add a passkey, run <code>passkey add</code> on the server's machine and open the
+link it prints; nobody can add one from this page or the network.</p>`;
 }
 
 /** The owner page: connected apps, registered apps without access, recent activity. */
@@ -196,7 +263,7 @@ ${view.events.map((entry) => eventRow(entry, names, view.now)).join("\n")}
   }</div>
 ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 ${view.notice ? `<p class="done" role="status">${e(view.notice)}</p>` : ""}
-<p class="note">Each app below was approved with the owner password. Disconnect one and its
+<p class="note">Each app below was approved by you (password or passkey). Disconnect one and its
 tokens stop working on its next request; it must ask you again to reconnect. Names are
 what each app says about itself; the client id and where codes go are what this server checked.</p>
 ${apps}
@@ -208,6 +275,7 @@ ${
       : ""
   }
 ${idle}
+${passkeySection(view)}
 <h2>Recent activity</h2>
 ${events}`;
   return htmlPage(`${view.serverName}: connected apps`, body, { status, wide: true });

@@ -1,6 +1,7 @@
 /**
  * What every HTML page of this server shares: escaping, the layout and its CSS, the
- * security headers (a CSP that allows no script, no framing), and the check that a
+ * security headers (a CSP that allows no script but our own passkey script under a
+ * nonce, no framing), and the check that a
  * form post comes from this server's own page. The consent page and the owner page
  * are built on it.
  *
@@ -32,7 +33,7 @@ h2{font-size:1.05rem;margin:2rem 0 .75rem}
 dl{display:grid;grid-template-columns:max-content 1fr;gap:.4rem .8rem;margin:0 0 1rem}
 dt{font-weight:600}dd{margin:0;overflow-wrap:anywhere}
 label{display:block;font-weight:600;margin:.5rem 0 .25rem}
-input[type=password]{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border-radius:6px;border:1px solid GrayText}
+input[type=password],input[type=text]{width:100%;box-sizing:border-box;padding:.6rem;font-size:1rem;border-radius:6px;border:1px solid GrayText}
 .buttons{display:flex;gap:.75rem;margin-top:1rem}
 button{flex:1;padding:.7rem;font-size:1rem;border-radius:6px;border:1px solid GrayText;cursor:pointer;background:ButtonFace;color:ButtonText}
 button.approve{background:#1f6feb;color:#fff;border-color:#1f6feb}
@@ -41,6 +42,7 @@ button.quiet{flex:0 0 auto;padding:.35rem .8rem;font-size:.9rem}
 .error{color:#d1242f;font-weight:600}
 .done{color:#1a7f37;font-weight:600}
 .note{font-size:.85rem;opacity:.8}
+.or{margin:1.25rem 0 .25rem;font-size:.85rem;opacity:.8}
 .given{font-size:.75rem;font-weight:400;opacity:.75;font-style:italic}
 .card{border:1px solid color-mix(in srgb,CanvasText 20%,transparent);border-radius:12px;padding:1rem 1.25rem;margin:0 0 1rem}
 .card h3{margin:0 0 .75rem;font-size:1.05rem}
@@ -57,18 +59,28 @@ th{font-weight:600}
 td.ok{color:#1a7f37}td.bad{color:#d1242f}
 `;
 
-/** Security headers for every HTML page; `formTargets` extends `form-action`. */
-export function pageHeaders(nonce: string, formTargets: string[] = []): Record<string, string> {
+/**
+ * Security headers for every HTML page; `formTargets` extends `form-action`. `script`:
+ * the page carries one inline script of ours (the passkey button), allowed by its nonce
+ * and nothing else.
+ */
+export function pageHeaders(
+  nonce: string,
+  formTargets: string[] = [],
+  script = false,
+): Record<string, string> {
   return {
     "content-type": "text/html; charset=utf-8",
     "cache-control": "no-store",
-    // No script at all. Forms post only to us: Chrome applies form-action to every
+    // No script but, on pages offering a passkey, our own inline one under its nonce
+    // (CSP3 script-src 'nonce-...'). Forms post only to us: Chrome applies form-action to every
     // redirect that follows a post, which would stop a client callback that redirects
     // again (claude.ai -> claude://), so a decision for an http(s) redirect is answered
     // with a page that navigates on (consent_page.ts continuePage). Only a custom-scheme
     // redirect, which leaves the browser, is a 303 and named in `formTargets`.
     "content-security-policy": [
       "default-src 'none'",
+      ...(script ? [`script-src 'nonce-${nonce}'`] : []),
       `style-src 'nonce-${nonce}'`,
       `form-action 'self' ${formTargets.join(" ")}`.trim(),
       "frame-ancestors 'none'",
@@ -83,13 +95,24 @@ export function pageHeaders(nonce: string, formTargets: string[] = []): Record<s
   };
 }
 
-/** The document around a page's body; `wide` for pages with tables (the owner page). */
-export function layout(title: string, nonce: string, body: string, wide = false): string {
+/**
+ * The document around a page's body; `wide` for pages with tables (the owner page);
+ * `script`, when given, is our own inline script, run under the page's nonce.
+ */
+export function layout(
+  title: string,
+  nonce: string,
+  body: string,
+  wide = false,
+  script?: string,
+): string {
+  // "</" cannot occur in our script, so it cannot end its element early.
+  const tail = script === undefined ? "" : `\n<script nonce="${nonce}">${script}</script>`;
   return `<!doctype html>
 <html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">
 <meta name="referrer" content="same-origin"><title>${escapeHtml(title)}</title>
 <style nonce="${nonce}">${STYLE}</style></head>
-<body${wide ? ' class="wide"' : ""}><main>${body}</main></body></html>`;
+<body${wide ? ' class="wide"' : ""}><main>${body}</main>${tail}</body></html>`;
 }
 
 /** An HTML page under the shared headers; `formTargets` extends `form-action`. */
@@ -101,12 +124,18 @@ export function htmlPage(
     headers?: Record<string, string>;
     formTargets?: string[];
     wide?: boolean;
+    /** Our own inline script (the passkey button); the CSP allows it by nonce. */
+    script?: string;
   } = {},
 ): Response {
   const nonce = randomToken(16);
-  return new Response(layout(title, nonce, body, options.wide), {
+  if (options.script?.includes("</")) throw new TypeError("an inline script may not contain </");
+  return new Response(layout(title, nonce, body, options.wide, options.script), {
     status: options.status ?? 200,
-    headers: { ...pageHeaders(nonce, options.formTargets), ...options.headers },
+    headers: {
+      ...pageHeaders(nonce, options.formTargets, options.script !== undefined),
+      ...options.headers,
+    },
   });
 }
 

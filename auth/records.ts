@@ -125,6 +125,55 @@ export interface OwnerSessionRecord {
   address: string;
 }
 
+/** One enrolled passkey (a WebAuthn credential of the owner). */
+export interface PasskeyRecord {
+  /** Short random id: what the owner page and `passkey remove` name it by. */
+  id: string;
+  /** The credential id the authenticator gave (base64url, W3C WebAuthn 5.1). */
+  credentialId: string;
+  /** The credential public key, COSE-encoded as the authenticator gave it (base64url). */
+  publicKey: string;
+  /** The last signature counter seen (W3C WebAuthn 6.1.1); 0 for most synced passkeys. */
+  counter: number;
+  /** How the browser can reach the authenticator (usb, internal, hybrid...). */
+  transports?: string[];
+  /** The owner's label, e.g. "Laptop". */
+  name: string;
+  /** Whether the authenticator says the credential is backed up (synced). */
+  backedUp: boolean;
+  createdAt: number;
+  /** The address that enrolled it. */
+  createdFrom: string;
+  /** Last approval or sign-in with it. */
+  lastUsedAt?: number;
+  /** The address of that use. */
+  lastAddress?: string;
+}
+
+/**
+ * The owner's passkeys, in one record so that the rules that span them and the
+ * password ("some way to approve always remains") are kept by one transaction.
+ */
+export interface PasskeysRecord {
+  /** The WebAuthn user handle of the owner (base64url, 16 random bytes). */
+  userId: string;
+  passkeys: PasskeyRecord[];
+}
+
+/** A one-time passkey enrolment link, keyed by the hash of its token. */
+export interface PasskeyLinkRecord {
+  /** The label `passkey add --name` gave, shown (and editable) on the page. */
+  name?: string;
+  createdAt: number;
+  expiresAt: number;
+}
+
+/** A WebAuthn challenge that was answered once; kept until its page expires (single use). */
+export interface PasskeyChallengeRecord {
+  usedAt: number;
+  expiresAt: number;
+}
+
 /** Points a refresh token back at its grant; outlives the slot so reuse is caught. */
 export interface RefreshIndex {
   grantId: string;
@@ -157,6 +206,9 @@ export const keys = {
   ownerPassword: ["owner", "password"] as Key,
   ownerSession: (hash: string): Key => ["owner", "session", hash],
   ownerSessions: ["owner", "session"] as Key,
+  ownerPasskeys: ["owner", "passkeys"] as Key,
+  passkeyLink: (hash: string): Key => ["passkey_link", hash],
+  passkeyChallenge: (hash: string): Key => ["passkey_challenge", hash],
   activity: ["activity"] as Key,
   activitySlot: (slot: number): Key => ["activity", String(slot)],
   revocationNotice: ["server", "revocation-notice"] as Key,

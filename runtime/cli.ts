@@ -1,8 +1,8 @@
 /**
  * The command line: flags and `PERSONAL_MCP_*` environment variables become
  * {@linkcode ServeOptions}; serves the given tools (the demo `hello` by default) and
- * prints the activity log, one line per event. A first argument `grants`, `revoke`
- * or `password` runs an owner command instead (owner_commands.ts).
+ * prints the activity log, one line per event. A first argument `grants`, `revoke`,
+ * `password` or `passkey` runs an owner command instead (owner_commands.ts).
  *
  * @module
  */
@@ -39,7 +39,8 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
                         e.g. --tools ./tools.ts, instead of the demo
   --help                show this text
 
-Owner commands: grants [--json], revoke <id> | --all, password (see --help of each:
+Owner commands: grants [--json], revoke <id> | --all, password [--remove],
+passkey add [--name <label>] | list | remove <id> (see --help of each:
 deno run -A mod.ts grants --help). The owner page is at <base-url>/owner.
 `;
 

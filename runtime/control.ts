@@ -38,7 +38,11 @@ export type ControlRequest =
   | { op: "revokeGrant"; id: string }
   | { op: "revokeAll" }
   | { op: "forgetClient"; id: string }
-  | { op: "setPassword"; password: string };
+  | { op: "setPassword"; password: string }
+  | { op: "removePassword" }
+  | { op: "listPasskeys" }
+  | { op: "removePasskey"; id: string }
+  | { op: "createPasskeyLink"; name?: string };
 
 type Listen = (
   handler: (request: Request, remoteAddress: string) => Promise<Response>,
@@ -67,6 +71,21 @@ async function perform(controls: OwnerControls, req: ControlRequest): Promise<un
     case "setPassword":
       await controls.setPassword(String(req.password));
       return { passwordFromOptions: controls.passwordFromOptions };
+    case "removePassword":
+      return {
+        removed: await controls.removePassword(COMMAND_LINE),
+        passwordFromOptions: controls.passwordFromOptions,
+      };
+    case "listPasskeys":
+      return await controls.listPasskeys();
+    case "removePasskey":
+      return await controls.removePasskey(String(req.id), COMMAND_LINE);
+    case "createPasskeyLink":
+      // The running server's own base URL: the link must open the page it serves.
+      return await controls.createPasskeyLink(
+        typeof req.name === "string" ? req.name : undefined,
+        COMMAND_LINE,
+      );
     default:
       throw new TypeError("unknown op");
   }

@@ -4,7 +4,10 @@
  * - `grants [--json]`: the connected apps;
  * - `revoke <grant id or client id>` / `revoke --all`: disconnect;
  * - `password [--disconnect-all]`: set the owner password (from `PERSONAL_MCP_PASSWORD`
- *   or standard input, never a flag; only its hash is kept).
+ *   or standard input, never a flag; only its hash is kept); `password --remove`: remove
+ *   it once a passkey is enrolled;
+ * - `passkey add [--name <label>]`: print a one-time enrolment link (15 minutes, one
+ *   passkey); `passkey list [--json]`; `passkey remove <id>`.
  *
  * They work whether the server is stopped or running. Stopped, or on Deno KV (which
  * several processes may open; the server sees the revocation notice within a second):
@@ -19,12 +22,13 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { logValue } from "../auth/activity.ts";
 import { type GrantSummary, ownerControlsOn } from "../auth/owner_controls.ts";
+import type { PasskeySummary, RemovalResult } from "../auth/passkeys.ts";
 import { openFileStore, prepareStateDir, STATE_FILE, StateLockedError } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { callControl, COMMAND_LINE, type ControlRequest } from "./control.ts";
 
 /** The first positional arguments that are owner commands rather than flags of the server. */
-export const OWNER_COMMANDS: readonly string[] = ["grants", "revoke", "password"];
+export const OWNER_COMMANDS: readonly string[] = ["grants", "revoke", "password", "passkey"];
 
 /** The local Deno KV database of a state folder. */
 export const KV_FILE = "kv.sqlite3";
@@ -35,8 +39,17 @@ const USAGE = `Owner commands (on the state of --state-dir, whether the server r
   revoke --all                          disconnect every app
   password [--disconnect-all]           set the owner password, read from
                                         PERSONAL_MCP_PASSWORD or standard input
+  password --remove                     remove the owner password (once a passkey is
+                                        enrolled): from then on only a passkey approves
+  passkey add [--name <label>]          print a one-time link that enrols a passkey
+                                        (valid 15 minutes, for one passkey)
+  passkey list [--json]                 list the passkeys
+  passkey remove <id>                   remove a passkey
 Options:
   --state-dir <dir>   the server's state folder (default .oauth-state, or PERSONAL_MCP_STATE_DIR)
+  --base-url <url>    the server's public URL, for passkey add on a stopped server or
+                      on Deno KV (default PERSONAL_MCP_BASE_URL); a running server on
+                      the file store answers with its own
 On Deno KV, run them with --unstable-kv as the server: deno run -A --unstable-kv mod.ts grants
 `;
 
@@ -61,7 +74,7 @@ interface Owner {
 }
 
 /** Opens the state folder as the server would, or reaches the server that holds it. */
-async function openOwner(stateDir: string): Promise<Owner> {
+async function openOwner(stateDir: string, baseUrl: string | undefined): Promise<Owner> {
   const hasKv = existsSync(join(stateDir, KV_FILE));
   const hasFile = existsSync(join(stateDir, STATE_FILE));
   if (!kvAvailable() && hasKv && !hasFile) {
@@ -81,7 +94,7 @@ async function openOwner(stateDir: string): Promise<Owner> {
       return { call: (req) => callControl(stateDir, req), close: async () => {}, via: "server" };
     }
   }
-  const { controls, close } = ownerControlsOn(store);
+  const { controls, close } = ownerControlsOn(store, { baseUrl });
   return {
     via: "store",
     close,
@@ -100,6 +113,17 @@ async function openOwner(stateDir: string): Promise<Owner> {
         case "setPassword":
           await controls.setPassword(req.password);
           return { passwordFromOptions: false };
+        case "removePassword":
+          return {
+            removed: await controls.removePassword(COMMAND_LINE),
+            passwordFromOptions: false,
+          };
+        case "listPasskeys":
+          return await controls.listPasskeys();
+        case "removePasskey":
+          return await controls.removePasskey(req.id, COMMAND_LINE);
+        case "createPasskeyLink":
+          return await controls.createPasskeyLink(req.name, COMMAND_LINE);
       }
     },
   };
@@ -123,12 +147,64 @@ function grantJson(g: GrantSummary) {
   };
 }
 
+/** A passkey as `passkey list --json` prints it: every field present, times in ISO 8601. */
+function passkeyJson(p: PasskeySummary) {
+  const iso = (t: number | undefined) => t === undefined ? null : new Date(t).toISOString();
+  return {
+    id: p.id,
+    name: p.name,
+    createdAt: iso(p.createdAt),
+    createdFrom: p.createdFrom,
+    lastUsedAt: iso(p.lastUsedAt),
+    lastAddress: p.lastAddress ?? null,
+    backedUp: p.backedUp,
+  };
+}
+
+/** Rows as an aligned table. */
+function table(rows: string[][]): string {
+  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
+  return rows.map((r) => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") +
+    "\n";
+}
+
+const day = (t: number | undefined) =>
+  t === undefined ? "never" : new Date(t).toISOString().slice(0, 16).replace("T", " ");
+
+/** The passkeys as a table; names were typed in a browser, so they are escaped too. */
+function passkeyTable(passkeys: PasskeySummary[]): string {
+  if (passkeys.length === 0) return "No passkey is enrolled.\n";
+  return table([
+    ["ID", "NAME", "ADDED", "LAST USED", "FROM"],
+    ...passkeys.map((p) => [
+      p.id,
+      logValue(p.name),
+      day(p.createdAt),
+      day(p.lastUsedAt),
+      p.lastAddress === undefined ? "" : logValue(p.lastAddress),
+    ]),
+  ]);
+}
+
+/** The base URL given to a command: an http(s) origin, without a trailing slash. */
+function readBaseUrl(text: string | undefined): string | undefined {
+  if (text === undefined || text === "") return undefined;
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    throw new TypeError(`--base-url must be an absolute http(s) URL, got ${logValue(text)}`);
+  }
+  if ((url.protocol !== "http:" && url.protocol !== "https:") || url.pathname !== "/") {
+    throw new TypeError(`--base-url must be an http(s) origin with no path, got ${logValue(text)}`);
+  }
+  return url.origin;
+}
+
 /** The grants as a table; every value a client sent is escaped like a log value. */
 function grantTable(grants: GrantSummary[]): string {
   if (grants.length === 0) return "No app is connected.\n";
-  const day = (t: number | undefined) =>
-    t === undefined ? "never" : new Date(t).toISOString().slice(0, 16).replace("T", " ");
-  const rows = [
+  return table([
     ["GRANT", "APP (name given by the app)", "CLIENT", "APPROVED", "LAST USED", "FROM", "TOKENS"],
     ...grants.map((g) => [
       g.id,
@@ -139,10 +215,7 @@ function grantTable(grants: GrantSummary[]): string {
       g.lastAddress === undefined ? "" : logValue(g.lastAddress),
       g.liveTokens ? "live" : "none",
     ]),
-  ];
-  const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
-  return rows.map((r) => r.map((v, i) => v.padEnd(widths[i]!)).join("  ").trimEnd()).join("\n") +
-    "\n";
+  ]);
 }
 
 async function readNewPassword(io: CommandIo): Promise<string> {
@@ -185,6 +258,9 @@ export async function runOwnerCommand(
         json: { type: "boolean" },
         all: { type: "boolean" },
         "disconnect-all": { type: "boolean" },
+        remove: { type: "boolean" },
+        "base-url": { type: "string" },
+        name: { type: "string" },
         help: { type: "boolean" },
       },
       strict: true,
@@ -212,10 +288,31 @@ export async function runOwnerCommand(
   if (command === "password" && rest.length) {
     return usage("password takes no argument: set PERSONAL_MCP_PASSWORD or type it");
   }
+  if (values.remove && (command !== "password" || values["disconnect-all"])) {
+    return usage("--remove goes with password alone");
+  }
+  const [sub, ...subArgs] = rest;
+  if (
+    command === "passkey" &&
+    !(sub === "add" || sub === "list"
+      ? subArgs.length === 0
+      : sub === "remove" && subArgs.length === 1)
+  ) {
+    return usage("passkey takes add [--name <label>], list [--json] or remove <id>");
+  }
+  if (values.name !== undefined && !(command === "passkey" && sub === "add")) {
+    return usage("--name goes with passkey add");
+  }
   if (!command || !OWNER_COMMANDS.includes(command)) return usage("unknown command");
+  let baseUrl: string | undefined;
+  try {
+    baseUrl = readBaseUrl(values["base-url"] ?? io.env.PERSONAL_MCP_BASE_URL);
+  } catch (error) {
+    return usage((error as Error).message);
+  }
 
   let password: string | undefined;
-  if (command === "password") {
+  if (command === "password" && !values.remove) {
     try {
       password = await readNewPassword(io);
     } catch (error) {
@@ -230,7 +327,7 @@ export async function runOwnerCommand(
 
   let owner: Owner;
   try {
-    owner = await openOwner(stateDir);
+    owner = await openOwner(stateDir, baseUrl);
   } catch (error) {
     io.stderr(`error: ${(error as Error).message}\n`);
     return 1;
@@ -266,6 +363,32 @@ export async function runOwnerCommand(
       );
       return 0;
     }
+    if (command === "passkey") return await passkeyCommand(owner, sub!, subArgs, values, io);
+    if (values.remove) {
+      const answer = await owner.call({ op: "removePassword" }) as {
+        removed: boolean;
+        passwordFromOptions: boolean;
+      };
+      if (!answer.removed) {
+        io.stderr(
+          "error: no passkey is enrolled, so the password is the only way to approve: add a " +
+            "passkey first (passkey add). Nothing was changed.\n",
+        );
+        return 1;
+      }
+      io.stdout(
+        "The owner password was removed: from now on only a passkey approves. Owner pages " +
+          "were signed out.\nIf every passkey is lost: passkey add (on this machine) prints " +
+          "a new enrolment link, or password sets a new password.\n",
+      );
+      if (answer.passwordFromOptions) {
+        io.stderr(
+          "warning: the running server was started with a password (--password or " +
+            "PERSONAL_MCP_PASSWORD) and keeps accepting it until it is started without.\n",
+        );
+      }
+      return 0;
+    }
     // password
     const answer = await owner.call({ op: "setPassword", password: password! }) as {
       passwordFromOptions: boolean;
@@ -296,6 +419,57 @@ export async function runOwnerCommand(
   } finally {
     await owner.close();
   }
+}
+
+/** `passkey add | list | remove <id>`, on an opened state. */
+async function passkeyCommand(
+  owner: Owner,
+  sub: string,
+  args: string[],
+  values: { json?: boolean; name?: string; "base-url"?: string },
+  io: CommandIo,
+): Promise<number> {
+  if (sub === "list") {
+    const list = await owner.call({ op: "listPasskeys" }) as PasskeySummary[];
+    io.stdout(
+      values.json ? `${JSON.stringify(list.map(passkeyJson), null, 2)}\n` : passkeyTable(list),
+    );
+    return 0;
+  }
+  if (sub === "remove") {
+    const result = await owner.call({ op: "removePasskey", id: args[0]! }) as RemovalResult;
+    if (result === "unknown") {
+      io.stderr(`error: no passkey with id ${logValue(args[0]!)} (see passkey list)\n`);
+      return 1;
+    }
+    if (result === "last") {
+      io.stderr(
+        "error: this is the only passkey and no password is kept, so nobody could approve " +
+          "any more: add another passkey (passkey add) or set a password first. Nothing was " +
+          "changed.\n",
+      );
+      return 1;
+    }
+    io.stdout(`Removed passkey ${args[0]}.\n`);
+    return 0;
+  }
+  const link = await owner.call({
+    op: "createPasskeyLink",
+    ...(values.name !== undefined ? { name: values.name } : {}),
+  }) as { url: string; expiresAt: number };
+  const given = values["base-url"];
+  if (owner.via === "server" && given && new URL(given).origin !== new URL(link.url).origin) {
+    io.stderr(
+      `warning: the running server's base URL is ${new URL(link.url).origin}, not ${given}; ` +
+        "the link uses the server's.\n",
+    );
+  }
+  io.stdout(
+    `Open this link within 15 minutes in the browser that will hold the passkey (it works once,\n` +
+      `until ${new Date(link.expiresAt).toISOString().slice(0, 16).replace("T", " ")} UTC):\n` +
+      `  ${link.url}\n`,
+  );
+  return 0;
 }
 
 /** Asks on the terminal; without echo when `hidden` (raw mode). */

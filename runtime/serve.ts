@@ -8,6 +8,7 @@
 import process from "node:process";
 import { generatePassword } from "../auth/crypto.ts";
 import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner.ts";
+import { passkeyRpId } from "../auth/passkeys.ts";
 import { isLoopbackHost, type PersonalMcpOptions } from "../server/options.ts";
 import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
 import { startControl } from "./control.ts";
@@ -111,7 +112,7 @@ export function banner(mcpUrl: string): string {
     `    (needs a public https URL on port 443: put a tunnel or reverse proxy in front)`,
     `  Claude Desktop via mcp-remote: {"command": "npx", "args": ["-y", "mcp-remote", "${mcpUrl}"]}`,
     `  Claude Code: claude mcp add --transport http personal ${mcpUrl}`,
-    `You will be asked for the owner password on the consent page.`,
+    `You approve each app on the consent page, with the owner password or a passkey.`,
   ].join("\n");
 }
 
@@ -170,6 +171,8 @@ export async function servePersonalMcp(
     ? "127.0.0.1"
     : hostname;
   const baseUrl = options.baseUrl ?? `http://${hostForUrl}:${listener.port}`;
+  // A first start (no password, no passkey yet) also prints an enrolment link.
+  let firstStart = false;
   try {
     if (options.password === undefined) {
       let fresh: string | undefined;
@@ -178,6 +181,7 @@ export async function servePersonalMcp(
         await setOwnerPassword(store, fresh);
       } else {
         fresh = await ensureOwnerPassword(store);
+        firstStart = fresh !== undefined;
       }
       if (fresh && show) {
         console.log(
@@ -187,6 +191,16 @@ export async function servePersonalMcp(
       }
     }
     app = createPersonalMcp(tools, { ...options, baseUrl, store });
+    // The owner is at the machine right now, reading the password: the moment to offer a
+    // passkey too. Later links come from `passkey add` only.
+    if (firstStart && show && passkeyRpId(app.baseUrl)) {
+      const { url } = await app.owner.createPasskeyLink(undefined, "server start");
+      console.log(
+        `To approve with a passkey (this device's screen lock or a security key) instead of\n` +
+          `the password, open this link within 15 minutes (it works once):\n  ${url}\n` +
+          `Later: deno run -A mod.ts passkey add --base-url ${app.baseUrl}\n`,
+      );
+    }
     // The file store's lock keeps the owner commands out: they come through here instead.
     if (usesFileStore(options.store)) {
       control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h));

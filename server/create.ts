@@ -21,6 +21,7 @@ import { createRegisterEndpoint } from "../auth/endpoints/register.ts";
 import { createRevokeEndpoint } from "../auth/endpoints/revoke.ts";
 import { createTokenEndpoint } from "../auth/endpoints/token.ts";
 import { createOwnerEndpoint } from "../auth/endpoints/owner.ts";
+import { createPasskeyEndpoint } from "../auth/endpoints/passkey.ts";
 import { createGrants } from "../auth/grants.ts";
 import {
   createLoginThrottle,
@@ -29,6 +30,7 @@ import {
 } from "../auth/limits.ts";
 import { createPasswordOwner } from "../auth/owner.ts";
 import { createOwnerControls, type OwnerControls } from "../auth/owner_controls.ts";
+import { createPasskeys } from "../auth/passkeys.ts";
 import { createSigner } from "../auth/signer.ts";
 import { keys } from "../auth/records.ts";
 import { withAccessIndex } from "../auth/token_index.ts";
@@ -156,6 +158,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       }),
   });
   const owner = createPasswordOwner(store, options.password);
+  const passkeys = createPasskeys({ store, baseUrl: opts.baseUrl, serverName: opts.name, now });
   const controls = createOwnerControls({
     store,
     grants,
@@ -163,9 +166,12 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     emit,
     now,
     passwordFromOptions: options.password !== undefined,
+    passkeys,
+    baseUrl: opts.baseUrl,
   });
   const signer = createSigner(store);
-  // One throttle for every place the owner password is typed (consent and owner page).
+  // One throttle for every place the owner proves who they are (consent and owner page,
+  // password or passkey).
   const throttle = createLoginThrottle(now);
   const usage = createUsageRecorder(store, now);
 
@@ -189,11 +195,23 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       clients,
       owner,
       throttle,
+      passkeys,
       signer,
       now,
       emit,
     }),
-    owner: createOwnerEndpoint({ opts, store, owner, controls, throttle, signer, now, emit }),
+    owner: createOwnerEndpoint({
+      opts,
+      store,
+      owner,
+      controls,
+      throttle,
+      passkeys,
+      signer,
+      now,
+      emit,
+    }),
+    passkey: createPasskeyEndpoint({ opts, passkeys, signer, now, emit }),
     gate: createBearerGate(opts, store, {
       refused: (reason, clientAddress, clientId) =>
         emit({ type: "request_refused", path: "/mcp", reason, clientAddress, clientId }),

@@ -44,11 +44,35 @@ export type PersonalMcpEvent =
 export type AuthEvent =
   | { type: "client_registered"; clientId: string; clientName?: string; clientAddress: string }
   | { type: "consent_shown"; clientId: string; clientName?: string; clientAddress: string }
-  | { type: "consent_approved"; clientId: string; grantId: string; clientAddress: string }
+  | {
+    type: "consent_approved";
+    clientId: string;
+    grantId: string;
+    clientAddress: string;
+    /** How the owner proved who they are. */
+    method?: "password" | "passkey";
+  }
   | { type: "consent_denied"; clientId: string; clientAddress: string }
-  /** A wrong owner password, on the consent page or the owner page (`page`). */
-  | { type: "owner_login_failed"; clientAddress: string; page?: "consent" | "owner" }
-  | { type: "owner_signed_in"; clientAddress: string }
+  /**
+   * A wrong owner password or a refused passkey (`method`), on the consent page or the
+   * owner page (`page`); for a passkey, `reason` says which check failed.
+   */
+  | {
+    type: "owner_login_failed";
+    clientAddress: string;
+    page?: "consent" | "owner";
+    method?: "password" | "passkey";
+    reason?: string;
+  }
+  | { type: "owner_signed_in"; clientAddress: string; method?: "password" | "passkey" }
+  /** A passkey enrolled through a one-time link (`clientAddress`: the browser's). */
+  | { type: "passkey_added"; passkeyId: string; name: string; clientAddress: string }
+  /** A passkey removed by the owner (page or command). */
+  | { type: "passkey_removed"; passkeyId: string; clientAddress?: string }
+  /** A one-time enrolment link minted (by an owner command, or at first start). */
+  | { type: "passkey_link_created"; clientAddress?: string }
+  /** The stored owner password removed: from now on only a passkey approves. */
+  | { type: "owner_password_removed"; clientAddress?: string }
   | { type: "token_issued"; clientId: string; grantId: string; clientAddress: string }
   | { type: "token_refreshed"; clientId: string; grantId: string; clientAddress: string }
   | { type: "refresh_reuse_detected"; clientId: string; grantId: string; clientAddress: string }

@@ -7,6 +7,8 @@
 import type { AuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
 import type { BearerGate } from "../auth/bearer.ts";
 import type { OwnerEndpoint } from "../auth/endpoints/owner.ts";
+import type { PasskeyEndpoint } from "../auth/endpoints/passkey.ts";
+import { PASSKEY_PATH } from "../auth/passkey_page.ts";
 import { OWNER_PATH } from "../auth/owner_page.ts";
 import { errorPage } from "../auth/consent_page.ts";
 import { jsonResponse, OAuthError, oauthErrorResponse } from "../auth/errors.ts";
@@ -34,6 +36,8 @@ export interface Endpoints {
   revoke(request: Request, address: string): Promise<Response>;
   authorize: AuthorizeEndpoint;
   owner: OwnerEndpoint;
+  /** The passkey enrolment page (a one-time link opens it). */
+  passkey: PasskeyEndpoint;
   gate: BearerGate;
   mcp: McpEndpoint;
   /** Whether the store answers a read (for `/healthz`). */
@@ -215,6 +219,14 @@ export function createRoutes(
           return await endpoints.owner.get(request, address(request, info));
         }
         if (method === "POST") return await endpoints.owner.post(request, address(request, info));
+        return methodNotAllowed("GET, POST");
+      case PASSKEY_PATH:
+        if (method === "GET" || method === "HEAD") {
+          return await endpoints.passkey.get(request, address(request, info));
+        }
+        if (method === "POST") {
+          return await endpoints.passkey.post(request, address(request, info));
+        }
         return methodNotAllowed("GET, POST");
       case "/mcp":
         return await serveMcp(request, address(request, info));

@@ -215,9 +215,16 @@ export async function startServer(options: {
   env?: Record<string, string>;
   /** Flags for the runtime itself, before the script (e.g. Deno's `--unstable-kv`). */
   runtimeFlags?: string[];
+  /**
+   * The host of `--base-url` (the server still listens on 127.0.0.1). "localhost" for
+   * passkeys: WebAuthn needs a host name, and http://localhost is a secure context.
+   * @default "127.0.0.1"
+   */
+  baseHost?: string;
 }): Promise<ServerProcess> {
   const port = options.port ?? await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const baseUrl = `http://${options.baseHost ?? "127.0.0.1"}:${port}`;
+  const readyUrl = `http://127.0.0.1:${port}/.well-known/oauth-authorization-server`;
   const script = options.script ?? "mod.ts";
   const flags = [
     "--port",
@@ -252,7 +259,7 @@ export async function startServer(options: {
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}): ${out}`);
     try {
-      const res = await fetch(`${baseUrl}/.well-known/oauth-authorization-server`);
+      const res = await fetch(readyUrl);
       await res.body?.cancel();
       if (res.ok) break;
     } catch { /* not listening yet */ }
@@ -603,6 +610,8 @@ export async function postConsent(
     remoteAddress?: string;
     headers?: Record<string, string>;
     request?: string;
+    /** More form fields (a passkey's `credential`). */
+    fields?: Record<string, string>;
   } = {},
 ): Promise<Response> {
   const headers: Record<string, string> = {
@@ -617,6 +626,7 @@ export async function postConsent(
     request: options.request ?? page.request,
     password: options.password ?? PASSWORD,
     decision: options.decision ?? "approve",
+    ...options.fields,
   });
   return await app.fetch(
     new Request(`${BASE_URL}/authorize`, { method: "POST", headers, body }),
@@ -1195,4 +1205,227 @@ export async function runDenoTestFiles(files: string[]): Promise<number> {
   }
   console.log(`${passed} passed, ${failed} failed`);
   return failed;
+}
+
+// ---------------------------------------------------------------------------------------
+// Passkeys (WebAuthn) without a browser.
+
+/** A base URL whose host WebAuthn accepts as an RP ID (a name, not an IP address). */
+export const PASSKEY_BASE_URL = "http://localhost:8787";
+
+function b64url(bytes: Uint8Array): string {
+  let binary = "";
+  for (const b of bytes) binary += String.fromCharCode(b);
+  return btoa(binary).replaceAll("+", "-").replaceAll("/", "_").replace(/=+$/, "");
+}
+
+function fromB64url(text: string): Uint8Array {
+  const b64 = text.replaceAll("-", "+").replaceAll("_", "/");
+  return Uint8Array.from(
+    atob(b64 + "=".repeat((4 - (b64.length % 4)) % 4)),
+    (c) => c.charCodeAt(0),
+  );
+}
+
+async function sha256Bytes(data: Uint8Array | string): Promise<Uint8Array> {
+  const bytes = typeof data === "string" ? new TextEncoder().encode(data) : data;
+  return new Uint8Array(await crypto.subtle.digest("SHA-256", bytes as BufferSource));
+}
+
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((n, p) => n + p.length, 0));
+  let at = 0;
+  for (const p of parts) {
+    out.set(p, at);
+    at += p.length;
+  }
+  return out;
+}
+
+function counterBytes(counter: number): Uint8Array {
+  const out = new Uint8Array(4);
+  new DataView(out.buffer).setUint32(0, counter);
+  return out;
+}
+
+/** What an assertion or registration may get wrong on purpose. */
+export interface SoftCeremony {
+  /** The origin the browser would write into clientDataJSON. */
+  origin?: string;
+  /** The RP ID whose hash goes into authenticatorData. @default the options' */
+  rpId?: string;
+  /** The challenge signed. @default the options' */
+  challenge?: string;
+  /** The signature counter reported. @default the authenticator's, plus one */
+  counter?: number;
+  /** Whether the user-verified flag is set. @default true */
+  userVerified?: boolean;
+  /** clientDataJSON's type. */
+  type?: string;
+}
+
+/**
+ * A software WebAuthn authenticator (one EdDSA credential) for in-process tests: it
+ * answers `navigator.credentials.create()` and `.get()` options as a browser and an
+ * authenticator together would, so that the server's real verifier
+ * (`@simplewebauthn/server`) checks what it receives. The CBOR of the attestation and
+ * the COSE key are encoded with that library's own encoder.
+ */
+export interface SoftAuthenticator {
+  /** The credential id (base64url). */
+  readonly credentialId: string;
+  /** The last counter reported. */
+  counter: number;
+  /** A registration answer (PublicKeyCredential JSON) for creation options (JSON text). */
+  register(options: string, ceremony?: SoftCeremony & { origin: string }): Promise<string>;
+  /** An assertion answer (PublicKeyCredential JSON) for request options (JSON text). */
+  assert(options: string, ceremony: SoftCeremony & { origin: string }): Promise<string>;
+}
+
+/** Makes a software authenticator; `counter` starts where given (0: a synced passkey). */
+export async function softAuthenticator(counter = 0): Promise<SoftAuthenticator> {
+  const { isoCBOR } = await import("@simplewebauthn/server/helpers");
+  const keys = await crypto.subtle.generateKey({ name: "Ed25519" }, false, [
+    "sign",
+    "verify",
+  ]) as CryptoKeyPair;
+  const x = new Uint8Array(await crypto.subtle.exportKey("raw", keys.publicKey));
+  const id = crypto.getRandomValues(new Uint8Array(16));
+  const credentialId = b64url(id);
+  // RFC 9053 2.2 / RFC 9052 7: an OKP key, EdDSA, curve Ed25519.
+  const cose = isoCBOR.encode(
+    new Map<number, number | Uint8Array>([[1, 1], [3, -8], [-1, 6], [
+      -2,
+      x as Uint8Array<ArrayBuffer>,
+    ]]),
+  );
+  let userHandle: string | undefined;
+
+  function clientData(type: string, challenge: string, origin: string): Uint8Array {
+    return new TextEncoder().encode(
+      JSON.stringify({ type, challenge, origin, crossOrigin: false }),
+    );
+  }
+
+  const self: SoftAuthenticator = {
+    credentialId,
+    counter,
+    async register(optionsText, ceremony) {
+      const options = JSON.parse(optionsText);
+      userHandle = options.user.id;
+      const rpId = ceremony?.rpId ?? options.rp.id;
+      const flags = 0x01 | (ceremony?.userVerified === false ? 0 : 0x04) | 0x40;
+      const authData = concat(
+        await sha256Bytes(rpId),
+        new Uint8Array([flags]),
+        counterBytes(self.counter),
+        new Uint8Array(16),
+        new Uint8Array([id.length >> 8, id.length & 0xff]),
+        id,
+        cose,
+      );
+      const attestation = isoCBOR.encode(
+        new Map<string, unknown>([["fmt", "none"], ["attStmt", new Map()], [
+          "authData",
+          authData,
+        ]]) as Parameters<typeof isoCBOR.encode>[0],
+      );
+      const data = clientData(
+        ceremony?.type ?? "webauthn.create",
+        ceremony?.challenge ?? options.challenge,
+        ceremony?.origin ?? "",
+      );
+      return JSON.stringify({
+        id: credentialId,
+        rawId: credentialId,
+        type: "public-key",
+        response: {
+          clientDataJSON: b64url(data),
+          attestationObject: b64url(attestation),
+          transports: ["internal"],
+        },
+        clientExtensionResults: {},
+      });
+    },
+    async assert(optionsText, ceremony) {
+      const options = JSON.parse(optionsText);
+      const rpId = ceremony.rpId ?? options.rpId;
+      const next = ceremony.counter ?? (self.counter === 0 ? 0 : self.counter + 1);
+      self.counter = next;
+      const flags = 0x01 | (ceremony.userVerified === false ? 0 : 0x04);
+      const authData = concat(await sha256Bytes(rpId), new Uint8Array([flags]), counterBytes(next));
+      const data = clientData(
+        ceremony.type ?? "webauthn.get",
+        ceremony.challenge ?? options.challenge,
+        ceremony.origin,
+      );
+      const signature = new Uint8Array(
+        await crypto.subtle.sign(
+          "Ed25519",
+          keys.privateKey,
+          concat(authData, await sha256Bytes(data)) as BufferSource,
+        ),
+      );
+      return JSON.stringify({
+        id: credentialId,
+        rawId: credentialId,
+        type: "public-key",
+        response: {
+          clientDataJSON: b64url(data),
+          authenticatorData: b64url(authData),
+          signature: b64url(signature),
+          ...(userHandle ? { userHandle } : {}),
+        },
+        clientExtensionResults: {},
+      });
+    },
+  };
+  return self;
+}
+
+/** The WebAuthn options a page's passkey button carries (its `data-options`), or undefined. */
+export function passkeyOptionsOf(html: string): string | undefined {
+  const m = /id="passkey-button"[^>]*data-options="([^"]*)"/.exec(html);
+  return m ? unescapeHtml(m[1]!) : undefined;
+}
+
+/** Decodes a base64url challenge, for tests that look inside clientDataJSON. */
+export function challengeBytes(challenge: string): Uint8Array {
+  return fromB64url(challenge);
+}
+
+/**
+ * Enrols `authenticator` through a one-time link (a URL `passkey add` printed): GETs the
+ * page as a browser, answers its options and posts the form from `origin`. Returns the
+ * answer of the post. `fetcher` is `app.fetch` in process, or `fetch` over a socket.
+ */
+export async function enrolThroughLink(
+  fetcher: (request: Request) => Promise<Response>,
+  link: string,
+  authenticator: SoftAuthenticator,
+  options: { origin?: string; name?: string; ceremony?: SoftCeremony } = {},
+): Promise<Response> {
+  const url = new URL(link);
+  const origin = options.origin ?? url.origin;
+  const page = await fetcher(new Request(url));
+  const html = await page.text();
+  assert.equal(page.status, 200, html.slice(0, 300));
+  const createOptions = passkeyOptionsOf(html);
+  const enrol = formField(html, "enrol");
+  assert.ok(createOptions && enrol, "the enrolment page carries its options and form token");
+  const credential = await authenticator.register(createOptions, {
+    origin,
+    ...options.ceremony,
+  });
+  return await fetcher(
+    new Request(new URL("/owner/passkey", url), {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin },
+      body: new URLSearchParams({
+        enrol,
+        credential,
+        name: options.name ?? formField(html, "name") ?? "",
+      }),
+    }),
+  );
 }

@@ -18,6 +18,7 @@ import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import type { OAuthError } from "../errors.ts";
 import type { LoginThrottle } from "../limits.ts";
 import type { OwnerCheck } from "../owner.ts";
+import type { Passkeys } from "../passkeys.ts";
 import { type ClientRecord, type CodeRecord, keys } from "../records.ts";
 import { matchRedirect, redirectAllowed } from "../redirects.ts";
 import { checkResource, grantScope } from "../scope.ts";
@@ -44,6 +45,8 @@ interface PendingRequest {
    */
   nonce: string;
   expiresAt: number;
+  /** The WebAuthn challenge this page's passkey button signs, when one is enrolled. */
+  passkeyChallenge?: string;
 }
 
 function readCookie(request: Request, name: string): string | undefined {
@@ -127,8 +130,10 @@ export interface AuthorizeEndpointDeps {
   store: Store;
   clients: Clients;
   owner: OwnerCheck;
-  /** Wrong owner passwords, per client address. */
+  /** Wrong owner passwords and refused passkeys, per client address. */
   throttle: LoginThrottle;
+  /** The owner's passkeys: "Approve with passkey" when one is enrolled. */
+  passkeys: Passkeys;
   signer: Signer;
   now: () => number;
   emit: (event: PersonalMcpEvent) => void;
@@ -195,8 +200,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     source: DocumentSource | undefined,
     redirect: string,
     scope: string,
-    request: string,
-  ): ConsentView {
+  ): Omit<ConsentView, "request"> {
     const { display, scheme } = redirectDisplay(redirect);
     // A metadata-document client is vouched for by the host serving its document.
     const host = isMetadataClientId(client.clientId) ? new URL(client.clientId).host : undefined;
@@ -211,8 +215,27 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       redirectDisplay: display,
       redirectTarget: scheme,
       scope,
-      request,
     };
+  }
+
+  /**
+   * The consent page carrying `pending`, signed. When a passkey is enrolled the request
+   * gets a fresh challenge (W3C WebAuthn 13.4.3), bound to this request by the signature;
+   * each rendering has its own, so a page shown again after a refusal can try again.
+   */
+  async function render(
+    pending: PendingRequest,
+    view: Omit<ConsentView, "request">,
+    status: number,
+    headers: Record<string, string> = {},
+  ): Promise<Response> {
+    const challenge = randomToken();
+    const passkey = await deps.passkeys.assertionOptions(challenge);
+    const { passkeyChallenge: _, ...plain } = pending;
+    const request = await signer.sign(passkey ? { ...plain, passkeyChallenge: challenge } : plain);
+    // Without a passkey the password form stays, even with no password kept (the post says why).
+    const password = !passkey || (await owner.configured());
+    return consentPage({ ...view, request, passkey, password }, status, headers);
   }
 
   /** Resolves client and redirect; until both are valid, errors are pages (RFC 6749 4.1.2.1). */
@@ -310,8 +333,9 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       clientName: client.clientName,
       clientAddress: address,
     });
-    return consentPage(
-      consentView(client, source, redirect, scope, await signer.sign(pending)),
+    return await render(
+      pending,
+      consentView(client, source, redirect, scope),
       200,
       {
         "set-cookie": `${cookieName}=${nonce}; Path=/; HttpOnly; SameSite=Strict; Max-Age=${
@@ -382,15 +406,16 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         state: pending.state,
       }, false);
     }
-    if (form.decision !== "approve") {
+    if (form.decision !== "approve" && form.decision !== "passkey") {
       return errorPage(400, "Invalid request", "Choose Approve or Deny.");
     }
 
-    const view = consentView(client, source, redirect, pending.scope, form.request!);
+    const view = consentView(client, source, redirect, pending.scope);
     const verdict = throttle.check(address);
     if (!verdict.allowed) {
       refused("too many wrong passwords", address, client.clientId);
-      return consentPage(
+      return await render(
+        pending,
         {
           ...view,
           error: `Too many wrong passwords. Try again in ${verdict.retryAfterSeconds} seconds.`,
@@ -399,17 +424,48 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         { "retry-after": String(verdict.retryAfterSeconds) },
       );
     }
-    if (!(await owner.configured())) {
-      return errorPage(
-        503,
-        "No owner password",
-        "This server has no owner password yet. Set one from the command line (see the README).",
-      );
-    }
-    if (!(await owner.verify(form.password ?? ""))) {
+    if (form.decision === "passkey") {
+      // The challenge is the one signed into this request: an assertion made for another
+      // page, or replayed, does not verify (passkeys.ts).
+      const checked = pending.passkeyChallenge
+        ? await deps.passkeys.verifyAssertion(
+          form.credential,
+          pending.passkeyChallenge,
+          pending.expiresAt,
+          address,
+        )
+        : { ok: false as const, reason: "this page offered no passkey" };
+      if (!checked.ok) {
+        throttle.fail(address);
+        deps.emit({
+          type: "owner_login_failed",
+          clientAddress: address,
+          page: "consent",
+          method: "passkey",
+          reason: checked.reason,
+        });
+        return await render(pending, { ...view, error: "That passkey was not accepted." }, 401);
+      }
+    } else if (!(await owner.configured())) {
+      if ((await deps.passkeys.list()).length === 0) {
+        return errorPage(
+          503,
+          "No owner password",
+          "This server has no owner password yet. Set one from the command line (see the README).",
+        );
+      }
+      // The password was removed: only a passkey approves, and a password try counts.
       throttle.fail(address);
       deps.emit({ type: "owner_login_failed", clientAddress: address, page: "consent" });
-      return consentPage({ ...view, error: "That is not the owner password." }, 401);
+      return await render(
+        pending,
+        { ...view, error: "This server takes no password: approve with a passkey." },
+        401,
+      );
+    } else if (!(await owner.verify(form.password ?? ""))) {
+      throttle.fail(address);
+      deps.emit({ type: "owner_login_failed", clientAddress: address, page: "consent" });
+      return await render(pending, { ...view, error: "That is not the owner password." }, 401);
     }
     throttle.succeed(address);
 
@@ -437,6 +493,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       clientId: client.clientId,
       grantId: record.grantId,
       clientAddress: address,
+      method: form.decision === "passkey" ? "passkey" : "password",
     });
     // The cookie is left alone: another consent page in this browser may still need it.
     return decisionAnswer(redirect, { code, state: pending.state }, true);

@@ -19,6 +19,7 @@ import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import type { LoginThrottle } from "../limits.ts";
 import type { OwnerCheck } from "../owner.ts";
 import type { OwnerControls } from "../owner_controls.ts";
+import type { Passkeys } from "../passkeys.ts";
 import { OWNER_PATH, ownerPage, signInPage } from "../owner_page.ts";
 import { errorPage, isSameOriginPost, readCookie } from "../page.ts";
 import { keys, type OwnerSessionRecord } from "../records.ts";
@@ -37,6 +38,8 @@ interface FormToken {
   purpose: "owner-sign-in" | "owner";
   cookieHash: string;
   expiresAt: number;
+  /** On a sign-in form, when a passkey is enrolled: the challenge its button signs. */
+  challenge?: string;
 }
 
 /** What the owner page uses. */
@@ -46,8 +49,10 @@ export interface OwnerEndpointDeps {
   /** The owner password check, shared with the consent page. */
   owner: OwnerCheck;
   controls: OwnerControls;
-  /** Wrong owner passwords, per client address: the consent page's throttle. */
+  /** Wrong passwords and refused passkeys, per client address: the consent page's throttle. */
   throttle: LoginThrottle;
+  /** The owner's passkeys: a passkey sign-in, and the list with Remove buttons. */
+  passkeys: Passkeys;
   signer: Signer;
   now: () => number;
   emit: (event: PersonalMcpEvent) => void;
@@ -65,12 +70,18 @@ const NOTICES: Record<string, string> = {
   forgotten: "The app was forgotten, and its access with it.",
   unknown: "That app was already gone.",
   "signed-out": "Signed out.",
+  "passkey-removed": "The passkey was removed.",
   expired: "Your owner session ended. Sign in again.",
+};
+
+const ERRORS: Record<string, string> = {
+  "passkey-last":
+    "That is your only passkey and no password is kept: nobody could approve any more. Add another passkey (passkey add) or set a password first.",
 };
 
 /** Builds the owner page endpoint. */
 export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
-  const { opts, store, owner, controls, throttle, signer, now } = deps;
+  const { opts, store, owner, controls, throttle, signer, passkeys, now } = deps;
   const secure = opts.baseUrl.startsWith("https:");
   // __Secure- (not __Host-, which needs Path=/): the cookie stays on /owner.
   const cookieName = secure ? "__Secure-pmcp-owner" : "pmcp-owner";
@@ -86,12 +97,18 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
     return value && COOKIE_VALUE.test(value) ? value : undefined;
   }
 
-  async function formToken(purpose: FormToken["purpose"], cookie: string, ttlMs: number) {
+  async function formToken(
+    purpose: FormToken["purpose"],
+    cookie: string,
+    ttlMs: number,
+    challenge?: string,
+  ) {
     return await signer.sign(
       {
         purpose,
         cookieHash: await hashSecret(cookie),
         expiresAt: now() + ttlMs,
+        ...(challenge ? { challenge } : {}),
       } satisfies FormToken,
     );
   }
@@ -112,10 +129,20 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
     headers: Record<string, string> = {},
   ): Promise<Response> {
     const cookie = browserCookie(request) ?? randomToken();
+    // A fresh challenge for each sign-in form (W3C WebAuthn 13.4.3), signed into its token.
+    const challenge = randomToken();
+    const passkey = await passkeys.assertionOptions(challenge);
     return signInPage(
       {
         serverName: opts.name,
-        csrf: await formToken("owner-sign-in", cookie, SIGN_IN_TTL_MS),
+        csrf: await formToken(
+          "owner-sign-in",
+          cookie,
+          SIGN_IN_TTL_MS,
+          passkey ? challenge : undefined,
+        ),
+        passkey,
+        password: !passkey || (await owner.configured()),
         ...message,
       },
       status,
@@ -141,13 +168,16 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
   async function get(request: Request, _address: string): Promise<Response> {
     const done = new URL(request.url).searchParams.get("done") ?? "";
     const notice = Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined;
+    const error = Object.hasOwn(ERRORS, done) ? ERRORS[done] : undefined;
     const cookie = browserCookie(request);
     const session = await liveSession(cookie);
     if (!cookie || !session) return await signIn(request, 200, { notice });
-    const [grants, clients, events] = await Promise.all([
+    const [grants, clients, events, enrolled, passwordKept] = await Promise.all([
       controls.listGrants(),
       controls.listClients(),
       controls.recentEvents(EVENTS_SHOWN),
+      controls.listPasskeys(),
+      owner.configured(),
     ]);
     return ownerPage({
       serverName: opts.name,
@@ -155,15 +185,19 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       grants,
       idleClients: clients.filter((c) => c.grants === 0),
       events,
+      passkeys: enrolled,
+      passwordKept,
       now: now(),
       notice,
+      error,
     });
   }
 
   async function signInPost(
     request: Request,
     address: string,
-    password: string,
+    form: Record<string, string>,
+    token: FormToken,
   ): Promise<Response> {
     const verdict = throttle.check(address);
     if (!verdict.allowed) {
@@ -172,14 +206,38 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
         error: `Too many wrong passwords. Try again in ${verdict.retryAfterSeconds} seconds.`,
       }, { "retry-after": String(verdict.retryAfterSeconds) });
     }
-    if (!(await owner.configured())) {
-      return errorPage(
-        503,
-        "No owner password",
-        "This server has no owner password yet. Set one from the command line (see the README).",
-      );
-    }
-    if (!(await owner.verify(password))) {
+    const method = form.method === "passkey" ? "passkey" : "password";
+    if (method === "passkey") {
+      // The challenge signed into this form's token, spent by the verification.
+      const checked = token.challenge
+        ? await passkeys.verifyAssertion(form.credential, token.challenge, token.expiresAt, address)
+        : { ok: false as const, reason: "this page offered no passkey" };
+      if (!checked.ok) {
+        throttle.fail(address);
+        deps.emit({
+          type: "owner_login_failed",
+          clientAddress: address,
+          page: "owner",
+          method,
+          reason: checked.reason,
+        });
+        return await signIn(request, 401, { error: "That passkey was not accepted." });
+      }
+    } else if (!(await owner.configured())) {
+      if ((await passkeys.list()).length === 0) {
+        return errorPage(
+          503,
+          "No owner password",
+          "This server has no owner password yet. Set one from the command line (see the README).",
+        );
+      }
+      // The password was removed: only a passkey signs in, and a password try counts.
+      throttle.fail(address);
+      deps.emit({ type: "owner_login_failed", clientAddress: address, page: "owner" });
+      return await signIn(request, 401, {
+        error: "This server takes no password: sign in with a passkey.",
+      });
+    } else if (!(await owner.verify(form.password ?? ""))) {
       throttle.fail(address);
       deps.emit({ type: "owner_login_failed", clientAddress: address, page: "owner" });
       return await signIn(request, 401, { error: "That is not the owner password." });
@@ -199,7 +257,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       value: session,
       expiresAt: session.expiresAt,
     }]);
-    deps.emit({ type: "owner_signed_in", clientAddress: address });
+    deps.emit({ type: "owner_signed_in", clientAddress: address, method });
     return backToPage("", { "set-cookie": cookieHeader(cookie, OWNER_SESSION_TTL_MS) });
   }
 
@@ -230,7 +288,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       });
     }
     if (form.action === "sign-in" && token.purpose === "owner-sign-in") {
-      return await signInPost(request, address, form.password ?? "");
+      return await signInPost(request, address, form, token);
     }
     if (token.purpose !== "owner") {
       refused("owner action without a session", address);
@@ -254,6 +312,14 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
             ? "forgotten"
             : "unknown",
         );
+      case "remove-passkey": {
+        const result = form.passkey
+          ? await controls.removePasskey(form.passkey, address)
+          : "unknown";
+        return backToPage(
+          result === "removed" ? "passkey-removed" : result === "last" ? "passkey-last" : "unknown",
+        );
+      }
       case "sign-out":
         await store.write([{ op: "delete", key: keys.ownerSession(await hashSecret(cookie!)) }]);
         return backToPage("signed-out", { "set-cookie": cookieHeader("", 0) });
