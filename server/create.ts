@@ -19,6 +19,8 @@ import { createRevokeEndpoint } from "../auth/endpoints/revoke.ts";
 import { createTokenEndpoint } from "../auth/endpoints/token.ts";
 import { createGrants } from "../auth/grants.ts";
 import {
+  CONCURRENT_VERIFICATIONS,
+  createConcurrencyLimit,
   createLoginThrottle,
   createRateLimiter,
   REGISTRATIONS_PER_MINUTE,
@@ -103,6 +105,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     version: opts.version,
     instructions: opts.instructions,
     configureServer: options.configureServer,
+    bodyTimeoutSeconds: opts.mcpBodyTimeoutSeconds,
     onError: (error) => emit({ type: "mcp_rejected", error }),
   });
 
@@ -123,6 +126,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       clients,
       owner,
       throttle: createLoginThrottle(now),
+      verifications: createConcurrencyLimit(CONCURRENT_VERIFICATIONS),
       signer: createSigner(store),
       now,
       emit,

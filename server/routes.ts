@@ -9,14 +9,19 @@ import type { BearerGate } from "../auth/bearer.ts";
 import { jsonResponse, OAuthError, oauthErrorResponse } from "../auth/errors.ts";
 import { originAllowed } from "../auth/redirects.ts";
 import { jsonRpcError, type McpEndpoint } from "../transport/mcp.ts";
-import { BodyTooLargeError, clientAddress } from "./http.ts";
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  clientAddress,
+  CLOSE_CONNECTION,
+  type ConnectionInfo,
+  remoteAddressOf,
+  setConnectionIdle,
+  withBodyDeadline,
+} from "./http.ts";
 import type { PersonalMcpEvent, ResolvedOptions } from "./options.ts";
 
-/** What the serve adapter knows about a connection. */
-export interface ConnectionInfo {
-  /** The peer's IP address, for throttling. */
-  remoteAddress?: string;
-}
+export type { ConnectionInfo };
 
 /** The endpoints the table routes to. */
 export interface Endpoints {
@@ -75,8 +80,75 @@ async function oauth(handler: () => Promise<Response>): Promise<Response> {
     if (error instanceof BodyTooLargeError) {
       return jsonResponse({ error: "invalid_request", error_description: error.message }, 413);
     }
+    if (error instanceof BodyTimeoutError) {
+      return jsonResponse(
+        { error: "invalid_request", error_description: error.message },
+        408,
+        CLOSE_CONNECTION,
+      );
+    }
     throw error;
   }
+}
+
+const encoder = new TextEncoder();
+const KEEPALIVE = encoder.encode(": keepalive\n\n");
+
+/** Whether a chunk of an event stream ends an event (a blank line). */
+function endsEvent(chunk: Uint8Array): boolean {
+  const n = chunk.length;
+  return n >= 2 && chunk[n - 1] === 10 && (chunk[n - 2] === 10 || chunk[n - 3] === 10);
+}
+
+/**
+ * An SSE answer that sends a comment line between events whenever it has been quiet
+ * for `seconds`: tunnels and proxies keep a busy stream open, and a client that has
+ * gone is found out (the write fails and the stream is cancelled).
+ */
+function withKeepalive(response: Response, seconds: number): Response {
+  const body = response.body;
+  if (!body) return response;
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let between = true;
+  let quiet = true;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      timer = setInterval(() => {
+        if (between && quiet) {
+          try {
+            controller.enqueue(KEEPALIVE);
+          } catch { /* closed */ }
+        }
+        quiet = true;
+      }, seconds * 1000);
+    },
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          clearInterval(timer);
+          controller.close();
+          return;
+        }
+        between = endsEvent(value);
+        quiet = false;
+        controller.enqueue(value);
+      } catch (error) {
+        clearInterval(timer);
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      clearInterval(timer);
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(stream, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
 }
 
 /** Builds the fetch handler over the endpoints. */
@@ -86,10 +158,28 @@ export function createRoutes(
   emit: (event: PersonalMcpEvent) => void,
 ): (request: Request, info?: ConnectionInfo) => Promise<Response> {
   const { authorize } = endpoints;
-  const address = (request: Request, info: ConnectionInfo) =>
-    clientAddress(request, info.remoteAddress ?? "unknown", opts.trustProxy);
+  let toldUnknown = false;
+  const address = (request: Request, info: ConnectionInfo | undefined) => {
+    const found = clientAddress(request, remoteAddressOf(request, info), opts.trustProxy);
+    if (found !== undefined) return found;
+    if (!toldUnknown) {
+      toldUnknown = true;
+      emit({
+        type: "warning",
+        message: "fetch() was called without the connection's address, so every caller " +
+          "shares one password throttle: pass the runtime's second argument " +
+          "(Deno.serve(app.fetch), Bun.serve({ fetch: app.fetch })) or { remoteAddress }",
+      });
+    }
+    return "unknown";
+  };
+  /** A body that must arrive within the OAuth deadline; Bun's idle timer waits longer. */
+  const bounded = (request: Request, info: ConnectionInfo | undefined) => {
+    setConnectionIdle(request, info, opts.bodyTimeoutSeconds + 5);
+    return withBodyDeadline(request, opts.bodyTimeoutSeconds);
+  };
 
-  async function serveMcp(request: Request): Promise<Response> {
+  async function serveMcp(request: Request, info: ConnectionInfo | undefined): Promise<Response> {
     const origin = request.headers.get("origin");
     // DNS rebinding / hostile pages: a browser origin we do not know gets nothing.
     if (origin !== null && !originAllowed(origin, opts.allowedOrigins, opts.origin)) {
@@ -97,10 +187,20 @@ export function createRoutes(
     }
     const auth = await endpoints.gate(request);
     if (auth instanceof Response) return auth;
-    return await endpoints.mcp.fetch(request, auth);
+    // A token holder's tool call or stream may be quiet for long: no idle cut (Bun);
+    // its body still has a deadline and its stream sends keepalives.
+    setConnectionIdle(request, info, 0);
+    const response = await endpoints.mcp.fetch(request, auth);
+    return response.headers.get("content-type")?.startsWith("text/event-stream")
+      ? withKeepalive(response, opts.sseKeepaliveSeconds)
+      : response;
   }
 
-  async function route(request: Request, url: URL, info: ConnectionInfo): Promise<Response> {
+  async function route(
+    request: Request,
+    url: URL,
+    info: ConnectionInfo | undefined,
+  ): Promise<Response> {
     const method = request.method;
     switch (url.pathname) {
       case "/.well-known/oauth-protected-resource":
@@ -114,22 +214,24 @@ export function createRoutes(
           : methodNotAllowed("GET");
       case "/register":
         return method === "POST"
-          ? await oauth(() => endpoints.register(request, address(request, info)))
+          ? await oauth(() => endpoints.register(bounded(request, info), address(request, info)))
           : methodNotAllowed("POST");
       case "/token":
         return method === "POST"
-          ? await oauth(() => endpoints.token(request))
+          ? await oauth(() => endpoints.token(bounded(request, info)))
           : methodNotAllowed("POST");
       case "/revoke":
         return method === "POST"
-          ? await oauth(() => endpoints.revoke(request))
+          ? await oauth(() => endpoints.revoke(bounded(request, info)))
           : methodNotAllowed("POST");
       case "/authorize":
         if (method === "GET" || method === "HEAD") return await authorize.get(request);
-        if (method === "POST") return await authorize.post(request, address(request, info));
+        if (method === "POST") {
+          return await authorize.post(bounded(request, info), address(request, info));
+        }
         return methodNotAllowed("GET, POST");
       case "/mcp":
-        return await serveMcp(request);
+        return await serveMcp(request, info);
       case "/":
         return new Response(
           `${opts.name}: a personal MCP server.\nMCP endpoint: ${opts.resource}\n`,
@@ -164,7 +266,7 @@ export function createRoutes(
     return undefined;
   }
 
-  return async (request, info = {}) => {
+  return async (request, info) => {
     let url: URL;
     try {
       url = new URL(request.url);

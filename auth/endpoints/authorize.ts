@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { BodyTooLargeError, readForm, singleValues } from "../../server/http.ts";
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  CLOSE_CONNECTION,
+  readForm,
+  singleValues,
+} from "../../server/http.ts";
 import {
   isLoopbackHost,
   type PersonalMcpEvent,
@@ -15,7 +21,7 @@ import { type Clients, isMetadataClientId } from "../clients.ts";
 import { consentPage, type ConsentView, errorPage } from "../consent_page.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import type { OAuthError } from "../errors.ts";
-import type { LoginThrottle } from "../limits.ts";
+import type { ConcurrencyLimit, LoginThrottle } from "../limits.ts";
 import type { OwnerCheck } from "../owner.ts";
 import { type ClientRecord, type CodeRecord, keys } from "../records.ts";
 import { matchRedirect, redirectAllowed } from "../redirects.ts";
@@ -27,6 +33,19 @@ const REQUEST_TTL_MS = 10 * 60 * 1000;
 // RFC 7636 4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
 const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const MAX_STATE_LENGTH = 2000;
+/** How long a device cookie is honoured after the approval that set it, in seconds. */
+export const DEVICE_COOKIE_MAX_AGE_SECONDS = 365 * 24 * 3600;
+
+/**
+ * The signed payload of a device cookie: a random id per browser. It grants nothing
+ * but a throttle of its own (OWASP "device cookies"), so the owner's browser is not
+ * locked out by strangers' guesses.
+ */
+interface DeviceCookie {
+  typ: "device";
+  id: string;
+  issuedAt: number;
+}
 
 /** The authorization request, as carried (signed) through the consent page. */
 interface PendingRequest {
@@ -71,8 +90,10 @@ export interface AuthorizeEndpointDeps {
   store: Store;
   clients: Clients;
   owner: OwnerCheck;
-  /** Wrong owner passwords, per client address. */
+  /** Password attempts, per client address or device. */
   throttle: LoginThrottle;
+  /** How many password verifications may run at once. */
+  verifications: ConcurrencyLimit;
   signer: Signer;
   now: () => number;
   emit: (event: PersonalMcpEvent) => void;
@@ -87,13 +108,18 @@ export interface AuthorizeEndpoint {
 
 /** Builds the authorization endpoint. */
 export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeEndpoint {
-  const { opts, clients, owner, throttle, signer, now } = deps;
+  const { opts, clients, owner, throttle, verifications, signer, now } = deps;
   const secureCookie = opts.baseUrl.startsWith("https:");
   // The __Host- prefix pins the cookie to this exact origin, but needs https.
   const cookieName = secureCookie ? "__Host-pmcp-consent" : "pmcp-consent";
+  const deviceCookieName = secureCookie ? "__Host-pmcp-device" : "pmcp-device";
 
   /** The client's redirect with the RFC 6749 4.1.2 / RFC 9207 parameters. */
-  function redirectWith(redirectUri: string, params: Record<string, string | undefined>) {
+  function redirectWith(
+    redirectUri: string,
+    params: Record<string, string | undefined>,
+    headers: Record<string, string> = {},
+  ) {
     const url = new URL(redirectUri);
     for (const [k, v] of Object.entries(params)) if (v !== undefined) url.searchParams.set(k, v);
     url.searchParams.set("iss", opts.issuer);
@@ -104,8 +130,29 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         location: url.href,
         "cache-control": "no-store",
         "referrer-policy": "no-referrer",
+        ...headers,
       },
     });
+  }
+
+  /** The id of this browser's device cookie, when it carries one this server signed. */
+  async function deviceOf(request: Request): Promise<string | undefined> {
+    const cookie = await signer.verify<DeviceCookie>(readCookie(request, deviceCookieName));
+    if (
+      cookie?.typ !== "device" || typeof cookie.id !== "string" ||
+      typeof cookie.issuedAt !== "number" ||
+      !(now() - cookie.issuedAt < DEVICE_COOKIE_MAX_AGE_SECONDS * 1000)
+    ) {
+      return undefined;
+    }
+    return cookie.id;
+  }
+
+  /** A device cookie for the browser that just approved (HttpOnly, SameSite=Strict). */
+  async function deviceCookie(id: string | undefined): Promise<string> {
+    const value: DeviceCookie = { typ: "device", id: id ?? randomToken(16), issuedAt: now() };
+    return `${deviceCookieName}=${await signer.sign(value)}; Path=/; HttpOnly; SameSite=Strict; ` +
+      `Max-Age=${DEVICE_COOKIE_MAX_AGE_SECONDS}${secureCookie ? "; Secure" : ""}`;
   }
 
   function consentView(
@@ -253,6 +300,14 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       if (error instanceof BodyTooLargeError) {
         return errorPage(413, "Request too large", "The form was larger than this server accepts.");
       }
+      if (error instanceof BodyTimeoutError) {
+        return errorPage(
+          408,
+          "Too slow",
+          "The form did not arrive in time. Go back and try again.",
+          CLOSE_CONNECTION,
+        );
+      }
       return errorPage(400, "Invalid request", "The form could not be read.");
     }
     const pending = await signer.verify<PendingRequest>(form.request);
@@ -283,17 +338,6 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     }
 
     const view = consentView(client, redirect, pending.scope, form.request!);
-    const verdict = throttle.check(address);
-    if (!verdict.allowed) {
-      return consentPage(
-        {
-          ...view,
-          error: `Too many wrong passwords. Try again in ${verdict.retryAfterSeconds} seconds.`,
-        },
-        429,
-        { "retry-after": String(verdict.retryAfterSeconds) },
-      );
-    }
     if (!(await owner.configured())) {
       return errorPage(
         503,
@@ -301,12 +345,30 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         "This server has no owner password yet. Set one from the command line (see the README).",
       );
     }
-    if (!(await owner.verify(form.password ?? ""))) {
-      throttle.fail(address);
+    // The attempt is counted before the slow check, so that concurrent guesses cannot
+    // all pass the throttle (OWASP Authentication Cheat Sheet: account lockout).
+    const device = await deviceOf(request);
+    const attempt = throttle.reserve({ address, device });
+    if (!attempt.allowed) {
+      return consentPage(
+        {
+          ...view,
+          error: `Too many wrong passwords. Try again in ${attempt.retryAfterSeconds} seconds.`,
+        },
+        429,
+        { "retry-after": String(attempt.retryAfterSeconds) },
+      );
+    }
+    // The owner's known browser goes first in the line of password checks.
+    const verified = await verifications.run(
+      () => owner.verify(form.password ?? ""),
+      device !== undefined,
+    );
+    if (!verified) {
       deps.emit({ type: "owner_login_failed", clientAddress: address });
       return consentPage({ ...view, error: "That is not the owner password." }, 401);
     }
-    throttle.succeed(address);
+    attempt.succeed();
 
     const code = randomToken();
     const record: CodeRecord = {
@@ -325,8 +387,11 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       value: record,
       expiresAt: record.expiresAt,
     }]);
-    // The cookie is left alone: another consent page in this browser may still need it.
-    return redirectWith(redirect, { code, state: pending.state });
+    // The consent cookie is left alone: another consent page in this browser may still
+    // need it. The device cookie marks this browser as the owner's from now on.
+    return redirectWith(redirect, { code, state: pending.state }, {
+      "set-cookie": await deviceCookie(device),
+    });
   }
 
   return { get, post };

@@ -46,6 +46,19 @@ Deno.test("resolveOptions refuses bad options with an error that names the optio
     ["refreshGraceSeconds NaN", { refreshGraceSeconds: NaN }, RangeError, /refreshGrace/],
     ["maxClients zero", { maxClients: 0 }, RangeError, /"maxClients"/],
     ["maxBodyBytes infinite", { maxBodyBytes: Infinity }, RangeError, /"maxBodyBytes"/],
+    ["bodyTimeoutSeconds zero", { bodyTimeoutSeconds: 0 }, RangeError, /"bodyTimeoutSeconds"/],
+    [
+      "mcpBodyTimeoutSeconds fractional",
+      { mcpBodyTimeoutSeconds: 0.5 },
+      RangeError,
+      /"mcpBodyTimeoutSeconds"/,
+    ],
+    [
+      "sseKeepaliveSeconds negative",
+      { sseKeepaliveSeconds: -15 },
+      RangeError,
+      /"sseKeepaliveSeconds"/,
+    ],
     [
       "allowedRedirects entry with a path",
       { allowedRedirects: ["https://example.com/cb"] },
@@ -103,6 +116,9 @@ Deno.test("resolveOptions fills in the documented defaults", async (t) => {
     ["trustProxy", false],
     ["maxClients", 1000],
     ["maxBodyBytes", 65536],
+    ["bodyTimeoutSeconds", 10],
+    ["mcpBodyTimeoutSeconds", 60],
+    ["sseKeepaliveSeconds", 15],
   ];
   for (const [field, expected] of defaults) {
     await t.step(`${field} defaults to ${JSON.stringify(expected)}`, () => {
