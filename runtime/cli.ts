@@ -19,6 +19,11 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
   --state-dir <dir>     folder for grants, clients and token hashes (default .oauth-state)
   --password <pw>       owner password for the consent page (prefer the environment
                         variable: flags are visible to other local users)
+  --trust-proxy         take the caller's address from the right-most X-Forwarded-For
+                        entry: turn it on behind a tunnel or reverse proxy (cloudflared,
+                        ngrok, tailscale funnel, Caddy), where every request otherwise
+                        comes from 127.0.0.1 and one throttle covers everyone; never
+                        when clients reach the server directly
   --insecure-client-metadata
                         UNSAFE, development only: accept http:// client metadata
                         document URLs on loopback (refused unless bound to loopback)
@@ -33,6 +38,7 @@ const FLAGS = {
   "state-dir": { type: "string" },
   password: { type: "string" },
   "reset-password": { type: "boolean" },
+  "trust-proxy": { type: "boolean" },
   "insecure-client-metadata": { type: "boolean" },
   help: { type: "boolean" },
 } as const;
@@ -71,7 +77,7 @@ export function parseCli(
       `--port must be an integer from 0 to 65535, got ${JSON.stringify(portText)}`,
     );
   }
-  const flag = (name: "reset-password" | "insecure-client-metadata"): boolean =>
+  const flag = (name: "reset-password" | "trust-proxy" | "insecure-client-metadata"): boolean =>
     values[name] ??
       ["1", "true", "yes"].includes(
         (env[`PERSONAL_MCP_${name.toUpperCase().replaceAll("-", "_")}`] ?? "").toLowerCase(),
@@ -83,6 +89,7 @@ export function parseCli(
     stateDir: pick("state-dir"),
     password: pick("password"),
     resetPassword: flag("reset-password"),
+    trustProxy: flag("trust-proxy"),
     insecureClientMetadata: flag("insecure-client-metadata"),
   };
 }
