@@ -1,8 +1,9 @@
 /**
  * Throttling of password guesses on the consent page, so that a stranger can neither
  * guess quickly nor lock the owner out:
- * - every attempt is counted (reserved) before the password is verified, so concurrent
- *   guesses cannot all slip past the check, and at most two verifications run at once;
+ * - the attempts of one address (or device) take turns, and each is counted (reserved)
+ *   before its password is verified, so concurrent guesses cannot all slip past the
+ *   check; at most two verifications run at once;
  * - per client address (IPv6 per /64) with exponential backoff, plus a global ceiling;
  * - a browser that approved before presents a signed device cookie and is counted on
  *   its own, outside the per-address and global blocks (OWASP "device cookies").
@@ -30,9 +31,12 @@ interface KeyState {
 /** The verdict of a throttle check. */
 export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
-/** A reserved attempt: counted as a failure unless {@linkcode Attempt.succeed} is called. */
+/**
+ * A reserved attempt: counted as a failure unless it finishes with success. The next
+ * attempt of the same address (or device) waits until this one has finished.
+ */
 export type Attempt =
-  | { allowed: true; succeed(): void }
+  | { allowed: true; finish(succeeded: boolean): void }
   | { allowed: false; retryAfterSeconds: number };
 
 function expandIpv6(address: string): number[] | undefined {
@@ -129,51 +133,87 @@ function createBackoff() {
  * ```ts
  * import { createLoginThrottle } from "./limits.ts";
  * const throttle = createLoginThrottle();
- * for (let i = 0; i < 5; i++) if (!throttle.reserve({ address: "192.0.2.1" }).allowed) throw new Error("too early");
- * if (throttle.reserve({ address: "192.0.2.1" }).allowed) throw new Error("not throttled");
- * if (!throttle.reserve({ address: "192.0.2.2" }).allowed) throw new Error("another address was blocked");
+ * for (let i = 0; i < 5; i++) {
+ *   const attempt = await throttle.reserve({ address: "192.0.2.1" });
+ *   if (!attempt.allowed) throw new Error("too early");
+ *   attempt.finish(false);
+ * }
+ * if ((await throttle.reserve({ address: "192.0.2.1" })).allowed) throw new Error("not throttled");
+ * if (!(await throttle.reserve({ address: "192.0.2.2" })).allowed) throw new Error("blocked");
  * ```
  */
 export function createLoginThrottle(now: () => number = Date.now) {
   const addresses = createBackoff();
   const devices = createBackoff();
+  /** The tail of each key's line of attempts; a key without one is not in the map. */
+  const lines = new Map<string, Promise<void>>();
   let windowStart = 0;
   let windowFailures = 0;
 
-  function wait(ms: number): Attempt {
+  /** Waits for the key's earlier attempts to finish; returns the release of this one. */
+  async function turn(key: string): Promise<() => void> {
+    const before = lines.get(key);
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = before ? before.then(() => mine) : mine;
+    lines.set(key, tail);
+    await before;
+    return () => {
+      release();
+      if (lines.get(key) === tail) lines.delete(key);
+    };
+  }
+
+  function wait(ms: number, release: () => void): Attempt {
+    release();
     return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) };
   }
 
   return {
     /**
-     * Counts one attempt before the password is checked, or refuses it. `device` is the
-     * id from a valid device cookie: such an attempt is counted on that device alone.
+     * Waits for the turn of `who`, then counts one attempt before the password is
+     * checked, or refuses it. `device` is the id from a valid device cookie: such an
+     * attempt is counted on that device alone, outside the address and global limits.
      */
-    reserve(who: { address: string; device?: string }): Attempt {
-      const t = now();
+    async reserve(who: { address: string; device?: string }): Promise<Attempt> {
       if (who.device !== undefined) {
         const device = who.device;
+        const release = await turn(`device ${device}`);
+        const t = now();
         const blocked = devices.blocked(device, t);
-        if (blocked) return wait(blocked);
+        if (blocked) return wait(blocked, release);
         devices.fail(device, t);
-        return { allowed: true, succeed: () => devices.clear(device) };
+        return {
+          allowed: true,
+          finish(succeeded) {
+            if (succeeded) devices.clear(device);
+            release();
+          },
+        };
       }
       const key = addressBucket(who.address);
+      const release = await turn(key);
+      const t = now();
       if (t - windowStart >= 60_000) {
         windowStart = t;
         windowFailures = 0;
       }
-      if (windowFailures >= GLOBAL_FAILURES_PER_MINUTE) return wait(windowStart + 60_000 - t);
+      if (windowFailures >= GLOBAL_FAILURES_PER_MINUTE) {
+        return wait(windowStart + 60_000 - t, release);
+      }
       const blocked = addresses.blocked(key, t);
-      if (blocked) return wait(blocked);
+      if (blocked) return wait(blocked, release);
       addresses.fail(key, t);
       windowFailures++;
       const window = windowStart;
       return {
         allowed: true,
-        succeed() {
-          addresses.clear(key);
-          if (windowStart === window && windowFailures > 0) windowFailures--;
+        finish(succeeded) {
+          if (succeeded) {
+            addresses.clear(key);
+            if (windowStart === window && windowFailures > 0) windowFailures--;
+          }
+          release();
         },
       };
     },

@@ -345,10 +345,11 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         "This server has no owner password yet. Set one from the command line (see the README).",
       );
     }
-    // The attempt is counted before the slow check, so that concurrent guesses cannot
-    // all pass the throttle (OWASP Authentication Cheat Sheet: account lockout).
+    // The attempt is counted before the slow check, and an address's attempts take
+    // turns, so concurrent guesses cannot all pass the throttle (OWASP Authentication
+    // Cheat Sheet: account lockout).
     const device = await deviceOf(request);
-    const attempt = throttle.reserve({ address, device });
+    const attempt = await throttle.reserve({ address, device });
     if (!attempt.allowed) {
       return consentPage(
         {
@@ -359,16 +360,20 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         { "retry-after": String(attempt.retryAfterSeconds) },
       );
     }
-    // The owner's known browser goes first in the line of password checks.
-    const verified = await verifications.run(
-      () => owner.verify(form.password ?? ""),
-      device !== undefined,
-    );
+    let verified = false;
+    try {
+      // The owner's known browser goes first in the line of password checks.
+      verified = await verifications.run(
+        () => owner.verify(form.password ?? ""),
+        device !== undefined,
+      );
+    } finally {
+      attempt.finish(verified);
+    }
     if (!verified) {
       deps.emit({ type: "owner_login_failed", clientAddress: address });
       return consentPage({ ...view, error: "That is not the owner password." }, 401);
     }
-    attempt.succeed();
 
     const code = randomToken();
     const record: CodeRecord = {

@@ -32,51 +32,76 @@ Deno.test("addressBucket counts IPv4 as itself and IPv6 per /64", async (t) => {
   }
 });
 
-Deno.test("an attempt is counted when it is reserved, before the password is checked", () => {
+/** Reserves an attempt and finishes it at once; whether it was allowed. */
+async function attempt(
+  throttle: ReturnType<typeof createLoginThrottle>,
+  who: { address: string; device?: string },
+  succeeded = false,
+): Promise<boolean> {
+  const reserved = await throttle.reserve(who);
+  if (reserved.allowed) reserved.finish(succeeded);
+  return reserved.allowed;
+}
+
+Deno.test("an address's attempts take turns, each counted before its check", async () => {
   const throttle = createLoginThrottle();
-  // Five attempts in flight at once, none of them finished yet: the sixth waits.
+  // Six attempts at once: only the first gets its turn; the next waits for its result.
+  const pending = Array.from({ length: 6 }, () => throttle.reserve({ address: "192.0.2.1" }));
+  const settled: boolean[] = [];
+  pending.forEach((p, i) => p.then(() => (settled[i] = true)));
+  await new Promise((r) => setTimeout(r, 0));
+  assert.deepEqual(settled, [true], "one attempt at a time per address");
   for (let i = 0; i < FREE_FAILURES; i++) {
-    assert.ok(throttle.reserve({ address: "192.0.2.1" }).allowed);
+    const reserved = await pending[i]!;
+    assert.ok(reserved.allowed, `attempt ${i + 1}`);
+    reserved.finish(false);
   }
-  const sixth = throttle.reserve({ address: "192.0.2.1" });
-  assert.equal(sixth.allowed, false);
+  const sixth = await pending[5]!;
+  assert.equal(sixth.allowed, false, "the sixth is refused before any check");
   assert.ok(!sixth.allowed && sixth.retryAfterSeconds >= 1);
-  assert.equal(throttle.reserve({ address: "2001:db8:1:2::1" }).allowed, true);
+  assert.ok(await attempt(throttle, { address: "2001:db8:1:2::1" }), "another address");
 });
 
-Deno.test("a right password clears its address and gives back its share of the ceiling", () => {
+Deno.test("concurrent right passwords from one address all pass, one after the other", async () => {
+  const throttle = createLoginThrottle();
+  const results = await Promise.all(
+    Array.from({ length: 20 }, () => attempt(throttle, { address: "192.0.2.1" }, true)),
+  );
+  assert.deepEqual(results, Array(20).fill(true));
+});
+
+Deno.test("a right password clears its address and gives back its share of the ceiling", async () => {
   const throttle = createLoginThrottle();
   for (let i = 0; i < GLOBAL_FAILURES_PER_MINUTE - 1; i++) {
-    throttle.reserve({ address: `198.51.100.${i}` });
+    await attempt(throttle, { address: `198.51.100.${i}` });
   }
-  const owner = throttle.reserve({ address: "192.0.2.1" });
-  assert.ok(owner.allowed);
-  owner.succeed();
-  assert.ok(throttle.reserve({ address: "192.0.2.2" }).allowed, "one place was left");
-  assert.equal(throttle.reserve({ address: "192.0.2.3" }).allowed, false, "now it is full");
+  assert.ok(await attempt(throttle, { address: "192.0.2.1" }, true), "the owner");
+  assert.ok(await attempt(throttle, { address: "192.0.2.2" }), "one place was left");
+  assert.equal(await attempt(throttle, { address: "192.0.2.3" }), false, "now it is full");
 });
 
-Deno.test("a device is counted on its own, outside the address and global blocks", () => {
+Deno.test("a device is counted on its own, outside the address and global blocks", async () => {
   let now = 1_000_000;
   const throttle = createLoginThrottle(() => now);
   for (let i = 0; i < GLOBAL_FAILURES_PER_MINUTE; i++) {
-    throttle.reserve({ address: `198.51.100.${i % 6}` });
+    await attempt(throttle, { address: `198.51.100.${i % 6}` });
   }
-  assert.equal(throttle.reserve({ address: "198.51.100.0" }).allowed, false);
-  const device = throttle.reserve({ address: "198.51.100.0", device: "owner-browser" });
-  assert.ok(device.allowed, "the owner's browser is not blocked by strangers");
-  device.succeed();
+  assert.equal(await attempt(throttle, { address: "198.51.100.0" }), false);
+  assert.ok(
+    await attempt(throttle, { address: "198.51.100.0", device: "owner-browser" }, true),
+    "the owner's browser is not blocked by strangers",
+  );
   for (let i = 0; i < FREE_FAILURES; i++) {
-    assert.ok(throttle.reserve({ address: "x", device: "stolen" }).allowed);
+    assert.ok(await attempt(throttle, { address: "x", device: "stolen" }));
   }
   assert.equal(
-    throttle.reserve({ address: "x", device: "stolen" }).allowed,
+    await attempt(throttle, { address: "x", device: "stolen" }),
     false,
     "a device that keeps failing waits like an address",
   );
-  assert.ok(throttle.reserve({ address: "x", device: "owner-browser" }).allowed);
+  assert.ok(await attempt(throttle, { address: "x", device: "owner-browser" }));
   now += 61_000;
-  assert.ok(throttle.reserve({ address: "192.0.2.50" }).allowed, "the ceiling resets");
+  assert.ok(await attempt(throttle, { address: "192.0.2.50" }), "the ceiling resets");
 });
 
 Deno.test("the line of password checks runs two at a time and lets the owner's browser go first", async () => {
