@@ -86,7 +86,10 @@ export class BodyTimeoutError extends Error {
   }
 }
 
-/** The headers of a 408 answer: the connection is not reused, since the body never ended. */
+/**
+ * The headers of a 408 answer: the connection is not reused, since the body never ended
+ * (RFC 9110 15.5.9: a 408 SHOULD carry the "close" connection option).
+ */
 export const CLOSE_CONNECTION: Readonly<Record<string, string>> = { connection: "close" };
 
 /**

@@ -148,7 +148,11 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     return cookie.id;
   }
 
-  /** A device cookie for the browser that just approved (HttpOnly, SameSite=Strict). */
+  /**
+   * A device cookie for the browser that just approved. RFC 6265 4.1.2.5-6 and
+   * RFC 6265bis 4.1.2.7: Secure on https, HttpOnly, SameSite=Strict (sent only on
+   * same-site requests such as this page's own form post).
+   */
   async function deviceCookie(id: string | undefined): Promise<string> {
     const value: DeviceCookie = { typ: "device", id: id ?? randomToken(16), issuedAt: now() };
     return `${deviceCookieName}=${await signer.sign(value)}; Path=/; HttpOnly; SameSite=Strict; ` +
