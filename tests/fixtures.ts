@@ -382,26 +382,30 @@ export async function holdSockets(port: number, count: number, first = ""): Prom
 
 /**
  * Sends `text` on a fresh connection and collects what comes back until the server
- * closes it or `timeoutMs` passes (then `closed` is false).
+ * closes it (or, with `untilClosed: false`, until an answer's head has arrived) or
+ * `timeoutMs` passes; `closed` says whether the server closed the connection.
  */
 export function rawExchange(
   port: number,
   text: string,
   timeoutMs: number,
+  options: { untilClosed?: boolean } = {},
 ): Promise<{ response: string; closed: boolean }> {
   return new Promise((resolve) => {
     let response = "";
     const socket = connect(port, "127.0.0.1", () => socket.write(text));
-    const timer = setTimeout(() => {
-      socket.destroy();
-      resolve({ response, closed: false });
-    }, timeoutMs);
-    socket.on("data", (d) => (response += d));
-    socket.on("error", () => {});
-    socket.on("close", () => {
+    const done = (closed: boolean) => {
       clearTimeout(timer);
-      resolve({ response, closed: true });
+      socket.destroy();
+      resolve({ response, closed });
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on("data", (d) => {
+      response += d;
+      if (options.untilClosed === false && response.includes("\r\n\r\n")) done(false);
     });
+    socket.on("error", () => {});
+    socket.on("close", () => done(true));
   });
 }
 

@@ -174,16 +174,18 @@ for (const runtime of RUNTIMES) {
         ["/authorize", stalled("/authorize", form)],
         ["/mcp", stalled("/mcp", "application/json", `authorization: Bearer ${accessToken}\r\n`)],
       ] as const;
+      // Deno.serve 2.9 keeps a connection until its body ends, whatever the answer
+      // says (it is reclaimed under descriptor pressure, test above): there the answer
+      // is all there is to wait for.
+      const untilClosed = runtime === "bun";
       const exchanges = await Promise.all(
-        cases.map(([, text]) => rawExchange(server.port, text, 20_000)),
+        cases.map(([, text]) => rawExchange(server.port, text, 20_000, { untilClosed })),
       );
       for (const [i, [path]] of cases.entries()) {
         const { response, closed } = exchanges[i]!;
         assert.match(response, /^HTTP\/1\.1 408 /, `${path}: ${response.slice(0, 200)}`);
         assert.match(response, /\r\nconnection: close\r\n/i, path);
-        // Deno.serve 2.9 keeps a connection until its body ends, whatever the answer
-        // says; it is reclaimed under descriptor pressure (test above).
-        if (runtime === "bun") assert.ok(closed, `${path}: the connection is closed`);
+        if (untilClosed) assert.ok(closed, `${path}: the connection is closed`);
       }
       assert.equal(await answers(server, 10_000), 200);
     } finally {
