@@ -1,19 +1,28 @@
 /**
- * Throttling of password guesses on the consent page: per client address with
- * exponential backoff, and a global ceiling, so a stranger can neither guess quickly
- * nor lock the owner out for long.
+ * Throttling of password guesses on the consent page, so that a stranger can neither
+ * guess quickly nor lock the owner out:
+ * - the attempts of one address (or device) take turns, and each is counted (reserved)
+ *   before its password is verified, so concurrent guesses cannot all slip past the
+ *   check; at most two verifications run at once;
+ * - per client address (IPv6 per /64) with exponential backoff, plus a global ceiling;
+ * - a browser that approved before presents a signed device cookie and is counted on
+ *   its own, outside the per-address and global blocks (OWASP "device cookies").
  *
  * @module
  */
 
-/** Failures an address may make before backoff starts. */
+/** Failures an address (or a device) may make before backoff starts. */
 export const FREE_FAILURES = 5;
 /** Longest wait imposed on one address, in seconds. */
 export const MAX_BACKOFF_SECONDS = 15 * 60;
 /** Failures allowed from all addresses together per minute before everyone waits. */
 export const GLOBAL_FAILURES_PER_MINUTE = 30;
+/** Password verifications (PBKDF2) allowed to run at the same time. */
+export const CONCURRENT_VERIFICATIONS = 2;
+/** Addresses, devices or keys a limiter remembers before it forgets the oldest. */
+const MAX_TRACKED = 10_000;
 
-interface AddressState {
+interface KeyState {
   failures: number;
   blockedUntil: number;
   lastFailure: number;
@@ -22,55 +31,191 @@ interface AddressState {
 /** The verdict of a throttle check. */
 export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
-/** Tracks failed owner logins; in memory, bounded. */
-export function createLoginThrottle(now: () => number = Date.now) {
-  const addresses = new Map<string, AddressState>();
-  let windowStart = 0;
-  let windowFailures = 0;
+/**
+ * A reserved attempt: counted as a failure unless it finishes with success. The next
+ * attempt of the same address (or device) waits until this one has finished.
+ */
+export type Attempt =
+  | { allowed: true; finish(succeeded: boolean): void }
+  | { allowed: false; retryAfterSeconds: number };
 
-  function forget() {
-    // Bounded memory: drop addresses whose backoff is long over.
-    if (addresses.size < 10_000) return;
-    const t = now();
-    for (const [addr, s] of addresses) {
-      if (t - s.lastFailure > MAX_BACKOFF_SECONDS * 1000) addresses.delete(addr);
+function expandIpv6(address: string): number[] | undefined {
+  const [head, tail, extra] = address.split("::");
+  if (extra !== undefined) return undefined;
+  const parse = (part: string | undefined): number[] | undefined => {
+    if (!part) return [];
+    const groups = part.split(":");
+    const out: number[] = [];
+    for (const [i, g] of groups.entries()) {
+      if (i === groups.length - 1 && g.includes(".")) {
+        // An embedded IPv4 address is the last 32 bits.
+        const v4 = g.split(".").map(Number);
+        if (v4.length !== 4 || v4.some((n) => !Number.isInteger(n) || n < 0 || n > 255)) {
+          return undefined;
+        }
+        out.push((v4[0]! << 8) | v4[1]!, (v4[2]! << 8) | v4[3]!);
+      } else if (/^[0-9a-f]{1,4}$/i.test(g)) out.push(parseInt(g, 16));
+      else return undefined;
     }
-    if (addresses.size >= 10_000) addresses.clear();
-  }
+    return out;
+  };
+  const left = parse(head);
+  const right = parse(tail);
+  if (!left || !right) return undefined;
+  if (tail === undefined) return left.length === 8 ? left : undefined;
+  const missing = 8 - left.length - right.length;
+  if (missing < 1) return undefined;
+  return [...left, ...new Array<number>(missing).fill(0), ...right];
+}
 
+/**
+ * The bucket an address is counted in: an IPv4 address as itself; an IPv6 address by
+ * its /64, because one subscriber is usually handed a whole /64 and could otherwise
+ * change address on every guess (RFC 6177; OWASP Credential Stuffing Prevention).
+ * IPv4-mapped IPv6 addresses count as their IPv4 address.
+ *
+ * @example
+ * ```ts
+ * import { addressBucket } from "./limits.ts";
+ * if (addressBucket("2001:db8:1:2::a") !== addressBucket("2001:db8:1:2:ffff::1")) throw new Error("one /64");
+ * if (addressBucket("::ffff:192.0.2.1") !== "192.0.2.1") throw new Error("mapped IPv4");
+ * ```
+ */
+export function addressBucket(address: string): string {
+  if (!address.includes(":")) return address;
+  const bare = address.replace(/^\[|\]$/g, "").replace(/%.*$/, "");
+  const groups = expandIpv6(bare);
+  if (!groups) return address;
+  const mapped = groups.slice(0, 5).every((g) => g === 0) && groups[5] === 0xffff;
+  if (mapped) {
+    return [groups[6]! >> 8, groups[6]! & 255, groups[7]! >> 8, groups[7]! & 255].join(".");
+  }
+  return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
+}
+
+/** Failure counters per key with exponential backoff; in memory, bounded. */
+function createBackoff() {
+  const states = new Map<string, KeyState>();
   return {
-    check(address: string): ThrottleVerdict {
-      const t = now();
-      if (t - windowStart < 60_000 && windowFailures >= GLOBAL_FAILURES_PER_MINUTE) {
-        return { allowed: false, retryAfterSeconds: Math.ceil((windowStart + 60_000 - t) / 1000) };
-      }
-      const s = addresses.get(address);
-      if (s && s.blockedUntil > t) {
-        return { allowed: false, retryAfterSeconds: Math.ceil((s.blockedUntil - t) / 1000) };
-      }
-      return { allowed: true };
+    blocked(key: string, t: number): number {
+      const s = states.get(key);
+      return s && s.blockedUntil > t ? s.blockedUntil - t : 0;
     },
-    fail(address: string): void {
-      const t = now();
-      if (t - windowStart >= 60_000) {
-        windowStart = t;
-        windowFailures = 0;
+    fail(key: string, t: number): void {
+      if (states.size >= MAX_TRACKED && !states.has(key)) {
+        // Bounded memory: drop keys whose backoff is long over, else start over.
+        for (const [k, s] of states) {
+          if (t - s.lastFailure > MAX_BACKOFF_SECONDS * 1000) states.delete(k);
+        }
+        if (states.size >= MAX_TRACKED) states.clear();
       }
-      windowFailures++;
-      forget();
-      const s = addresses.get(address) ?? { failures: 0, blockedUntil: 0, lastFailure: 0 };
-      // An address that behaved for the longest backoff starts over.
+      const s = states.get(key) ?? { failures: 0, blockedUntil: 0, lastFailure: 0 };
+      // A key that behaved for the longest backoff starts over.
       if (t - s.lastFailure > MAX_BACKOFF_SECONDS * 1000) s.failures = 0;
       s.failures++;
       s.lastFailure = t;
       if (s.failures >= FREE_FAILURES) {
         const seconds = Math.min(MAX_BACKOFF_SECONDS, 2 ** (s.failures - FREE_FAILURES));
-        s.blockedUntil = t + seconds * 1000;
+        s.blockedUntil = Math.max(s.blockedUntil, t + seconds * 1000);
       }
-      addresses.set(address, s);
+      states.set(key, s);
     },
-    succeed(address: string): void {
-      addresses.delete(address);
+    clear(key: string): void {
+      states.delete(key);
+    },
+  };
+}
+
+/**
+ * Tracks owner logins; in memory, bounded.
+ *
+ * @example Five wrong guesses, then a wait; another address is not affected
+ * ```ts
+ * import { createLoginThrottle } from "./limits.ts";
+ * const throttle = createLoginThrottle();
+ * for (let i = 0; i < 5; i++) {
+ *   const attempt = await throttle.reserve({ address: "192.0.2.1" });
+ *   if (!attempt.allowed) throw new Error("too early");
+ *   attempt.finish(false);
+ * }
+ * if ((await throttle.reserve({ address: "192.0.2.1" })).allowed) throw new Error("not throttled");
+ * if (!(await throttle.reserve({ address: "192.0.2.2" })).allowed) throw new Error("blocked");
+ * ```
+ */
+export function createLoginThrottle(now: () => number = Date.now) {
+  const addresses = createBackoff();
+  const devices = createBackoff();
+  /** The tail of each key's line of attempts; a key without one is not in the map. */
+  const lines = new Map<string, Promise<void>>();
+  let windowStart = 0;
+  let windowFailures = 0;
+
+  /** Waits for the key's earlier attempts to finish; returns the release of this one. */
+  async function turn(key: string): Promise<() => void> {
+    const before = lines.get(key);
+    let release!: () => void;
+    const mine = new Promise<void>((resolve) => (release = resolve));
+    const tail = before ? before.then(() => mine) : mine;
+    lines.set(key, tail);
+    await before;
+    return () => {
+      release();
+      if (lines.get(key) === tail) lines.delete(key);
+    };
+  }
+
+  function wait(ms: number, release: () => void): Attempt {
+    release();
+    return { allowed: false, retryAfterSeconds: Math.max(1, Math.ceil(ms / 1000)) };
+  }
+
+  return {
+    /**
+     * Waits for the turn of `who`, then counts one attempt before the password is
+     * checked, or refuses it. `device` is the id from a valid device cookie: such an
+     * attempt is counted on that device alone, outside the address and global limits.
+     */
+    async reserve(who: { address: string; device?: string }): Promise<Attempt> {
+      if (who.device !== undefined) {
+        const device = who.device;
+        const release = await turn(`device ${device}`);
+        const t = now();
+        const blocked = devices.blocked(device, t);
+        if (blocked) return wait(blocked, release);
+        devices.fail(device, t);
+        return {
+          allowed: true,
+          finish(succeeded) {
+            if (succeeded) devices.clear(device);
+            release();
+          },
+        };
+      }
+      const key = addressBucket(who.address);
+      const release = await turn(key);
+      const t = now();
+      if (t - windowStart >= 60_000) {
+        windowStart = t;
+        windowFailures = 0;
+      }
+      if (windowFailures >= GLOBAL_FAILURES_PER_MINUTE) {
+        return wait(windowStart + 60_000 - t, release);
+      }
+      const blocked = addresses.blocked(key, t);
+      if (blocked) return wait(blocked, release);
+      addresses.fail(key, t);
+      windowFailures++;
+      const window = windowStart;
+      return {
+        allowed: true,
+        finish(succeeded) {
+          if (succeeded) {
+            addresses.clear(key);
+            if (windowStart === window && windowFailures > 0) windowFailures--;
+          }
+          release();
+        },
+      };
     },
   };
 }
@@ -79,20 +224,74 @@ export function createLoginThrottle(now: () => number = Date.now) {
 export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
 
 /**
- * A fixed-window counter per key (client address): at most `limit` events per
+ * Runs at most `limit` tasks at once; the others wait in line, and `priority` tasks go
+ * to the front of it. Keeps slow password hashing from eating every core.
+ *
+ * @example At most two at a time
+ * ```ts
+ * import { createConcurrencyLimit } from "./limits.ts";
+ * const limit = createConcurrencyLimit(2);
+ * let running = 0, most = 0;
+ * const task = () => limit.run(async () => {
+ *   most = Math.max(most, ++running);
+ *   await new Promise((r) => setTimeout(r, 5));
+ *   running--;
+ * });
+ * await Promise.all([task(), task(), task(), task()]);
+ * if (most !== 2) throw new Error(`ran ${most} at once`);
+ * ```
+ */
+export function createConcurrencyLimit(limit: number) {
+  let running = 0;
+  const waiting: { priority: boolean; start: () => void }[] = [];
+  function next() {
+    if (running >= limit) return;
+    const task = waiting.shift();
+    if (!task) return;
+    running++;
+    task.start();
+  }
+  return {
+    run<T>(task: () => Promise<T>, priority = false): Promise<T> {
+      return new Promise<T>((resolve, reject) => {
+        const start = () => {
+          task().then(resolve, reject).finally(() => {
+            running--;
+            next();
+          });
+        };
+        if (priority) {
+          const firstOrdinary = waiting.findIndex((w) => !w.priority);
+          waiting.splice(firstOrdinary === -1 ? waiting.length : firstOrdinary, 0, {
+            priority,
+            start,
+          });
+        } else waiting.push({ priority, start });
+        next();
+      });
+    },
+  };
+}
+
+/** The concurrency limit's type. */
+export type ConcurrencyLimit = ReturnType<typeof createConcurrencyLimit>;
+
+/**
+ * A fixed-window counter per client address (IPv6 per /64): at most `limit` events per
  * `windowMs`. In memory and bounded; used for registration floods.
  */
 export function createRateLimiter(limit: number, windowMs: number, now: () => number = Date.now) {
   const windows = new Map<string, { start: number; count: number }>();
   return {
-    /** Counts one event; refuses it when the key is over its limit. */
-    take(key: string): ThrottleVerdict {
+    /** Counts one event; refuses it when the address is over its limit. */
+    take(address: string): ThrottleVerdict {
+      const key = addressBucket(address);
       const t = now();
       let w = windows.get(key);
       if (!w || t - w.start >= windowMs) {
-        if (windows.size >= 10_000) {
+        if (windows.size >= MAX_TRACKED) {
           for (const [k, v] of windows) if (t - v.start >= windowMs) windows.delete(k);
-          if (windows.size >= 10_000) windows.clear();
+          if (windows.size >= MAX_TRACKED) windows.clear();
         }
         w = { start: t, count: 0 };
         windows.set(key, w);

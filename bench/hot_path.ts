@@ -74,7 +74,11 @@ function factory(): McpServer {
 }
 
 // transport/mcp.ts as the router calls it, without the router and the bearer gate.
-const endpoint = createMcpEndpoint(demoTools, { name: "personal-mcp", version: "0.1.0" });
+const endpoint = createMcpEndpoint(demoTools, {
+  name: "personal-mcp",
+  version: "0.1.0",
+  bodyTimeoutSeconds: 60,
+});
 const handler = createMcpHandler(factory, { legacy: "stateless" });
 
 // Experiment: instances are reused instead of built per request. One goes back to the

@@ -42,7 +42,7 @@ function factory(): McpServer {
   return server;
 }
 
-const endpoint = createMcpEndpoint(demoTools, serverInfo);
+const endpoint = createMcpEndpoint(demoTools, { ...serverInfo, bodyTimeoutSeconds: 60 });
 const handler = createMcpHandler(factory, { legacy: "stateless" });
 const pool: McpServer[] = [];
 const pooled = createMcpHandler(() => {

@@ -1,6 +1,12 @@
 /**
- * Deno Deploy: state in Deno KV, the password from the project's environment.
- * Deploy with `--unstable-kv` locally: `deno run -A --unstable-kv examples/deploy.ts`.
+ * Deno Deploy: state in Deno KV, the password from the project's environment, served by
+ * the platform with `export default`. Locally:
+ *
+ *   deno serve -A --unstable-kv examples/deploy.ts
+ *
+ * `app.fetch` takes Deno's own second argument, so the password throttle sees each
+ * caller's address. PERSONAL_MCP_KV_PATH names a local database file (leave it unset on
+ * Deno Deploy, which provides the database).
  */
 import { z } from "zod";
 import { createPersonalMcp, openKvStore, tool } from "../mod.ts";
@@ -19,11 +25,6 @@ const app = createPersonalMcp({
     input: { name: z.string() },
     run: ({ name }) => `Hello, ${name}!`,
   }),
-}, { baseUrl, password, store: await openKvStore() });
+}, { baseUrl, password, store: await openKvStore(Deno.env.get("PERSONAL_MCP_KV_PATH")) });
 
-export default {
-  fetch: (request, info) =>
-    app.fetch(request, {
-      remoteAddress: "hostname" in info.remoteAddr ? info.remoteAddr.hostname : undefined,
-    }),
-} satisfies Deno.ServeDefaultExport;
+export default app satisfies Deno.ServeDefaultExport;

@@ -1,12 +1,21 @@
 /**
  * The Bun listener (`Bun.serve`). Loaded only on Bun.
  *
+ * Bun closes a connection that has been silent for `idleTimeout` seconds: one that
+ * never sends its headers, an idle keep-alive connection, a stalled body. The handler
+ * is handed Bun's server as its second argument, which gives the caller's address and
+ * lets a token holder's MCP exchange (a long tool call, an SSE stream) outlive the idle
+ * timeout (`server.timeout(request, 0)`, see server/routes.ts).
+ *
  * @module
  */
+import type { ConnectionInfo } from "../server/http.ts";
 
-interface BunServer {
+/** Seconds of silence after which Bun closes a connection (Bun's own default). */
+export const IDLE_TIMEOUT_SECONDS = 10;
+
+interface BunServer extends ConnectionInfo {
   port: number;
-  requestIP(request: Request): { address: string } | null;
   stop(closeActiveConnections?: boolean): Promise<void> | void;
 }
 interface BunServe {
@@ -22,15 +31,14 @@ interface BunServe {
 export function listenBun(
   hostname: string,
   port: number,
-  handler: (request: Request, remoteAddress: string) => Promise<Response>,
+  handler: (request: Request, info: ConnectionInfo) => Promise<Response>,
 ) {
   const bun = (globalThis as unknown as { Bun: BunServe }).Bun;
   const server = bun.serve({
     hostname,
     port,
-    // SSE responses can stay open longer than Bun's 10 s default.
-    idleTimeout: 0,
-    fetch: (request, srv) => handler(request, srv.requestIP(request)?.address ?? "unknown"),
+    idleTimeout: IDLE_TIMEOUT_SECONDS,
+    fetch: handler,
   });
   return {
     port: server.port,

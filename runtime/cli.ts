@@ -26,6 +26,11 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
   --state-dir <dir>     folder for grants, clients and token hashes (default .oauth-state)
   --password <pw>       owner password for the consent page (prefer the environment
                         variable: flags are visible to other local users)
+  --trust-proxy         take the caller's address from the right-most X-Forwarded-For
+                        entry: turn it on behind a tunnel or reverse proxy (cloudflared,
+                        ngrok, tailscale funnel, Caddy), where every request otherwise
+                        comes from 127.0.0.1 and one throttle covers everyone; never
+                        when clients reach the server directly
   --insecure-client-metadata
                         UNSAFE, development only: accept http:// client metadata
                         document URLs on loopback (refused unless bound to loopback)
@@ -51,6 +56,7 @@ const FLAGS = {
   "state-dir": { type: "string" },
   password: { type: "string" },
   "reset-password": { type: "boolean" },
+  "trust-proxy": { type: "boolean" },
   "insecure-client-metadata": { type: "boolean" },
   "no-client-metadata-documents": { type: "boolean" },
   "log-format": { type: "string" },
@@ -101,7 +107,11 @@ export function parseCli(
     );
   }
   const flag = (
-    name: "reset-password" | "insecure-client-metadata" | "no-client-metadata-documents",
+    name:
+      | "reset-password"
+      | "trust-proxy"
+      | "insecure-client-metadata"
+      | "no-client-metadata-documents",
   ): boolean =>
     values[name] ??
       ["1", "true", "yes"].includes(
@@ -120,6 +130,7 @@ export function parseCli(
     stateDir: pick("state-dir"),
     password: pick("password"),
     resetPassword: flag("reset-password"),
+    trustProxy: flag("trust-proxy"),
     insecureClientMetadata: flag("insecure-client-metadata"),
     // Only ever false: unset leaves the option's default (true) alone.
     clientMetadataDocuments: flag("no-client-metadata-documents") ? false : undefined,

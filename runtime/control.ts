@@ -45,7 +45,7 @@ export type ControlRequest =
   | { op: "createPasskeyLink"; name?: string };
 
 type Listen = (
-  handler: (request: Request, remoteAddress: string) => Promise<Response>,
+  handler: (request: Request) => Promise<Response>,
 ) => Promise<{ port: number; stop(): Promise<void> }>;
 
 function json(body: unknown, status = 200): Response {

@@ -9,14 +9,20 @@ import process from "node:process";
 import { generatePassword } from "../auth/crypto.ts";
 import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner.ts";
 import { passkeyRpId } from "../auth/passkeys.ts";
-import { isLoopbackHost, type PersonalMcpOptions } from "../server/options.ts";
+import {
+  isLoopbackHost,
+  type PersonalMcpEvent,
+  type PersonalMcpOptions,
+  resolveOptions,
+} from "../server/options.ts";
 import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
+import type { ConnectionInfo } from "../server/http.ts";
 import { startControl } from "./control.ts";
 import { openFileStore, prepareStateDir } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
-import type { Tools } from "../transport/tools.ts";
+import { type Tools, validateTools } from "../transport/tools.ts";
 
 /** Options of {@linkcode servePersonalMcp}: the server's options plus where to listen. */
 export interface ServeOptions extends Omit<PersonalMcpOptions, "baseUrl" | "store"> {
@@ -62,9 +68,14 @@ interface Listener {
   stop(): Promise<void>;
 }
 
-type Handler = (request: Request, remoteAddress: string) => Promise<Response>;
+type Handler = (request: Request, info: ConnectionInfo) => Promise<Response>;
 
-async function listen(hostname: string, port: number, handler: Handler): Promise<Listener> {
+async function listen(
+  hostname: string,
+  port: number,
+  handler: Handler,
+  emit: (event: PersonalMcpEvent) => void,
+): Promise<Listener> {
   const g = globalThis as { Deno?: { serve?: unknown }; Bun?: { serve?: unknown } };
   if (typeof g.Bun?.serve === "function") {
     const { listenBun } = await import("./bun.ts");
@@ -72,7 +83,7 @@ async function listen(hostname: string, port: number, handler: Handler): Promise
   }
   if (typeof g.Deno?.serve === "function") {
     const { listenDeno } = await import("./deno.ts");
-    return listenDeno(hostname, port, handler);
+    return listenDeno(hostname, port, handler, emit);
   }
   throw new Error(
     "servePersonalMcp() needs Deno or Bun; elsewhere, call createPersonalMcp() and serve its fetch handler",
@@ -109,7 +120,8 @@ export function banner(mcpUrl: string): string {
     ``,
     `Add it to a client:`,
     `  Claude (web, mobile, Desktop): Settings > Connectors > Add custom connector, URL ${mcpUrl}`,
-    `    (needs a public https URL on port 443: put a tunnel or reverse proxy in front)`,
+    `    (needs a public https URL on port 443: put a tunnel or reverse proxy in front,`,
+    `    and start with --trust-proxy so that each caller is throttled on its own)`,
     `  Claude Desktop via mcp-remote: {"command": "npx", "args": ["-y", "mcp-remote", "${mcpUrl}"]}`,
     `  Claude Code: claude mcp add --transport http personal ${mcpUrl}`,
     `You approve each app on the consent page, with the owner password or a passkey.`,
@@ -148,28 +160,57 @@ export async function servePersonalMcp(
       `"insecureClientMetadata" is for local development only and needs a loopback "hostname", got ${hostname}`,
     );
   }
+  const hostForUrl = hostname.includes(":")
+    ? `[${hostname}]`
+    : hostname === "0.0.0.0"
+    ? "127.0.0.1"
+    : hostname;
+  // Every option is checked before a store is opened or a port bound: a bad one must
+  // fail the start, not leave a listener behind. With port 0 the real port is known
+  // only once listening; any port stands in for it here.
+  resolveOptions({
+    ...options,
+    baseUrl: options.baseUrl ?? `http://${hostForUrl}:${port || 8787}`,
+    store: undefined,
+  });
+  validateTools(tools);
+  const emit = (event: PersonalMcpEvent) => {
+    try {
+      options.onEvent?.(event);
+    } catch { /* a broken hook must not break the server */ }
+  };
   const stateDir = options.stateDir ?? ".oauth-state";
   const store = await openStore(options.store, stateDir);
 
   let app: PersonalMcp | undefined;
   let control: { stop(): Promise<void> } | undefined;
   let ready!: () => void;
-  const readyPromise = new Promise<void>((resolve) => (ready = resolve));
+  let failed!: (error: unknown) => void;
+  const readyPromise = new Promise<void>((resolve, reject) => {
+    ready = resolve;
+    failed = reject;
+  });
+  readyPromise.catch(() => {}); // a start can fail with nobody waiting
   let listener: Listener;
   try {
-    listener = await listen(hostname, port, async (request, remoteAddress) => {
-      if (!app) await readyPromise;
-      return await app!.fetch(request, { remoteAddress });
-    });
+    listener = await listen(hostname, port, async (request, info) => {
+      if (!app) {
+        try {
+          await readyPromise;
+        } catch {
+          // The start failed: whoever came early is told so rather than kept waiting.
+          return new Response("The server failed to start.\n", {
+            status: 503,
+            headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
+          });
+        }
+      }
+      return await app!.fetch(request, info);
+    }, emit);
   } catch (error) {
     await store.close();
     throw error;
   }
-  const hostForUrl = hostname.includes(":")
-    ? `[${hostname}]`
-    : hostname === "0.0.0.0"
-    ? "127.0.0.1"
-    : hostname;
   const baseUrl = options.baseUrl ?? `http://${hostForUrl}:${listener.port}`;
   // A first start (no password, no passkey yet) also prints an enrolment link.
   let firstStart = false;
@@ -203,9 +244,10 @@ export async function servePersonalMcp(
     }
     // The file store's lock keeps the owner commands out: they come through here instead.
     if (usesFileStore(options.store)) {
-      control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h));
+      control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h, emit));
     }
   } catch (error) {
+    failed(error);
     await listener.stop();
     await store.close();
     throw error;

@@ -24,11 +24,14 @@ import { createOwnerEndpoint } from "../auth/endpoints/owner.ts";
 import { createPasskeyEndpoint } from "../auth/endpoints/passkey.ts";
 import { createGrants } from "../auth/grants.ts";
 import {
+  CONCURRENT_VERIFICATIONS,
+  createConcurrencyLimit,
   createLoginThrottle,
   createRateLimiter,
   REGISTRATIONS_PER_MINUTE,
 } from "../auth/limits.ts";
 import { createPasswordOwner } from "../auth/owner.ts";
+import { createOwnerProof } from "../auth/owner_proof.ts";
 import { createOwnerControls, type OwnerControls } from "../auth/owner_controls.ts";
 import { createPasskeys } from "../auth/passkeys.ts";
 import { createSigner } from "../auth/signer.ts";
@@ -102,6 +105,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     version: opts.version,
     instructions: opts.instructions,
     configureServer: options.configureServer,
+    bodyTimeoutSeconds: opts.mcpBodyTimeoutSeconds,
     onError: (error) => emit({ type: "mcp_rejected", error }),
   });
   // A grant that ends early ends everywhere at once: its tokens (the store and its
@@ -170,9 +174,18 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     baseUrl: opts.baseUrl,
   });
   const signer = createSigner(store);
-  // One throttle for every place the owner proves who they are (consent and owner page,
-  // password or passkey).
-  const throttle = createLoginThrottle(now);
+  // One proof, under one throttle, for every place the owner proves who they are
+  // (consent and owner page, password or passkey).
+  const proof = createOwnerProof({
+    owner,
+    passkeys,
+    throttle: createLoginThrottle(now),
+    verifications: createConcurrencyLimit(CONCURRENT_VERIFICATIONS),
+    signer,
+    secureCookie: opts.baseUrl.startsWith("https:"),
+    now,
+    emit,
+  });
   const usage = createUsageRecorder(store, now);
 
   const fetch = createRoutes(opts, {
@@ -194,7 +207,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       store,
       clients,
       owner,
-      throttle,
+      proof,
       passkeys,
       signer,
       now,
@@ -205,7 +218,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       store,
       owner,
       controls,
-      throttle,
+      proof,
       passkeys,
       signer,
       now,

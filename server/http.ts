@@ -1,11 +1,165 @@
 /**
- * Reading requests safely: body size limits enforced while reading, the OAuth form and
- * JSON readers that turn malformed input into a standard error, and the client address.
- * Shared by the OAuth endpoints, the MCP endpoint and the metadata-document fetch.
+ * Reading requests safely: body size limits and deadlines enforced while reading, the
+ * OAuth form and JSON readers that turn malformed input into a standard error, and the
+ * client address as the runtime reports it. Shared by the OAuth endpoints, the MCP
+ * endpoint and the metadata-document fetch.
  *
  * @module
  */
 import { OAuthError } from "../auth/errors.ts";
+
+/**
+ * What the runtime tells the handler about the connection, in any of the forms the
+ * runtimes pass as `fetch`'s second argument, so that `Deno.serve(app.fetch)`,
+ * `export default app` under `deno serve`, and `Bun.serve({ fetch: app.fetch })` all
+ * give the handler the caller's address:
+ * - `{ remoteAddress }`, from code of your own;
+ * - Deno's `ServeHandlerInfo` (`info.remoteAddr.hostname`);
+ * - Bun's `Server` (`server.requestIP(request)`; `server.timeout(request, seconds)`
+ *   lets a long MCP exchange outlive Bun's idle timeout).
+ */
+export interface ConnectionInfo {
+  /** The peer's IP address, for throttling. */
+  remoteAddress?: string;
+  /** Deno: the peer's address (`{ hostname, port }` over TCP). */
+  remoteAddr?: unknown;
+  /** Bun: the peer's address of a request. */
+  requestIP?(request: Request): { address: string } | null;
+  /** Bun: the idle timeout of a request's connection, in seconds (0: none). */
+  timeout?(request: Request, seconds: number): void;
+}
+
+/**
+ * The caller's IP address from the runtime's connection info, or undefined when the
+ * handler was called without any. IPv4-mapped IPv6 addresses are given as IPv4.
+ *
+ * @example The three forms
+ * ```ts
+ * import { remoteAddressOf } from "./http.ts";
+ * const request = new Request("http://127.0.0.1/");
+ * const deno = { remoteAddr: { hostname: "192.0.2.1", port: 5000, transport: "tcp" } };
+ * const bun = { requestIP: (_: Request) => ({ address: "::ffff:192.0.2.2", port: 5000 }) };
+ * if (remoteAddressOf(request, deno) !== "192.0.2.1") throw new Error("Deno");
+ * if (remoteAddressOf(request, bun) !== "192.0.2.2") throw new Error("Bun");
+ * if (remoteAddressOf(request, { remoteAddress: "192.0.2.3" }) !== "192.0.2.3") throw new Error("own");
+ * if (remoteAddressOf(request, undefined) !== undefined) throw new Error("none");
+ * ```
+ */
+export function remoteAddressOf(
+  request: Request,
+  info: ConnectionInfo | undefined,
+): string | undefined {
+  if (!info || typeof info !== "object") return undefined;
+  let address: string | undefined = info.remoteAddress;
+  if (typeof address !== "string") {
+    address = (info.remoteAddr as { hostname?: string } | undefined)?.hostname;
+  }
+  if (typeof address !== "string" && typeof info.requestIP === "function") {
+    try {
+      address = info.requestIP(request)?.address;
+    } catch { /* not a request of this server */ }
+  }
+  if (typeof address !== "string" || address === "") return undefined;
+  return /^::ffff:\d+\.\d+\.\d+\.\d+$/i.test(address) ? address.slice(7) : address;
+}
+
+/**
+ * Sets the idle timeout of the request's connection where the runtime lets a handler
+ * do so (Bun); elsewhere does nothing.
+ */
+export function setConnectionIdle(
+  request: Request,
+  info: ConnectionInfo | undefined,
+  seconds: number,
+): void {
+  if (typeof info?.timeout !== "function") return;
+  try {
+    info.timeout(request, seconds);
+  } catch { /* the connection is gone */ }
+}
+
+/** Raised when a body does not arrive in time; answered with 408 and a closed connection. */
+export class BodyTimeoutError extends Error {
+  constructor(readonly seconds: number) {
+    super(`the request body did not arrive within ${seconds} s`);
+    this.name = "BodyTimeoutError";
+  }
+}
+
+/**
+ * The headers of a 408 answer: the connection is not reused, since the body never ended
+ * (RFC 9110 15.5.9: a 408 SHOULD carry the "close" connection option).
+ */
+export const CLOSE_CONNECTION: Readonly<Record<string, string>> = { connection: "close" };
+
+/**
+ * The request with its body bounded in time: a read of the body that has not ended
+ * `seconds` after this call fails with {@linkcode BodyTimeoutError}. A request without
+ * a body is returned as it is.
+ */
+export function withBodyDeadline(request: Request, seconds: number): Request {
+  const body = request.body;
+  if (!body) return request;
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let expired: Promise<never> | undefined;
+  // The clock starts at the first read: a body nobody reads holds no timer.
+  const deadline = () => {
+    expired ??= new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new BodyTimeoutError(seconds)), seconds * 1000);
+    });
+    expired.catch(() => {}); // observed by whichever read is waiting
+    return expired;
+  };
+  const stop = () => clearTimeout(timer);
+  const bounded = new ReadableStream<Uint8Array>({
+    async pull(controller) {
+      try {
+        const next = await Promise.race([reader.read(), deadline()]);
+        if (next.done) {
+          stop();
+          controller.close();
+        } else controller.enqueue(next.value);
+      } catch (error) {
+        stop();
+        reader.cancel().catch(() => {});
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      stop();
+      return reader.cancel(reason);
+    },
+  });
+  return new Request(request, { body: bounded, duplex: "half" } as RequestInit);
+}
+
+/**
+ * Reads a body as text within `limit` bytes and `seconds`. A body of declared length
+ * is read by the runtime in one go (the fast path); a chunked one under the bound.
+ */
+export async function readTextWithin(
+  request: Request,
+  limit: number,
+  seconds: number,
+): Promise<string> {
+  const declared = request.headers.get("content-length");
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const expired = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new BodyTimeoutError(seconds)), seconds * 1000);
+  });
+  // With a declared length the runtime reads exactly that many bytes, so the fast
+  // reader is safe once the length is checked; a chunked body is read under the bound.
+  const reading = declared !== null && Number(declared) <= limit
+    ? request.text()
+    : readLimited(request.body, limit, declared).then((bytes) => new TextDecoder().decode(bytes));
+  reading.catch(() => {}); // after a timeout nobody waits for it any more
+  try {
+    return await Promise.race([reading, expired]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /** Raised when a body exceeds the limit; answered with 413. */
 export class BodyTooLargeError extends Error {
@@ -57,9 +211,9 @@ export async function readLimited(
  */
 export function clientAddress(
   request: Request,
-  remoteAddress: string,
+  remoteAddress: string | undefined,
   trustProxy: boolean,
-): string {
+): string | undefined {
   if (trustProxy) {
     const forwarded = request.headers.get("x-forwarded-for")?.split(",").map((s) => s.trim())
       .filter(Boolean);

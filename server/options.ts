@@ -173,7 +173,10 @@ export interface PersonalMcpOptions {
   scopes?: string[];
   /**
    * Trust `X-Forwarded-For` (the right-most address) to find the client address for
-   * throttling. Only enable behind a reverse proxy that sets it.
+   * throttling. Turn it on behind a tunnel or reverse proxy (cloudflared, ngrok,
+   * tailscale funnel, Caddy): every request then comes from the proxy's own address,
+   * and without it all callers share one throttle. Never on a server reached directly,
+   * where a caller could write the header.
    * @default false
    */
   trustProxy?: boolean;
@@ -199,6 +202,23 @@ export interface PersonalMcpOptions {
   maxClients?: number;
   /** Largest request body accepted on OAuth endpoints, in bytes. @default 65536 */
   maxBodyBytes?: number;
+  /**
+   * How long a client may take to send a request body to `/register`, `/token`,
+   * `/revoke` or the consent form, in seconds, counted from when its headers arrived;
+   * after that it is answered 408 and its connection is closed, so that a stalled
+   * body cannot hold a connection.
+   * @default 10
+   */
+  bodyTimeoutSeconds?: number;
+  /** The same deadline for a `POST /mcp` body (up to 4 MiB), in seconds. @default 60 */
+  mcpBodyTimeoutSeconds?: number;
+  /**
+   * Interval of the comment lines (`: keepalive`) sent on an otherwise quiet MCP SSE
+   * stream, in seconds: they keep tunnels and proxies from closing the stream and
+   * reveal a client that has gone.
+   * @default 15
+   */
+  sseKeepaliveSeconds?: number;
   /**
    * Called on every request to build the MCP server, after the tools are registered:
    * register resources, prompts or anything else the SDK offers.
@@ -247,6 +267,9 @@ export interface ResolvedOptions {
   clientMetadataDocuments: boolean;
   maxClients: number;
   maxBodyBytes: number;
+  bodyTimeoutSeconds: number;
+  mcpBodyTimeoutSeconds: number;
+  sseKeepaliveSeconds: number;
 }
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
@@ -379,5 +402,8 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
     clientMetadataDocuments: flag(options.clientMetadataDocuments, "clientMetadataDocuments", true),
     maxClients: positiveInt(options.maxClients, "maxClients", 1000),
     maxBodyBytes: positiveInt(options.maxBodyBytes, "maxBodyBytes", 65536),
+    bodyTimeoutSeconds: positiveInt(options.bodyTimeoutSeconds, "bodyTimeoutSeconds", 10),
+    mcpBodyTimeoutSeconds: positiveInt(options.mcpBodyTimeoutSeconds, "mcpBodyTimeoutSeconds", 60),
+    sseKeepaliveSeconds: positiveInt(options.sseKeepaliveSeconds, "sseKeepaliveSeconds", 15),
   };
 }

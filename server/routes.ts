@@ -15,14 +15,19 @@ import { jsonResponse, OAuthError, oauthErrorResponse } from "../auth/errors.ts"
 import { StoreUnavailableError } from "../store/store.ts";
 import { originAllowed } from "../auth/redirects.ts";
 import { jsonRpcError, type McpEndpoint } from "../transport/mcp.ts";
-import { BodyTooLargeError, clientAddress } from "./http.ts";
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  clientAddress,
+  CLOSE_CONNECTION,
+  type ConnectionInfo,
+  remoteAddressOf,
+  setConnectionIdle,
+  withBodyDeadline,
+} from "./http.ts";
 import type { PersonalMcpEvent, ResolvedOptions } from "./options.ts";
 
-/** What the serve adapter knows about a connection. */
-export interface ConnectionInfo {
-  /** The peer's IP address, for throttling. */
-  remoteAddress?: string;
-}
+export type { ConnectionInfo };
 
 /** The endpoints the table routes to. */
 export interface Endpoints {
@@ -112,10 +117,83 @@ async function page(handler: () => Promise<Response>): Promise<Response> {
   try {
     return await handler();
   } catch (error) {
+    if (error instanceof BodyTimeoutError) {
+      return errorPage(
+        408,
+        "Too slow",
+        "The form did not arrive in time. Go back and try again.",
+        CLOSE_CONNECTION,
+      );
+    }
     if (!(error instanceof OAuthError)) throw error;
     const title = error.status === 503 ? "Try again in a few minutes" : "Invalid request";
     return errorPage(error.status, title, `${error.message}.`, error.headers);
   }
+}
+
+const encoder = new TextEncoder();
+const KEEPALIVE = encoder.encode(": keepalive\n\n");
+
+/** Whether a chunk of an event stream ends an event (a blank line). */
+function endsEvent(chunk: Uint8Array): boolean {
+  const n = chunk.length;
+  return n >= 2 && chunk[n - 1] === 10 && (chunk[n - 2] === 10 || chunk[n - 3] === 10);
+}
+
+/**
+ * An SSE answer that sends a comment line between events whenever it has been quiet
+ * for `seconds`: tunnels and proxies keep a busy stream open, and a client that has
+ * gone is found out (the write fails and the stream is cancelled).
+ */
+function withKeepalive(response: Response, seconds: number): Response {
+  const body = response.body;
+  if (!body) return response;
+  const reader = body.getReader();
+  let timer: ReturnType<typeof setInterval> | undefined;
+  let between = true;
+  let quiet = true;
+  const stream = new ReadableStream<Uint8Array>({
+    start(controller) {
+      timer = setInterval(() => {
+        // Only into a stream someone reads: an unread one must not fill with keepalives.
+        if (between && quiet && (controller.desiredSize ?? 0) > 0) {
+          try {
+            controller.enqueue(KEEPALIVE);
+          } catch {
+            clearInterval(timer); // closed
+          }
+        }
+        quiet = true;
+      }, seconds * 1000);
+      // The stream below may end (a revoked grant, a closed session) with nobody reading.
+      reader.closed.then(() => clearInterval(timer), () => clearInterval(timer));
+    },
+    async pull(controller) {
+      try {
+        const { done, value } = await reader.read();
+        if (done) {
+          clearInterval(timer);
+          controller.close();
+          return;
+        }
+        between = endsEvent(value);
+        quiet = false;
+        controller.enqueue(value);
+      } catch (error) {
+        clearInterval(timer);
+        controller.error(error);
+      }
+    },
+    cancel(reason) {
+      clearInterval(timer);
+      return reader.cancel(reason);
+    },
+  });
+  return new Response(stream, {
+    status: response.status,
+    statusText: response.statusText,
+    headers: response.headers,
+  });
 }
 
 /** Builds the fetch handler over the endpoints. */
@@ -125,8 +203,26 @@ export function createRoutes(
   emit: (event: PersonalMcpEvent) => void,
 ): (request: Request, info?: ConnectionInfo) => Promise<Response> {
   const { authorize } = endpoints;
-  const address = (request: Request, info: ConnectionInfo) =>
-    clientAddress(request, info.remoteAddress ?? "unknown", opts.trustProxy);
+  let toldUnknown = false;
+  const address = (request: Request, info: ConnectionInfo | undefined) => {
+    const found = clientAddress(request, remoteAddressOf(request, info), opts.trustProxy);
+    if (found !== undefined) return found;
+    if (!toldUnknown) {
+      toldUnknown = true;
+      emit({
+        type: "warning",
+        message: "fetch() was called without the connection's address, so every caller " +
+          "shares one password throttle: pass the runtime's second argument " +
+          "(Deno.serve(app.fetch), Bun.serve({ fetch: app.fetch })) or { remoteAddress }",
+      });
+    }
+    return "unknown";
+  };
+  /** A body that must arrive within the OAuth deadline; Bun's idle timer waits longer. */
+  const bounded = (request: Request, info: ConnectionInfo | undefined) => {
+    setConnectionIdle(request, info, opts.bodyTimeoutSeconds + 5);
+    return withBodyDeadline(request, opts.bodyTimeoutSeconds);
+  };
 
   /**
    * OAuth endpoints answer their errors as RFC 6749 5.2 JSON, and the activity log
@@ -153,11 +249,20 @@ export function createRoutes(
         emit({ type: "request_refused", path, reason: error.message, clientAddress: from });
         return jsonResponse({ error: "invalid_request", error_description: error.message }, 413);
       }
+      if (error instanceof BodyTimeoutError) {
+        emit({ type: "request_refused", path, reason: error.message, clientAddress: from });
+        return jsonResponse(
+          { error: "invalid_request", error_description: error.message },
+          408,
+          CLOSE_CONNECTION,
+        );
+      }
       throw error;
     }
   }
 
-  async function serveMcp(request: Request, from: string): Promise<Response> {
+  async function serveMcp(request: Request, info: ConnectionInfo | undefined): Promise<Response> {
+    const from = address(request, info);
     const origin = request.headers.get("origin");
     // DNS rebinding / hostile pages: a browser origin we do not know gets nothing.
     if (origin !== null && !originAllowed(origin, opts.allowedOrigins, opts.origin)) {
@@ -171,10 +276,20 @@ export function createRoutes(
     }
     const auth = await endpoints.gate(request, from);
     if (auth instanceof Response) return auth;
-    return await endpoints.mcp.fetch(request, auth);
+    // A token holder's tool call or stream may be quiet for long: no idle cut (Bun);
+    // its body still has a deadline and its stream sends keepalives.
+    setConnectionIdle(request, info, 0);
+    const response = await endpoints.mcp.fetch(request, auth);
+    return response.headers.get("content-type")?.startsWith("text/event-stream")
+      ? withKeepalive(response, opts.sseKeepaliveSeconds)
+      : response;
   }
 
-  async function route(request: Request, url: URL, info: ConnectionInfo): Promise<Response> {
+  async function route(
+    request: Request,
+    url: URL,
+    info: ConnectionInfo | undefined,
+  ): Promise<Response> {
     const method = request.method;
     switch (url.pathname) {
       case "/.well-known/oauth-protected-resource":
@@ -195,15 +310,16 @@ export function createRoutes(
         if (method !== "POST") return methodNotAllowed("POST");
         const from = address(request, info);
         const path = url.pathname;
+        const body = bounded(request, info);
         return await oauth(
           path,
           from,
           () =>
             path === "/register"
-              ? endpoints.register(request, from)
+              ? endpoints.register(body, from)
               : path === "/token"
-              ? endpoints.token(request, from)
-              : endpoints.revoke(request, from),
+              ? endpoints.token(body, from)
+              : endpoints.revoke(body, from),
         );
       }
       case "/authorize":
@@ -211,25 +327,31 @@ export function createRoutes(
           return await page(() => authorize.get(request, address(request, info)));
         }
         if (method === "POST") {
-          return await page(() => authorize.post(request, address(request, info)));
+          return await page(() => authorize.post(bounded(request, info), address(request, info)));
         }
         return methodNotAllowed("GET, POST");
       case OWNER_PATH:
         if (method === "GET" || method === "HEAD") {
           return await endpoints.owner.get(request, address(request, info));
         }
-        if (method === "POST") return await endpoints.owner.post(request, address(request, info));
+        if (method === "POST") {
+          return await page(() =>
+            endpoints.owner.post(bounded(request, info), address(request, info))
+          );
+        }
         return methodNotAllowed("GET, POST");
       case PASSKEY_PATH:
         if (method === "GET" || method === "HEAD") {
           return await endpoints.passkey.get(request, address(request, info));
         }
         if (method === "POST") {
-          return await endpoints.passkey.post(request, address(request, info));
+          return await page(() =>
+            endpoints.passkey.post(bounded(request, info), address(request, info))
+          );
         }
         return methodNotAllowed("GET, POST");
       case "/mcp":
-        return await serveMcp(request, address(request, info));
+        return await serveMcp(request, info);
       case "/healthz": {
         if (method !== "GET" && method !== "HEAD") return methodNotAllowed("GET");
         // For load balancers and Deno Deploy: up or not, and nothing else.
@@ -273,7 +395,7 @@ export function createRoutes(
     return undefined;
   }
 
-  return async (request, info = {}) => {
+  return async (request, info) => {
     let url: URL;
     try {
       url = new URL(request.url);

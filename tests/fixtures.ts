@@ -11,10 +11,11 @@
 import assert from "node:assert/strict";
 import type { OAuthClientMetadata, OAuthClientProvider } from "@modelcontextprotocol/client";
 import type { PersonalMcpEvent, PersonalMcpOptions } from "../server/options.ts";
+import type { ConnectionInfo } from "../server/http.ts";
 import type { Store } from "../store/store.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
-import { connect, createServer } from "node:net";
+import { connect, createServer, type Socket } from "node:net";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
@@ -221,6 +222,8 @@ export async function startServer(options: {
    * @default "127.0.0.1"
    */
   baseHost?: string;
+  /** Runs the server under `ulimit -n <n>` (soft and hard limit of open descriptors). */
+  ulimit?: number;
 }): Promise<ServerProcess> {
   const port = options.port ?? await freePort();
   const baseUrl = `http://${options.baseHost ?? "127.0.0.1"}:${port}`;
@@ -246,18 +249,13 @@ export async function startServer(options: {
   const [bin, args] = options.runtime === "deno"
     ? [DENO_BIN, ["run", "-A", ...config, ...runtimeFlags, script, ...flags]]
     : [BUN_BIN, ["run", ...runtimeFlags, script, ...flags]];
-  const child = spawn(bin, args, {
-    cwd: ROOT,
-    env: { ...process.env, ...options.env },
-    stdio: ["ignore", "pipe", "pipe"],
-  });
-  let out = "";
-  child.stdout!.on("data", (d) => (out += d));
-  child.stderr!.on("data", (d) => (out += d));
-  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
+  const child = spawnRuntime(bin, args, options);
+  const server = serverProcess(child, port, baseUrl);
   const deadline = Date.now() + 30_000;
   for (;;) {
-    if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}): ${out}`);
+    if (child.exitCode !== null) {
+      throw new Error(`server exited (${child.exitCode}): ${server.output()}`);
+    }
     try {
       const res = await fetch(readyUrl);
       await res.body?.cancel();
@@ -265,10 +263,38 @@ export async function startServer(options: {
     } catch { /* not listening yet */ }
     if (Date.now() > deadline) {
       child.kill("SIGKILL");
-      throw new Error(`server did not become ready: ${out}`);
+      throw new Error(`server did not become ready: ${server.output()}`);
     }
     await new Promise((r) => setTimeout(r, 100));
   }
+  return server;
+}
+
+/** Spawns a runtime binary, under `ulimit -n` when asked (exec keeps the PID the server's). */
+function spawnRuntime(
+  bin: string,
+  args: string[],
+  options: { env?: Record<string, string>; ulimit?: number },
+): ChildProcess {
+  const [command, argv] = options.ulimit === undefined
+    ? [bin, args]
+    : ["bash", ["-c", `ulimit -n ${options.ulimit} && exec "$0" "$@"`, bin, ...args]];
+  return spawn(command, argv, {
+    cwd: ROOT,
+    env: { ...process.env, ...options.env },
+    stdio: ["ignore", "pipe", "pipe"],
+  });
+}
+
+function serverProcess(
+  child: ChildProcess,
+  port: number,
+  baseUrl = `http://127.0.0.1:${port}`,
+): ServerProcess {
+  let out = "";
+  child.stdout!.on("data", (d) => (out += d));
+  child.stderr!.on("data", (d) => (out += d));
+  const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     baseUrl,
     port,
@@ -282,6 +308,196 @@ export async function startServer(options: {
       clearTimeout(timer);
     },
   };
+}
+
+/**
+ * Runs `code` (TypeScript, with imports relative to the repository root, e.g.
+ * `"./mod.ts"`) under the real Deno (`deno eval`) or Bun (`bun -e`) binary. The code
+ * serves on a port of its choice and prints `LISTENING <port>` when ready; this
+ * resolves then, with the process.
+ */
+export async function startScript(
+  runtime: "deno" | "bun",
+  code: string,
+  options: { env?: Record<string, string>; ulimit?: number } = {},
+): Promise<ServerProcess> {
+  const [bin, args] = runtime === "deno" ? [DENO_BIN, ["eval", code]] : [BUN_BIN, ["-e", code]];
+  const child = spawnRuntime(bin, args, options);
+  let out = "";
+  const port = await new Promise<number>((resolve, reject) => {
+    const timer = setTimeout(() => {
+      child.kill("SIGKILL");
+      reject(new Error(`script did not print LISTENING within 30 s:\n${out}`));
+    }, 30_000);
+    const onData = (d: unknown) => {
+      out += String(d);
+      const m = /LISTENING (\d+)/.exec(out);
+      if (m) {
+        clearTimeout(timer);
+        resolve(Number(m[1]));
+      }
+    };
+    child.stdout!.on("data", onData);
+    child.stderr!.on("data", onData);
+    child.once("exit", (code) => {
+      clearTimeout(timer);
+      reject(new Error(`script exited (${code}) before listening:\n${out}`));
+    });
+  });
+  const server = serverProcess(child, port);
+  const output = server.output;
+  return { ...server, output: () => out + output() };
+}
+
+/** A raw HTTP answer. */
+export interface RawAnswer {
+  status: number;
+  headers: Headers;
+  body: string;
+}
+
+/**
+ * One HTTP/1.1 request over a fresh socket bound to `localAddress` (a loopback alias
+ * such as 127.0.0.2), so that the server sees the request come from that address.
+ */
+export function requestFrom(
+  localAddress: string,
+  url: string | URL,
+  init: { method?: string; headers?: Record<string, string>; body?: string } = {},
+): Promise<RawAnswer> {
+  const target = new URL(url);
+  const body = init.body ?? "";
+  const head = [
+    `${init.method ?? "GET"} ${target.pathname}${target.search} HTTP/1.1`,
+    `host: ${target.host}`,
+    "connection: close",
+    ...(init.body !== undefined
+      ? [`content-length: ${new TextEncoder().encode(body).length}`]
+      : []),
+    ...Object.entries(init.headers ?? {}).map(([k, v]) => `${k}: ${v}`),
+  ].join("\r\n");
+  return new Promise((resolve, reject) => {
+    const chunks: Uint8Array[] = [];
+    const socket = connect({
+      host: target.hostname,
+      port: Number(target.port),
+      localAddress,
+    }, () => socket.write(`${head}\r\n\r\n${body}`));
+    socket.setTimeout(30_000, () => socket.destroy(new Error(`no answer from ${url}`)));
+    socket.on("data", (d: Uint8Array) => chunks.push(d));
+    socket.on("error", reject);
+    socket.on("close", () => {
+      const raw = Buffer.concat(chunks).toString("utf8");
+      const split = raw.indexOf("\r\n\r\n");
+      if (split < 0) return reject(new Error(`no HTTP answer from ${url}: ${raw.slice(0, 200)}`));
+      const [statusLine, ...lines] = raw.slice(0, split).split("\r\n");
+      const headers = new Headers();
+      for (const line of lines) {
+        const i = line.indexOf(":");
+        headers.append(line.slice(0, i).trim(), line.slice(i + 1).trim());
+      }
+      let text = raw.slice(split + 4);
+      if (headers.get("transfer-encoding")?.includes("chunked")) {
+        let decoded = "";
+        for (;;) {
+          const eol = text.indexOf("\r\n");
+          const size = parseInt(text.slice(0, eol), 16);
+          if (!size) break;
+          decoded += text.slice(eol + 2, eol + 2 + size);
+          text = text.slice(eol + 2 + size + 2);
+        }
+        text = decoded;
+      }
+      resolve({ status: Number(statusLine!.split(" ")[1]), headers, body: text });
+    });
+  });
+}
+
+/** Sockets a test holds open against a server. */
+export interface HeldSockets {
+  /** How many the server (or the kernel) has closed so far. */
+  closed(): number;
+  /** Resolves once `count` of them are closed; rejects after `timeoutMs`. */
+  waitClosed(count: number, timeoutMs: number): Promise<void>;
+  /** Closes every socket still open. */
+  destroy(): void;
+}
+
+/**
+ * Opens `count` connections to `port` and writes `first` on each (nothing by default:
+ * idle connections), then holds them. Resolves once every connection is either
+ * established or refused.
+ */
+export async function holdSockets(port: number, count: number, first = ""): Promise<HeldSockets> {
+  const sockets: Socket[] = [];
+  let closed = 0;
+  const listeners = new Set<() => void>();
+  await Promise.all(Array.from({ length: count }, () =>
+    new Promise<void>((resolve) => {
+      const socket = connect(port, "127.0.0.1", () => {
+        if (first) socket.write(first);
+        resolve();
+      });
+      socket.on("data", () => {});
+      socket.on("error", () => resolve());
+      socket.on("close", () => {
+        closed++;
+        resolve();
+        for (const l of listeners) l();
+      });
+      sockets.push(socket);
+    })));
+  return {
+    closed: () => closed,
+    waitClosed(n, timeoutMs) {
+      return new Promise((resolve, reject) => {
+        const check = () => {
+          if (closed < n) return;
+          clearTimeout(timer);
+          listeners.delete(check);
+          resolve();
+        };
+        const timer = setTimeout(() => {
+          listeners.delete(check);
+          reject(new Error(`only ${closed} of ${n} sockets closed within ${timeoutMs} ms`));
+        }, timeoutMs);
+        listeners.add(check);
+        check();
+      });
+    },
+    destroy() {
+      for (const s of sockets) s.destroy();
+    },
+  };
+}
+
+/**
+ * Sends `text` on a fresh connection and collects what comes back until the server
+ * closes it (or, with `untilClosed: false`, until an answer's head has arrived) or
+ * `timeoutMs` passes; `closed` says whether the server closed the connection.
+ */
+export function rawExchange(
+  port: number,
+  text: string,
+  timeoutMs: number,
+  options: { untilClosed?: boolean } = {},
+): Promise<{ response: string; closed: boolean }> {
+  return new Promise((resolve) => {
+    let response = "";
+    const socket = connect(port, "127.0.0.1", () => socket.write(text));
+    const done = (closed: boolean) => {
+      clearTimeout(timer);
+      socket.destroy();
+      resolve({ response, closed });
+    };
+    const timer = setTimeout(() => done(false), timeoutMs);
+    socket.on("data", (d) => {
+      response += d;
+      if (options.untilClosed === false && response.includes("\r\n\r\n")) done(false);
+    });
+    socket.on("error", () => {});
+    socket.on("close", () => done(true));
+  });
 }
 
 /**
@@ -608,6 +824,8 @@ export async function postConsent(
     cookie?: string | null;
     origin?: string | null;
     remoteAddress?: string;
+    /** The runtime's connection info (instead of `{ remoteAddress }`); `null`: none. */
+    info?: ConnectionInfo | null;
     headers?: Record<string, string>;
     request?: string;
     /** More form fields (a passkey's `credential`). */
@@ -628,9 +846,12 @@ export async function postConsent(
     decision: options.decision ?? "approve",
     ...options.fields,
   });
+  const info = options.info === undefined
+    ? { remoteAddress: options.remoteAddress ?? "192.0.2.10" }
+    : options.info ?? undefined;
   return await app.fetch(
     new Request(`${BASE_URL}/authorize`, { method: "POST", headers, body }),
-    { remoteAddress: options.remoteAddress ?? "192.0.2.10" },
+    info,
   );
 }
 
@@ -1428,4 +1649,51 @@ export async function enrolThroughLink(
       }),
     }),
   );
+}
+
+/** A public loopback client registered at `baseUrl`, and a fresh authorize URL for it. */
+export async function consentTarget(baseUrl: string): Promise<() => Promise<URL>> {
+  const redirectUri = "http://127.0.0.1:53682/callback";
+  const client = await registerAt(baseUrl, {
+    client_name: "lockout test client",
+    redirect_uris: [redirectUri],
+    token_endpoint_auth_method: "none",
+  });
+  return async () =>
+    authorizeUrlAt(baseUrl, {
+      response_type: "code",
+      client_id: client.client_id,
+      redirect_uri: redirectUri,
+      code_challenge: (await pkcePair()).challenge,
+      code_challenge_method: "S256",
+      state: "s",
+    });
+}
+
+/**
+ * The owner's browser at `localAddress`: opens the consent page, then approves with
+ * `password`, sending the consent cookie plus `cookie` (e.g. a device cookie) and any
+ * extra `headers` (e.g. `X-Forwarded-For` as a tunnel adds it) on both requests.
+ */
+export async function consentFrom(
+  localAddress: string,
+  authorizeUrl: URL,
+  options: { password: string; cookie?: string; headers?: Record<string, string> },
+): Promise<RawAnswer> {
+  const page = await requestFrom(localAddress, authorizeUrl, { headers: options.headers });
+  assert.equal(page.status, 200, page.body.slice(0, 300));
+  const request = formField(page.body, "request");
+  assert.ok(request, "the consent page carries the signed request");
+  const consent = (page.headers.get("set-cookie") ?? "").split(";")[0]!;
+  return await requestFrom(localAddress, new URL("/authorize", authorizeUrl), {
+    method: "POST",
+    headers: {
+      "content-type": "application/x-www-form-urlencoded",
+      origin: authorizeUrl.origin,
+      cookie: [consent, options.cookie].filter(Boolean).join("; "),
+      ...options.headers,
+    },
+    body: new URLSearchParams({ request, password: options.password, decision: "approve" })
+      .toString(),
+  });
 }

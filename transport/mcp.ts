@@ -23,7 +23,12 @@ import {
   McpServer,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
-import { BodyTooLargeError, readLimited } from "../server/http.ts";
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  CLOSE_CONNECTION,
+  readTextWithin,
+} from "../server/http.ts";
 import { registerTools, type Tools } from "./tools.ts";
 
 /** Most 2025-era sessions kept at once; the least recently used goes first. */
@@ -41,6 +46,8 @@ export interface McpEndpointOptions {
   version: string;
   instructions?: string;
   configureServer?: (server: McpServer) => void;
+  /** How long a POST body may take to arrive, in seconds (408 after). */
+  bodyTimeoutSeconds: number;
   onError?: (error: Error) => void;
 }
 
@@ -269,15 +276,15 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     // Read the body once, under a bound, so that it can be classified and handed on parsed.
     let text: string;
     try {
-      const declared = request.headers.get("content-length");
-      // With a declared length the runtime reads exactly that many bytes, so the fast
-      // reader is safe once the length is checked; a chunked body is read under the bound.
-      text = declared !== null && Number(declared) <= MAX_MCP_BODY_BYTES
-        ? await request.text()
-        : new TextDecoder().decode(await readLimited(request.body, MAX_MCP_BODY_BYTES, declared));
+      text = await readTextWithin(request, MAX_MCP_BODY_BYTES, options.bodyTimeoutSeconds);
     } catch (error) {
       if (error instanceof BodyTooLargeError) {
         return jsonRpcError(413, -32600, "Request body too large");
+      }
+      if (error instanceof BodyTimeoutError) {
+        const answer = jsonRpcError(408, -32600, "Request body did not arrive in time");
+        answer.headers.set("connection", CLOSE_CONNECTION.connection!);
+        return answer;
       }
       throw error;
     }

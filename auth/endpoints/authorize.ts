@@ -4,7 +4,13 @@
  *
  * @module
  */
-import { BodyTooLargeError, readForm, singleValues } from "../../server/http.ts";
+import {
+  BodyTimeoutError,
+  BodyTooLargeError,
+  CLOSE_CONNECTION,
+  readForm,
+  singleValues,
+} from "../../server/http.ts";
 import {
   isLoopbackHost,
   type PersonalMcpEvent,
@@ -15,9 +21,10 @@ import type { DocumentSource } from "../client_metadata.ts";
 import { type ClientRefusal, type Clients, isMetadataClientId } from "../clients.ts";
 import { consentPage, type ConsentView, continuePage, errorPage } from "../consent_page.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
+import { readCookie } from "../page.ts";
 import type { OAuthError } from "../errors.ts";
-import type { LoginThrottle } from "../limits.ts";
 import type { OwnerCheck } from "../owner.ts";
+import type { OwnerProof } from "../owner_proof.ts";
 import type { Passkeys } from "../passkeys.ts";
 import { type ClientRecord, type CodeRecord, keys } from "../records.ts";
 import { matchRedirect, redirectAllowed } from "../redirects.ts";
@@ -29,6 +36,13 @@ const REQUEST_TTL_MS = 10 * 60 * 1000;
 // RFC 7636 4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
 const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const MAX_STATE_LENGTH = 2000;
+
+/** What the consent page says when the owner's proof was refused. */
+const REFUSED_WORDS = {
+  wrong_password: "That is not the owner password.",
+  no_password: "This server takes no password: approve with a passkey.",
+  passkey_refused: "That passkey was not accepted.",
+} as const;
 
 /** The authorization request, as carried (signed) through the consent page. */
 interface PendingRequest {
@@ -47,14 +61,6 @@ interface PendingRequest {
   expiresAt: number;
   /** The WebAuthn challenge this page's passkey button signs, when one is enrolled. */
   passkeyChallenge?: string;
-}
-
-function readCookie(request: Request, name: string): string | undefined {
-  for (const part of (request.headers.get("cookie") ?? "").split(";")) {
-    const [k, ...v] = part.trim().split("=");
-    if (k === name) return v.join("=");
-  }
-  return undefined;
 }
 
 /**
@@ -129,9 +135,10 @@ export interface AuthorizeEndpointDeps {
   opts: ResolvedOptions;
   store: Store;
   clients: Clients;
+  /** Whether a password is kept (the consent page offers its field then). */
   owner: OwnerCheck;
-  /** Wrong owner passwords and refused passkeys, per client address. */
-  throttle: LoginThrottle;
+  /** How the owner proves who they are (password or passkey, under the throttle). */
+  proof: OwnerProof;
   /** The owner's passkeys: "Approve with passkey" when one is enrolled. */
   passkeys: Passkeys;
   signer: Signer;
@@ -149,7 +156,7 @@ export interface AuthorizeEndpoint {
 
 /** Builds the authorization endpoint. */
 export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeEndpoint {
-  const { opts, clients, owner, throttle, signer, now } = deps;
+  const { opts, clients, owner, proof, signer, now } = deps;
   const secureCookie = opts.baseUrl.startsWith("https:");
   // The __Host- prefix pins the cookie to this exact origin, but needs https.
   const cookieName = secureCookie ? "__Host-pmcp-consent" : "pmcp-consent";
@@ -163,7 +170,11 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
   }
 
   /** A 303 to the client's redirect URI with the parameters. */
-  function redirectWith(redirectUri: string, params: Record<string, string | undefined>) {
+  function redirectWith(
+    redirectUri: string,
+    params: Record<string, string | undefined>,
+    headers: Record<string, string> = {},
+  ) {
     // 303: the browser follows a POST's answer with a GET.
     return new Response(null, {
       status: 303,
@@ -171,6 +182,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         location: callbackUrl(redirectUri, params),
         "cache-control": "no-store",
         "referrer-policy": "no-referrer",
+        ...headers,
       },
     });
   }
@@ -185,14 +197,17 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     redirectUri: string,
     params: Record<string, string | undefined>,
     approved: boolean,
+    headers: Record<string, string> = {},
   ): Response {
     const { display, scheme } = redirectDisplay(redirectUri);
-    if (scheme) return redirectWith(redirectUri, params);
-    return continuePage(
+    if (scheme) return redirectWith(redirectUri, params, headers);
+    const page = continuePage(
       callbackUrl(redirectUri, params),
       approved ? "Approved" : "Denied",
       display,
     );
+    for (const [k, v] of Object.entries(headers)) page.headers.set(k, v);
+    return page;
   }
 
   function consentView(
@@ -378,6 +393,14 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       if (error instanceof BodyTooLargeError) {
         return errorPage(413, "Request too large", "The form was larger than this server accepts.");
       }
+      if (error instanceof BodyTimeoutError) {
+        return errorPage(
+          408,
+          "Too slow",
+          "The form did not arrive in time. Go back and try again.",
+          CLOSE_CONNECTION,
+        );
+      }
       return errorPage(400, "Invalid request", "The form could not be read.");
     }
     const pending = await signer.verify<PendingRequest>(form.request);
@@ -411,63 +434,42 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     }
 
     const view = consentView(client, source, redirect, pending.scope);
-    const verdict = throttle.check(address);
-    if (!verdict.allowed) {
-      refused("too many wrong passwords", address, client.clientId);
-      return await render(
-        pending,
-        {
-          ...view,
-          error: `Too many wrong passwords. Try again in ${verdict.retryAfterSeconds} seconds.`,
-        },
-        429,
-        { "retry-after": String(verdict.retryAfterSeconds) },
-      );
-    }
-    if (form.decision === "passkey") {
-      // The challenge is the one signed into this request: an assertion made for another
-      // page, or replayed, does not verify (passkeys.ts).
-      const checked = pending.passkeyChallenge
-        ? await deps.passkeys.verifyAssertion(
-          form.credential,
-          pending.passkeyChallenge,
-          pending.expiresAt,
-          address,
-        )
-        : { ok: false as const, reason: "this page offered no passkey" };
-      if (!checked.ok) {
-        throttle.fail(address);
-        deps.emit({
-          type: "owner_login_failed",
-          clientAddress: address,
-          page: "consent",
+    const passkey = form.decision === "passkey";
+    const device = await proof.deviceOf(request);
+    const proved = await proof.prove(
+      { address, device, page: "consent" },
+      passkey
+        ? {
           method: "passkey",
-          reason: checked.reason,
-        });
-        return await render(pending, { ...view, error: "That passkey was not accepted." }, 401);
+          credential: form.credential,
+          challenge: pending.passkeyChallenge,
+          expiresAt: pending.expiresAt,
+        }
+        : { method: "password", password: form.password ?? "" },
+    );
+    if (!proved.ok) {
+      switch (proved.status) {
+        case 503:
+          return errorPage(
+            503,
+            "No owner password",
+            "This server has no owner password yet. Set one from the command line (see the README).",
+          );
+        case 429:
+          refused("too many wrong passwords", address, client.clientId);
+          return await render(
+            pending,
+            {
+              ...view,
+              error: `Too many wrong passwords. Try again in ${proved.retryAfterSeconds} seconds.`,
+            },
+            429,
+            { "retry-after": String(proved.retryAfterSeconds) },
+          );
+        default:
+          return await render(pending, { ...view, error: REFUSED_WORDS[proved.kind] }, 401);
       }
-    } else if (!(await owner.configured())) {
-      if ((await deps.passkeys.list()).length === 0) {
-        return errorPage(
-          503,
-          "No owner password",
-          "This server has no owner password yet. Set one from the command line (see the README).",
-        );
-      }
-      // The password was removed: only a passkey approves, and a password try counts.
-      throttle.fail(address);
-      deps.emit({ type: "owner_login_failed", clientAddress: address, page: "consent" });
-      return await render(
-        pending,
-        { ...view, error: "This server takes no password: approve with a passkey." },
-        401,
-      );
-    } else if (!(await owner.verify(form.password ?? ""))) {
-      throttle.fail(address);
-      deps.emit({ type: "owner_login_failed", clientAddress: address, page: "consent" });
-      return await render(pending, { ...view, error: "That is not the owner password." }, 401);
     }
-    throttle.succeed(address);
 
     const code = randomToken();
     const record: CodeRecord = {
@@ -493,10 +495,13 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       clientId: client.clientId,
       grantId: record.grantId,
       clientAddress: address,
-      method: form.decision === "passkey" ? "passkey" : "password",
+      method: passkey ? "passkey" : "password",
     });
-    // The cookie is left alone: another consent page in this browser may still need it.
-    return decisionAnswer(redirect, { code, state: pending.state }, true);
+    // The consent cookie is left alone: another consent page in this browser may still
+    // need it. The device cookie marks this browser as the owner's from now on.
+    return decisionAnswer(redirect, { code, state: pending.state }, true, {
+      "set-cookie": await proof.deviceCookie(device),
+    });
   }
 
   return { get, post };

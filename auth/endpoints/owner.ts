@@ -16,9 +16,9 @@ import { BodyTooLargeError, readForm } from "../../server/http.ts";
 import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts";
 import type { Store } from "../../store/store.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
-import type { LoginThrottle } from "../limits.ts";
 import type { OwnerCheck } from "../owner.ts";
 import type { OwnerControls } from "../owner_controls.ts";
+import type { OwnerProof } from "../owner_proof.ts";
 import type { Passkeys } from "../passkeys.ts";
 import { OWNER_PATH, ownerPage, signInPage } from "../owner_page.ts";
 import { errorPage, isSameOriginPost, readCookie } from "../page.ts";
@@ -49,8 +49,8 @@ export interface OwnerEndpointDeps {
   /** The owner password check, shared with the consent page. */
   owner: OwnerCheck;
   controls: OwnerControls;
-  /** Wrong passwords and refused passkeys, per client address: the consent page's throttle. */
-  throttle: LoginThrottle;
+  /** How the owner proves who they are: the consent page's service and throttle. */
+  proof: OwnerProof;
   /** The owner's passkeys: a passkey sign-in, and the list with Remove buttons. */
   passkeys: Passkeys;
   signer: Signer;
@@ -63,6 +63,13 @@ export interface OwnerEndpoint {
   get(request: Request, address: string): Promise<Response>;
   post(request: Request, address: string): Promise<Response>;
 }
+
+/** What the sign-in page says when the owner's proof was refused. */
+const REFUSED_WORDS = {
+  wrong_password: "That is not the owner password.",
+  no_password: "This server takes no password: sign in with a passkey.",
+  passkey_refused: "That passkey was not accepted.",
+} as const;
 
 const NOTICES: Record<string, string> = {
   disconnected: "Disconnected. Its tokens no longer work.",
@@ -81,7 +88,7 @@ const ERRORS: Record<string, string> = {
 
 /** Builds the owner page endpoint. */
 export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
-  const { opts, store, owner, controls, throttle, signer, passkeys, now } = deps;
+  const { opts, store, owner, controls, proof, signer, passkeys, now } = deps;
   const secure = opts.baseUrl.startsWith("https:");
   // __Secure- (not __Host-, which needs Path=/): the cookie stays on /owner.
   const cookieName = secure ? "__Secure-pmcp-owner" : "pmcp-owner";
@@ -199,50 +206,36 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
     form: Record<string, string>,
     token: FormToken,
   ): Promise<Response> {
-    const verdict = throttle.check(address);
-    if (!verdict.allowed) {
-      refused("too many wrong passwords", address);
-      return await signIn(request, 429, {
-        error: `Too many wrong passwords. Try again in ${verdict.retryAfterSeconds} seconds.`,
-      }, { "retry-after": String(verdict.retryAfterSeconds) });
-    }
     const method = form.method === "passkey" ? "passkey" : "password";
-    if (method === "passkey") {
-      // The challenge signed into this form's token, spent by the verification.
-      const checked = token.challenge
-        ? await passkeys.verifyAssertion(form.credential, token.challenge, token.expiresAt, address)
-        : { ok: false as const, reason: "this page offered no passkey" };
-      if (!checked.ok) {
-        throttle.fail(address);
-        deps.emit({
-          type: "owner_login_failed",
-          clientAddress: address,
-          page: "owner",
+    const proved = await proof.prove(
+      { address, device: await proof.deviceOf(request), page: "owner" },
+      method === "passkey"
+        ? {
           method,
-          reason: checked.reason,
-        });
-        return await signIn(request, 401, { error: "That passkey was not accepted." });
+          credential: form.credential,
+          // The challenge signed into this form's token, spent by the verification.
+          challenge: token.challenge,
+          expiresAt: token.expiresAt,
+        }
+        : { method, password: form.password ?? "" },
+    );
+    if (!proved.ok) {
+      switch (proved.status) {
+        case 503:
+          return errorPage(
+            503,
+            "No owner password",
+            "This server has no owner password yet. Set one from the command line (see the README).",
+          );
+        case 429:
+          refused("too many wrong passwords", address);
+          return await signIn(request, 429, {
+            error: `Too many wrong passwords. Try again in ${proved.retryAfterSeconds} seconds.`,
+          }, { "retry-after": String(proved.retryAfterSeconds) });
+        default:
+          return await signIn(request, 401, { error: REFUSED_WORDS[proved.kind] });
       }
-    } else if (!(await owner.configured())) {
-      if ((await passkeys.list()).length === 0) {
-        return errorPage(
-          503,
-          "No owner password",
-          "This server has no owner password yet. Set one from the command line (see the README).",
-        );
-      }
-      // The password was removed: only a passkey signs in, and a password try counts.
-      throttle.fail(address);
-      deps.emit({ type: "owner_login_failed", clientAddress: address, page: "owner" });
-      return await signIn(request, 401, {
-        error: "This server takes no password: sign in with a passkey.",
-      });
-    } else if (!(await owner.verify(form.password ?? ""))) {
-      throttle.fail(address);
-      deps.emit({ type: "owner_login_failed", clientAddress: address, page: "owner" });
-      return await signIn(request, 401, { error: "That is not the owner password." });
     }
-    throttle.succeed(address);
     // A new cookie at sign-in: a value planted before it is never a session.
     const cookie = randomToken();
     const t = now();

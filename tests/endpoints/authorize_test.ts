@@ -273,7 +273,10 @@ Deno.test("POST /authorize with the right password redirects with code, state an
   assert.ok(await store.get(["code", await hashSecret(code)]), "the code is stored by its hash");
   assert.ok(!JSON.stringify(await store.list([])).includes(code), "never the raw code");
   // The consent cookie is kept: another consent page in the same browser may need it.
-  assert.equal(res.headers.get("set-cookie"), null);
+  // The one cookie set marks this browser as the owner's (a device cookie).
+  const cookies = res.headers.getSetCookie();
+  assert.equal(cookies.length, 1, cookies.join("\n"));
+  assert.match(cookies[0]!, /^pmcp-device=[\w-]+\.[\w-]+; Path=\/; HttpOnly; SameSite=Strict; /);
 });
 
 Deno.test("the decision for an http(s) redirect is a page that navigates on by itself, so the callback may redirect again", async () => {

@@ -25,6 +25,7 @@ Deno.test("parseCli reads every flag", () => {
     "--password",
     "a long passphrase",
     "--reset-password",
+    "--trust-proxy",
   ]);
   assert.equal(options.port, 9000);
   assert.equal(options.hostname, "0.0.0.0");
@@ -32,6 +33,7 @@ Deno.test("parseCli reads every flag", () => {
   assert.equal(options.stateDir, "/tmp/state");
   assert.equal(options.password, "a long passphrase");
   assert.equal(options.resetPassword, true);
+  assert.equal(options.trustProxy, true);
 });
 
 Deno.test("parseCli accepts --flag=value", () => {
@@ -48,6 +50,7 @@ Deno.test("parseCli leaves everything unset when given nothing", () => {
   assert.equal(options.stateDir, undefined);
   assert.equal(options.password, undefined);
   assert.equal(options.resetPassword, false);
+  assert.equal(options.trustProxy, false, "trusting X-Forwarded-For is opt-in");
 });
 
 Deno.test("parseCli falls back to PERSONAL_MCP_* environment variables", () => {
@@ -58,6 +61,7 @@ Deno.test("parseCli falls back to PERSONAL_MCP_* environment variables", () => {
     PERSONAL_MCP_STATE_DIR: "/var/lib/pmcp",
     PERSONAL_MCP_PASSWORD: "password from env",
     PERSONAL_MCP_RESET_PASSWORD: "yes",
+    PERSONAL_MCP_TRUST_PROXY: "1",
   });
   assert.equal(options.port, 8788);
   assert.equal(options.hostname, "::1");
@@ -65,6 +69,7 @@ Deno.test("parseCli falls back to PERSONAL_MCP_* environment variables", () => {
   assert.equal(options.stateDir, "/var/lib/pmcp");
   assert.equal(options.password, "password from env");
   assert.equal(options.resetPassword, true);
+  assert.equal(options.trustProxy, true);
 });
 
 Deno.test("parseCli prefers a flag over the environment", () => {

@@ -58,6 +58,19 @@ Deno.test("resolveOptions refuses bad options with an error that names the optio
       /"clientMetadataDocuments" must be a boolean/,
     ],
     ["maxBodyBytes infinite", { maxBodyBytes: Infinity }, RangeError, /"maxBodyBytes"/],
+    ["bodyTimeoutSeconds zero", { bodyTimeoutSeconds: 0 }, RangeError, /"bodyTimeoutSeconds"/],
+    [
+      "mcpBodyTimeoutSeconds fractional",
+      { mcpBodyTimeoutSeconds: 0.5 },
+      RangeError,
+      /"mcpBodyTimeoutSeconds"/,
+    ],
+    [
+      "sseKeepaliveSeconds negative",
+      { sseKeepaliveSeconds: -15 },
+      RangeError,
+      /"sseKeepaliveSeconds"/,
+    ],
     [
       "allowedRedirects entry with a path",
       { allowedRedirects: ["https://example.com/cb"] },
@@ -117,6 +130,9 @@ Deno.test("resolveOptions fills in the documented defaults", async (t) => {
     ["clientMetadataDocuments", true],
     ["maxClients", 1000],
     ["maxBodyBytes", 65536],
+    ["bodyTimeoutSeconds", 10],
+    ["mcpBodyTimeoutSeconds", 60],
+    ["sseKeepaliveSeconds", 15],
   ];
   for (const [field, expected] of defaults) {
     await t.step(`${field} defaults to ${JSON.stringify(expected)}`, () => {
