@@ -25,11 +25,42 @@ interface KvAtomic {
   commit(): Promise<{ ok: boolean }>;
 }
 interface Kv {
+  watch(keys: unknown[][]): ReadableStream<KvEntryMaybe[]>;
   get(key: unknown[]): Promise<KvEntryMaybe>;
   getMany(keys: unknown[][]): Promise<KvEntryMaybe[]>;
   list(selector: { prefix: unknown[] }): AsyncIterable<KvEntryMaybe>;
   atomic(): KvAtomic;
   close(): void;
+}
+
+/**
+ * How often a watched key of a local database file is read, in ms. Deno KV on a file
+ * notifies the watchers of this process only (another process's writes to the same
+ * file are not announced), so several servers on one file poll: a read of one key.
+ */
+export const KV_WATCH_POLL_MS = 250;
+/** How long a broken `Deno.Kv.watch` waits before it is opened again, in ms. */
+const KV_WATCH_RETRY_MS = 1000;
+
+/** How a KV store hears of changes made by other processes. */
+export type KvWatchMode = "native" | "poll";
+
+/** Options of {@linkcode openKvStore}. */
+export interface KvStoreOptions {
+  /** Clock in epoch milliseconds, for tests. @default Date.now */
+  now?: () => number;
+  /**
+   * `"native"`: `Deno.Kv.watch` (Deno Deploy and remote databases announce every
+   * writer's changes); `"poll"`: read the watched key every {@linkcode KV_WATCH_POLL_MS}.
+   * @default "poll" for a local file, else "native"
+   */
+  watch?: KvWatchMode;
+}
+
+/** Keeps a timer from holding the process open (Deno), where the runtime allows it. */
+function unref(timer: ReturnType<typeof setTimeout>): void {
+  const deno = (globalThis as { Deno?: { unrefTimer?: (id: number) => void } }).Deno;
+  if (typeof timer === "number") deno?.unrefTimer?.(timer);
 }
 
 /** Deno KV's key limit for writes, in encoded bytes (reads allow one more). */
@@ -117,18 +148,92 @@ function ownerOnly(path: string): void {
  */
 export async function openKvStore(
   path?: string,
-  options: { now?: () => number } = {},
+  options: KvStoreOptions = {},
 ): Promise<Store> {
   const now = options.now ?? Date.now;
+  const local = path !== undefined && path !== ":memory:" && !/^https?:/i.test(path);
+  const mode = options.watch ?? (local ? "poll" : "native");
   const deno = (globalThis as { Deno?: { openKv?: (path?: string) => Promise<Kv> } }).Deno;
   if (!deno?.openKv) {
     throw new Error("Deno KV is not available in this runtime (run Deno with --unstable-kv)");
   }
   // Tokens are stored hashed, but grants and clients are the owner's business alone.
-  if (path !== undefined && path !== ":memory:") ownerOnly(path);
+  if (local) ownerOnly(path);
   const kv = await deno.openKv(path);
+  const stops = new Set<() => void>();
+
+  /** Reads the key every {@linkcode KV_WATCH_POLL_MS} and calls `onChange` when its versionstamp moved. */
+  function pollWatch(key: readonly string[], onChange: () => void): () => void {
+    let seen: string | null | undefined;
+    let busy = false;
+    const read = async () => {
+      if (busy) return;
+      busy = true;
+      try {
+        const { versionstamp } = await kv.get([...key]);
+        // The first read reports a record that exists: it may have been written just
+        // before the watch began.
+        if (seen === undefined ? versionstamp !== null : versionstamp !== seen) onChange();
+        seen = versionstamp;
+      } catch {
+        /* closed, or a passing error: the next tick reads again */
+      } finally {
+        busy = false;
+      }
+    };
+    void read();
+    const timer = setInterval(read, KV_WATCH_POLL_MS);
+    unref(timer);
+    return () => clearInterval(timer);
+  }
+
+  /** `Deno.Kv.watch`, opened again after a break; each (re)opening also calls `onChange`. */
+  function nativeWatch(key: readonly string[], onChange: () => void): () => void {
+    let stopped = false;
+    let reader: ReadableStreamDefaultReader<unknown> | undefined;
+    let retry: ReturnType<typeof setTimeout> | undefined;
+    let wake = () => {};
+    void (async () => {
+      while (!stopped) {
+        try {
+          reader = kv.watch([[...key]]).getReader();
+          // The first emission is the current value: the caller reads it as a change.
+          for (;;) {
+            const { done } = await reader.read();
+            if (done || stopped) break;
+            onChange();
+          }
+        } catch { /* the watch broke (a network error on Deploy): open it again */ }
+        if (stopped) break;
+        // Whatever changed while no watch was open is read by the caller now.
+        onChange();
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+          retry = setTimeout(resolve, KV_WATCH_RETRY_MS);
+          unref(retry);
+        });
+      }
+    })();
+    return () => {
+      stopped = true;
+      clearTimeout(retry);
+      wake();
+      reader?.cancel().catch(() => {});
+    };
+  }
 
   return {
+    // A local file may be opened by other processes (several servers, owner commands);
+    // Deno Deploy's database by every isolate. Only an in-memory database is private.
+    shared: path !== ":memory:",
+    watch(key, onChange) {
+      const stop = mode === "native" ? nativeWatch(key, onChange) : pollWatch(key, onChange);
+      const stopOnce = () => {
+        if (stops.delete(stopOnce)) stop();
+      };
+      stops.add(stopOnce);
+      return stopOnce;
+    },
     async get<T>(key: readonly string[]) {
       // A key KV could never have stored is absent, not an error (callers bound theirs too).
       if (keyBytes(key) > MAX_KEY_BYTES) return undefined;
@@ -170,6 +275,7 @@ export async function openKvStore(
       if (!ok) throw new StoreUnavailableError("Deno KV refused the write; nothing changed");
     },
     close() {
+      for (const stop of [...stops]) stop();
       kv.close();
       return Promise.resolve();
     },
