@@ -6,6 +6,8 @@
  * @module
  */
 
+import { type Counters, createMemoryCounters } from "./counters.ts";
+
 /** Failures an address may make before backoff starts. */
 export const FREE_FAILURES = 5;
 /** Longest wait imposed on one address, in seconds. */
@@ -19,58 +21,62 @@ interface AddressState {
   lastFailure: number;
 }
 
+/** The subject of the global window (no client address looks like it). */
+const GLOBAL = "*";
+
 /** The verdict of a throttle check. */
 export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSeconds: number };
 
-/** Tracks failed owner logins; in memory, bounded. */
-export function createLoginThrottle(now: () => number = Date.now) {
-  const addresses = new Map<string, AddressState>();
-  let windowStart = 0;
-  let windowFailures = 0;
+/** The global failure window. */
+interface Window {
+  start: number;
+  count: number;
+}
 
-  function forget() {
-    // Bounded memory: drop addresses whose backoff is long over.
-    if (addresses.size < 10_000) return;
-    const t = now();
-    for (const [addr, s] of addresses) {
-      if (t - s.lastFailure > MAX_BACKOFF_SECONDS * 1000) addresses.delete(addr);
-    }
-    if (addresses.size >= 10_000) addresses.clear();
-  }
-
+/**
+ * Tracks failed owner logins, through `counters`: in memory by default; in the store
+ * when other processes share it, so that every process sees the same failures.
+ */
+export function createLoginThrottle(
+  now: () => number = Date.now,
+  counters: Counters = createMemoryCounters(now),
+) {
   return {
-    check(address: string): ThrottleVerdict {
+    async check(address: string): Promise<ThrottleVerdict> {
       const t = now();
-      if (t - windowStart < 60_000 && windowFailures >= GLOBAL_FAILURES_PER_MINUTE) {
-        return { allowed: false, retryAfterSeconds: Math.ceil((windowStart + 60_000 - t) / 1000) };
+      const [global, s] = await Promise.all([
+        counters.get<Window>("login", GLOBAL),
+        counters.get<AddressState>("login", address),
+      ]);
+      if (global && t - global.start < 60_000 && global.count >= GLOBAL_FAILURES_PER_MINUTE) {
+        return { allowed: false, retryAfterSeconds: Math.ceil((global.start + 60_000 - t) / 1000) };
       }
-      const s = addresses.get(address);
       if (s && s.blockedUntil > t) {
         return { allowed: false, retryAfterSeconds: Math.ceil((s.blockedUntil - t) / 1000) };
       }
       return { allowed: true };
     },
-    fail(address: string): void {
+    async fail(address: string): Promise<void> {
       const t = now();
-      if (t - windowStart >= 60_000) {
-        windowStart = t;
-        windowFailures = 0;
-      }
-      windowFailures++;
-      forget();
-      const s = addresses.get(address) ?? { failures: 0, blockedUntil: 0, lastFailure: 0 };
-      // An address that behaved for the longest backoff starts over.
-      if (t - s.lastFailure > MAX_BACKOFF_SECONDS * 1000) s.failures = 0;
-      s.failures++;
-      s.lastFailure = t;
-      if (s.failures >= FREE_FAILURES) {
-        const seconds = Math.min(MAX_BACKOFF_SECONDS, 2 ** (s.failures - FREE_FAILURES));
-        s.blockedUntil = t + seconds * 1000;
-      }
-      addresses.set(address, s);
+      await counters.update<Window>("login", GLOBAL, (w) => {
+        const window = !w || t - w.start >= 60_000 ? { start: t, count: 0 } : w;
+        return { value: { ...window, count: window.count + 1 }, expiresAt: window.start + 60_000 };
+      });
+      await counters.update<AddressState>("login", address, (current) => {
+        const s = current ?? { failures: 0, blockedUntil: 0, lastFailure: 0 };
+        // An address that behaved for the longest backoff starts over.
+        const failures = t - s.lastFailure > MAX_BACKOFF_SECONDS * 1000 ? 1 : s.failures + 1;
+        const blockedUntil = failures >= FREE_FAILURES
+          ? t + Math.min(MAX_BACKOFF_SECONDS, 2 ** (failures - FREE_FAILURES)) * 1000
+          : s.blockedUntil;
+        return {
+          value: { failures, blockedUntil, lastFailure: t },
+          expiresAt: Math.max(blockedUntil, t + MAX_BACKOFF_SECONDS * 1000),
+        };
+      });
     },
-    succeed(address: string): void {
-      addresses.delete(address);
+    async succeed(address: string): Promise<void> {
+      await counters.delete("login", address);
     },
   };
 }
@@ -80,27 +86,34 @@ export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
 
 /**
  * A fixed-window counter per key (client address): at most `limit` events per
- * `windowMs`. In memory and bounded; used for registration floods.
+ * `windowMs`, through `counters` (in memory by default, bounded); used for
+ * registration floods.
  */
-export function createRateLimiter(limit: number, windowMs: number, now: () => number = Date.now) {
-  const windows = new Map<string, { start: number; count: number }>();
+export function createRateLimiter(
+  limit: number,
+  windowMs: number,
+  now: () => number = Date.now,
+  counters: Counters = createMemoryCounters(now),
+  name = "rate",
+) {
   return {
     /** Counts one event; refuses it when the key is over its limit. */
-    take(key: string): ThrottleVerdict {
+    async take(key: string): Promise<ThrottleVerdict> {
       const t = now();
-      let w = windows.get(key);
-      if (!w || t - w.start >= windowMs) {
-        if (windows.size >= 10_000) {
-          for (const [k, v] of windows) if (t - v.start >= windowMs) windows.delete(k);
-          if (windows.size >= 10_000) windows.clear();
-        }
-        w = { start: t, count: 0 };
-        windows.set(key, w);
+      let refused: Window | undefined;
+      await counters.update<Window>(name, key, (current) => {
+        const w = !current || t - current.start >= windowMs ? { start: t, count: 0 } : current;
+        refused = w.count >= limit ? w : undefined;
+        return refused
+          ? undefined
+          : { value: { ...w, count: w.count + 1 }, expiresAt: w.start + windowMs };
+      });
+      if (refused) {
+        return {
+          allowed: false,
+          retryAfterSeconds: Math.ceil((refused.start + windowMs - t) / 1000),
+        };
       }
-      if (w.count >= limit) {
-        return { allowed: false, retryAfterSeconds: Math.ceil((w.start + windowMs - t) / 1000) };
-      }
-      w.count++;
       return { allowed: true };
     },
   };

@@ -387,7 +387,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     }
 
     const view = consentView(client, source, redirect, pending.scope, form.request!);
-    const verdict = throttle.check(address);
+    const verdict = await throttle.check(address);
     if (!verdict.allowed) {
       refused("too many wrong passwords", address, client.clientId);
       return consentPage(
@@ -407,11 +407,11 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
       );
     }
     if (!(await owner.verify(form.password ?? ""))) {
-      throttle.fail(address);
+      await throttle.fail(address);
       deps.emit({ type: "owner_login_failed", clientAddress: address, page: "consent" });
       return consentPage({ ...view, error: "That is not the owner password." }, 401);
     }
-    throttle.succeed(address);
+    await throttle.succeed(address);
 
     const code = randomToken();
     const record: CodeRecord = {

@@ -165,7 +165,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
     address: string,
     password: string,
   ): Promise<Response> {
-    const verdict = throttle.check(address);
+    const verdict = await throttle.check(address);
     if (!verdict.allowed) {
       refused("too many wrong passwords", address);
       return await signIn(request, 429, {
@@ -180,11 +180,11 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       );
     }
     if (!(await owner.verify(password))) {
-      throttle.fail(address);
+      await throttle.fail(address);
       deps.emit({ type: "owner_login_failed", clientAddress: address, page: "owner" });
       return await signIn(request, 401, { error: "That is not the owner password." });
     }
-    throttle.succeed(address);
+    await throttle.succeed(address);
     // A new cookie at sign-in: a value planted before it is never a session.
     const cookie = randomToken();
     const t = now();
