@@ -106,14 +106,47 @@ function addOp(atomic: KvAtomic, op: WriteOp, now: number): void {
   }
 }
 
+/** Most attempts of a read or commit that found the database file locked. */
+const BUSY_ATTEMPTS = 32;
+
 /**
- * Commits atomically. A commit that fails (disk full, I/O error) stored nothing; a
- * TypeError (a key or value over KV's limits) is a bug and stays one.
+ * Whether Deno KV gave up because another connection held the database file's lock:
+ * several processes on one file (servers, an owner command) writing at once. Deno
+ * reports it as a TypeError ("database is locked"); nothing was read or stored.
+ */
+function isBusy(error: unknown): boolean {
+  return error instanceof Error && /database (table )?is (locked|busy)/i.test(error.message);
+}
+
+/** Runs a read again while the database file is locked by another process. */
+async function whileBusy<T>(read: () => Promise<T>): Promise<T> {
+  for (let attempt = 0;; attempt++) {
+    try {
+      return await read();
+    } catch (error) {
+      if (!isBusy(error) || attempt >= BUSY_ATTEMPTS) throw busyOr(error);
+      await new Promise((resolve) => setTimeout(resolve, jitterMs(2 ** Math.min(attempt, 6))));
+    }
+  }
+}
+
+/** A lock that never cleared is the store being unavailable, not a bug. */
+function busyOr(error: unknown): unknown {
+  return isBusy(error)
+    ? new StoreUnavailableError("Deno KV stayed locked by another process", { cause: error })
+    : error;
+}
+
+/**
+ * Commits atomically; `ok: false` when a check failed or the file was locked by another
+ * process (the caller tries again). A commit that fails (disk full, I/O error) stored
+ * nothing; another TypeError (a key or value over KV's limits) is a bug and stays one.
  */
 async function commit(atomic: KvAtomic): Promise<{ ok: boolean }> {
   try {
     return await atomic.commit();
   } catch (error) {
+    if (isBusy(error)) return { ok: false };
     if (error instanceof TypeError || error instanceof RangeError) throw error;
     throw new StoreUnavailableError(
       `Deno KV could not commit (${(error as Error)?.message}); nothing changed`,
@@ -237,23 +270,27 @@ export async function openKvStore(
     async get<T>(key: readonly string[]) {
       // A key KV could never have stored is absent, not an error (callers bound theirs too).
       if (keyBytes(key) > MAX_KEY_BYTES) return undefined;
-      const entry = await kv.get([...key]);
+      const entry = await whileBusy(() => kv.get([...key]));
       return unwrap(entry.value, now()) as T | undefined;
     },
     async list<T>(prefix: readonly string[]) {
-      const out: Entry<T>[] = [];
-      if (keyBytes(prefix) > MAX_KEY_BYTES) return out;
+      if (keyBytes(prefix) > MAX_KEY_BYTES) return [];
       const t = now();
-      for await (const entry of kv.list({ prefix: [...prefix] })) {
-        const value = unwrap(entry.value, t);
-        if (value !== undefined) out.push({ key: entry.key as string[], value: value as T });
-      }
-      return out;
+      return await whileBusy(async () => {
+        const out: Entry<T>[] = [];
+        for await (const entry of kv.list({ prefix: [...prefix] })) {
+          const value = unwrap(entry.value, t);
+          if (value !== undefined) out.push({ key: entry.key as string[], value: value as T });
+        }
+        return out;
+      });
     },
     async transact(keys, plan) {
       // Optimistic concurrency: retry when another writer changed a key we read.
       for (let attempt = 0; attempt < 32; attempt++) {
-        const entries = keys.length ? await kv.getMany(keys.map((k) => [...k])) : [];
+        const entries = keys.length
+          ? await whileBusy(() => kv.getMany(keys.map((k) => [...k])))
+          : [];
         const t = now();
         const { ops, result } = plan(entries.map((e) => unwrap(e.value, t)));
         if (ops.length === 0) return result;
@@ -268,11 +305,15 @@ export async function openKvStore(
     },
     async write(ops) {
       if (ops.length === 0) return;
-      const atomic = kv.atomic();
-      const t = now();
-      for (const op of ops) addOp(atomic, op, t);
-      const { ok } = await commit(atomic);
-      if (!ok) throw new StoreUnavailableError("Deno KV refused the write; nothing changed");
+      for (let attempt = 0; attempt < BUSY_ATTEMPTS; attempt++) {
+        const atomic = kv.atomic();
+        const t = now();
+        for (const op of ops) addOp(atomic, op, t);
+        // Without checks, only a lock held by another process refuses it: try again.
+        if ((await commit(atomic)).ok) return;
+        await new Promise((resolve) => setTimeout(resolve, jitterMs(2 ** Math.min(attempt, 6))));
+      }
+      throw new StoreUnavailableError("Deno KV stayed locked by another process; nothing changed");
     },
     close() {
       for (const stop of [...stops]) stop();
