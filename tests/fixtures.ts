@@ -192,7 +192,10 @@ export function resetClock(): void {
 
 /** A server process started by a test. */
 export interface ServerProcess {
+  /** Its `--base-url`. */
   baseUrl: string;
+  /** Where this process itself listens: `http://127.0.0.1:<port>`. */
+  localUrl: string;
   port: number;
   child: ChildProcess;
   /** Everything the process printed so far. */
@@ -215,9 +218,15 @@ export async function startServer(options: {
   env?: Record<string, string>;
   /** Flags for the runtime itself, before the script (e.g. Deno's `--unstable-kv`). */
   runtimeFlags?: string[];
+  /**
+   * The public `--base-url`, when clients reach the server through something else (a
+   * proxy in front of several servers). @default `http://127.0.0.1:<port>`
+   */
+  publicUrl?: string;
 }): Promise<ServerProcess> {
   const port = options.port ?? await freePort();
-  const baseUrl = `http://127.0.0.1:${port}`;
+  const local = `http://127.0.0.1:${port}`;
+  const baseUrl = options.publicUrl ?? local;
   const script = options.script ?? "mod.ts";
   const flags = [
     "--port",
@@ -252,7 +261,7 @@ export async function startServer(options: {
   for (;;) {
     if (child.exitCode !== null) throw new Error(`server exited (${child.exitCode}): ${out}`);
     try {
-      const res = await fetch(`${baseUrl}/.well-known/oauth-authorization-server`);
+      const res = await fetch(`${local}/.well-known/oauth-authorization-server`);
       await res.body?.cancel();
       if (res.ok) break;
     } catch { /* not listening yet */ }
@@ -264,6 +273,7 @@ export async function startServer(options: {
   }
   return {
     baseUrl,
+    localUrl: local,
     port,
     child,
     output: () => out,
