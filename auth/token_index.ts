@@ -124,30 +124,29 @@ export function withAccessIndex(
   let stopWatch: (() => void) | undefined;
 
   /** The writes plus, when they delete announced records, a log entry and a new notice. */
-  function withNotice(ops: WriteOp[]): { ops: WriteOp[]; id?: string } {
+  function withNotice(ops: WriteOp[]): WriteOp[] {
     const deleted: string[][] = [];
     for (const op of ops) {
       if (op.op === "delete" && op.key.length >= 2 && announced.has(op.key[0]!)) {
         deleted.push([...op.key]);
       }
     }
-    if (deleted.length === 0) return { ops };
+    if (deleted.length === 0) return ops;
     const t = now();
     // Sortable by time; random so that concurrent writers never collide.
     const id = `${t.toString(36).padStart(9, "0")}-${randomToken(9)}`;
-    return {
-      id,
-      ops: [
-        ...ops,
-        {
-          op: "set",
-          key: [...keys.revocationLog, id],
-          value: { at: t, keys: deleted } satisfies LogEntry,
-          expiresAt: t + REVOCATION_LOG_TTL_MS,
-        },
-        { op: "set", key: keys.revocationNotice, value: id },
-      ],
-    };
+    // Known as this process's own before the write, which may be heard before it returns.
+    own.set(id, t);
+    return [
+      ...ops,
+      {
+        op: "set",
+        key: [...keys.revocationLog, id],
+        value: { at: t, keys: deleted } satisfies LogEntry,
+        expiresAt: t + REVOCATION_LOG_TTL_MS,
+      },
+      { op: "set", key: keys.revocationNotice, value: id },
+    ];
   }
 
   function dispatch(deleted: RemoteDeletions): void {
@@ -270,23 +269,17 @@ export function withAccessIndex(
       return store.close();
     },
     async write(ops) {
-      const { ops: all, id } = withNotice(ops);
-      await store.write(all);
-      if (id) own.set(id, now());
+      await store.write(withNotice(ops));
       forgetDeleted(ops);
     },
     async transact(keys, plan) {
       // Plans may run more than once (optimistic stores retry); the last one is applied.
       let applied: readonly WriteOp[] = [];
-      let appliedId: string | undefined;
       const result = await store.transact(keys, (values) => {
         const decided = plan(values);
         applied = decided.ops;
-        const { ops, id } = withNotice(decided.ops);
-        appliedId = id;
-        return { ops, result: decided.result };
+        return { ops: withNotice(decided.ops), result: decided.result };
       });
-      if (appliedId && applied.length > 0) own.set(appliedId, now());
       forgetDeleted(applied);
       return result;
     },
