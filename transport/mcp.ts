@@ -147,10 +147,15 @@ async function sseToJson(response: Response): Promise<Response> {
  */
 function createStreamTable() {
   const byGrant = new Map<unknown, Set<() => void>>();
+  // Answers already handed out through a stream of ours (tracked once, not twice).
+  const tracked = new WeakSet<Response>();
 
   function track(response: Response, grantId: unknown, onEnd?: () => void): Response {
     const type = response.headers.get("content-type") ?? "";
-    if (!response.body || grantId === undefined || !type.startsWith("text/event-stream")) {
+    if (
+      !response.body || grantId === undefined || !type.startsWith("text/event-stream") ||
+      tracked.has(response)
+    ) {
       return response;
     }
     const reader = response.body.getReader();
@@ -194,11 +199,13 @@ function createStreamTable() {
         return reader.cancel(reason);
       },
     });
-    return new Response(body, {
+    const ours = new Response(body, {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
     });
+    tracked.add(ours);
+    return ours;
   }
 
   return {

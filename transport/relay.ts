@@ -133,7 +133,7 @@ export function createAnswerRelay(
       };
 
       /** Waits for the answer to `id` in the store, until it comes or the wait ends. */
-      function await_(id: string): () => void {
+      function waitForAnswer(id: string): () => void {
         const key = answerKey(sessionId, id);
         let done = false;
         let taking = false;
@@ -189,7 +189,7 @@ export function createAnswerRelay(
               pending.values().next().value?.stop();
             }
             pending.set(id, { original: message.id, stop: () => {} });
-            pending.get(id)!.stop = await_(id);
+            pending.get(id)!.stop = waitForAnswer(id);
             return send({ ...message, id }, options).catch((error) => {
               pending.get(id)?.stop();
               throw error;
