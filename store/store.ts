@@ -69,6 +69,18 @@ export interface Store {
 /**
  * In-process watchers of keys, for the adapters whose every writer lives in this
  * process (memory, file): a write that touched a watched key calls its watchers.
+ *
+ * @example A write of the watched key calls the watcher
+ * ```ts
+ * import { createKeyWatchers } from "./store.ts";
+ * const watchers = createKeyWatchers();
+ * let calls = 0;
+ * const stop = watchers.watch(["server", "notice"], () => calls++);
+ * watchers.changed([{ op: "set", key: ["server", "notice"], value: 1 }]);
+ * await Promise.resolve();
+ * stop();
+ * if (calls !== 1) throw new Error(`called ${calls} times`);
+ * ```
  */
 export function createKeyWatchers() {
   const byKey = new Map<string, Set<() => void>>();
