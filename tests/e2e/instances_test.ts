@@ -197,10 +197,13 @@ async function measureRevocation(
     streamEnd - t0 < PROPAGATION_BOUND_MS,
     `the session stream on ${stream.name} was not ended`,
   );
+  // Measured from when the revoking call returned; an owner command's revocation may
+  // land before its process has exited.
+  const after = (ms: number) => ms <= 0 ? "before the revoking call returned" : `after ${ms} ms`;
   console.log(
     `revocation by ${label}: token refused on ${
-      watched.map((w, i) => `${w.name} after ${delays[i]} ms`).join(", ")
-    }; the session stream on ${stream.name} ended after ${streamEnd - t0} ms`,
+      watched.map((w, i) => `${w.name} ${after(delays[i]!)}`).join(", ")
+    }; the session stream on ${stream.name} ended ${after(streamEnd - t0)}`,
   );
 }
 
