@@ -54,7 +54,7 @@ export {
 } from "./store/store.ts";
 export { createMemoryStore } from "./store/memory.ts";
 export { type FileStoreOptions, openFileStore, StateFileError } from "./store/file.ts";
-export { openKvStore } from "./store/kv.ts";
+export { type KvStoreOptions, type KvWatchMode, openKvStore } from "./store/kv.ts";
 export { runCli } from "./runtime/cli.ts";
 export { demoTools } from "./transport/demo.ts";
 

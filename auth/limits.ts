@@ -11,6 +11,8 @@
  * @module
  */
 
+import { type Counters, createMemoryCounters } from "./counters.ts";
+
 /** Failures an address (or a device) may make before backoff starts. */
 export const FREE_FAILURES = 5;
 /** Longest wait imposed on one address, in seconds. */
@@ -19,8 +21,8 @@ export const MAX_BACKOFF_SECONDS = 15 * 60;
 export const GLOBAL_FAILURES_PER_MINUTE = 30;
 /** Password verifications (PBKDF2) allowed to run at the same time. */
 export const CONCURRENT_VERIFICATIONS = 2;
-/** Addresses, devices or keys a limiter remembers before it forgets the oldest. */
-const MAX_TRACKED = 10_000;
+/** The subject of the global window (no client address looks like it). */
+const GLOBAL = "*";
 
 interface KeyState {
   failures: number;
@@ -36,7 +38,7 @@ export type ThrottleVerdict = { allowed: true } | { allowed: false; retryAfterSe
  * attempt of the same address (or device) waits until this one has finished.
  */
 export type Attempt =
-  | { allowed: true; finish(succeeded: boolean): void }
+  | { allowed: true; finish(succeeded: boolean): Promise<void> }
   | { allowed: false; retryAfterSeconds: number };
 
 function expandIpv6(address: string): number[] | undefined {
@@ -93,41 +95,53 @@ export function addressBucket(address: string): string {
   return `${groups.slice(0, 4).map((g) => g.toString(16)).join(":")}::/64`;
 }
 
-/** Failure counters per key with exponential backoff; in memory, bounded. */
-function createBackoff() {
-  const states = new Map<string, KeyState>();
+/** A fixed window: when it began and how many it counted. */
+interface Window {
+  start: number;
+  count: number;
+}
+
+/**
+ * Failure counters per key with exponential backoff, kept in `counters` under `name`:
+ * in memory, or in the store that several processes share.
+ */
+function createBackoff(counters: Counters, name: string) {
   return {
-    blocked(key: string, t: number): number {
-      const s = states.get(key);
-      return s && s.blockedUntil > t ? s.blockedUntil - t : 0;
+    /**
+     * In one atomic step: refuses (with how long to wait, ms) when the key is blocked,
+     * else counts one failure, so that concurrent attempts, in this process or another,
+     * cannot all pass the check before any is counted.
+     */
+    async reserve(key: string, t: number): Promise<number> {
+      let blocked = 0;
+      await counters.update<KeyState>(name, key, (current) => {
+        blocked = current && current.blockedUntil > t ? current.blockedUntil - t : 0;
+        if (blocked) return undefined;
+        const s = current ?? { failures: 0, blockedUntil: 0, lastFailure: 0 };
+        // A key that behaved for the longest backoff starts over.
+        const failures = t - s.lastFailure > MAX_BACKOFF_SECONDS * 1000 ? 1 : s.failures + 1;
+        const blockedUntil = failures >= FREE_FAILURES
+          ? Math.max(
+            s.blockedUntil,
+            t + Math.min(MAX_BACKOFF_SECONDS, 2 ** (failures - FREE_FAILURES)) * 1000,
+          )
+          : s.blockedUntil;
+        return {
+          value: { failures, blockedUntil, lastFailure: t },
+          expiresAt: Math.max(blockedUntil, t + MAX_BACKOFF_SECONDS * 1000),
+        };
+      });
+      return blocked;
     },
-    fail(key: string, t: number): void {
-      if (states.size >= MAX_TRACKED && !states.has(key)) {
-        // Bounded memory: drop keys whose backoff is long over, else start over.
-        for (const [k, s] of states) {
-          if (t - s.lastFailure > MAX_BACKOFF_SECONDS * 1000) states.delete(k);
-        }
-        if (states.size >= MAX_TRACKED) states.clear();
-      }
-      const s = states.get(key) ?? { failures: 0, blockedUntil: 0, lastFailure: 0 };
-      // A key that behaved for the longest backoff starts over.
-      if (t - s.lastFailure > MAX_BACKOFF_SECONDS * 1000) s.failures = 0;
-      s.failures++;
-      s.lastFailure = t;
-      if (s.failures >= FREE_FAILURES) {
-        const seconds = Math.min(MAX_BACKOFF_SECONDS, 2 ** (s.failures - FREE_FAILURES));
-        s.blockedUntil = Math.max(s.blockedUntil, t + seconds * 1000);
-      }
-      states.set(key, s);
-    },
-    clear(key: string): void {
-      states.delete(key);
+    async clear(key: string): Promise<void> {
+      await counters.delete(name, key);
     },
   };
 }
 
 /**
- * Tracks owner logins; in memory, bounded.
+ * Tracks owner logins through `counters`: in memory by default; in the store when other
+ * processes share it, so that N processes allow what one allows.
  *
  * @example Five wrong guesses, then a wait; another address is not affected
  * ```ts
@@ -136,19 +150,20 @@ function createBackoff() {
  * for (let i = 0; i < 5; i++) {
  *   const attempt = await throttle.reserve({ address: "192.0.2.1" });
  *   if (!attempt.allowed) throw new Error("too early");
- *   attempt.finish(false);
+ *   await attempt.finish(false);
  * }
  * if ((await throttle.reserve({ address: "192.0.2.1" })).allowed) throw new Error("not throttled");
  * if (!(await throttle.reserve({ address: "192.0.2.2" })).allowed) throw new Error("blocked");
  * ```
  */
-export function createLoginThrottle(now: () => number = Date.now) {
-  const addresses = createBackoff();
-  const devices = createBackoff();
+export function createLoginThrottle(
+  now: () => number = Date.now,
+  counters: Counters = createMemoryCounters(now),
+) {
+  const addresses = createBackoff(counters, "login");
+  const devices = createBackoff(counters, "device");
   /** The tail of each key's line of attempts; a key without one is not in the map. */
   const lines = new Map<string, Promise<void>>();
-  let windowStart = 0;
-  let windowFailures = 0;
 
   /** Waits for the key's earlier attempts to finish; returns the release of this one. */
   async function turn(key: string): Promise<() => void> {
@@ -179,41 +194,52 @@ export function createLoginThrottle(now: () => number = Date.now) {
       if (who.device !== undefined) {
         const device = who.device;
         const release = await turn(`device ${device}`);
-        const t = now();
-        const blocked = devices.blocked(device, t);
+        const blocked = await devices.reserve(device, now());
         if (blocked) return wait(blocked, release);
-        devices.fail(device, t);
         return {
           allowed: true,
-          finish(succeeded) {
-            if (succeeded) devices.clear(device);
-            release();
+          async finish(succeeded) {
+            try {
+              if (succeeded) await devices.clear(device);
+            } finally {
+              release();
+            }
           },
         };
       }
       const key = addressBucket(who.address);
       const release = await turn(key);
       const t = now();
-      if (t - windowStart >= 60_000) {
-        windowStart = t;
-        windowFailures = 0;
+      const global = await counters.get<Window>("login", GLOBAL);
+      if (global && t - global.start < 60_000 && global.count >= GLOBAL_FAILURES_PER_MINUTE) {
+        return wait(global.start + 60_000 - t, release);
       }
-      if (windowFailures >= GLOBAL_FAILURES_PER_MINUTE) {
-        return wait(windowStart + 60_000 - t, release);
-      }
-      const blocked = addresses.blocked(key, t);
+      const blocked = await addresses.reserve(key, t);
       if (blocked) return wait(blocked, release);
-      addresses.fail(key, t);
-      windowFailures++;
-      const window = windowStart;
+      // The global ceiling counts the attempt too (approximately across processes: a
+      // ceiling, not a lock).
+      const counted = await counters.update<Window>("login", GLOBAL, (w) => {
+        const window = !w || t - w.start >= 60_000 ? { start: t, count: 0 } : w;
+        return { value: { ...window, count: window.count + 1 }, expiresAt: window.start + 60_000 };
+      });
       return {
         allowed: true,
-        finish(succeeded) {
-          if (succeeded) {
-            addresses.clear(key);
-            if (windowStart === window && windowFailures > 0) windowFailures--;
+        async finish(succeeded) {
+          try {
+            if (!succeeded) return;
+            await addresses.clear(key);
+            // A right password is no failure: it leaves the global window it was counted in.
+            await counters.update<Window>(
+              "login",
+              GLOBAL,
+              (w) =>
+                w && counted && w.start === counted.start && w.count > 0
+                  ? { value: { ...w, count: w.count - 1 }, expiresAt: w.start + 60_000 }
+                  : undefined,
+            );
+          } finally {
+            release();
           }
-          release();
         },
       };
     },
@@ -278,28 +304,34 @@ export type ConcurrencyLimit = ReturnType<typeof createConcurrencyLimit>;
 
 /**
  * A fixed-window counter per client address (IPv6 per /64): at most `limit` events per
- * `windowMs`. In memory and bounded; used for registration floods.
+ * `windowMs`, through `counters` (in memory by default, bounded; in the store when
+ * several processes share it); used for registration floods.
  */
-export function createRateLimiter(limit: number, windowMs: number, now: () => number = Date.now) {
-  const windows = new Map<string, { start: number; count: number }>();
+export function createRateLimiter(
+  limit: number,
+  windowMs: number,
+  now: () => number = Date.now,
+  counters: Counters = createMemoryCounters(now),
+  name = "rate",
+) {
   return {
     /** Counts one event; refuses it when the address is over its limit. */
-    take(address: string): ThrottleVerdict {
-      const key = addressBucket(address);
+    async take(address: string): Promise<ThrottleVerdict> {
       const t = now();
-      let w = windows.get(key);
-      if (!w || t - w.start >= windowMs) {
-        if (windows.size >= MAX_TRACKED) {
-          for (const [k, v] of windows) if (t - v.start >= windowMs) windows.delete(k);
-          if (windows.size >= MAX_TRACKED) windows.clear();
-        }
-        w = { start: t, count: 0 };
-        windows.set(key, w);
+      let refused: Window | undefined;
+      await counters.update<Window>(name, addressBucket(address), (current) => {
+        const w = !current || t - current.start >= windowMs ? { start: t, count: 0 } : current;
+        refused = w.count >= limit ? w : undefined;
+        return refused
+          ? undefined
+          : { value: { ...w, count: w.count + 1 }, expiresAt: w.start + windowMs };
+      });
+      if (refused) {
+        return {
+          allowed: false,
+          retryAfterSeconds: Math.ceil((refused.start + windowMs - t) / 1000),
+        };
       }
-      if (w.count >= limit) {
-        return { allowed: false, retryAfterSeconds: Math.ceil((w.start + windowMs - t) / 1000) };
-      }
-      w.count++;
       return { allowed: true };
     },
   };

@@ -125,7 +125,7 @@ export function createOwnerProof(deps: {
         }
         verified = refused === undefined;
       } finally {
-        attempt.finish(verified);
+        await attempt.finish(verified);
       }
       if (refused) {
         deps.emit({

@@ -211,6 +211,11 @@ export const keys = {
   passkeyChallenge: (hash: string): Key => ["passkey_challenge", hash],
   activity: ["activity"] as Key,
   activitySlot: (slot: number): Key => ["activity", String(slot)],
+  /** The id of the newest revocation-log entry: what other processes watch. */
   revocationNotice: ["server", "revocation-notice"] as Key,
+  /** `[..., entryId]`: the keys one write deleted (access tokens, grants, MCP sessions). */
+  revocationLog: ["server", "revocation-log"] as Key,
+  /** `[..., name, subject]`: a rate-limit count shared by the processes on one store. */
+  limit: (name: string, subject: string): Key => ["limit", name, subject],
   signingKey: ["server", "signing-key"] as Key,
 } as const;

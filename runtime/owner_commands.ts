@@ -250,9 +250,13 @@ export async function runOwnerCommand(
   io: CommandIo = processIo(),
 ): Promise<number> {
   let parsed;
+  // Grant and client ids are base64url and may begin with "-": there are no short
+  // options, so such an argument is an id, not a flag.
+  const ids = argv.filter((a) => /^-[A-Za-z0-9_][A-Za-z0-9_-]+$/.test(a));
+  const args = ids.length === 0 ? argv : [...argv.filter((a) => !ids.includes(a)), "--", ...ids];
   try {
     parsed = parseArgs({
-      args: argv,
+      args,
       options: {
         "state-dir": { type: "string" },
         json: { type: "boolean" },

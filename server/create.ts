@@ -22,6 +22,7 @@ import { createRevokeEndpoint } from "../auth/endpoints/revoke.ts";
 import { createTokenEndpoint } from "../auth/endpoints/token.ts";
 import { createOwnerEndpoint } from "../auth/endpoints/owner.ts";
 import { createPasskeyEndpoint } from "../auth/endpoints/passkey.ts";
+import { createMemoryCounters, storeCounters } from "../auth/counters.ts";
 import { createGrants } from "../auth/grants.ts";
 import {
   CONCURRENT_VERIFICATIONS,
@@ -36,11 +37,12 @@ import { createOwnerControls, type OwnerControls } from "../auth/owner_controls.
 import { createPasskeys } from "../auth/passkeys.ts";
 import { createSigner } from "../auth/signer.ts";
 import { keys } from "../auth/records.ts";
-import { withAccessIndex } from "../auth/token_index.ts";
+import { type RemoteDeletions, withAccessIndex } from "../auth/token_index.ts";
 import { createUsageRecorder } from "../auth/usage.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
-import { createMcpEndpoint } from "../transport/mcp.ts";
+import { createMcpEndpoint, type McpEndpoint } from "../transport/mcp.ts";
+import { SESSION_RECORD_PREFIX } from "../transport/sessions.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { quoteForLog } from "./log.ts";
 import { type PersonalMcpEvent, type PersonalMcpOptions, resolveOptions } from "./options.ts";
@@ -92,7 +94,12 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
   const store = withAccessIndex(
     options.store === undefined || options.store === "memory" ? createMemoryStore() : options.store,
     now,
+    // Other processes sharing the store hear of ended sessions as of revoked grants.
+    { announce: [SESSION_RECORD_PREFIX] },
   );
+  // Rate limits count in memory, or in the store when other processes share it (Deno
+  // KV), so that N processes allow what one allows.
+  const counters = store.shared ? storeCounters(store) : createMemoryCounters(now);
   const activity = createActivityLog(store, now);
   const emit = (event: PersonalMcpEvent) => {
     if (isAuthEvent(event)) activity.record(event);
@@ -107,7 +114,15 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     configureServer: options.configureServer,
     bodyTimeoutSeconds: opts.mcpBodyTimeoutSeconds,
     onError: (error) => emit({ type: "mcp_rejected", error }),
+    sharedStore: store.shared ? store : undefined,
   });
+  // A grant revoked, or a session ended, by another process sharing the store: what
+  // this process holds of it closes too (within a second: the revocation notice).
+  store.onRemoteDeletions((deleted) =>
+    void closeDeleted(mcp, store, deleted).catch((error) =>
+      emit({ type: "error", where: "/mcp", error })
+    )
+  );
   // A grant that ends early ends everywhere at once: its tokens (the store and its
   // index), and on /mcp its sessions and open streams. The transport hears only an id.
   const grants = createGrants(store, (grantId, reason, clientId, address) => {
@@ -175,11 +190,12 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
   });
   const signer = createSigner(store);
   // One proof, under one throttle, for every place the owner proves who they are
-  // (consent and owner page, password or passkey).
+  // (consent and owner page, password or passkey). The throttle counts through the
+  // shared store when other processes share it, so N instances allow what one allows.
   const proof = createOwnerProof({
     owner,
     passkeys,
-    throttle: createLoginThrottle(now),
+    throttle: createLoginThrottle(now, counters),
     verifications: createConcurrencyLimit(CONCURRENT_VERIFICATIONS),
     signer,
     secureCookie: opts.baseUrl.startsWith("https:"),
@@ -195,7 +211,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     register: createRegisterEndpoint({
       opts,
       store,
-      registrations: createRateLimiter(REGISTRATIONS_PER_MINUTE, 60_000, now),
+      registrations: createRateLimiter(REGISTRATIONS_PER_MINUTE, 60_000, now, counters, "register"),
       grants,
       now,
       emit,
@@ -248,4 +264,26 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       await store.close();
     },
   };
+}
+
+/**
+ * Closes on `/mcp` what another process's deletions ended: the sessions and streams of
+ * revoked grants, and sessions whose record is gone. `undefined` (some deletions may
+ * have been missed): every grant held open here is looked up again.
+ */
+async function closeDeleted(
+  mcp: McpEndpoint,
+  store: Store,
+  deleted: RemoteDeletions,
+): Promise<void> {
+  if (deleted === undefined) {
+    for (const grantId of mcp.openGrants()) {
+      if ((await store.get(keys.grant(grantId))) === undefined) await mcp.closeGrant(grantId);
+    }
+    return;
+  }
+  for (const key of deleted) {
+    if (key[0] === "grant" && key.length === 2) await mcp.closeGrant(key[1]!);
+    else if (key[0] === SESSION_RECORD_PREFIX && key.length === 3) await mcp.closeSession(key[2]!);
+  }
 }

@@ -10,7 +10,7 @@ import { chmod, mkdir, open, readFile, rename, unlink } from "node:fs/promises";
 import { join, resolve } from "node:path";
 import process from "node:process";
 import { createMapCore, keyId, type Slot, type Undo } from "./memory.ts";
-import { type Store, StoreUnavailableError } from "./store.ts";
+import { createKeyWatchers, type Store, StoreUnavailableError, type WriteOp } from "./store.ts";
 
 /** The file's name inside the state folder. */
 export const STATE_FILE = "state.json";
@@ -171,6 +171,7 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
   core.prune();
 
   let closed = false;
+  const watchers = createKeyWatchers();
   let writing: Promise<void> | undefined;
   let queued: Promise<void> | undefined;
   // Changes applied in memory and not yet on disk, oldest first, with what undoes them.
@@ -269,20 +270,30 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
     },
     async transact(keys, plan) {
       ensureOpen();
-      const { result, undo } = core.transact(keys, plan);
+      let ops: WriteOp[] = [];
+      const { result, undo } = core.transact(keys, (values) => {
+        const decided = plan(values);
+        ops = decided.ops;
+        return decided;
+      });
       if (undo.length === 0) return result;
       journal.push(...undo);
       await persist();
+      watchers.changed(ops);
       return result;
     },
     async write(ops) {
       ensureOpen();
       journal.push(...core.apply(ops));
       await persist();
+      watchers.changed(ops);
     },
+    // The lock keeps other processes out: every writer is in this one.
+    watch: (key, onChange) => watchers.watch(key, onChange),
     async close() {
       if (closed) return;
       closed = true;
+      watchers.clear();
       await (queued ?? writing)?.catch(() => {});
       releaseLock(lockPath);
     },

@@ -3,7 +3,15 @@
  *
  * @module
  */
-import { type Entry, hasPrefix, type Key, type Plan, type Store, type WriteOp } from "./store.ts";
+import {
+  createKeyWatchers,
+  type Entry,
+  hasPrefix,
+  type Key,
+  type Plan,
+  type Store,
+  type WriteOp,
+} from "./store.ts";
 
 /** A stored record with its key and optional expiry (epoch ms). */
 export interface Slot {
@@ -116,12 +124,21 @@ export function createMapCore(now: () => number = Date.now) {
  */
 export function createMemoryStore(options: { now?: () => number } = {}): Store {
   const core = createMapCore(options.now);
+  // Every writer is in this process (two servers in one test may share the store).
+  const watchers = createKeyWatchers();
   return {
     get: (key) => Promise.resolve(core.get(key)),
     list: (prefix) => Promise.resolve(core.list(prefix)),
     transact: (keys, plan) => {
       try {
-        return Promise.resolve(core.transact(keys, plan).result);
+        let ops: WriteOp[] = [];
+        const { result } = core.transact(keys, (values) => {
+          const decided = plan(values);
+          ops = decided.ops;
+          return decided;
+        });
+        watchers.changed(ops);
+        return Promise.resolve(result);
       } catch (error) {
         return Promise.reject(error);
       }
@@ -129,11 +146,16 @@ export function createMemoryStore(options: { now?: () => number } = {}): Store {
     write: (ops) => {
       try {
         core.apply(ops); // nothing to persist: applied means stored
+        watchers.changed(ops);
         return Promise.resolve();
       } catch (error) {
         return Promise.reject(error);
       }
     },
-    close: () => Promise.resolve(),
+    watch: watchers.watch,
+    close: () => {
+      watchers.clear();
+      return Promise.resolve();
+    },
   };
 }

@@ -53,8 +53,66 @@ export interface Store {
   transact<R>(keys: Key[], plan: (values: unknown[]) => Plan<R>): Promise<R>;
   /** Applies writes atomically without reading. */
   write(ops: WriteOp[]): Promise<void>;
-  /** Releases files, locks and handles. */
+  /** Releases files, locks and handles (and stops every watch). */
   close(): Promise<void>;
+  /**
+   * True when other processes read and write the same records at the same time (Deno
+   * KV: several servers on one database file, or Deno Deploy's isolates). Rate-limit
+   * counts and MCP session records then live in the store instead of in memory.
+   */
+  readonly shared?: boolean;
+  /**
+   * Calls `onChange` soon after the record at `key` changed, whoever changed it (for a
+   * shared store, other processes too); returns a function that stops watching. A call
+   * may come without a change (a reconnect): the caller reads the record to know.
+   * Absent: the caller reads the record itself when it needs to know.
+   */
+  watch?(key: Key, onChange: () => void): () => void;
+}
+
+/**
+ * In-process watchers of keys, for the adapters whose every writer lives in this
+ * process (memory, file): a write that touched a watched key calls its watchers.
+ *
+ * @example A write of the watched key calls the watcher
+ * ```ts
+ * import { createKeyWatchers } from "./store.ts";
+ * const watchers = createKeyWatchers();
+ * let calls = 0;
+ * const stop = watchers.watch(["server", "notice"], () => calls++);
+ * watchers.changed([{ op: "set", key: ["server", "notice"], value: 1 }]);
+ * await Promise.resolve();
+ * stop();
+ * if (calls !== 1) throw new Error(`called ${calls} times`);
+ * ```
+ */
+export function createKeyWatchers() {
+  const byKey = new Map<string, Set<() => void>>();
+  return {
+    watch(key: Key, onChange: () => void): () => void {
+      const id = JSON.stringify(key);
+      let set = byKey.get(id);
+      if (!set) byKey.set(id, set = new Set());
+      // A wrapper per call, so that watching twice with one function needs two stops.
+      const call = () => onChange();
+      set.add(call);
+      return () => {
+        set.delete(call);
+        if (set.size === 0 && byKey.get(id) === set) byKey.delete(id);
+      };
+    },
+    /** Tells the watchers of every key in `ops` (after the writes are stored). */
+    changed(ops: readonly WriteOp[]): void {
+      if (byKey.size === 0) return;
+      for (const op of ops) {
+        for (const call of byKey.get(JSON.stringify(op.key)) ?? []) queueMicrotask(call);
+      }
+    },
+    /** Stops every watch. */
+    clear(): void {
+      byKey.clear();
+    },
+  };
 }
 
 /** Whether `key` starts with `prefix`. */

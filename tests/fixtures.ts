@@ -193,7 +193,10 @@ export function resetClock(): void {
 
 /** A server process started by a test. */
 export interface ServerProcess {
+  /** Its `--base-url`. */
   baseUrl: string;
+  /** Where this process itself listens: `http://127.0.0.1:<port>`. */
+  localUrl: string;
   port: number;
   child: ChildProcess;
   /** Everything the process printed so far. */
@@ -222,12 +225,18 @@ export async function startServer(options: {
    * @default "127.0.0.1"
    */
   baseHost?: string;
+  /**
+   * The public `--base-url`, when clients reach the server through something else (a
+   * proxy in front of several servers). @default `http://<baseHost>:<port>`
+   */
+  publicUrl?: string;
   /** Runs the server under `ulimit -n <n>` (soft and hard limit of open descriptors). */
   ulimit?: number;
 }): Promise<ServerProcess> {
   const port = options.port ?? await freePort();
-  const baseUrl = `http://${options.baseHost ?? "127.0.0.1"}:${port}`;
-  const readyUrl = `http://127.0.0.1:${port}/.well-known/oauth-authorization-server`;
+  const local = `http://127.0.0.1:${port}`;
+  const baseUrl = options.publicUrl ?? `http://${options.baseHost ?? "127.0.0.1"}:${port}`;
+  const readyUrl = `${local}/.well-known/oauth-authorization-server`;
   const script = options.script ?? "mod.ts";
   const flags = [
     "--port",
@@ -297,6 +306,7 @@ function serverProcess(
   const exited = new Promise<void>((resolve) => child.once("exit", () => resolve()));
   return {
     baseUrl,
+    localUrl: `http://127.0.0.1:${port}`,
     port,
     child,
     output: () => out,

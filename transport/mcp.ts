@@ -10,6 +10,11 @@
  *   out or evicted) statelessly, like a request without one: Claude Code does not
  *   initialize again after a 404, so its tools would die with the session. Only a
  *   session the client ended with DELETE, or another grant's, answers 404.
+ * - when the store is shared by several processes (Deno Deploy's isolates, servers on
+ *   one Deno KV file), a session's record (sessions.ts) lets any of them answer its
+ *   requests: a process that does not hold the session builds it again from the
+ *   record, and the client's answers to sampling and elicitation requests reach the
+ *   process that asked through the store (relay.ts).
  * It knows nothing of OAuth beyond the `authInfo` the bearer gate hands it; a session
  * belongs to the grant that opened it.
  *
@@ -29,6 +34,14 @@ import {
   CLOSE_CONNECTION,
   readTextWithin,
 } from "../server/http.ts";
+import type { Store } from "../store/store.ts";
+import { type AttachedSession, createAnswerRelay } from "./relay.ts";
+import {
+  createSessionRecords,
+  MAX_SESSION_ID_LENGTH,
+  SESSION_RECORD_TTL_MS,
+  type SessionRecord,
+} from "./sessions.ts";
 import { registerTools, type Tools } from "./tools.ts";
 
 /** Most 2025-era sessions kept at once; the least recently used goes first. */
@@ -49,6 +62,11 @@ export interface McpEndpointOptions {
   /** How long a POST body may take to arrive, in seconds (408 after). */
   bodyTimeoutSeconds: number;
   onError?: (error: Error) => void;
+  /**
+   * The store, when other processes serving the same URL share it: session records
+   * and relayed answers live there. Absent: sessions live in this process only.
+   */
+  sharedStore?: Store;
 }
 
 /** The MCP endpoint as a fetch handler. */
@@ -59,6 +77,13 @@ export interface McpEndpoint {
    * answered to one of its tokens. `grantId` is what the gate put in `authInfo.extra`.
    */
   closeGrant(grantId: string): Promise<void>;
+  /**
+   * Closes a session here without answering 404 for it later: its record is gone (the
+   * client ended it through another process, or it was dropped).
+   */
+  closeSession(sessionId: string): Promise<void>;
+  /** The grants that hold a session or an event stream open here. */
+  openGrants(): string[];
   /** Closes every session (and their open streams). */
   close(): Promise<void>;
 }
@@ -67,7 +92,14 @@ interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   grantId: unknown;
   lastUsed: number;
+  /** Its record in the shared store, when there is one. */
+  record?: SessionRecord;
+  /** Its server-to-client requests and the client's answers. */
+  relay?: AttachedSession;
 }
+
+/** Most session ids remembered as absent from the shared store (not looked up again). */
+const MAX_ABSENT_SESSIONS = 1000;
 
 /** Whether a message (or batch) asks for progress notifications, which need SSE. */
 function asksForProgress(body: unknown): boolean {
@@ -122,10 +154,15 @@ async function sseToJson(response: Response): Promise<Response> {
  */
 function createStreamTable() {
   const byGrant = new Map<unknown, Set<() => void>>();
+  // Answers already handed out through a stream of ours (tracked once, not twice).
+  const tracked = new WeakSet<Response>();
 
-  function track(response: Response, grantId: unknown): Response {
+  function track(response: Response, grantId: unknown, onEnd?: () => void): Response {
     const type = response.headers.get("content-type") ?? "";
-    if (!response.body || grantId === undefined || !type.startsWith("text/event-stream")) {
+    if (
+      !response.body || grantId === undefined || !type.startsWith("text/event-stream") ||
+      tracked.has(response)
+    ) {
       return response;
     }
     const reader = response.body.getReader();
@@ -135,6 +172,7 @@ function createStreamTable() {
     const set = ends;
     let end = () => {};
     const forget = () => {
+      if (!ended) onEnd?.();
       ended = true;
       set.delete(end);
       if (set.size === 0 && byGrant.get(grantId) === set) byGrant.delete(grantId);
@@ -168,11 +206,13 @@ function createStreamTable() {
         return reader.cancel(reason);
       },
     });
-    return new Response(body, {
+    const ours = new Response(body, {
       status: response.status,
       statusText: response.statusText,
       headers: response.headers,
     });
+    tracked.add(ours);
+    return ours;
   }
 
   return {
@@ -180,6 +220,10 @@ function createStreamTable() {
     /** Ends every stream of `grantId`. */
     end(grantId: unknown): void {
       for (const end of [...byGrant.get(grantId) ?? []]) end();
+    },
+    /** The grants with a stream open. */
+    grants(): unknown[] {
+      return [...byGrant.keys()];
     },
   };
 }
@@ -201,20 +245,30 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     return server;
   };
   const handler = createMcpHandler(factory, { legacy: "stateless", onerror: options.onError });
+  const onError = (error: unknown) =>
+    options.onError?.(error instanceof Error ? error : new Error(String(error)));
+  const records = options.sharedStore ? createSessionRecords(options.sharedStore, now) : undefined;
+  const relay = createAnswerRelay(options.sharedStore, onError);
   const sessions = new Map<string, Session>();
   // Ids the client ended with DELETE, oldest first: a later use of one is a client bug
   // worth telling it about (MCP 2025-06-18 streamable HTTP: 404 after termination).
   const ended = new Set<string>();
+  // Ids with no record in the shared store, oldest first: not looked up again. A
+  // record is written before its id reaches the client, so absent stays absent.
+  const absent = new Set<string>();
+  // Sessions being built again from their records, by grant and id.
+  const restoring = new Map<string, Promise<Session | undefined>>();
 
-  function remember(id: string): void {
-    ended.add(id);
-    if (ended.size > MAX_ENDED_SESSIONS) ended.delete(ended.values().next().value!);
+  function remember(set: Set<string>, id: string, max: number): void {
+    set.add(id);
+    if (set.size > max) set.delete(set.values().next().value!);
   }
   const streams = createStreamTable();
 
   async function closeSession(id: string): Promise<void> {
     const session = sessions.get(id);
     sessions.delete(id);
+    session?.relay?.detach();
     await session?.transport.close().catch(() => {});
   }
 
@@ -231,49 +285,134 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     }
   }
 
+  /**
+   * A session transport and its SDK server. `id` is the id of a session built again
+   * from its record (undefined: a new session, whose record is written before the
+   * client learns its id).
+   */
+  async function newSession(
+    authInfo: AuthInfo,
+    initialize: unknown,
+    id?: string,
+  ): Promise<Session> {
+    await makeRoom();
+    const grantId = authInfo.extra?.grantId;
+    const grant = typeof grantId === "string" ? grantId : undefined;
+    const session: Session = {
+      transport: new WebStandardStreamableHTTPServerTransport({
+        sessionIdGenerator: id === undefined ? () => crypto.randomUUID() : () => id,
+        onsessioninitialized: async (sid) => {
+          sessions.set(sid, session);
+          session.relay = relay.attach(sid, records ? grant : undefined, session.transport);
+          if (id !== undefined || !records || grant === undefined) return;
+          // Written before the answer carries the id, so every process can find it.
+          session.record = await records.save(grant, sid, initialize).catch((error) => {
+            onError(error);
+            return undefined;
+          });
+        },
+        onsessionclosed: (sid) => {
+          sessions.delete(sid);
+          session.relay?.detach();
+          remember(ended, sid, MAX_ENDED_SESSIONS);
+          if (records && grant !== undefined) {
+            records.end(grant, sid).catch(onError);
+          }
+        },
+      }),
+      grantId,
+      lastUsed: now(),
+    };
+    await factory().connect(session.transport);
+    return session;
+  }
+
   async function openSession(
     request: Request,
     parsedBody: unknown,
     authInfo: AuthInfo,
   ): Promise<Response> {
-    await makeRoom();
-    const session: Session = {
-      transport: new WebStandardStreamableHTTPServerTransport({
-        sessionIdGenerator: () => crypto.randomUUID(),
-        onsessioninitialized: (id) => void sessions.set(id, session),
-        onsessionclosed: (id) => {
-          sessions.delete(id);
-          remember(id);
-        },
-      }),
-      grantId: authInfo.extra?.grantId,
-      lastUsed: now(),
-    };
-    await factory().connect(session.transport);
+    const session = await newSession(
+      authInfo,
+      (parsedBody as { params?: unknown }).params,
+    );
     return await session.transport.handleRequest(request, { authInfo, parsedBody });
   }
 
-  async function route(request: Request, authInfo: AuthInfo): Promise<Response> {
-    const sessionId = request.headers.get("mcp-session-id");
-    if (sessionId !== null) {
-      const session = sessions.get(sessionId);
-      // A session is only ever reachable with a token of the grant that opened it, and
-      // one the client ended stays ended.
-      if (ended.has(sessionId) || (session && session.grantId !== authInfo.extra?.grantId)) {
-        return jsonRpcError(404, -32001, "Session not found");
-      }
-      if (session && !idle(session, now())) {
-        session.lastUsed = now();
-        return await session.transport.handleRequest(request, { authInfo });
-      }
-      if (session) await closeSession(sessionId);
-      // A session this process does not hold (restart, idle, eviction): nothing to end,
-      // and anything else is served as if no id had been sent.
-      if (request.method === "DELETE") return jsonRpcError(404, -32001, "Session not found");
-    }
-    if (request.method !== "POST") return await handler.fetch(request, { authInfo });
+  function grantOf(authInfo: AuthInfo): string | undefined {
+    const grantId = authInfo.extra?.grantId;
+    return typeof grantId === "string" ? grantId : undefined;
+  }
 
-    // Read the body once, under a bound, so that it can be classified and handed on parsed.
+  /**
+   * Builds a session this process does not hold from its record in the shared store.
+   * The SDK (2.4) offers no way to mark a transport as already initialized
+   * (modelcontextprotocol/typescript-sdk#1658, #1882), so the client's own `initialize`
+   * and `notifications/initialized` are handed to a fresh transport and server, which
+   * take the session id, protocol version, capabilities and client info from them as
+   * they did the first time.
+   */
+  function restore(id: string, authInfo: AuthInfo): Promise<Session | undefined> {
+    const grant = grantOf(authInfo);
+    if (!records || grant === undefined || id.length > MAX_SESSION_ID_LENGTH || absent.has(id)) {
+      return Promise.resolve(undefined);
+    }
+    const key = `${grant} ${id}`;
+    let pending = restoring.get(key);
+    if (!pending) {
+      pending = (async () => {
+        const record = await records.load(grant, id);
+        if (!record) {
+          remember(absent, id, MAX_ABSENT_SESSIONS);
+          return undefined;
+        }
+        const session = await newSession(authInfo, record.initialize, id);
+        session.record = record;
+        const initialize = {
+          jsonrpc: "2.0",
+          id: 0,
+          method: "initialize",
+          params: record.initialize,
+        };
+        const answer = await session.transport.handleRequest(
+          replayRequest(),
+          { authInfo, parsedBody: initialize },
+        );
+        await answer.text();
+        if (sessions.get(id) !== session) {
+          // The SDK refused the record (it no longer supports the version): no session.
+          session.relay?.detach();
+          await session.transport.close().catch(() => {});
+          remember(absent, id, MAX_ABSENT_SESSIONS);
+          return undefined;
+        }
+        const initialized = await session.transport.handleRequest(
+          replayRequest(id),
+          { authInfo, parsedBody: { jsonrpc: "2.0", method: "notifications/initialized" } },
+        );
+        await initialized.body?.cancel();
+        return session;
+      })().catch((error) => {
+        onError(error);
+        return undefined;
+      }).finally(() => restoring.delete(key));
+      restoring.set(key, pending);
+    }
+    return pending;
+  }
+
+  /** A session's record is written again once half its lifetime has passed. */
+  function keepRecord(id: string, session: Session): void {
+    const grant = typeof session.grantId === "string" ? session.grantId : undefined;
+    if (!records || !session.record || grant === undefined) return;
+    if (now() - session.record.writtenAt < SESSION_RECORD_TTL_MS / 2) return;
+    const record = session.record;
+    session.record = { ...record, writtenAt: now() };
+    records.touch(grant, id, record).catch(onError);
+  }
+
+  /** Reads a POST body once, under the bound; a Response when it cannot be read or parsed. */
+  async function readBody(request: Request): Promise<{ body: unknown } | Response> {
     let text: string;
     try {
       text = await readTextWithin(request, MAX_MCP_BODY_BYTES, options.bodyTimeoutSeconds);
@@ -288,12 +427,70 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
       }
       throw error;
     }
-    let parsedBody: unknown;
     try {
-      parsedBody = JSON.parse(text);
+      return { body: JSON.parse(text) };
     } catch {
       return jsonRpcError(400, -32700, "Parse error: the body is not JSON");
     }
+  }
+
+  /** Serves a request of a session this process holds. */
+  async function inSession(
+    id: string,
+    session: Session,
+    request: Request,
+    authInfo: AuthInfo,
+  ): Promise<Response> {
+    session.lastUsed = now();
+    keepRecord(id, session);
+    if (request.method === "GET") {
+      const response = await session.transport.handleRequest(request, { authInfo });
+      if (response.status !== 200 || !response.body) return response;
+      // Requests tied to no client request travel on this stream while it is open.
+      session.relay?.standaloneStream(true);
+      return streams.track(response, authInfo.extra?.grantId, () => {
+        if (sessions.get(id) === session) session.relay?.standaloneStream(false);
+      });
+    }
+    if (request.method !== "POST" || !records) {
+      return await session.transport.handleRequest(request, { authInfo });
+    }
+    // Shared: answers to another process's requests go on through the store.
+    const read = await readBody(request);
+    if (read instanceof Response) return read;
+    const mine = await session.relay!.incoming(read.body, grantOf(authInfo) ?? "");
+    if (mine === undefined) return new Response(null, { status: 202 });
+    return await session.transport.handleRequest(request, { authInfo, parsedBody: mine });
+  }
+
+  async function route(request: Request, authInfo: AuthInfo): Promise<Response> {
+    const sessionId = request.headers.get("mcp-session-id");
+    if (sessionId !== null) {
+      let session = sessions.get(sessionId);
+      // A session is only ever reachable with a token of the grant that opened it, and
+      // one the client ended stays ended.
+      if (ended.has(sessionId) || (session && session.grantId !== authInfo.extra?.grantId)) {
+        return jsonRpcError(404, -32001, "Session not found");
+      }
+      if (session && idle(session, now())) {
+        await closeSession(sessionId);
+        session = undefined;
+      }
+      // Opened by another process sharing the store (or before a restart): build it again.
+      session ??= await restore(sessionId, authInfo);
+      if (session && session.grantId === authInfo.extra?.grantId) {
+        return await inSession(sessionId, session, request, authInfo);
+      }
+      // A session nobody holds (restart, idle, eviction, no record): nothing to end,
+      // and anything else is served as if no id had been sent.
+      if (request.method === "DELETE") return jsonRpcError(404, -32001, "Session not found");
+    }
+    if (request.method !== "POST") return await handler.fetch(request, { authInfo });
+
+    // Read the body once, under a bound, so that it can be classified and handed on parsed.
+    const read = await readBody(request);
+    if (read instanceof Response) return read;
+    const parsedBody = read.body;
     // The SDK is handed the parsed body and never reads the (consumed) request body.
     const method = (parsedBody as { method?: unknown } | null)?.method;
     if (method === "initialize" && isInitializeRequest(parsedBody)) {
@@ -358,9 +555,34 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
       const ids = [...sessions].filter(([, s]) => s.grantId === grantId).map(([id]) => id);
       await Promise.all(ids.map(closeSession));
     },
+    async closeSession(sessionId) {
+      await closeSession(sessionId);
+    },
+    openGrants() {
+      const grants = new Set<string>();
+      for (const s of sessions.values()) if (typeof s.grantId === "string") grants.add(s.grantId);
+      for (const g of streams.grants()) if (typeof g === "string") grants.add(g);
+      return [...grants];
+    },
     async close() {
       await Promise.all([...sessions.keys()].map(closeSession));
       await handler.close();
     },
   };
+}
+
+/**
+ * A POST with no body of its own, for handing a session's transport a message it is
+ * given parsed (a replayed `initialize`, an answer relayed through the store).
+ */
+function replayRequest(sessionId?: string): Request {
+  return new Request("http://replay.invalid/mcp", {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      ...(sessionId !== undefined ? { "mcp-session-id": sessionId } : {}),
+    },
+    body: "{}",
+  });
 }

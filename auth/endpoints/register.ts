@@ -141,7 +141,7 @@ export function createRegisterEndpoint(
   }
 
   return async (request, address) => {
-    const verdict = deps.registrations.take(address);
+    const verdict = await deps.registrations.take(address);
     if (!verdict.allowed) {
       throw new OAuthError(
         "slow_down",

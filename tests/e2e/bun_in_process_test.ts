@@ -17,6 +17,8 @@ const UNIT_FILES = [
   "tests/unit/log_test.ts",
   "tests/unit/options_test.ts",
   "tests/unit/redirects_test.ts",
+  "tests/unit/session_records_test.ts",
+  "tests/unit/token_index_test.ts",
 ];
 const ENDPOINT_FILES = readdirSync(`${ROOT}tests/endpoints`)
   .filter((f) => f.endsWith("_test.ts"))

@@ -226,3 +226,28 @@ Deno.test("owner commands refuse a password given as a flag, and unknown command
     });
   }
 });
+
+Deno.test("revoke takes a grant or client id that begins with a dash as the id", async () => {
+  // Ids are base64url: one in 64 begins with "-", which must not be read as a flag.
+  const dir = await Deno.makeTempDir();
+  const out: string[] = [];
+  const io = {
+    env: {},
+    stdout: (s: string) => void out.push(s),
+    stderr: (s: string) => void out.push(s),
+    stdinIsTerminal: false,
+    readStdin: () => Promise.resolve(""),
+    ask: () => Promise.resolve(""),
+  };
+  try {
+    const code = await runOwnerCommand(
+      ["revoke", "-I5ZghqutSptk73izUUJ4A", "--state-dir", dir],
+      io,
+    );
+    assert.equal(code, 1, out.join(""));
+    assert.doesNotMatch(out.join(""), /Unknown option/);
+    assert.match(out.join(""), /-I5ZghqutSptk73izUUJ4A/);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

@@ -39,7 +39,7 @@ async function attempt(
   succeeded = false,
 ): Promise<boolean> {
   const reserved = await throttle.reserve(who);
-  if (reserved.allowed) reserved.finish(succeeded);
+  if (reserved.allowed) await reserved.finish(succeeded);
   return reserved.allowed;
 }
 
@@ -54,7 +54,7 @@ Deno.test("an address's attempts take turns, each counted before its check", asy
   for (let i = 0; i < FREE_FAILURES; i++) {
     const reserved = await pending[i]!;
     assert.ok(reserved.allowed, `attempt ${i + 1}`);
-    reserved.finish(false);
+    await reserved.finish(false);
   }
   const sixth = await pending[5]!;
   assert.equal(sixth.allowed, false, "the sixth is refused before any check");

@@ -46,6 +46,16 @@ const ADAPTERS: [name: string, open: OpenStore][] = [
   }],
 ];
 
+/** Resolves once `done()` holds; fails after a bound (a bound on waiting, not a timing claim). */
+async function settled(done: () => boolean, boundMs = 3000): Promise<void> {
+  const deadline = Date.now() + boundMs;
+  await new Promise((resolve) => setTimeout(resolve, 0));
+  while (!done()) {
+    if (Date.now() > deadline) throw new Error("the watch was not called");
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
 /** Entries in a stable order, since adapters need not agree on listing order. */
 function sorted<T>(entries: Entry<T>[]): { key: string[]; value: T }[] {
   return entries
@@ -81,6 +91,30 @@ for (const [adapter, open] of ADAPTERS) {
         }
       });
     }
+
+    await step(
+      "watch hears a write and a transaction of its key, and nothing once stopped",
+      async (store) => {
+        assert.ok(store.watch, "every adapter can be watched");
+        let calls = 0;
+        const stop = store.watch(["server", "notice"], () => calls++);
+        await settled(() => true);
+        let before = calls;
+        await store.write([{ op: "set", key: ["server", "notice"], value: "a" }]);
+        await settled(() => calls > before);
+        before = calls;
+        await store.transact([["server", "notice"]], () => ({
+          ops: [{ op: "set", key: ["server", "notice"], value: "b" }],
+          result: null,
+        }));
+        await settled(() => calls > before);
+        stop();
+        before = calls;
+        await store.write([{ op: "set", key: ["server", "notice"], value: "c" }]);
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        assert.equal(calls, before, "a stopped watch hears nothing");
+      },
+    );
 
     await step("get returns undefined for a key never written", async (store) => {
       assert.equal(await store.get(["client", "nobody"]), undefined);
@@ -715,4 +749,31 @@ Deno.test({
       });
     });
   },
+});
+
+Deno.test("two Deno KV stores on one file: shared, and each hears the other's writes to a watched key", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "kv_shared_test_" });
+  const path = join(dir, "kv.sqlite3");
+  const a = await openKvStore(path);
+  const b = await openKvStore(path);
+  const memory = await openKvStore(":memory:");
+  try {
+    assert.equal(a.shared, true, "a database file may be opened by other processes");
+    assert.equal(memory.shared, false, "an in-memory database is this process's alone");
+    assert.equal(createMemoryStore().shared, undefined);
+    let heard = 0;
+    const stop = a.watch!(["server", "notice"], () => heard++);
+    // Deno KV on a file tells only this process's handles; another process's write is
+    // found by reading the key (KV_WATCH_POLL_MS): b stands in for it here.
+    await settled(() => true);
+    const before = heard;
+    await b.write([{ op: "set", key: ["server", "notice"], value: "from b" }]);
+    await settled(() => heard > before);
+    stop();
+  } finally {
+    await a.close();
+    await b.close();
+    await memory.close();
+    await Deno.remove(dir, { recursive: true });
+  }
 });

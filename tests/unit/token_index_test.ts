@@ -5,7 +5,11 @@
 import assert from "node:assert/strict";
 import { createGrants } from "../../auth/grants.ts";
 import type { AccessRecord, GrantRecord } from "../../auth/records.ts";
-import { withAccessIndex } from "../../auth/token_index.ts";
+import {
+  REVOCATION_LOG_TTL_MS,
+  REVOCATION_NOTICE_POLL_MS,
+  withAccessIndex,
+} from "../../auth/token_index.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import type { Store } from "../../store/store.ts";
 
@@ -84,4 +88,88 @@ Deno.test("without the decorator a deletion leaves the token usable from memory"
   const { inner, store } = await indexed();
   await inner.write([{ op: "delete", key: ["access", "h1"] }]);
   assert.ok(await store.findAccess("h1"), "cached until re-read");
+});
+
+/** Two processes' views of one store: each with its own index, as two servers have. */
+async function twoIndexes(inner: Store = createMemoryStore(), now?: () => number) {
+  const a = withAccessIndex(inner, now, { announce: ["mcp_session"] });
+  const b = withAccessIndex(inner, now, { announce: ["mcp_session"] });
+  await a.write([
+    { op: "set", key: ["access", "h1"], value: record },
+    { op: "set", key: ["grant", "g1"], value: { grantId: "g1" } },
+  ]);
+  assert.ok(await b.findAccess("h1"), "b indexed the token");
+  const heardByA: unknown[] = [];
+  const heardByB: unknown[] = [];
+  a.onRemoteDeletions((deleted) => heardByA.push(deleted));
+  b.onRemoteDeletions((deleted) => heardByB.push(deleted));
+  return { a, b, heardByA, heardByB };
+}
+
+/** Lets the store's watchers and the reads they start run. */
+const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
+
+Deno.test("another process's deletions reach the listeners and the index, and no one hears its own", async (t) => {
+  await t.step("a revoked grant: its token and its id", async () => {
+    const { a, b, heardByA, heardByB } = await twoIndexes();
+    await a.write([
+      { op: "delete", key: ["grant", "g1"] },
+      { op: "delete", key: ["access", "h1"] },
+      { op: "delete", key: ["refresh", "r1"] },
+    ]);
+    await settle();
+    assert.deepEqual(
+      heardByB,
+      [[["grant", "g1"], ["access", "h1"]]],
+      "refresh keys are not announced",
+    );
+    assert.deepEqual(heardByA, [], "a's own write is not announced back to a");
+    // The store is watched: b forgets the token without waiting for a poll.
+    assert.equal(await b.findAccess("h1"), undefined);
+  });
+
+  await t.step("an ended session, under a prefix the caller announced", async () => {
+    const { a, heardByB } = await twoIndexes();
+    await a.write([{ op: "delete", key: ["mcp_session", "g1", "s1"] }]);
+    await settle();
+    assert.deepEqual(heardByB, [[["mcp_session", "g1", "s1"]]]);
+  });
+
+  await t.step("writes that delete nothing announced write no log entry", async () => {
+    const inner = createMemoryStore();
+    const { a, heardByB } = await twoIndexes(inner);
+    await a.write([{ op: "set", key: ["access", "h2"], value: record }]);
+    await a.write([{ op: "delete", key: ["code", "c1"] }]);
+    await settle();
+    assert.deepEqual(heardByB, []);
+    assert.deepEqual(await inner.list(["server", "revocation-log"]), []);
+  });
+});
+
+Deno.test("a process that may have missed log entries drops its index and has everything checked", async () => {
+  let t = Date.now();
+  const inner = createMemoryStore({ now: () => t });
+  const { a, b, heardByB } = await twoIndexes(inner, () => t);
+  t += REVOCATION_LOG_TTL_MS; // b did not look for longer than the log keeps entries
+  await a.write([{ op: "delete", key: ["access", "other"] }]);
+  await settle();
+  assert.deepEqual(heardByB, [undefined]);
+  assert.ok(await b.findAccess("h1"), "read again from the store: still live");
+});
+
+Deno.test("without a watch, the notice is read on the next lookup, at most once a second", async () => {
+  let t = Date.now();
+  const inner = createMemoryStore({ now: () => t });
+  const unwatchable: Store = { ...inner, watch: undefined };
+  const a = withAccessIndex(unwatchable, () => t);
+  const b = withAccessIndex(unwatchable, () => t);
+  await a.write([{ op: "set", key: ["access", "h1"], value: record }]);
+  assert.ok(await b.findAccess("h1"));
+  const heard: unknown[] = [];
+  b.onRemoteDeletions((deleted) => heard.push(deleted));
+  await a.write([{ op: "delete", key: ["access", "h1"] }]);
+  assert.ok(await b.findAccess("h1"), "trusted until the notice is read again");
+  t += REVOCATION_NOTICE_POLL_MS;
+  assert.equal(await b.findAccess("h1"), undefined);
+  assert.deepEqual(heard, [[["access", "h1"]]]);
 });
