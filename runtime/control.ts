@@ -56,7 +56,15 @@ function json(body: unknown, status = 200): Response {
 }
 
 /** Answers one control request with the owner controls. */
-async function perform(controls: OwnerControls, req: ControlRequest): Promise<unknown> {
+/**
+ * Carries out one owner request with the owner controls: what the control endpoint
+ * does for a command that reaches the running server, and what a command does itself
+ * on a store it opened.
+ */
+export async function performControl(
+  controls: OwnerControls,
+  req: ControlRequest,
+): Promise<unknown> {
   switch (req.op) {
     case "listGrants":
       return await controls.listGrants();
@@ -129,7 +137,7 @@ export async function startControl(
       return json({ error: "bad request" }, 400);
     }
     try {
-      return json({ result: await perform(controls, req) });
+      return json({ result: await performControl(controls, req) });
     } catch (error) {
       return json({ error: error instanceof Error ? error.message : "failed" }, 400);
     }

@@ -25,7 +25,7 @@ import { type GrantSummary, ownerControlsOn } from "../auth/owner_controls.ts";
 import type { PasskeySummary, RemovalResult } from "../auth/passkeys.ts";
 import { openFileStore, prepareStateDir, STATE_FILE, StateLockedError } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
-import { callControl, COMMAND_LINE, type ControlRequest } from "./control.ts";
+import { callControl, type ControlRequest, performControl } from "./control.ts";
 
 /** The first positional arguments that are owner commands rather than flags of the server. */
 export const OWNER_COMMANDS: readonly string[] = ["grants", "revoke", "password", "passkey"];
@@ -98,34 +98,7 @@ async function openOwner(stateDir: string, baseUrl: string | undefined): Promise
   return {
     via: "store",
     close,
-    async call(req) {
-      switch (req.op) {
-        case "listGrants":
-          return await controls.listGrants();
-        case "listClients":
-          return await controls.listClients();
-        case "revokeGrant":
-          return await controls.revokeGrant(req.id, COMMAND_LINE);
-        case "revokeAll":
-          return await controls.revokeAll(COMMAND_LINE);
-        case "forgetClient":
-          return await controls.forgetClient(req.id, COMMAND_LINE);
-        case "setPassword":
-          await controls.setPassword(req.password);
-          return { passwordFromOptions: false };
-        case "removePassword":
-          return {
-            removed: await controls.removePassword(COMMAND_LINE),
-            passwordFromOptions: false,
-          };
-        case "listPasskeys":
-          return await controls.listPasskeys();
-        case "removePasskey":
-          return await controls.removePasskey(req.id, COMMAND_LINE);
-        case "createPasskeyLink":
-          return await controls.createPasskeyLink(req.name, COMMAND_LINE);
-      }
-    },
+    call: (req) => performControl(controls, req),
   };
 }
 
