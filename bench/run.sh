@@ -1,21 +1,29 @@
 #!/usr/bin/env bash
-# bench/run.sh - our /mcp tools/call against the ceilings and the SDK 1.x peers, in one run.
+# bench/run.sh - every figure of the performance table in one run, with its baselines:
+#   load   our /mcp tools/call under wrk against the raw runtime ceilings and the SDK 1.x peers
+#   cold   spawn to first correct authenticated call, ours against the SDK 1.x peer, same runtime
+#          (plus what importing mod.ts, the SDK, zod and jose costs in a fresh process)
+#   store  the JSON file store: code exchanges per second (8 in flight), start-up and peak RSS
+#          at 10, 10,000 and 100,000 grants
 #
 # usage: bash bench/run.sh            (or: deno task bench)
 #
 # env knobs (defaults):
-#   SERVERS="ceiling-deno peer-deno-sdk ours-deno ours-bun"   which servers, in this order,
-#            each round; also known: peer-bun-sdk ceiling-bun  (EXTRA=1 appends both),
-#            ours-deno-nla (ours, deno run --unstable-no-legacy-abort), and the experiments
-#            of bench/variants.ts: var-{endpoint,parsed,pooled,json}-{deno,bun}
-#   ROUNDS=3 DURATION=10 WARMUP=3 CONNS=50 CHECK=1           passed to the shared bench.sh
-#   SERVER_CPU=0 GEN_CPU=1                                   taskset cores (bench.sh)
+#   PARTS="load cold store"                                  which parts, in this order
+#   SERVERS="ceiling-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk ceiling-bun"
+#            load: which servers, in this order, each round; also known: ours-deno-nla (ours,
+#            deno run --unstable-no-legacy-abort), and the experiments of bench/variants.ts:
+#            var-{endpoint,parsed,pooled,json}-{deno,bun}
+#   ROUNDS=3 DURATION=10 WARMUP=3 CONNS=50 CHECK=1           load: passed to the shared bench.sh
+#   COLD_ROUNDS=10                                           cold: rounds (ours and peer alternate)
+#   STORE_ROUNDS=3 STORE_SECONDS=5 STORE_GRANTS="10 10000 100000" STORE_RUNTIMES="deno bun"
+#   SERVER_CPU=0 GEN_CPU=1                                   taskset cores (server / load or driver)
 #   SHARED_BENCH=<repo>/../shared/bench                       the shared harness (read-only)
 #   PEER_DIR=~/.cache/personal-mcp-bench/harness              writable copy + npm deps of peers
 #   LOGDIR=bench/logs                                         logs and summary files (gitignored)
 #
-# Prints each bench.sh summary line as it comes, then medians per server and the ratios of
-# ours to the baselines. Rounds interleave the servers, so slow drift hits all of them.
+# Prints each summary line as it comes, then medians and the ratios of ours to the
+# baselines. Rounds interleave what they compare, so slow drift hits all of them.
 set -u
 ROOT=$(cd "$(dirname "$0")/.." && pwd)
 BENCH=$ROOT/bench
@@ -23,8 +31,12 @@ BENCH=$ROOT/bench
 ROUNDS=${ROUNDS:-3}
 export DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} CONNS=${CONNS:-50} CHECK=${CHECK:-1}
 export SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1} GEN=wrk
-SERVERS=${SERVERS:-"ceiling-deno peer-deno-sdk ours-deno ours-bun"}
-[ "${EXTRA:-0}" = 1 ] && SERVERS="$SERVERS peer-bun-sdk ceiling-bun"
+SERVERS=${SERVERS:-"ceiling-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk ceiling-bun"}
+PARTS=${PARTS:-"load cold store"}
+COLD_ROUNDS=${COLD_ROUNDS:-10}
+STORE_ROUNDS=${STORE_ROUNDS:-3} STORE_SECONDS=${STORE_SECONDS:-5}
+STORE_GRANTS=${STORE_GRANTS:-"10 10000 100000"} STORE_RUNTIMES=${STORE_RUNTIMES:-"deno bun"}
+has_part() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
 export LOGDIR=${LOGDIR:-$BENCH/logs}
 mkdir -p "$LOGDIR"
 
@@ -39,7 +51,7 @@ first_file() { for f in "$@"; do [ -x "$f" ] && { echo "$f"; return; }; done; }
 DENO=$(first_file "$ROOT/node_modules/deno/deno" "$ROOT/node_modules/@deno/linux-x64-glibc/deno")
 BUN=$(first_file "$ROOT/node_modules/bun/bin/bun.exe" "$ROOT/node_modules/@oven/bun-linux-x64/bin/bun")
 [ -n "$DENO" ] || die "no deno binary under node_modules (npm install deno)"
-case " $SERVERS " in *-bun*) [ -n "$BUN" ] || die "no bun binary under node_modules (npm install bun)";; esac
+[ -n "$BUN" ] || die "no bun binary under node_modules (npm install bun)"
 
 # ---- the shared harness: a sibling of the repo (../shared/bench), used from a writable copy
 SHARED=${SHARED_BENCH:-}
@@ -57,7 +69,10 @@ chmod +x "$HARNESS/bench.sh"
 
 # The peers need SDK 1.x and express (the repo has SDK 2.x): installed once into the copy,
 # without the deno/bun packages of its package.json (ours under node_modules are used).
-case " $SERVERS " in *" peer-"*)
+need_peers=0
+has_part cold && need_peers=1
+has_part load && case " $SERVERS " in *" peer-"*) need_peers=1;; esac
+if [ $need_peers = 1 ]; then
   if [ "$(node -p 'require(process.argv[1]).version' "$HARNESS/node_modules/@modelcontextprotocol/sdk/package.json" 2>/dev/null)" != 1.32.2 ]; then
     echo "bench: installing the peers' npm deps into $HARNESS" >&2
     node -e '
@@ -66,8 +81,8 @@ case " $SERVERS " in *" peer-"*)
       fs.writeFileSync(p, JSON.stringify(j, null, 2));' "$HARNESS"
     (cd "$HARNESS" && timeout 300 npm install --no-audit --no-fund --loglevel=error) >&2 ||
       die "npm install of the peers' deps failed"
-  fi;;
-esac
+  fi
+fi
 
 # ---- our server: a real token, issued by the server's own OAuth flow (see bench/server.ts)
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/pmcp-bench.XXXXXX")
@@ -76,10 +91,10 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 declare -A TOKENS
-mint() { # $1 name $2 port -> TOKENS[name], snapshot $WORK/$1.json
+mint() { # $1 name $2 port [$3 state dir] -> TOKENS[name], snapshot $WORK/$1.json
   local out
   out=$(cd "$ROOT" && timeout 60 "$DENO" run -A bench/server.ts mint --base-url "http://127.0.0.1:$2" \
-    --password "$PASSWORD" --state "$WORK/$1.json") || die "$1: minting a token failed"
+    --password "$PASSWORD" --state "$WORK/$1.json" ${3:+--state-dir "$3"}) || die "$1: minting a token failed"
   TOKENS[$1]=$(echo "$out" | tail -n 1)
 }
 
@@ -121,21 +136,74 @@ run_one() { # $1 name -> one summary line on stdout
   esac
 }
 
-for s in $SERVERS; do
-  port_of "$s" >/dev/null || exit 1
-  case $s in ours-*) mint "$s" "$(port_of "$s")";; esac
-done
-
 SUMMARY="$LOGDIR/summary.$(date +%Y%m%d-%H%M%S).txt"
 COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)$(cd "$ROOT" && git diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo "+dirty")
-echo "# $(date -u +%FT%TZ) commit $COMMIT; $(nproc) cores, $(uname -r); deno $("$DENO" --version | head -1 | cut -d' ' -f2)${BUN:+, bun $("$BUN" --version)}; rounds=$ROUNDS duration=${DURATION}s conns=$CONNS server_cpu=$SERVER_CPU gen_cpu=$GEN_CPU" | tee "$SUMMARY"
-for r in $(seq 1 "$ROUNDS"); do
+echo "# $(date -u +%FT%TZ) commit $COMMIT; $(nproc) cores, $(uname -r); deno $("$DENO" --version | head -1 | cut -d' ' -f2), bun $("$BUN" --version); parts=$PARTS rounds=$ROUNDS duration=${DURATION}s conns=$CONNS cold_rounds=$COLD_ROUNDS store_rounds=$STORE_ROUNDS store_seconds=$STORE_SECONDS server_cpu=$SERVER_CPU gen_cpu=$GEN_CPU" | tee "$SUMMARY"
+
+# ---- load: wrk against each server, rounds interleaved
+if has_part load; then
   for s in $SERVERS; do
-    line=$(run_one "$s" | tail -n 1)
-    [ -n "$line" ] || line="name=$s ERROR no summary line (timeout?)"
-    echo "round=$r $line" | tee -a "$SUMMARY"
+    port_of "$s" >/dev/null || exit 1
+    case $s in ours-*) mint "$s" "$(port_of "$s")";; esac
   done
-done
+  for r in $(seq 1 "$ROUNDS"); do
+    for s in $SERVERS; do
+      line=$(run_one "$s" | tail -n 1)
+      [ -n "$line" ] || line="name=$s ERROR no summary line (timeout?)"
+      echo "round=$r $line" | tee -a "$SUMMARY"
+    done
+  done
+fi
+
+# ---- cold: spawn to first authenticated call; ours restarts on a file store holding its grant
+if has_part cold; then
+  mint cold 8141 "$WORK/cold-state"
+  cold_one() { # $1 name -> one kind=cold line
+    local name=$1 ours=(bench/server.ts serve --port 8141 --password "$PASSWORD" --state "$WORK/cold.json" --state-dir "$WORK/cold-state")
+    local driver=(taskset -c "$GEN_CPU" timeout 60 "$DENO" run -A "$BENCH/cold_start.ts" --name "$name" --port 8141 --cpu "$SERVER_CPU")
+    case $name in
+      ours-deno) (cd "$ROOT" && "${driver[@]}" --token "${TOKENS[cold]}" -- "$DENO" run -A "${ours[@]}");;
+      ours-bun)  (cd "$ROOT" && "${driver[@]}" --token "${TOKENS[cold]}" -- "$BUN" run "${ours[@]}");;
+      peer-deno-sdk) (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token bench-token-0123456789abcdef -- "$DENO" run -A servers/peer-deno-sdk.js);;
+      peer-bun-sdk)  (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token bench-token-0123456789abcdef -- "$BUN" servers/peer-bun-sdk.js);;
+    esac
+  }
+  # One unmeasured start of each fills the runtimes' module caches.
+  for s in ours-deno peer-deno-sdk ours-bun peer-bun-sdk; do cold_one "$s" >/dev/null; done
+  for r in $(seq 1 "$COLD_ROUNDS"); do
+    for s in ours-deno peer-deno-sdk ours-bun peer-bun-sdk; do
+      echo "round=$r $(cold_one "$s" | tail -n 1)" | tee -a "$SUMMARY"
+    done
+    for m in mod sdk zod; do
+      echo "round=$r $(cd "$ROOT" && taskset -c "$SERVER_CPU" "$DENO" run -A bench/import_cost.ts "$m")" | tee -a "$SUMMARY"
+      echo "round=$r $(cd "$ROOT" && taskset -c "$SERVER_CPU" "$BUN" bench/import_cost.ts "$m")" | tee -a "$SUMMARY"
+    done
+  done
+fi
+
+# ---- store: the JSON file store at each size, each measurement in a fresh process
+if has_part store; then
+  for g in $STORE_GRANTS; do
+    (cd "$ROOT" && timeout 600 "$DENO" run -A bench/store.ts gen --grants "$g" --dir "$WORK/store-$g.seed" \
+      --meta "$WORK/store-$g.meta.json") || die "store: generating $g grants failed"
+  done
+  for r in $(seq 1 "$STORE_ROUNDS"); do
+    for rt in $STORE_RUNTIMES; do
+      for g in $STORE_GRANTS; do
+        # A fresh copy each time: the state before any of this run's exchanges.
+        rm -rf "$WORK/store-$g"; cp -a "$WORK/store-$g.seed" "$WORK/store-$g"
+        case $rt in deno) RT=("$DENO" run -A);; bun) RT=("$BUN");; esac
+        args=(--dir "$WORK/store-$g" --meta "$WORK/store-$g.meta.json")
+        # The first open migrates an old-format file (when the store does that); not measured.
+        (cd "$ROOT" && timeout 600 taskset -c "$SERVER_CPU" "${RT[@]}" bench/store.ts open "${args[@]}") >/dev/null 2>&1
+        line=$(cd "$ROOT" && timeout 900 taskset -c "$SERVER_CPU" "${RT[@]}" bench/store.ts run "${args[@]}" \
+          --seconds "$STORE_SECONDS" 2>"$LOGDIR/store.$rt.$g.err" | tail -n 1)
+        [ -n "$line" ] || line="kind=store runtime=$rt grants=$g ERROR see $LOGDIR/store.$rt.$g.err"
+        echo "round=$r $line" | tee -a "$SUMMARY"
+      done
+    done
+  done
+fi
 echo
 (cd "$ROOT" && "$DENO" run --allow-read bench/summarize.ts "$SUMMARY")
 echo "summary lines: $SUMMARY"

@@ -14,6 +14,9 @@
  * bun run bench/server.ts serve --port 8103 --password PW --state /tmp/s.json
  * ```
  *
+ * With `--state-dir DIR`, `mint` also leaves the store in a JSON file store in DIR, and
+ * `serve` serves that file store, as a restart does (the cold-start bench).
+ *
  * @module
  */
 import process from "node:process";
@@ -24,8 +27,10 @@ import {
   createPersonalMcp,
   demoTools,
   type Entry,
+  openFileStore,
   type PersonalMcpEvent,
   servePersonalMcp,
+  type Store,
   type WriteOp,
 } from "../mod.ts";
 import { issueToken } from "./token.ts";
@@ -40,35 +45,58 @@ function logErrors(event: PersonalMcpEvent): void {
   if (event.type === "error") console.error(`error in ${event.where}:`, event.error);
 }
 
-async function mint(baseUrl: string, password: string, statePath: string): Promise<string> {
+/** Writes that restore entries; records carry their own expiry, the store's is taken from it. */
+function restoreOps(entries: Entry[]): WriteOp[] {
+  return entries.map(({ key, value }) => {
+    const expiresAt = (value as { expiresAt?: unknown } | null)?.expiresAt;
+    return typeof expiresAt === "number"
+      ? { op: "set", key, value, expiresAt }
+      : { op: "set", key, value };
+  });
+}
+
+async function mint(
+  baseUrl: string,
+  password: string,
+  statePath: string,
+  stateDir?: string,
+): Promise<string> {
   const store = createMemoryStore();
   const app = createPersonalMcp(demoTools, { baseUrl, password, store, onEvent: logErrors });
   try {
     const token = await issueToken(app, password);
     const snapshot: Snapshot = { baseUrl, entries: await store.list([]) };
     await writeFile(statePath, JSON.stringify(snapshot), { mode: 0o600 });
+    if (stateDir) {
+      const files = await openFileStore(stateDir);
+      await files.write(restoreOps(snapshot.entries));
+      await files.close();
+    }
     return token;
   } finally {
     await app.close();
   }
 }
 
-async function serve(port: number, password: string, statePath: string): Promise<void> {
+async function serve(
+  port: number,
+  password: string,
+  statePath: string,
+  stateDir?: string,
+): Promise<void> {
   const snapshot = JSON.parse(await readFile(statePath, "utf8")) as Snapshot;
-  const store = createMemoryStore();
-  // Records carry their own expiry; the store's is restored from it.
-  const ops: WriteOp[] = snapshot.entries.map(({ key, value }) => {
-    const expiresAt = (value as { expiresAt?: unknown } | null)?.expiresAt;
-    return typeof expiresAt === "number"
-      ? { op: "set", key, value, expiresAt }
-      : { op: "set", key, value };
-  });
-  await store.write(ops);
+  let store: Store | "file";
+  if (stateDir) store = "file";
+  else {
+    store = createMemoryStore();
+    await store.write(restoreOps(snapshot.entries));
+  }
   const handle = await servePersonalMcp(demoTools, {
     port,
     hostname: "127.0.0.1",
     baseUrl: snapshot.baseUrl,
     store,
+    ...(stateDir ? { stateDir } : {}),
     password,
     banner: false,
     onEvent: logErrors,
@@ -89,6 +117,7 @@ const { positionals, values } = parseArgs({
     "base-url": { type: "string" },
     password: { type: "string" },
     state: { type: "string" },
+    "state-dir": { type: "string" },
   },
   allowPositionals: true,
 });
@@ -102,9 +131,9 @@ if (!values.state || !password || (command === "mint" && !values["base-url"])) {
   process.exit(2);
 }
 if (command === "mint") {
-  console.log(await mint(values["base-url"]!, password, values.state));
+  console.log(await mint(values["base-url"]!, password, values.state, values["state-dir"]));
 } else if (command === "serve") {
-  await serve(Number(values.port ?? 8103), password, values.state);
+  await serve(Number(values.port ?? 8103), password, values.state, values["state-dir"]);
 } else {
   console.error(`unknown command ${JSON.stringify(command)}: use mint or serve`);
   process.exit(2);

@@ -1,6 +1,7 @@
 /**
- * Medians per server and ratios of ours to the baselines, from the summary file that
- * `bench/run.sh` writes (one `round=N name=... rps=... p99_ms=...` line per run).
+ * Medians and ratios of ours to the baselines, from the summary file that `bench/run.sh`
+ * writes: load lines (`round=N name=... rps=... p99_ms=...`), cold-start lines
+ * (`kind=cold`), import lines (`kind=import`) and file-store lines (`kind=store`).
  *
  * ```sh
  * deno run --allow-read bench/summarize.ts bench/logs/summary.20260101-000000.txt
@@ -36,7 +37,8 @@ function fmt(x: number, digits = 0): string {
 
 const path = Deno.args[0];
 if (!path) throw new TypeError("usage: summarize.ts SUMMARY_FILE");
-const runs = parse(await Deno.readTextFile(path));
+const all = parse(await Deno.readTextFile(path));
+const runs = all.filter((r) => r.kind === undefined);
 const ok = runs.filter((r) => r.rps !== undefined && !("ERROR" in r));
 const names = [...new Set(runs.map((r) => r.name!))];
 
@@ -53,6 +55,7 @@ interface Med {
   errors: number;
 }
 const med = new Map<string, Med>();
+if (names.length) console.log("LOAD: /mcp tools/call under wrk");
 for (const name of names) {
   const rs = ok.filter((r) => r.name === name);
   const col = (k: string) => rs.map((r) => Number(r[k]));
@@ -75,38 +78,40 @@ for (const name of names) {
 const pad = (s: string, n: number) => s.padStart(n);
 const W = Math.max(14, ...names.map((n) => n.length + 2));
 const row = (cells: [string, number][]) => cells.map(([s, n]) => pad(s, n)).join("");
-console.log(
-  "server".padEnd(W) + row([
-    ["runs", 5],
-    ["req/s", 9],
-    ["p50 ms", 9],
-    ["p99 ms", 9],
-    ["peak MB", 9],
-    ["srv cpu", 9],
-    ["cpu us/req", 12],
-    ["other", 7],
-    ["errors", 8],
-  ]),
-);
-for (const [name, m] of med) {
+if (names.length) {
   console.log(
-    name.padEnd(W) + row([
-      [String(m.n), 5],
-      [fmt(m.rps), 9],
-      [fmt(m.p50, 2), 9],
-      [fmt(m.p99, 2), 9],
-      [fmt(m.hwm, 1), 9],
-      [fmt(m.srvCpu, 2), 9],
-      [fmt(m.cpuUs), 12],
-      [fmt(m.otherMax, 2), 7],
-      [String(m.errors), 8],
+    "server".padEnd(W) + row([
+      ["runs", 5],
+      ["req/s", 9],
+      ["p50 ms", 9],
+      ["p99 ms", 9],
+      ["peak MB", 9],
+      ["srv cpu", 9],
+      ["cpu us/req", 12],
+      ["other", 7],
+      ["errors", 8],
     ]),
   );
+  for (const [name, m] of med) {
+    console.log(
+      name.padEnd(W) + row([
+        [String(m.n), 5],
+        [fmt(m.rps), 9],
+        [fmt(m.p50, 2), 9],
+        [fmt(m.p99, 2), 9],
+        [fmt(m.hwm, 1), 9],
+        [fmt(m.srvCpu, 2), 9],
+        [fmt(m.cpuUs), 12],
+        [fmt(m.otherMax, 2), 7],
+        [String(m.errors), 8],
+      ]),
+    );
+  }
+  console.log(
+    "(medians; cpu us/req = server CPU time per request; other = max cores used by other\n" +
+      " processes during a run: > 0.1 means the run was disturbed)",
+  );
 }
-console.log(
-  "(medians; cpu us/req = server CPU time per request; other = max cores used by other\n" +
-    " processes during a run: > 0.1 means the run was disturbed)",
-);
 
 /** Median over rounds of a/b req/s within the same round: robust to drift between rounds. */
 function perRound(a: string, b: string): number {
@@ -139,9 +144,11 @@ function ratios(title: string, pairs: [string, string][]): void {
 }
 
 const ours = names.filter((n) => n.startsWith("ours-"));
-console.log(
-  "\nratios of medians; req/s/round = median over rounds of the req/s ratio within one round",
-);
+if (names.length) {
+  console.log(
+    "\nratios of medians; req/s/round = median over rounds of the req/s ratio within one round",
+  );
+}
 const bases = BASELINES.filter((b) => med.has(b));
 ratios("ratio", ours.flatMap((o) => bases.map((b): [string, string] => [o, b])));
 // Experiments (bench/variants.ts) against the unchanged wiring on the same runtime.
@@ -151,3 +158,113 @@ ratios(
     .map((v): [string, string] => [v, `var-endpoint-${v.split("-").at(-1)}`])
     .filter(([, b]) => med.has(b)),
 );
+
+/** Median over rounds of a per-round quotient. */
+function perRoundOf(rows: Run[], pick: (r: Run) => boolean, a: string, b: string, key: string) {
+  const xs = [...new Set(rows.map((r) => r.round!))].map((round) => {
+    const inRound = rows.filter((r) => r.round === round && pick(r));
+    const va = Number(inRound.find((r) => r.name === a || r.module === a)?.[key]);
+    const vb = Number(inRound.find((r) => r.name === b || r.module === b)?.[key]);
+    return va / vb;
+  }).filter(Number.isFinite);
+  return xs.length ? median(xs) : NaN;
+}
+
+// Cold start: spawn to first correct authenticated call.
+const cold = all.filter((r) => r.kind === "cold");
+if (cold.length) {
+  console.log("\nCOLD START: spawn to first correct authenticated tools/call (ms)");
+  console.log(
+    "server".padEnd(16) + row([["runs", 6], ["median", 9], ["min", 9], ["max", 9], ["errors", 8]]),
+  );
+  const coldNames = [...new Set(cold.map((r) => r.name!))];
+  for (const name of coldNames) {
+    const xs = cold.filter((r) => r.name === name && r.ms !== undefined).map((r) => Number(r.ms));
+    const errors = cold.filter((r) => r.name === name && "ERROR" in r).length;
+    console.log(
+      name.padEnd(16) +
+        row([[String(xs.length), 6], [fmt(median(xs), 1), 9], [fmt(Math.min(...xs), 1), 9], [
+          fmt(Math.max(...xs), 1),
+          9,
+        ], [String(errors), 8]]),
+    );
+  }
+  for (const rt of ["deno", "bun"]) {
+    const a = `ours-${rt}`, b = `peer-${rt}-sdk`;
+    if (!coldNames.includes(a) || !coldNames.includes(b)) continue;
+    console.log(
+      `${a} / ${b}: ${
+        fmt(perRoundOf(cold, () => true, a, b, "ms"), 3)
+      } (median of per-round ratios)`,
+    );
+  }
+}
+
+// Import cost of modules in a fresh process.
+const imports = all.filter((r) => r.kind === "import");
+if (imports.length) {
+  console.log("\nIMPORT: load + evaluate in a fresh process (ms, median)");
+  const mods = [...new Set(imports.map((r) => r.module!))];
+  console.log("module".padEnd(10) + row([["deno", 9], ["bun", 9]]));
+  for (const m of mods) {
+    const ms = (rt: string) =>
+      median(imports.filter((r) => r.module === m && r.runtime === rt).map((r) => Number(r.ms)));
+    console.log(m.padEnd(10) + row([[fmt(ms("deno"), 1), 9], [fmt(ms("bun"), 1), 9]]));
+  }
+}
+
+// The JSON file store at each size.
+const stores = all.filter((r) => r.kind === "store");
+if (stores.length) {
+  console.log(
+    "\nFILE STORE: code exchanges per second (8 in flight), start-up, RSS (medians)",
+  );
+  console.log(
+    "runtime grants".padEnd(18) +
+      row([["runs", 6], ["exch/s", 9], ["open ms", 9], ["rss open", 10], ["peak MB", 9], [
+        "errors",
+        8,
+      ]]),
+  );
+  const sizes = [...new Set(stores.map((r) => r.grants!))].sort((a, b) => Number(a) - Number(b));
+  for (const rt of ["deno", "bun"]) {
+    for (const g of sizes) {
+      const rs = stores.filter((r) => r.runtime === rt && r.grants === g && !("ERROR" in r));
+      const bad = stores.filter((r) => r.runtime === rt && r.grants === g).length - rs.length;
+      if (!rs.length && !bad) continue;
+      const col = (k: string) => median(rs.map((r) => Number(r[k])));
+      const errors = rs.reduce((s, r) => s + Number(r.errors ?? 0), 0) + bad;
+      console.log(
+        `${rt} ${g}`.padEnd(18) +
+          row([
+            [String(rs.length), 6],
+            [fmt(col("rate"), 1), 9],
+            [fmt(col("open_ms")), 9],
+            [
+              fmt(col("rss_open_mb"), 1),
+              10,
+            ],
+            [fmt(col("hwm_mb"), 1), 9],
+            [String(errors), 8],
+          ]),
+      );
+    }
+    const small = sizes[0];
+    for (const g of sizes.slice(1)) {
+      const xs = [...new Set(stores.map((r) => r.round!))].map((round) => {
+        const at = (n: string) =>
+          Number(
+            stores.find((r) => r.round === round && r.runtime === rt && r.grants === n)?.rate,
+          );
+        return at(g) / at(small!);
+      }).filter(Number.isFinite);
+      if (xs.length) {
+        console.log(
+          `${rt}: exchanges/s at ${g} grants / at ${small}: ${
+            fmt(median(xs), 3)
+          } (per-round median)`,
+        );
+      }
+    }
+  }
+}
