@@ -6,7 +6,7 @@
  */
 import type { AuthInfo } from "@modelcontextprotocol/server";
 import type { ResolvedOptions } from "../server/options.ts";
-import { hashSecret } from "./crypto.ts";
+import { hashSecret, hashSecretSync, loadSyncHash } from "./crypto.ts";
 import { RESOURCE_METADATA_PATH } from "./endpoints/metadata.ts";
 import type { IndexedStore } from "./token_index.ts";
 
@@ -60,6 +60,7 @@ export function createBearerGate(
   tokens: IndexedStore,
   hooks: BearerHooks = {},
 ): BearerGate {
+  let loading = false;
   return async (request, address = "unknown") => {
     const header = request.headers.get("authorization");
     // RFC 6750 3.1: a request without Bearer credentials gets the plain challenge.
@@ -69,7 +70,17 @@ export function createBearerGate(
       hooks.refused?.("malformed bearer token", address);
       return challenge(opts, { code: "invalid_token", description: "malformed bearer token" });
     }
-    const record = await tokens.findAccess(await hashSecret(match[1]!));
+    // Only the hash is kept in memory (the index is keyed by it), never the token.
+    let hash = hashSecretSync(match[1]!);
+    if (hash === undefined) {
+      // Off the first request's path: the synchronous digest loads once it has been answered.
+      if (!loading) {
+        loading = true;
+        setTimeout(() => void loadSyncHash().catch(() => {}), 0);
+      }
+      hash = await hashSecret(match[1]!);
+    }
+    const record = await tokens.findAccess(hash);
     // RFC 8707: a token for another audience is no token here.
     if (!record || record.resource !== opts.resource) {
       hooks.refused?.("token is invalid, expired or revoked", address, record?.clientId);

@@ -35,6 +35,8 @@ import { createUsageRecorder } from "../auth/usage.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
 import { createMcpEndpoint } from "../transport/mcp.ts";
+import { validatePrompts } from "../transport/prompts.ts";
+import { validateResources } from "../transport/resources.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { quoteForLog } from "./log.ts";
 import { type PersonalMcpEvent, type PersonalMcpOptions, resolveOptions } from "./options.ts";
@@ -80,6 +82,8 @@ export interface PersonalMcp {
 export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): PersonalMcp {
   const opts = resolveOptions(options);
   const checkedTools = validateTools(tools);
+  const resources = validateResources(options.resources);
+  const prompts = validatePrompts(options.prompts);
   const now = () => Date.now();
 
   // Services, composed once.
@@ -98,6 +102,8 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     name: opts.name,
     version: opts.version,
     instructions: opts.instructions,
+    resources,
+    prompts,
     configureServer: options.configureServer,
     onError: (error) => emit({ type: "mcp_rejected", error }),
   });

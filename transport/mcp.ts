@@ -13,17 +13,31 @@
  * It knows nothing of OAuth beyond the `authInfo` the bearer gate hands it; a session
  * belongs to the grant that opened it.
  *
+ * Server instances are built once, never per request: one `McpServer` answers every
+ * sessionless 2025-era request of the process through the multiplexing transport
+ * (multiplex.ts), each 2025-era session has its own, and 2026-07-28 requests (and the
+ * rare batch or posted response) go through the SDK's own `createMcpHandler`, whose
+ * factory hands out instances kept from earlier requests: that entry binds the protocol
+ * revision and the client's identity to an instance for one exchange at a time.
+ *
  * @module
  */
 import {
   type AuthInfo,
+  classifyInboundRequest,
   createMcpHandler,
   isInitializeRequest,
-  isLegacyRequest,
+  isJsonContentType,
+  type JSONRPCNotification,
+  type JSONRPCRequest,
   McpServer,
+  type McpServerFactory,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import { BodyTooLargeError, readLimited } from "../server/http.ts";
+import { createMultiplexTransport } from "./multiplex.ts";
+import { type Prompts, registerPrompts } from "./prompts.ts";
+import { registerResources, type Resources } from "./resources.ts";
 import { registerTools, type Tools } from "./tools.ts";
 
 /** Most 2025-era sessions kept at once; the least recently used goes first. */
@@ -34,12 +48,19 @@ export const SESSION_IDLE_MS = 30 * 60 * 1000;
 export const MAX_ENDED_SESSIONS = 1000;
 /** Largest POST body the endpoint reads, in bytes (the SDK's own default). */
 export const MAX_MCP_BODY_BYTES = 4 * 1024 * 1024;
+/** Most idle server instances kept for the SDK handler's requests, per protocol era. */
+export const MAX_POOLED_SERVERS = 16;
 
 /** What the MCP endpoint is built from. */
 export interface McpEndpointOptions {
   name: string;
   version: string;
   instructions?: string;
+  /** Resources, registered on every server instance as tools are. */
+  resources?: Resources;
+  /** Prompts, registered on every server instance as tools are. */
+  prompts?: Prompts;
+  /** Runs once on each server instance built (not per request), after the registrations. */
   configureServer?: (server: McpServer) => void;
   onError?: (error: Error) => void;
 }
@@ -54,6 +75,21 @@ export interface McpEndpoint {
   closeGrant(grantId: string): Promise<void>;
   /** Closes every session (and their open streams). */
   close(): Promise<void>;
+}
+
+/** Instances the SDK handler returns after each exchange, kept for the next, per era. */
+function createServerPool(build: () => McpServer): McpServerFactory {
+  const idle = { legacy: [] as McpServer[], modern: [] as McpServer[] };
+  return ({ era }) => {
+    const kept = idle[era].pop();
+    if (kept) return kept;
+    const server = build();
+    // The handler closes the instance's transport once the exchange is over.
+    server.server.onclose = () => {
+      if (idle[era].length < MAX_POOLED_SERVERS) idle[era].push(server);
+    };
+    return server;
+  };
 }
 
 interface Session {
@@ -187,13 +223,32 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     capabilities: { logging: {} },
     ...(options.instructions ? { instructions: options.instructions } : {}),
   };
-  const factory = () => {
+  const build = () => {
     const server = new McpServer(serverInfo, serverOptions);
     registerTools(server, tools);
+    if (options.resources) registerResources(server, options.resources);
+    if (options.prompts) registerPrompts(server, options.prompts);
     options.configureServer?.(server);
     return server;
   };
-  const handler = createMcpHandler(factory, { legacy: "stateless", onerror: options.onError });
+  const buildStateless = () => {
+    const server = build();
+    // Without a session a log level has nothing to stay with: as on a server built for
+    // one request, the request is validated and answered, and nothing is kept.
+    if (server.server.getCapabilities().logging) {
+      server.server.setRequestHandler("logging/setLevel", () => ({}));
+    }
+    return server;
+  };
+  const handler = createMcpHandler(createServerPool(buildStateless), {
+    legacy: "stateless",
+    onerror: options.onError,
+  });
+  // The one server of every sessionless 2025-era request.
+  const shared = buildStateless();
+  const mux = createMultiplexTransport();
+  mux.onerror = (error) => options.onError?.(error);
+  const connected = shared.connect(mux);
   const sessions = new Map<string, Session>();
   // Ids the client ended with DELETE, oldest first: a later use of one is a client bug
   // worth telling it about (MCP 2025-06-18 streamable HTTP: 404 after termination).
@@ -242,7 +297,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
       grantId: authInfo.extra?.grantId,
       lastUsed: now(),
     };
-    await factory().connect(session.transport);
+    await build().connect(session.transport);
     return await session.transport.handleRequest(request, { authInfo, parsedBody });
   }
 
@@ -292,34 +347,38 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     if (method === "initialize" && isInitializeRequest(parsedBody)) {
       return await openSession(request, parsedBody, authInfo);
     }
-    if (!asksForProgress(parsedBody) && await isLegacyRequest(request, parsedBody)) {
-      return await answerInJson(request, parsedBody, authInfo);
+    // The SDK's own classification (what createMcpHandler routes on): a single 2025-era
+    // request or notification goes to the shared server; 2026-07-28 requests, batches,
+    // posted responses and the SDK's refusals go to the SDK's handler.
+    const route = classifyInboundRequest({
+      httpMethod: "POST",
+      protocolVersionHeader: request.headers.get("mcp-protocol-version") ?? undefined,
+      mcpMethodHeader: request.headers.get("mcp-method") ?? undefined,
+      mcpNameHeader: request.headers.get("mcp-name") ?? undefined,
+      body: parsedBody,
+    });
+    if (
+      route.kind === "legacy" && (route.reason === "no-claim" || route.reason === "notification")
+    ) {
+      if (!isJsonContentType(request.headers.get("content-type"))) {
+        options.onError?.(
+          new Error("Unsupported Media Type: Content-Type must be application/json"),
+        );
+        return jsonRpcError(
+          415,
+          -32000,
+          "Unsupported Media Type: Content-Type must be application/json",
+        );
+      }
+      await connected;
+      const extra = { request, authInfo, stream: asksForProgress(parsedBody) };
+      // A sessionless request that asked for no progress gets one JSON body: without a
+      // session there is no channel for log messages or server requests anyway.
+      return route.reason === "no-claim"
+        ? await mux.request(parsedBody as JSONRPCRequest, extra)
+        : mux.notify(parsedBody as JSONRPCNotification, extra);
     }
     return await handler.fetch(request, { authInfo, parsedBody });
-  }
-
-  /**
-   * A sessionless 2025-era request that asked for no progress is answered with one
-   * JSON body instead of an SSE stream: the same SDK transport and server, about twice
-   * the throughput (bench/README.md). Without a session there is no channel for log
-   * messages or server requests anyway.
-   */
-  async function answerInJson(
-    request: Request,
-    parsedBody: unknown,
-    authInfo: AuthInfo,
-  ): Promise<Response> {
-    const server = factory();
-    const transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: true,
-    });
-    await server.connect(transport);
-    try {
-      return await transport.handleRequest(request, { authInfo, parsedBody });
-    } finally {
-      void server.close().catch(() => {});
-    }
   }
 
   return {
@@ -354,6 +413,8 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     async close() {
       await Promise.all([...sessions.keys()].map(closeSession));
       await handler.close();
+      await connected.catch(() => {});
+      await shared.close();
     },
   };
 }

@@ -13,6 +13,7 @@ import { BUN_BIN, ROOT, spawnChild } from "../fixtures.ts";
 const UNIT_FILES = [
   "tests/unit/client_metadata_limits_test.ts",
   "tests/unit/client_metadata_test.ts",
+  "tests/unit/crypto_test.ts",
   "tests/unit/grant_rules_test.ts",
   "tests/unit/log_test.ts",
   "tests/unit/options_test.ts",
