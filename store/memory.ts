@@ -23,21 +23,79 @@ export function keyId(key: Key): string {
   return JSON.stringify(key);
 }
 
+/** How many records one sweep looks at: every write pays for at most this much. */
+export const SWEEP_BATCH = 64;
+
 /**
  * The synchronous core shared by the memory and file stores. JavaScript runs one
  * task at a time and `plan` is synchronous, so read-plan-apply cannot interleave
  * with another transaction: atomicity comes for free.
+ *
+ * Records are also indexed by the first part of their key, so that listing one kind
+ * (`["client"]`, `["grant"]`) costs in proportion to that kind, not to the whole store.
+ * Expired records are swept a few at a time as writes come in (each write looks at
+ * {@linkcode SWEEP_BATCH} records, resuming where the last one stopped), so that a dead
+ * refresh token does not stay in memory until the next restart.
  */
 export function createMapCore(now: () => number = Date.now) {
   const slots = new Map<string, Slot>();
+  /** Ids by the first part of their key. */
+  const byKind = new Map<string, Set<string>>();
+  let cursor: Iterator<[string, Slot]> | undefined;
+
+  function put(id: string, slot: Slot): void {
+    if (!slots.has(id)) {
+      const kind = slot.key[0] ?? "";
+      let ids = byKind.get(kind);
+      if (!ids) byKind.set(kind, ids = new Set());
+      ids.add(id);
+    }
+    slots.set(id, slot);
+  }
+
+  function remove(id: string): void {
+    const slot = slots.get(id);
+    if (!slot) return;
+    slots.delete(id);
+    const kind = slot.key[0] ?? "";
+    const ids = byKind.get(kind);
+    ids?.delete(id);
+    if (ids?.size === 0) byKind.delete(kind);
+  }
+
+  function expired(slot: Slot, t: number): boolean {
+    return slot.expiresAt !== undefined && slot.expiresAt <= t;
+  }
 
   function live(id: string): Slot | undefined {
     const slot = slots.get(id);
-    if (slot?.expiresAt !== undefined && slot.expiresAt <= now()) {
-      slots.delete(id);
+    if (slot && expired(slot, now())) {
+      remove(id);
       return undefined;
     }
     return slot;
+  }
+
+  /** Drops expired records among the next `budget` records; returns how many it dropped. */
+  function sweep(budget: number): number {
+    const t = now();
+    let dropped = 0;
+    for (let seen = 0; seen < budget && slots.size > 0; seen++) {
+      cursor ??= slots.entries();
+      const next = cursor.next();
+      if (next.done) {
+        // A pass is over; the next one starts at the oldest record.
+        cursor = undefined;
+        continue;
+      }
+      const [id, slot] = next.value;
+      // The live map's iterator may hand back a record replaced since: read it afresh.
+      if (slots.get(id) === slot && expired(slot, t)) {
+        remove(id);
+        dropped++;
+      }
+    }
+    return dropped;
   }
 
   /** Applies writes; returns what undoes them (see {@linkcode undo}). */
@@ -49,9 +107,10 @@ export function createMapCore(now: () => number = Date.now) {
     ops.forEach((op, i) => {
       const id = keyId(op.key);
       undo.push({ id, previous: slots.get(id) });
-      if (op.op === "delete") slots.delete(id);
-      else slots.set(id, { key: [...op.key], value: values[i], expiresAt: op.expiresAt });
+      if (op.op === "delete") remove(id);
+      else put(id, { key: [...op.key], value: values[i], expiresAt: op.expiresAt });
     });
+    if (ops.length > 0) sweep(SWEEP_BATCH);
     return undo;
   }
 
@@ -59,8 +118,8 @@ export function createMapCore(now: () => number = Date.now) {
   function undo(entries: readonly Undo[]): void {
     for (let i = entries.length - 1; i >= 0; i--) {
       const { id, previous } = entries[i]!;
-      if (previous) slots.set(id, previous);
-      else slots.delete(id);
+      if (previous) put(id, previous);
+      else remove(id);
     }
   }
 
@@ -72,9 +131,12 @@ export function createMapCore(now: () => number = Date.now) {
     },
     list<T>(prefix: Key): Entry<T>[] {
       const out: Entry<T>[] = [];
-      for (const [id, slot] of slots) {
+      const ids = prefix.length === 0 ? slots.keys() : byKind.get(prefix[0]!)?.values();
+      if (!ids) return out;
+      for (const id of [...ids]) {
+        const slot = slots.get(id);
         // Like Deno KV, a prefix selects the keys below it, not the key equal to it.
-        if (slot.key.length > prefix.length && hasPrefix(slot.key, prefix) && live(id)) {
+        if (slot && slot.key.length > prefix.length && hasPrefix(slot.key, prefix) && live(id)) {
           out.push({ key: slot.key, value: structuredClone(slot.value) as T });
         }
       }
@@ -93,10 +155,25 @@ export function createMapCore(now: () => number = Date.now) {
     },
     apply,
     undo,
+    /** Puts a record as read from disk (no copy, no undo). */
+    load(slot: Slot): void {
+      put(keyId(slot.key), slot);
+    },
+    /** Removes a record as read from disk. */
+    unload(key: Key): void {
+      remove(keyId(key));
+    },
+    sweep,
     /** Drops every expired record; returns how many. */
     prune(): number {
+      const t = now();
       let n = 0;
-      for (const id of [...slots.keys()]) if (!live(id)) n++;
+      for (const [id, slot] of [...slots]) {
+        if (expired(slot, t)) {
+          remove(id);
+          n++;
+        }
+      }
       return n;
     },
   };
