@@ -10,9 +10,10 @@
  * Works wherever `node:fs` does (Deno, Bun, Node).
  *
  * File format (`state.jsonl`): a first line `{"format":"personal-mcp-state","version":2}`,
- * then one line per atomic change, a JSON array of operations: `{"k":key,"v":value}`
- * (with `"e":expiresAt` in epoch ms when it expires) sets a record, `{"k":key,"d":1}`
- * deletes one. A `state.json` of the first format is migrated on open.
+ * then one line per atomic change: one operation, or a JSON array of them.
+ * `{"key":[...],"value":...}` (with `"expiresAt"` in epoch ms when it expires) sets a
+ * record, `{"key":[...],"deleted":true}` deletes one. A `state.json` of the first format
+ * is migrated on open.
  *
  * @module
  */
@@ -45,8 +46,8 @@ interface LegacyShape {
   records: { key: string[]; value: unknown; expiresAt?: number }[];
 }
 
-/** One operation of a line. */
-type LineOp = { k: string[]; v: unknown; e?: number } | { k: string[]; d: 1 };
+/** One operation of a line: a set is stored as read, as the record itself. */
+type LineOp = Slot | { key: string[]; deleted: true };
 
 /** Raised when the state file exists but cannot be trusted. */
 export class StateFileError extends Error {
@@ -155,21 +156,25 @@ function isKey(value: unknown): value is string[] {
   return Array.isArray(value) && value.length > 0 && value.every((p) => typeof p === "string");
 }
 
+function isOp(op: unknown): op is LineOp {
+  if (!op || typeof op !== "object") return false;
+  const o = op as Record<string, unknown>;
+  if (!isKey(o.key)) return false;
+  if ("value" in o) return o.expiresAt === undefined || typeof o.expiresAt === "number";
+  return o.deleted === true;
+}
+
 /** The operations of one line, or undefined when the line is not one. */
 function parseLine(text: string): LineOp[] | undefined {
-  let ops: unknown;
+  let parsed: unknown;
   try {
-    ops = JSON.parse(text);
+    parsed = JSON.parse(text);
   } catch {
     return undefined;
   }
-  if (!Array.isArray(ops)) return undefined;
-  for (const op of ops as Record<string, unknown>[]) {
-    if (!op || typeof op !== "object" || !isKey(op.k)) return undefined;
-    if (!("v" in op) && op.d !== 1) return undefined;
-    if (op.e !== undefined && typeof op.e !== "number") return undefined;
-  }
-  return ops as LineOp[];
+  if (!Array.isArray(parsed)) return isOp(parsed) ? [parsed] : undefined;
+  for (const op of parsed) if (!isOp(op)) return undefined;
+  return parsed as LineOp[];
 }
 
 /** What replaying a state file found. */
@@ -183,91 +188,102 @@ export interface Replay {
 }
 
 /**
- * Replays state-file bytes, line by line, into `apply`: the first line must be the
- * header; after it, every line is one change. Damage at the very end (a last line cut
- * short, or garbage after the last complete line) is reported in `tornBytes`; damage
- * followed by a valid line is a corrupt file.
+ * Replays a state file, line by line, into `apply`: the first line must be the header;
+ * after it, every line is one change. Damage at the very end (a last line cut short, or
+ * garbage after the last complete line) is reported in `tornBytes`; damage followed by
+ * a valid line is a corrupt file.
  */
 function createReplayer(path: string, apply: (op: LineOp) => void) {
-  const decoder = new TextDecoder("utf-8", { fatal: true });
+  const encoder = new TextEncoder();
   let lineNo = 0;
-  let offset = 0;
+  let total = 0;
   let goodBytes = 0;
   let firstBad: { line: number; why: string } | undefined;
   let sets = 0;
 
-  function line(bytes: Uint8Array, complete: boolean): void {
-    lineNo++;
-    const start = offset;
-    offset += bytes.length + (complete ? 1 : 0);
-    let text: string;
+  function header(text: string): void {
+    let parsed: { format?: unknown; version?: unknown } | undefined;
     try {
-      text = decoder.decode(bytes);
-    } catch {
-      text = "\uFFFD";
+      parsed = JSON.parse(text);
+    } catch { /* below */ }
+    if (parsed?.format !== FORMAT) {
+      throw new StateFileError(
+        `state file ${path} is not a personal-mcp state file (its first line is not the ` +
+          `header). Refusing to start; move it aside to start fresh.`,
+      );
     }
-    if (lineNo === 1) {
-      let header: { format?: unknown; version?: unknown } | undefined;
-      try {
-        header = JSON.parse(text);
-      } catch { /* below */ }
-      if (!complete || header?.format !== FORMAT) {
-        throw new StateFileError(
-          `state file ${path} is not a personal-mcp state file (its first line is not the ` +
-            `header). Refusing to start; move it aside to start fresh.`,
-        );
+    if (parsed.version !== FORMAT_VERSION) {
+      throw new StateFileError(
+        `state file ${path} has an unknown format (version ${String(parsed.version)}, ` +
+          `expected ${FORMAT_VERSION}). Refusing to start; move it aside to start fresh.`,
+      );
+    }
+  }
+
+  /** Complete lines (newlines removed) that took `bytes` bytes in the file, newlines included. */
+  function lines(batch: string[], bytes: number): void {
+    total += bytes;
+    let goodInBatch = batch.length;
+    for (let i = 0; i < batch.length; i++) {
+      const text = batch[i]!;
+      lineNo++;
+      if (lineNo === 1) {
+        header(text);
+        continue;
       }
-      if (header.version !== FORMAT_VERSION) {
-        throw new StateFileError(
-          `state file ${path} has an unknown format (version ${String(header.version)}, ` +
-            `expected ${FORMAT_VERSION}). Refusing to start; move it aside to start fresh.`,
-        );
+      // An empty line carries nothing (and is not damage).
+      const ops = text === "" ? [] : parseLine(text);
+      if (firstBad) {
+        // Damage followed by a valid change is not a write cut short: the file is corrupt.
+        if (ops && text !== "") throw corrupt(path, firstBad.line, firstBad.why);
+        continue;
       }
-      goodBytes = offset;
-      return;
-    }
-    const blank = /^[\s\0]*$/.test(text);
-    const ops = complete && !blank ? parseLine(text) : undefined;
-    if (firstBad) {
-      // Damage followed by a valid change is not a write cut short: the file is corrupt.
-      if (ops) throw corrupt(path, firstBad.line, firstBad.why);
-      return;
-    }
-    if (!ops) {
-      if (complete && blank && text === "") {
-        // An empty line carries nothing; keep going.
-        goodBytes = offset;
-        return;
+      if (!ops) {
+        firstBad = { line: lineNo, why: "not a change" };
+        goodInBatch = i;
+        continue;
       }
-      firstBad = { line: lineNo, why: complete ? "not a change" : "cut short" };
-      goodBytes = start;
-      return;
+      for (const op of ops) {
+        if ("value" in op) sets++;
+        apply(op);
+      }
     }
-    for (const op of ops) {
-      if ("v" in op) sets++;
-      apply(op);
-    }
-    goodBytes = offset;
+    goodBytes += goodInBatch === batch.length
+      ? bytes
+      : goodInBatch === 0
+      ? 0
+      : encoder.encode(`${batch.slice(0, goodInBatch).join("\n")}\n`).length;
   }
 
   return {
-    line,
+    lines,
+    /** The bytes after the last newline: a line cut short. */
+    tail(bytes: number): void {
+      total += bytes;
+      lineNo++;
+      if (lineNo === 1) header("");
+      firstBad ??= { line: lineNo, why: "cut short" };
+    },
     finish(): Replay {
       if (lineNo === 0) {
         throw new StateFileError(
           `state file ${path} is empty. Refusing to start; move it aside to start fresh.`,
         );
       }
-      return { goodBytes, tornBytes: offset - goodBytes, sets };
+      return { goodBytes, tornBytes: total - goodBytes, sets };
     },
   };
 }
 
-/** Reads a file in chunks and hands each line (without its newline) to `line`. */
+/**
+ * Reads a file in chunks: every run of complete lines is decoded at once and handed to
+ * `replay.lines`; bytes after the last newline go to `replay.tail`.
+ */
 async function readLines(
   handle: FileHandle,
-  line: (bytes: Uint8Array, complete: boolean) => void,
+  replay: { lines(batch: string[], bytes: number): void; tail(bytes: number): void },
 ): Promise<void> {
+  const decoder = new TextDecoder();
   let buffer = new Uint8Array(READ_CHUNK_BYTES);
   let filled = 0;
   for (;;) {
@@ -280,18 +296,17 @@ async function readLines(
     const { bytesRead } = await handle.read(buffer, filled, buffer.length - filled, null);
     if (bytesRead === 0) break;
     const end = filled + bytesRead;
-    let from = 0;
-    for (let i = filled; i < end; i++) {
-      if (buffer[i] === 10) {
-        line(buffer.subarray(from, i), true);
-        from = i + 1;
-      }
+    const last = buffer.subarray(0, end).lastIndexOf(10);
+    if (last < 0) {
+      filled = end;
+      continue;
     }
+    replay.lines(decoder.decode(buffer.subarray(0, last)).split("\n"), last + 1);
     // Keep the unfinished line for the next read.
-    buffer.copyWithin(0, from, end);
-    filled = end - from;
+    buffer.copyWithin(0, last + 1, end);
+    filled = end - last - 1;
   }
-  if (filled > 0) line(buffer.subarray(0, filled), false);
+  if (filled > 0) replay.tail(filled);
 }
 
 /**
@@ -318,30 +333,31 @@ export async function readStateFile(
   const replay = createReplayer(path, (op) => applyLineOp(core, op));
   const handle = await open(path, "r");
   try {
-    await readLines(handle, replay.line);
+    await readLines(handle, replay);
   } finally {
     await handle.close();
   }
   const result = replay.finish();
   core.prune();
-  return { records: [...core.slots.values()], ...result };
+  return { records: [...core.records()], ...result };
 }
 
 function applyLineOp(core: ReturnType<typeof createMapCore>, op: LineOp): void {
-  if ("v" in op) core.load({ key: op.k, value: op.v, expiresAt: op.e });
-  else core.unload(op.k);
+  if ("value" in op) core.load(op);
+  else core.unload(op.key);
+}
+
+function opOf(op: WriteOp): LineOp {
+  return op.op === "delete"
+    ? { key: op.key as string[], deleted: true }
+    : op.expiresAt === undefined
+    ? { key: op.key as string[], value: op.value }
+    : { key: op.key as string[], value: op.value, expiresAt: op.expiresAt };
 }
 
 /** One change as a line of the file. Throws (and nothing is applied) when a value is not JSON. */
 function lineOf(ops: readonly WriteOp[]): string {
-  const out: LineOp[] = ops.map((op) =>
-    op.op === "delete"
-      ? { k: op.key as string[], d: 1 }
-      : op.expiresAt === undefined
-      ? { k: op.key as string[], v: op.value }
-      : { k: op.key as string[], v: op.value, e: op.expiresAt }
-  );
-  return `${JSON.stringify(out)}\n`;
+  return `${JSON.stringify(ops.length === 1 ? opOf(ops[0]!) : ops.map(opOf))}\n`;
 }
 
 /** Whether a state folder holds file-store state (either format). */
@@ -467,7 +483,7 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
     if (handle) {
       const replay = createReplayer(path, (op) => applyLineOp(core, op));
       try {
-        await readLines(handle, replay.line);
+        await readLines(handle, replay);
       } finally {
         await handle.close();
       }
@@ -492,7 +508,7 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
       exists = true;
       core.prune();
       // Dead lines (replaced, deleted, expired) count against the file's live share.
-      liveBytes = sets === 0 ? 0 : Math.floor(goodBytes * Math.min(1, core.slots.size / sets));
+      liveBytes = sets === 0 ? 0 : Math.floor(goodBytes * Math.min(1, core.size / sets));
       if (existsSync(legacyPath)) {
         // A migration that crashed after the rename: the new file is the state.
         await unlink(legacyPath);
@@ -509,7 +525,7 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
         for (const slot of parseLegacyState(legacy, legacyPath)) core.load(slot);
         legacy = undefined;
         core.prune();
-        fileBytes = liveBytes = await writeCompacted(path, [...core.slots.values()]);
+        fileBytes = liveBytes = await writeCompacted(path, [...core.records()]);
         exists = true;
         await syncDir(dir);
         await unlink(legacyPath);
@@ -601,7 +617,7 @@ export async function openFileStore(dir: string, options: FileStoreOptions = {})
         if (dueForCompaction()) {
           if (saved > 0 || !exists) {
             const t = now();
-            const records = [...core.slots.values()].filter((s) =>
+            const records = [...core.records()].filter((s) =>
               s.expiresAt === undefined || s.expiresAt > t
             );
             fileBytes = liveBytes = await writeCompacted(path, records);

@@ -131,7 +131,7 @@ Deno.test("a state file damaged before its last line stops the server naming the
   try {
     const file = join(stateDir, "state.jsonl");
     const text = '{"format":"personal-mcp-state","version":2}\n' +
-      '[{"k":["client","a"],"v":{}}]\n[{"k":["client","b"],"v":\n[{"k":["client","c"],"v":{}}]\n';
+      '{"key":["client","a"],"value":{}}\n{"key":["client","b"],"value":\n{"key":["client","c"],"value":{}}\n';
     await writeFile(file, text, { mode: 0o600 });
     for (const runtime of RUNTIMES) {
       const r = runCli(runtime, stateDir);
@@ -152,7 +152,7 @@ for (const runtime of RUNTIMES) {
     const file = join(stateDir, "state.jsonl");
     await writeFile(
       file,
-      '{"format":"personal-mcp-state","version":2}\n[{"k":["client","a"],"v":{"clientId":"a"',
+      '{"format":"personal-mcp-state","version":2}\n{"key":["client","a"],"value":{"clientId":"a"',
       { mode: 0o600 },
     );
     const server = await startServer({ runtime, stateDir, password: PASSWORD });
