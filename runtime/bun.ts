@@ -22,7 +22,7 @@ interface BunServe {
 export function listenBun(
   hostname: string,
   port: number,
-  handler: (request: Request, remoteAddress: string) => Promise<Response>,
+  handler: (request: Request, remoteAddress: () => string) => Promise<Response>,
 ) {
   const bun = (globalThis as unknown as { Bun: BunServe }).Bun;
   const server = bun.serve({
@@ -30,7 +30,8 @@ export function listenBun(
     port,
     // SSE responses can stay open longer than Bun's 10 s default.
     idleTimeout: 0,
-    fetch: (request, srv) => handler(request, srv.requestIP(request)?.address ?? "unknown"),
+    // The address is looked up only when asked for (not on most /mcp calls).
+    fetch: (request, srv) => handler(request, () => srv.requestIP(request)?.address ?? "unknown"),
   });
   return {
     port: server.port,

@@ -41,7 +41,7 @@ export type ControlRequest =
   | { op: "setPassword"; password: string };
 
 type Listen = (
-  handler: (request: Request, remoteAddress: string) => Promise<Response>,
+  handler: (request: Request, remoteAddress: () => string) => Promise<Response>,
 ) => Promise<{ port: number; stop(): Promise<void> }>;
 
 function json(body: unknown, status = 200): Response {

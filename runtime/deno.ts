@@ -15,12 +15,12 @@ interface DenoServe {
 export function listenDeno(
   hostname: string,
   port: number,
-  handler: (request: Request, remoteAddress: string) => Promise<Response>,
+  handler: (request: Request, remoteAddress: () => string) => Promise<Response>,
 ) {
   const deno = (globalThis as unknown as { Deno: DenoServe }).Deno;
   const server = deno.serve(
     { hostname, port, onListen: () => {} },
-    (request, info) => handler(request, info.remoteAddr.hostname),
+    (request, info) => handler(request, () => info.remoteAddr.hostname),
   );
   return {
     port: server.addr.port,

@@ -58,7 +58,8 @@ interface Listener {
   stop(): Promise<void>;
 }
 
-type Handler = (request: Request, remoteAddress: string) => Promise<Response>;
+/** A request handler; the client's address is worked out only when asked for. */
+type Handler = (request: Request, remoteAddress: () => string) => Promise<Response>;
 
 async function listen(hostname: string, port: number, handler: Handler): Promise<Listener> {
   const g = globalThis as { Deno?: { serve?: unknown }; Bun?: { serve?: unknown } };
@@ -155,7 +156,11 @@ export async function servePersonalMcp(
   try {
     listener = await listen(hostname, port, async (request, remoteAddress) => {
       if (!app) await readyPromise;
-      return await app!.fetch(request, { remoteAddress });
+      return await app!.fetch(request, {
+        get remoteAddress() {
+          return remoteAddress();
+        },
+      });
     });
   } catch (error) {
     await store.close();

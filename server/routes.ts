@@ -151,7 +151,8 @@ export function createRoutes(
     }
   }
 
-  async function serveMcp(request: Request, from: string): Promise<Response> {
+  /** `from` is asked for only when needed: most calls never need the client's address now. */
+  async function serveMcp(request: Request, from: () => string): Promise<Response> {
     const origin = request.headers.get("origin");
     // DNS rebinding / hostile pages: a browser origin we do not know gets nothing.
     if (origin !== null && !originAllowed(origin, opts.allowedOrigins, opts.origin)) {
@@ -159,7 +160,7 @@ export function createRoutes(
         type: "request_refused",
         path: "/mcp",
         reason: "origin not allowed",
-        clientAddress: from,
+        clientAddress: from(),
       });
       return jsonRpcError(403, -32600, "Forbidden: origin not allowed");
     }
@@ -215,7 +216,7 @@ export function createRoutes(
         if (method === "POST") return await endpoints.owner.post(request, address(request, info));
         return methodNotAllowed("GET, POST");
       case "/mcp":
-        return await serveMcp(request, address(request, info));
+        return await serveMcp(request, () => address(request, info));
       case "/":
         return new Response(
           `${opts.name}: a personal MCP server.\nMCP endpoint: ${opts.resource}\n`,

@@ -28,10 +28,12 @@ import {
   createMcpHandler,
   isInitializeRequest,
   isJsonContentType,
+  isJSONRPCRequest,
   type JSONRPCNotification,
   type JSONRPCRequest,
   McpServer,
   type McpServerFactory,
+  SUPPORTED_PROTOCOL_VERSIONS,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import { BodyTooLargeError, readLimited } from "../server/http.ts";
@@ -96,6 +98,35 @@ interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   grantId: unknown;
   lastUsed: number;
+}
+
+/** The 2025-era protocol versions the SDK speaks: a header naming one keeps a request legacy. */
+const LEGACY_VERSIONS = new Set(SUPPORTED_PROTOCOL_VERSIONS.filter((v) => v < "2026"));
+
+/**
+ * Whether the SDK's classification (`classifyInboundRequest`) would route this body to
+ * its 2025-era stateless leg as a plain request, decided without running it: a valid
+ * JSON-RPC request other than `initialize` whose `_meta` carries nothing but a progress
+ * token (so no per-request envelope claim) and whose `MCP-Protocol-Version` header, if
+ * any, names a 2025-era version. The classifier runs four schema checks, three of them
+ * failing (with the garbage that makes) for every ordinary request; anything this test
+ * does not recognise still goes through it. tests/endpoints/mcp_shared_server_test.ts
+ * holds the two to the same answers.
+ */
+export function isPlainLegacyRequest(body: unknown, versionHeader: string | null): boolean {
+  if (versionHeader !== null && !LEGACY_VERSIONS.has(versionHeader)) return false;
+  if (!body || typeof body !== "object" || Array.isArray(body)) return false;
+  const { method, params } = body as { method?: unknown; params?: unknown };
+  if (typeof method !== "string" || method === "initialize") return false;
+  if (params !== undefined) {
+    if (!params || typeof params !== "object" || Array.isArray(params)) return false;
+    const meta = (params as { _meta?: unknown })._meta;
+    if (meta !== undefined) {
+      if (!meta || typeof meta !== "object" || Array.isArray(meta)) return false;
+      for (const key of Object.keys(meta)) if (key !== "progressToken") return false;
+    }
+  }
+  return isJSONRPCRequest(body);
 }
 
 /** Whether a message (or batch) asks for progress notifications, which need SSE. */
@@ -350,13 +381,16 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     // The SDK's own classification (what createMcpHandler routes on): a single 2025-era
     // request or notification goes to the shared server; 2026-07-28 requests, batches,
     // posted responses and the SDK's refusals go to the SDK's handler.
-    const route = classifyInboundRequest({
-      httpMethod: "POST",
-      protocolVersionHeader: request.headers.get("mcp-protocol-version") ?? undefined,
-      mcpMethodHeader: request.headers.get("mcp-method") ?? undefined,
-      mcpNameHeader: request.headers.get("mcp-name") ?? undefined,
-      body: parsedBody,
-    });
+    const versionHeader = request.headers.get("mcp-protocol-version");
+    const route = isPlainLegacyRequest(parsedBody, versionHeader)
+      ? { kind: "legacy" as const, reason: "no-claim" as const }
+      : classifyInboundRequest({
+        httpMethod: "POST",
+        protocolVersionHeader: versionHeader ?? undefined,
+        mcpMethodHeader: request.headers.get("mcp-method") ?? undefined,
+        mcpNameHeader: request.headers.get("mcp-name") ?? undefined,
+        body: parsedBody,
+      });
     if (
       route.kind === "legacy" && (route.reason === "no-claim" || route.reason === "notification")
     ) {

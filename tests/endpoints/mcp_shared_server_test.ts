@@ -5,9 +5,14 @@
  * to tools. Driven over the server's own fetch handler, as Claude.ai calls it (no session).
  */
 import assert from "node:assert/strict";
-import type { McpServer } from "@modelcontextprotocol/server";
+import {
+  classifyInboundRequest,
+  type McpServer,
+  PROTOCOL_VERSION_META_KEY,
+} from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { createPersonalMcp } from "../../server/create.ts";
+import { isPlainLegacyRequest } from "../../transport/mcp.ts";
 import { prompt } from "../../transport/prompts.ts";
 import { resource } from "../../transport/resources.ts";
 import { tool, type Tools } from "../../transport/tools.ts";
@@ -278,4 +283,58 @@ Deno.test("resource() and prompt() refuse definitions that cannot work, at creat
       createPersonalMcp({}, { baseUrl: BASE_URL, password: PASSWORD, prompts: { x: 1 } as never }),
     /prompts\.x must be made with prompt\(\)/,
   );
+});
+
+Deno.test("the plain-request shortcut never routes a body the SDK's classifier would route elsewhere", async (t) => {
+  const call = {
+    jsonrpc: "2.0",
+    id: 1,
+    method: "tools/call",
+    params: { name: "x", arguments: {} },
+  };
+  const envelope = { [PROTOCOL_VERSION_META_KEY]: "2026-07-28" };
+  const cases: [string, unknown, string | null, boolean][] = [
+    // name, body, MCP-Protocol-Version header, whether the shortcut takes it
+    ["tools/call, 2025-11-25", call, "2025-11-25", true],
+    ["tools/call, no header", call, null, true],
+    ["tools/call, 2024-11-05", call, "2024-11-05", true],
+    ["string id", { ...call, id: "a" }, "2025-06-18", true],
+    ["no params", { jsonrpc: "2.0", id: 2, method: "tools/list" }, "2025-11-25", true],
+    [
+      "progress token",
+      { ...call, params: { ...call.params, _meta: { progressToken: 1 } } },
+      "2025-11-25",
+      true,
+    ],
+    ["2026-07-28 header", call, "2026-07-28", false],
+    ["unknown header", call, "1999-01-01", false],
+    ["envelope claim", { ...call, params: { ...call.params, _meta: envelope } }, null, false],
+    [
+      "other _meta",
+      { ...call, params: { ...call.params, _meta: { "x-trace": 1 } } },
+      "2025-11-25",
+      false,
+    ],
+    ["initialize", { jsonrpc: "2.0", id: 1, method: "initialize", params: {} }, null, false],
+    ["notification", { jsonrpc: "2.0", method: "notifications/initialized" }, null, false],
+    ["response", { jsonrpc: "2.0", id: 1, result: {} }, null, false],
+    ["batch", [call], null, false],
+    ["not JSON-RPC 2.0", { ...call, jsonrpc: "1.0" }, null, false],
+    ["null id", { ...call, id: null }, null, false],
+    ["array params", { ...call, params: [] }, null, false],
+    ["a string", "tools/call", null, false],
+  ];
+  for (const [name, body, header, taken] of cases) {
+    await t.step(name, () => {
+      assert.equal(isPlainLegacyRequest(body, header), taken);
+      if (!taken) return;
+      const route = classifyInboundRequest({
+        httpMethod: "POST",
+        protocolVersionHeader: header ?? undefined,
+        body,
+      });
+      assert.equal(route.kind, "legacy");
+      assert.equal((route as { reason?: string }).reason, "no-claim");
+    });
+  }
 });
