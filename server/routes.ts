@@ -62,6 +62,38 @@ function withHeaders(response: Response, headers: Record<string, string>): Respo
   return out;
 }
 
+/**
+ * The path of a request URL. A plain path (letters, digits and the few marks the URL
+ * parser leaves alone: no dot, percent sign, backslash, space or non-ASCII) is cut out
+ * of the string as it is; anything else goes through the URL parser, which resolves
+ * `.`/`..` segments and encodes as it does. Undefined when the URL is not one.
+ */
+export function pathnameOf(url: string): string | undefined {
+  const scheme = url.indexOf("://");
+  if (scheme <= 0 || !PLAIN_SCHEME.test(url.slice(0, scheme))) return parsedPath(url);
+  const slash = url.indexOf("/", scheme + 3);
+  const head = slash < 0 ? url : url.slice(0, slash);
+  if (!PLAIN_HOST.test(head.slice(scheme + 3))) return parsedPath(url);
+  if (slash < 0) return "/";
+  let end = url.indexOf("?", slash);
+  const hash = url.indexOf("#", slash);
+  if (end < 0 || (hash >= 0 && hash < end)) end = hash < 0 ? url.length : hash;
+  const path = url.slice(slash, end);
+  return PLAIN_PATH.test(path) ? path : parsedPath(url);
+}
+
+const PLAIN_SCHEME = /^https?$/;
+const PLAIN_HOST = /^[a-z0-9.\-]+(:\d+)?$|^\[[0-9a-f:.]+\](:\d+)?$/;
+const PLAIN_PATH = /^\/[A-Za-z0-9\-_~!$&'()*+,;=:@/]*$/;
+
+function parsedPath(url: string): string | undefined {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
 function methodNotAllowed(allow: string): Response {
   return jsonResponse({ error: "invalid_request", error_description: "method not allowed" }, 405, {
     allow,
@@ -169,7 +201,11 @@ export function createRoutes(
     return await endpoints.mcp.fetch(request, auth);
   }
 
-  async function route(request: Request, url: URL, info: ConnectionInfo): Promise<Response> {
+  async function route(
+    request: Request,
+    url: { pathname: string },
+    info: ConnectionInfo,
+  ): Promise<Response> {
     const method = request.method;
     switch (url.pathname) {
       case "/.well-known/oauth-protected-resource":
@@ -252,12 +288,9 @@ export function createRoutes(
   }
 
   return async (request, info = {}) => {
-    let url: URL;
-    try {
-      url = new URL(request.url);
-    } catch {
-      return new Response("Bad request\n", { status: 400 });
-    }
+    const pathname = pathnameOf(request.url);
+    if (pathname === undefined) return new Response("Bad request\n", { status: 400 });
+    const url = { pathname };
     const cors = corsHeaders(request, url.pathname);
     if (request.method === "OPTIONS") {
       if (!cors) return new Response(null, { status: url.pathname === "/mcp" ? 403 : 204 });

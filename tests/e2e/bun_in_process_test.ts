@@ -18,6 +18,7 @@ const UNIT_FILES = [
   "tests/unit/log_test.ts",
   "tests/unit/options_test.ts",
   "tests/unit/redirects_test.ts",
+  "tests/unit/routes_test.ts",
 ];
 const ENDPOINT_FILES = readdirSync(`${ROOT}tests/endpoints`)
   .filter((f) => f.endsWith("_test.ts"))
