@@ -119,7 +119,7 @@ export function parseCli(
 
 /**
  * Runs the CLI: serves `tools` until SIGINT or SIGTERM. `options` are what flags and
- * environment cannot say (e.g. `configureServer` to register resources and prompts);
+ * environment cannot say (e.g. `resources`, `prompts` or `configureServer`);
  * a flag or variable that is set wins over them.
  *
  * @example Serving your own tools with the CLI's flags
