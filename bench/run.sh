@@ -17,6 +17,9 @@
 #   ROUNDS=3 DURATION=10 WARMUP=3 CONNS=50 CHECK=1           load: passed to the shared bench.sh
 #   COLD_ROUNDS=10                                           cold: rounds (ours and peer alternate)
 #   STORE_ROUNDS=3 STORE_SECONDS=5 STORE_GRANTS="10 10000 100000" STORE_RUNTIMES="deno bun"
+#   BASELINE=<dir>   another checkout of this repository (e.g. the previous release, with
+#            node_modules and a bench/ of this version): its server runs as base-deno and
+#            base-bun in every part, interleaved with ours, and the ratios ours/base are printed
 #   SERVER_CPU=0 GEN_CPU=1                                   taskset cores (server / load or driver)
 #   SHARED_BENCH=<repo>/../shared/bench                       the shared harness (read-only)
 #   PEER_DIR=~/.cache/personal-mcp-bench/harness              writable copy + npm deps of peers
@@ -31,8 +34,18 @@ BENCH=$ROOT/bench
 ROUNDS=${ROUNDS:-3}
 export DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} CONNS=${CONNS:-50} CHECK=${CHECK:-1}
 export SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1} GEN=wrk
+[ -n "${SERVERS:-}" ] && SERVERS_SET=1
 SERVERS=${SERVERS:-"ceiling-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk ceiling-bun"}
 PARTS=${PARTS:-"load cold store"}
+BASELINE=${BASELINE:-}
+if [ -n "$BASELINE" ]; then
+  BASELINE=$(cd "$BASELINE" && pwd) || exit 1
+  [ -f "$BASELINE/bench/server.ts" ] && [ -f "$BASELINE/bench/store.ts" ] ||
+    { echo "bench: BASELINE needs bench/server.ts and bench/store.ts of this version" >&2; exit 1; }
+  [ -n "${SERVERS_SET:-}" ] || SERVERS="$SERVERS base-deno base-bun"
+fi
+# Where each of our servers' code lives.
+tree_of() { case $1 in base-*) echo "$BASELINE";; *) echo "$ROOT";; esac; }
 COLD_ROUNDS=${COLD_ROUNDS:-10}
 STORE_ROUNDS=${STORE_ROUNDS:-3} STORE_SECONDS=${STORE_SECONDS:-5}
 STORE_GRANTS=${STORE_GRANTS:-"10 10000 100000"} STORE_RUNTIMES=${STORE_RUNTIMES:-"deno bun"}
@@ -93,7 +106,7 @@ PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 declare -A TOKENS
 mint() { # $1 name $2 port [$3 state dir] -> TOKENS[name], snapshot $WORK/$1.json
   local out
-  out=$(cd "$ROOT" && timeout 60 "$DENO" run -A bench/server.ts mint --base-url "http://127.0.0.1:$2" \
+  out=$(cd "$(tree_of "$1")" && timeout 60 "$DENO" run -A bench/server.ts mint --base-url "http://127.0.0.1:$2" \
     --password "$PASSWORD" --state "$WORK/$1.json" ${3:+--state-dir "$3"}) || die "$1: minting a token failed"
   TOKENS[$1]=$(echo "$out" | tail -n 1)
 }
@@ -102,7 +115,7 @@ port_of() {
   case $1 in
     ceiling-deno) echo 8101;; peer-deno-sdk) echo 8102;; ours-deno) echo 8103;;
     ours-bun) echo 8104;; peer-bun-sdk) echo 8105;; ceiling-bun) echo 8106;;
-    ours-deno-nla) echo 8107;;
+    ours-deno-nla) echo 8107;; base-deno) echo 8108;; base-bun) echo 8109;;
     var-endpoint-deno) echo 8121;; var-parsed-deno) echo 8122;; var-pooled-deno) echo 8123;;
     var-json-deno) echo 8124;; var-endpoint-bun) echo 8131;; var-parsed-bun) echo 8132;;
     var-pooled-bun) echo 8133;; var-json-bun) echo 8134;;
@@ -123,11 +136,11 @@ run_one() { # $1 name -> one summary line on stdout
                    env PORT="$port" "$DENO" run -A servers/peer-deno-sdk.js);;
     peer-bun-sdk) (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
                    env PORT="$port" "$BUN" servers/peer-bun-sdk.js);;
-    ours-deno)    (cd "$ROOT" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
+    ours-deno|base-deno) (cd "$(tree_of "$name")" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
                    "$DENO" run -A bench/server.ts "${serve[@]}");;
     ours-deno-nla) (cd "$ROOT" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
                    "$DENO" run -A --unstable-no-legacy-abort bench/server.ts "${serve[@]}");;
-    ours-bun)     (cd "$ROOT" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
+    ours-bun|base-bun) (cd "$(tree_of "$name")" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
                    "$BUN" run bench/server.ts "${serve[@]}");;
     var-*-deno)   (cd "$ROOT" && timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
                    env PORT="$port" VARIANT="$(echo "$name" | cut -d- -f2)" "$DENO" run -A bench/variants.ts);;
@@ -138,13 +151,14 @@ run_one() { # $1 name -> one summary line on stdout
 
 SUMMARY="$LOGDIR/summary.$(date +%Y%m%d-%H%M%S).txt"
 COMMIT=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null)$(cd "$ROOT" && git diff --quiet HEAD -- . ':!bench' 2>/dev/null || echo "+dirty")
+[ -n "$BASELINE" ] && COMMIT="$COMMIT baseline=$(cd "$BASELINE" && git rev-parse --short HEAD 2>/dev/null || echo "$BASELINE")"
 echo "# $(date -u +%FT%TZ) commit $COMMIT; $(nproc) cores, $(uname -r); deno $("$DENO" --version | head -1 | cut -d' ' -f2), bun $("$BUN" --version); parts=$PARTS rounds=$ROUNDS duration=${DURATION}s conns=$CONNS cold_rounds=$COLD_ROUNDS store_rounds=$STORE_ROUNDS store_seconds=$STORE_SECONDS server_cpu=$SERVER_CPU gen_cpu=$GEN_CPU" | tee "$SUMMARY"
 
 # ---- load: wrk against each server, rounds interleaved
 if has_part load; then
   for s in $SERVERS; do
     port_of "$s" >/dev/null || exit 1
-    case $s in ours-*) mint "$s" "$(port_of "$s")";; esac
+    case $s in ours-*|base-*) mint "$s" "$(port_of "$s")";; esac
   done
   for r in $(seq 1 "$ROUNDS"); do
     for s in $SERVERS; do
@@ -157,21 +171,28 @@ fi
 
 # ---- cold: spawn to first authenticated call; ours restarts on a file store holding its grant
 if has_part cold; then
+  COLD_SERVERS="ours-deno peer-deno-sdk ours-bun peer-bun-sdk"
   mint cold 8141 "$WORK/cold-state"
+  if [ -n "$BASELINE" ]; then
+    mint base-cold 8141 "$WORK/base-cold-state"
+    COLD_SERVERS="ours-deno base-deno peer-deno-sdk ours-bun base-bun peer-bun-sdk"
+  fi
   cold_one() { # $1 name -> one kind=cold line
-    local name=$1 ours=(bench/server.ts serve --port 8141 --password "$PASSWORD" --state "$WORK/cold.json" --state-dir "$WORK/cold-state")
+    local name=$1 which=cold
+    case $name in base-*) which=base-cold;; esac
+    local ours=(bench/server.ts serve --port 8141 --password "$PASSWORD" --state "$WORK/$which.json" --state-dir "$WORK/$which-state")
     local driver=(taskset -c "$GEN_CPU" timeout 60 "$DENO" run -A "$BENCH/cold_start.ts" --name "$name" --port 8141 --cpu "$SERVER_CPU")
     case $name in
-      ours-deno) (cd "$ROOT" && "${driver[@]}" --token "${TOKENS[cold]}" -- "$DENO" run -A "${ours[@]}");;
-      ours-bun)  (cd "$ROOT" && "${driver[@]}" --token "${TOKENS[cold]}" -- "$BUN" run "${ours[@]}");;
+      ours-deno|base-deno) (cd "$(tree_of "$name")" && "${driver[@]}" --token "${TOKENS[$which]}" -- "$DENO" run -A "${ours[@]}");;
+      ours-bun|base-bun)  (cd "$(tree_of "$name")" && "${driver[@]}" --token "${TOKENS[$which]}" -- "$BUN" run "${ours[@]}");;
       peer-deno-sdk) (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token bench-token-0123456789abcdef -- "$DENO" run -A servers/peer-deno-sdk.js);;
       peer-bun-sdk)  (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token bench-token-0123456789abcdef -- "$BUN" servers/peer-bun-sdk.js);;
     esac
   }
   # One unmeasured start of each fills the runtimes' module caches.
-  for s in ours-deno peer-deno-sdk ours-bun peer-bun-sdk; do cold_one "$s" >/dev/null; done
+  for s in $COLD_SERVERS; do cold_one "$s" >/dev/null; done
   for r in $(seq 1 "$COLD_ROUNDS"); do
-    for s in ours-deno peer-deno-sdk ours-bun peer-bun-sdk; do
+    for s in $COLD_SERVERS; do
       echo "round=$r $(cold_one "$s" | tail -n 1)" | tee -a "$SUMMARY"
     done
     for m in mod sdk zod; do
@@ -190,16 +211,20 @@ if has_part store; then
   for r in $(seq 1 "$STORE_ROUNDS"); do
     for rt in $STORE_RUNTIMES; do
       for g in $STORE_GRANTS; do
-        # A fresh copy each time: the state before any of this run's exchanges.
-        rm -rf "$WORK/store-$g"; cp -a "$WORK/store-$g.seed" "$WORK/store-$g"
-        case $rt in deno) RT=("$DENO" run -A);; bun) RT=("$BUN");; esac
-        args=(--dir "$WORK/store-$g" --meta "$WORK/store-$g.meta.json")
-        # The first open migrates an old-format file (when the store does that); not measured.
-        (cd "$ROOT" && timeout 600 taskset -c "$SERVER_CPU" "${RT[@]}" bench/store.ts open "${args[@]}") >/dev/null 2>&1
-        line=$(cd "$ROOT" && timeout 900 taskset -c "$SERVER_CPU" "${RT[@]}" bench/store.ts run "${args[@]}" \
-          --seconds "$STORE_SECONDS" 2>"$LOGDIR/store.$rt.$g.err" | tail -n 1)
-        [ -n "$line" ] || line="kind=store runtime=$rt grants=$g ERROR see $LOGDIR/store.$rt.$g.err"
-        echo "round=$r $line" | tee -a "$SUMMARY"
+        for tree in "$ROOT" ${BASELINE:+"$BASELINE"}; do
+          # A fresh copy each time: the state before any of this run's exchanges.
+          rm -rf "$WORK/store-$g"; cp -a "$WORK/store-$g.seed" "$WORK/store-$g"
+          case $rt in deno) RT=("$DENO" run -A);; bun) RT=("$BUN");; esac
+          args=(--dir "$WORK/store-$g" --meta "$WORK/store-$g.meta.json")
+          label=$rt; [ "$tree" = "$ROOT" ] || label=base-$rt
+          # The first open migrates an old-format file (when the store does that); not measured.
+          (cd "$tree" && timeout 600 taskset -c "$SERVER_CPU" "${RT[@]}" bench/store.ts open "${args[@]}") >/dev/null 2>&1
+          line=$(cd "$tree" && timeout 900 taskset -c "$SERVER_CPU" "${RT[@]}" bench/store.ts run "${args[@]}" \
+            --seconds "$STORE_SECONDS" 2>"$LOGDIR/store.$label.$g.err" | tail -n 1)
+          [ -n "$line" ] || line="kind=store runtime=$rt grants=$g ERROR see $LOGDIR/store.$label.$g.err"
+          [ "$tree" = "$ROOT" ] || line=$(echo "$line" | sed "s/runtime=$rt/runtime=base-$rt/")
+          echo "round=$r $line" | tee -a "$SUMMARY"
+        done
       done
     done
   done

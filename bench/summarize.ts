@@ -12,7 +12,14 @@
 
 type Run = Record<string, string>;
 
-const BASELINES = ["ceiling-deno", "peer-deno-sdk", "ceiling-bun", "peer-bun-sdk"];
+const BASELINES = [
+  "ceiling-deno",
+  "peer-deno-sdk",
+  "base-deno",
+  "ceiling-bun",
+  "peer-bun-sdk",
+  "base-bun",
+];
 
 function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -150,7 +157,14 @@ if (names.length) {
   );
 }
 const bases = BASELINES.filter((b) => med.has(b));
-ratios("ratio", ours.flatMap((o) => bases.map((b): [string, string] => [o, b])));
+// Each of ours against the baselines of its own runtime, and the ceiling of the other.
+ratios(
+  "ratio",
+  ours.flatMap((o) =>
+    bases.filter((b) => b.endsWith(o.split("-").at(-1)!) || b.startsWith("ceiling-"))
+      .map((b): [string, string] => [o, b])
+  ),
+);
 // Experiments (bench/variants.ts) against the unchanged wiring on the same runtime.
 ratios(
   "experiment ratio",
@@ -190,13 +204,15 @@ if (cold.length) {
     );
   }
   for (const rt of ["deno", "bun"]) {
-    const a = `ours-${rt}`, b = `peer-${rt}-sdk`;
-    if (!coldNames.includes(a) || !coldNames.includes(b)) continue;
-    console.log(
-      `${a} / ${b}: ${
-        fmt(perRoundOf(cold, () => true, a, b, "ms"), 3)
-      } (median of per-round ratios)`,
-    );
+    for (const b of [`peer-${rt}-sdk`, `base-${rt}`]) {
+      const a = `ours-${rt}`;
+      if (!coldNames.includes(a) || !coldNames.includes(b)) continue;
+      console.log(
+        `${a} / ${b}: ${
+          fmt(perRoundOf(cold, () => true, a, b, "ms"), 3)
+        } (median of per-round ratios)`,
+      );
+    }
   }
 }
 
@@ -227,7 +243,10 @@ if (stores.length) {
       ]]),
   );
   const sizes = [...new Set(stores.map((r) => r.grants!))].sort((a, b) => Number(a) - Number(b));
-  for (const rt of ["deno", "bun"]) {
+  const runtimes = ["deno", "base-deno", "bun", "base-bun"].filter((rt) =>
+    stores.some((r) => r.runtime === rt)
+  );
+  for (const rt of runtimes) {
     for (const g of sizes) {
       const rs = stores.filter((r) => r.runtime === rt && r.grants === g && !("ERROR" in r));
       const bad = stores.filter((r) => r.runtime === rt && r.grants === g).length - rs.length;
@@ -266,5 +285,28 @@ if (stores.length) {
         );
       }
     }
+  }
+}
+
+// Ours against the baseline tree, per size: exchanges per second, start-up, peak RSS.
+for (const rt of ["deno", "bun"]) {
+  if (!stores.some((r) => r.runtime === `base-${rt}`)) continue;
+  const sizes = [...new Set(stores.map((r) => r.grants!))].sort((a, b) => Number(a) - Number(b));
+  for (const g of sizes) {
+    const pick = (k: string) => {
+      const xs = [...new Set(stores.map((r) => r.round!))].map((round) => {
+        const at = (runtime: string) =>
+          Number(
+            stores.find((r) => r.round === round && r.runtime === runtime && r.grants === g)?.[k],
+          );
+        return at(rt) / at(`base-${rt}`);
+      }).filter(Number.isFinite);
+      return xs.length ? median(xs) : NaN;
+    };
+    console.log(
+      `${rt} ${g} grants, ours / base: exchanges/s ${fmt(pick("rate"), 2)}, start-up ${
+        fmt(pick("open_ms"), 2)
+      }, peak RSS ${fmt(pick("hwm_mb"), 2)} (per-round medians)`,
+    );
   }
 }
