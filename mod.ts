@@ -37,6 +37,22 @@ export {
   type ZodToolDefinition,
 } from "./transport/tools.ts";
 export {
+  type FixedResourceDefinition,
+  type Resource,
+  resource,
+  type ResourceOutput,
+  type Resources,
+  type TemplateResourceDefinition,
+} from "./transport/resources.ts";
+export {
+  type Prompt,
+  prompt,
+  type PromptOutput,
+  type Prompts,
+  type PromptWithArgsDefinition,
+  type PromptWithoutArgsDefinition,
+} from "./transport/prompts.ts";
+export {
   type AuthEvent,
   DEFAULT_REDIRECT_ALLOWLIST,
   type PersonalMcpEvent,

@@ -6,7 +6,7 @@
  */
 import type { AuthInfo } from "@modelcontextprotocol/server";
 import type { ResolvedOptions } from "../server/options.ts";
-import { hashSecret } from "./crypto.ts";
+import { hashSecret, hashSecretSync, loadSyncHash } from "./crypto.ts";
 import { RESOURCE_METADATA_PATH } from "./endpoints/metadata.ts";
 import type { IndexedStore } from "./token_index.ts";
 
@@ -47,16 +47,20 @@ function challenge(
 
 /**
  * Checks a request's bearer token: what the MCP handlers may know, or the 401.
- * `address` is the caller's, for the activity log and the grant's last use.
+ * `address` is the caller's (or how to find it), for the activity log and the grant's
+ * last use; it is worked out only when one of them needs it.
  */
-export type BearerGate = (request: Request, address?: string) => Promise<AuthInfo | Response>;
+export type BearerGate = (
+  request: Request,
+  address?: string | (() => string),
+) => Promise<AuthInfo | Response>;
 
 /** What the gate reports, off the hot path's critical work. */
 export interface BearerHooks {
   /** A request that presented a token was refused, and why. */
   refused?(reason: string, address: string, clientId?: string): void;
   /** A token was accepted (must return at once: it is called on every request). */
-  used?(grantId: string, address: string): void;
+  used?(grantId: string, address: string | (() => string)): void;
 }
 
 /** Builds the gate in front of `/mcp` on the access-indexed store. */
@@ -65,19 +69,31 @@ export function createBearerGate(
   tokens: IndexedStore,
   hooks: BearerHooks = {},
 ): BearerGate {
-  return async (request, address = "unknown") => {
+  let loading = false;
+  return async (request, addressOf = "unknown") => {
+    const address = typeof addressOf === "function" ? addressOf : () => addressOf;
     const header = request.headers.get("authorization");
     // RFC 6750 3.1: a request without Bearer credentials gets the plain challenge.
     if (!header || !/^bearer\b/i.test(header)) return challenge(opts);
     const match = /^Bearer +([A-Za-z0-9\-._~+/]+=*) *$/i.exec(header);
     if (!match) {
-      hooks.refused?.("malformed bearer token", address);
+      hooks.refused?.("malformed bearer token", address());
       return challenge(opts, { code: "invalid_token", description: "malformed bearer token" });
     }
-    const record = await tokens.findAccess(await hashSecret(match[1]!));
+    // Only the hash is kept in memory (the index is keyed by it), never the token.
+    let hash = hashSecretSync(match[1]!);
+    if (hash === undefined) {
+      // Off the first request's path: the synchronous digest loads once it has been answered.
+      if (!loading) {
+        loading = true;
+        setTimeout(() => void loadSyncHash().catch(() => {}), 0);
+      }
+      hash = await hashSecret(match[1]!);
+    }
+    const record = await tokens.findAccess(hash);
     // RFC 8707: a token for another audience is no token here.
     if (!record || record.resource !== opts.resource) {
-      hooks.refused?.("token is invalid, expired or revoked", address, record?.clientId);
+      hooks.refused?.("token is invalid, expired or revoked", address(), record?.clientId);
       return challenge(opts, {
         code: "invalid_token",
         description: "token is invalid, expired or revoked",
@@ -85,7 +101,7 @@ export function createBearerGate(
     }
     // RFC 6750 3.1: a token without the scope that opens /mcp is not enough.
     if (!record.scope.split(" ").includes(opts.scopes[0]!)) {
-      hooks.refused?.("the token lacks the required scope", address, record.clientId);
+      hooks.refused?.("the token lacks the required scope", address(), record.clientId);
       return challenge(opts, {
         code: "insufficient_scope",
         description: "the token lacks the required scope",

@@ -6,22 +6,14 @@
  *
  * @module
  */
-import { lookup } from "node:dns/promises";
-import {
-  createLocalJWKSet,
-  decodeJwt,
-  errors,
-  type JSONWebKeySet,
-  type JWK,
-  jwtVerify,
-} from "jose";
+import type { JSONWebKeySet, JWK } from "jose";
 import { BodyTooLargeError, readLimited } from "../server/http.ts";
 import { isLoopbackHost } from "../server/options.ts";
 import type { Store } from "../store/store.ts";
 import { FETCH_TIMEOUT_MS, type MetadataFetchDeps } from "./client_metadata.ts";
 import { hashSecret } from "./crypto.ts";
 import { type AssertionJtiRecord, type ClientRecord, keys } from "./records.ts";
-import { addressBlocked } from "./ssrf.ts";
+import { anyBlocked } from "./ssrf.ts";
 
 /** RFC 7523 2.2: the `client_assertion_type` of a JWT client assertion. */
 export const JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
@@ -40,8 +32,13 @@ export const JWKS_REFETCH_MS = 30 * 1000;
 const JWKS_ENTRIES = 64;
 const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 
+/** jose, loaded when the first assertion comes (most servers never see one). */
+let jose: Promise<typeof import("jose")> | undefined;
+const loadJose = () => jose ??= import("jose");
+
 const defaultDeps: MetadataFetchDeps = {
   async lookup(hostname) {
+    const { lookup } = await import("node:dns/promises");
     const found = await lookup(hostname, { all: true, verbatim: true });
     return found.map((a) => a.address);
   },
@@ -75,11 +72,12 @@ export interface AssertionVerifier {
  * import { assertionSubject } from "./client_assertion.ts";
  * const part = (o: object) => btoa(JSON.stringify(o)).replaceAll("=", "");
  * const jwt = `${part({ alg: "RS256" })}.${part({ sub: "https://c.example/m.json" })}.sig`;
- * if (assertionSubject(jwt) !== "https://c.example/m.json") throw new Error("not read");
+ * if (await assertionSubject(jwt) !== "https://c.example/m.json") throw new Error("not read");
  * ```
  */
-export function assertionSubject(assertion: string): string | undefined {
+export async function assertionSubject(assertion: string): Promise<string | undefined> {
   if (assertion.length > MAX_ASSERTION_CHARS || !COMPACT_JWS.test(assertion)) return undefined;
+  const { decodeJwt } = await loadJose();
   try {
     const { sub } = decodeJwt(assertion);
     return typeof sub === "string" ? sub : undefined;
@@ -144,7 +142,7 @@ export function createAssertionVerifier(options: {
         throw unreachable(e);
       });
       // Every address the name resolves to must be public (no DNS tricks to internal hosts).
-      if (addresses.length === 0 || addresses.some(addressBlocked)) {
+      if (addresses.length === 0 || await anyBlocked(addresses)) {
         throw new AssertionError("jwks_uri resolves to a forbidden address");
       }
     }
@@ -192,6 +190,7 @@ export function createAssertionVerifier(options: {
   }
 
   async function check(client: ClientRecord, assertion: string, fresh: boolean) {
+    const { createLocalJWKSet, errors, jwtVerify } = await loadJose();
     const keySet = createLocalJWKSet(await keysFor(client.jwksUri!, fresh));
     const rules = {
       // RFC 8725 3.1: the algorithms are ours to choose, never the header's.
@@ -224,6 +223,7 @@ export function createAssertionVerifier(options: {
       if (assertion.length > MAX_ASSERTION_CHARS || !COMPACT_JWS.test(assertion)) {
         throw new AssertionError("the assertion is not a compact JWS");
       }
+      const { errors } = await loadJose();
       let payload: Awaited<ReturnType<typeof check>>["payload"];
       try {
         try {

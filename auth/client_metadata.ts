@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { lookup } from "node:dns/promises";
 import { BodyTooLargeError, readLimited } from "../server/http.ts";
 import { isLoopbackHost } from "../server/options.ts";
 import type { Store, WriteOp } from "../store/store.ts";
@@ -21,7 +20,7 @@ import {
   keys,
 } from "./records.ts";
 import { redirectAllowed } from "./redirects.ts";
-import { addressBlocked } from "./ssrf.ts";
+import { anyBlocked } from "./ssrf.ts";
 
 /** Largest metadata document accepted, in bytes. */
 export const MAX_DOCUMENT_BYTES = 16 * 1024;
@@ -63,6 +62,8 @@ export interface MetadataFetchDeps {
 
 const defaultDeps: MetadataFetchDeps = {
   async lookup(hostname) {
+    // Loaded with the first document fetched, not when the server starts.
+    const { lookup } = await import("node:dns/promises");
     const found = await lookup(hostname, { all: true, verbatim: true });
     return found.map((a) => a.address);
   },
@@ -411,7 +412,7 @@ export function createMetadataResolver(
         options.lookupTimeoutMs ?? LOOKUP_TIMEOUT_MS,
       );
       // Every address the name resolves to must be public (no DNS tricks to internal hosts).
-      if (addresses.length === 0 || addresses.some(addressBlocked)) {
+      if (addresses.length === 0 || await anyBlocked(addresses)) {
         throw unreachable("client_id URL resolves to a forbidden address");
       }
     }

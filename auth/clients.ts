@@ -124,7 +124,7 @@ export function createClients(deps: {
     if (form.client_assertion_type !== JWT_BEARER_ASSERTION) throw failed();
     const assertion = form.client_assertion!;
     // RFC 7521 4.2: client_id is optional; when sent it must name the assertion's subject.
-    const clientId = form.client_id ?? assertionSubject(assertion);
+    const clientId = form.client_id ?? await assertionSubject(assertion);
     if (!clientId) throw failed();
     const client = await find(clientId, address);
     if (!client?.jwksUri) throw failed();

@@ -1,18 +1,22 @@
 /**
  * Which network addresses a server-side fetch may reach: global unicast only. The
  * classification is ipaddr.js's (a well-kept table of the IANA special-purpose
- * registries), not a list kept by hand here.
+ * registries), not a list kept by hand here. It is loaded when the first server-side
+ * fetch is checked, not when the server starts.
  *
  * @module
  */
-import ipaddr from "ipaddr.js";
+import type ipaddrModule from "ipaddr.js";
 
-// RFC 4291 2.5.4 / IANA: global unicast IPv6 is 2000::/3. Everything else (IPv4-mapped
-// and -compatible, NAT64, site-local fec0::/10, discard, ...) can lead back inside.
-const GLOBAL_UNICAST_V6 = ipaddr.IPv6.parseCIDR("2000::/3");
+type Ipaddr = typeof ipaddrModule;
+let loaded: Promise<Ipaddr> | undefined;
+const loadIpaddr = () => loaded ??= import("ipaddr.js").then((m) => m.default);
 
 /** An address in the one form a resolver gives (dotted quad, or IPv6), else undefined. */
-function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
+function parseAddress(
+  ipaddr: Ipaddr,
+  text: string,
+): ipaddrModule.IPv4 | ipaddrModule.IPv6 | undefined {
   const bare = text.replace(/^\[|\]$/g, "");
   // Shorthand IPv4 ("127.1", "0x7f.1", "2130706433") is never what a lookup returns.
   if (ipaddr.IPv4.isValidFourPartDecimal(bare)) return ipaddr.IPv4.parse(bare);
@@ -30,12 +34,22 @@ function parseAddress(text: string): ipaddr.IPv4 | ipaddr.IPv6 | undefined {
  * @example
  * ```ts
  * import { addressBlocked } from "./ssrf.ts";
- * if (!addressBlocked("2002:7f00:1::1")) throw new Error("6to4 of 127.0.0.1 allowed");
- * if (addressBlocked("8.8.8.8")) throw new Error("a public address refused");
+ * if (!await addressBlocked("2002:7f00:1::1")) throw new Error("6to4 of 127.0.0.1 allowed");
+ * if (await addressBlocked("8.8.8.8")) throw new Error("a public address refused");
  * ```
  */
-export function addressBlocked(address: string): boolean {
-  const parsed = parseAddress(address);
+export async function addressBlocked(address: string): Promise<boolean> {
+  const ipaddr = await loadIpaddr();
+  const parsed = parseAddress(ipaddr, address);
   if (!parsed || parsed.range() !== "unicast") return true;
-  return parsed.kind() === "ipv6" && !parsed.match(GLOBAL_UNICAST_V6);
+  // RFC 4291 2.5.4 / IANA: global unicast IPv6 is 2000::/3. Everything else (IPv4-mapped
+  // and -compatible, NAT64, site-local fec0::/10, discard, ...) can lead back inside.
+  return parsed.kind() === "ipv6" &&
+    !(parsed as ipaddrModule.IPv6).match(ipaddr.IPv6.parseCIDR("2000::/3"));
+}
+
+/** Whether any of `addresses` is blocked (see {@linkcode addressBlocked}). */
+export async function anyBlocked(addresses: readonly string[]): Promise<boolean> {
+  for (const address of addresses) if (await addressBlocked(address)) return true;
+  return false;
 }

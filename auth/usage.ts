@@ -64,9 +64,10 @@ export function stampUse<R>(plan: Plan<R>, grantId: string, use: GrantUse): Plan
 export interface UsageRecorder {
   /**
    * Notes that `grantId` was used from `address` now. Returns at once; the grant is
-   * written in the background, at most once per {@linkcode USE_WRITE_INTERVAL_MS}.
+   * written in the background, at most once per {@linkcode USE_WRITE_INTERVAL_MS}
+   * (`address` may be a function: it is called only then).
    */
-  used(grantId: string, address: string): void;
+  used(grantId: string, address: string | (() => string)): void;
 }
 
 /** Builds the recorder on the (access-indexed) store. */
@@ -79,12 +80,13 @@ export function createUsageRecorder(store: Store, now: () => number = Date.now):
       if (last !== undefined && t - last < USE_WRITE_INTERVAL_MS) return;
       if (written.size >= REMEMBERED_GRANTS) written.clear();
       written.set(grantId, t);
+      const from = typeof address === "function" ? address() : address;
       // Read and written in one step, so a grant revoked meanwhile is never written back.
       void store.transact([keys.grant(grantId)], ([value]) => {
         const grant = value as GrantRecord | undefined;
         if (!grant) return { ops: [], result: undefined };
         return {
-          ops: [grantWrite({ ...grant, lastUsedAt: t, lastAddress: address })],
+          ops: [grantWrite({ ...grant, lastUsedAt: t, lastAddress: from })],
           result: undefined,
         };
       }).catch(() => written.delete(grantId));

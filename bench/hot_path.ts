@@ -16,6 +16,7 @@
 import process from "node:process";
 import {
   type AuthInfo,
+  classifyInboundRequest,
   createMcpHandler,
   isInitializeRequest,
   isLegacyRequest,
@@ -23,7 +24,8 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import { createMemoryStore, createPersonalMcp, demoTools } from "../mod.ts";
-import { hashSecret } from "../auth/crypto.ts";
+import { hashSecret, hashSecretSync, loadSyncHash } from "../auth/crypto.ts";
+import { createMultiplexTransport } from "../transport/multiplex.ts";
 import { readLimited } from "../server/http.ts";
 import { createMcpEndpoint } from "../transport/mcp.ts";
 import { registerTools } from "../transport/tools.ts";
@@ -90,6 +92,12 @@ const pooledHandler = createMcpHandler(() => {
   return server;
 }, { legacy: "stateless" });
 
+// The shared server of transport/mcp.ts, driven directly through its transport.
+await loadSyncHash();
+const shared = factory();
+const mux = createMultiplexTransport();
+await shared.connect(mux);
+
 const CASES: [string, () => Promise<void> | void][] = [
   ["ceiling: build Request, read it, fixed Response", async () => {
     await toolsCall().text();
@@ -105,6 +113,24 @@ const CASES: [string, () => Promise<void> | void][] = [
   }],
   ["part: hashSecret(token) (WebCrypto SHA-256)", async () => {
     await hashSecret(token);
+  }],
+  ["part: hashSecretSync(token) (node:crypto SHA-256)", () => {
+    hashSecretSync(token);
+  }],
+  ["part: classifyInboundRequest(parsedBody) (SDK routing)", () => {
+    const route = classifyInboundRequest({
+      httpMethod: "POST",
+      protocolVersionHeader: "2025-11-25",
+      body: parsedBody,
+    });
+    if (route.kind !== "legacy") throw new Error("not legacy");
+  }],
+  ["part: shared McpServer through the multiplexing transport", async () => {
+    const req = toolsCall();
+    const parsed = await req.json();
+    await expectHello(
+      await mux.request(parsed as never, { request: req, authInfo, stream: false }),
+    );
   }],
   ["part: factory (new McpServer + registerTools)", () => {
     factory();

@@ -5,7 +5,8 @@
  * ```sh
  * deno run -A bench/import_cost.ts mod      # or: bun bench/import_cost.ts mod
  * ```
- * MODULE: `mod` (../mod.ts), `sdk` (@modelcontextprotocol/server), `zod`, `jose`.
+ * MODULE: `mod` (../mod.ts), `sdk` (@modelcontextprotocol/server), `zod`, `jose`, or a
+ * path of the repository such as `server/create.ts`.
  * Prints one line: `kind=import runtime=deno module=mod ms=...`.
  *
  * @module
@@ -28,8 +29,13 @@ switch (which) {
     await import("jose");
     break;
   default:
-    console.error(`unknown module ${which}: use mod, sdk, zod or jose`);
-    process.exit(2);
+    if (!/^[a-z_/]+\.ts$/.test(which)) {
+      console.error(
+        `unknown module ${which}: use mod, sdk, zod, jose or a path like server/create.ts`,
+      );
+      process.exit(2);
+    }
+    await import(new URL(`../${which}`, import.meta.url).href);
 }
 const ms = performance.now() - started;
 console.log(

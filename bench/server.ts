@@ -102,6 +102,18 @@ async function serve(
     onEvent: logErrors,
   });
   console.log(`bench server (${"Bun" in globalThis ? "bun" : "deno"}) on ${handle.url}`);
+  // BENCH_MEMORY=1: where the resident memory goes, once a second (stderr).
+  if (process.env.BENCH_MEMORY === "1") {
+    setInterval(() => {
+      const m = process.memoryUsage();
+      const mb = (n: number) => (n / 1048576).toFixed(1);
+      console.error(
+        `memory rss=${mb(m.rss)} heapTotal=${mb(m.heapTotal)} heapUsed=${mb(m.heapUsed)} external=${
+          mb(m.external)
+        }`,
+      );
+    }, 1000);
+  }
   const stop = () => {
     // A clean exit lets `deno run --cpu-prof` write its profile.
     handle.shutdown().then(() => process.exit(0), () => process.exit(1));

@@ -161,7 +161,7 @@ const bases = BASELINES.filter((b) => med.has(b));
 ratios(
   "ratio",
   ours.flatMap((o) =>
-    bases.filter((b) => b.endsWith(o.split("-").at(-1)!) || b.startsWith("ceiling-"))
+    bases.filter((b) => b.split("-").includes(o.split("-")[1]!) || b.startsWith("ceiling-"))
       .map((b): [string, string] => [o, b])
   ),
 );

@@ -1,8 +1,9 @@
 /**
  * The fixture set of the official MCP conformance suite
  * (`@modelcontextprotocol/conformance`, server scenarios), built only through this
- * module's public API: tools with `tool()`, resources, prompts and capabilities with
- * `configureServer`, served with the CLI's flags and environment.
+ * module's public API: tools with `tool()`, resources with `resource()`, prompts with
+ * `prompt()`, capabilities and subscriptions with `configureServer`, served with the
+ * CLI's flags and environment.
  *
  *   deno run -A examples/conformance.ts --password 'a long passphrase'
  *   bun run examples/conformance.ts --password 'a long passphrase'
@@ -12,14 +13,17 @@
  * tools need a 2025-era session (opened by `initialize`, echoed by the client), so
  * that the client's capabilities are known and its answer reaches the waiting call.
  */
-import {
-  completable,
-  type McpServer,
-  ResourceTemplate,
-  type ServerContext,
-} from "@modelcontextprotocol/server";
+import { completable, type McpServer, type ServerContext } from "@modelcontextprotocol/server";
 import { z } from "zod";
-import { runCli, tool, type Tools } from "../mod.ts";
+import {
+  prompt,
+  type Prompts,
+  resource,
+  type Resources,
+  runCli,
+  tool,
+  type Tools,
+} from "../mod.ts";
 
 /** A 1x1 red PNG. */
 const PNG_BASE64 =
@@ -257,118 +261,108 @@ const tools: Tools = {
   }),
 };
 
-/** Resources, prompts, logging, completions and subscriptions: the rest of the fixtures. */
-function configureServer(server: McpServer): void {
-  // Logging must be declared for ctx.mcpReq.log to send anything; subscribe is
-  // answered, but stateless serving has no stream to push resources/updated on.
-  server.server.registerCapabilities({ logging: {}, resources: { subscribe: true } });
-
-  server.registerResource("static-text", "test://static-text", {
+/** The fixtures' resources: fixed URIs and a template. */
+const resources: Resources = {
+  "static-text": resource({
+    uri: "test://static-text",
     title: "Static Text Resource",
     description: "A static text resource for testing",
     mimeType: "text/plain",
-  }, () => ({
-    contents: [{
-      uri: "test://static-text",
-      mimeType: "text/plain",
-      text: "This is the content of the static text resource.",
-    }],
-  }));
-  server.registerResource("static-binary", "test://static-binary", {
+    read: () => "This is the content of the static text resource.",
+  }),
+  "static-binary": resource({
+    uri: "test://static-binary",
     title: "Static Binary Resource",
     description: "A static binary resource (image) for testing",
     mimeType: "image/png",
-  }, () => ({
-    contents: [{ uri: "test://static-binary", mimeType: "image/png", blob: PNG_BASE64 }],
-  }));
-  server.registerResource(
-    "template",
-    new ResourceTemplate("test://template/{id}/data", { list: undefined }),
-    {
-      title: "Resource Template",
-      description: "A resource template with parameter substitution",
-      mimeType: "application/json",
-    },
-    (uri, { id }) => ({
-      contents: [{
-        uri: uri.href,
-        mimeType: "application/json",
-        text: JSON.stringify({ id, templateTest: true, data: `Data for ID: ${id}` }),
-      }],
+    read: () => ({
+      contents: [{ uri: "test://static-binary", mimeType: "image/png", blob: PNG_BASE64 }],
     }),
-  );
-  server.registerResource("watched-resource", "test://watched-resource", {
+  }),
+  template: resource({
+    template: "test://template/{id}/data",
+    title: "Resource Template",
+    description: "A resource template with parameter substitution",
+    mimeType: "application/json",
+    read: (_uri, { id }) => JSON.stringify({ id, templateTest: true, data: `Data for ID: ${id}` }),
+  }),
+  "watched-resource": resource({
+    uri: "test://watched-resource",
     title: "Watched Resource",
     description: "A resource clients may subscribe to",
     mimeType: "text/plain",
-  }, () => ({
-    contents: [{
-      uri: "test://watched-resource",
-      mimeType: "text/plain",
-      text: "Watched resource content",
-    }],
-  }));
-  server.server.setRequestHandler("resources/subscribe", () => ({}));
-  server.server.setRequestHandler("resources/unsubscribe", () => ({}));
+    read: () => "Watched resource content",
+  }),
+};
 
-  server.registerPrompt("test_simple_prompt", {
+/** The fixtures' prompts. */
+const prompts: Prompts = {
+  test_simple_prompt: prompt({
     title: "Simple Test Prompt",
     description: "A simple prompt without arguments",
-  }, () => ({
-    messages: [{
-      role: "user",
-      content: { type: "text", text: "This is a simple prompt for testing." },
-    }],
-  }));
-  server.registerPrompt("test_prompt_with_arguments", {
+    run: () => "This is a simple prompt for testing.",
+  }),
+  test_prompt_with_arguments: prompt({
     title: "Prompt With Arguments",
     description: "A prompt with required arguments",
-    argsSchema: z.object({
+    args: {
       // A completable argument is what makes the SDK declare and answer completions.
       arg1: completable(
         z.string().describe("First test argument"),
         (value) => ["paris", "park", "party"].filter((v) => v.startsWith(value)),
       ),
       arg2: z.string().describe("Second test argument"),
-    }),
-  }, ({ arg1, arg2 }) => ({
-    messages: [{
-      role: "user",
-      content: { type: "text", text: `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'` },
-    }],
-  }));
-  server.registerPrompt("test_prompt_with_embedded_resource", {
+    },
+    run: ({ arg1, arg2 }) => `Prompt with arguments: arg1='${arg1}', arg2='${arg2}'`,
+  }),
+  test_prompt_with_embedded_resource: prompt({
     title: "Prompt With Embedded Resource",
     description: "A prompt that includes an embedded resource",
-    argsSchema: z.object({ resourceUri: z.string().describe("URI of the resource to embed") }),
-  }, ({ resourceUri }) => ({
-    messages: [
-      {
-        role: "user",
-        content: {
-          type: "resource",
-          resource: {
-            uri: resourceUri,
-            mimeType: "text/plain",
-            text: "Embedded resource content for testing.",
+    args: { resourceUri: z.string().describe("URI of the resource to embed") },
+    run: ({ resourceUri }) => ({
+      messages: [
+        {
+          role: "user",
+          content: {
+            type: "resource",
+            resource: {
+              uri: resourceUri,
+              mimeType: "text/plain",
+              text: "Embedded resource content for testing.",
+            },
           },
         },
-      },
-      {
-        role: "user",
-        content: { type: "text", text: "Please process the embedded resource above." },
-      },
-    ],
-  }));
-  server.registerPrompt("test_prompt_with_image", {
+        {
+          role: "user",
+          content: { type: "text", text: "Please process the embedded resource above." },
+        },
+      ],
+    }),
+  }),
+  test_prompt_with_image: prompt({
     title: "Prompt With Image",
     description: "A prompt that includes image content",
-  }, () => ({
-    messages: [
-      { role: "user", content: { type: "image", data: PNG_BASE64, mimeType: "image/png" } },
-      { role: "user", content: { type: "text", text: "Please analyze the image above." } },
-    ],
-  }));
+    run: () => ({
+      messages: [
+        { role: "user", content: { type: "image", data: PNG_BASE64, mimeType: "image/png" } },
+        { role: "user", content: { type: "text", text: "Please analyze the image above." } },
+      ],
+    }),
+  }),
+};
+
+/** Logging and subscriptions: what the options do not cover. Runs once per server instance. */
+function configureServer(server: McpServer): void {
+  // Logging must be declared for ctx.mcpReq.log to send anything; subscribe is
+  // answered, but stateless serving has no stream to push resources/updated on.
+  server.server.registerCapabilities({ logging: {}, resources: { subscribe: true } });
+  server.server.setRequestHandler("resources/subscribe", () => ({}));
+  server.server.setRequestHandler("resources/unsubscribe", () => ({}));
 }
 
-await runCli(tools, undefined, { name: "mcp-conformance-test-server", configureServer });
+await runCli(tools, undefined, {
+  name: "mcp-conformance-test-server",
+  resources,
+  prompts,
+  configureServer,
+});

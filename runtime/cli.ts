@@ -175,7 +175,7 @@ export async function loadTools(specifier: string): Promise<Tools> {
 
 /**
  * Runs the CLI: serves `tools` until SIGINT or SIGTERM. `options` are what flags and
- * environment cannot say (e.g. `configureServer` to register resources and prompts);
+ * environment cannot say (e.g. `resources`, `prompts` or `configureServer`);
  * a flag or variable that is set wins over them.
  *
  * @example Serving your own tools with the CLI's flags

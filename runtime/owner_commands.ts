@@ -23,7 +23,7 @@ import { parseArgs } from "node:util";
 import { logValue } from "../auth/activity.ts";
 import { type GrantSummary, ownerControlsOn } from "../auth/owner_controls.ts";
 import type { PasskeySummary, RemovalResult } from "../auth/passkeys.ts";
-import { openFileStore, prepareStateDir, STATE_FILE, StateLockedError } from "../store/file.ts";
+import { hasFileState, openFileStore, prepareStateDir, StateLockedError } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { callControl, type ControlRequest, performControl } from "./control.ts";
 
@@ -76,7 +76,7 @@ interface Owner {
 /** Opens the state folder as the server would, or reaches the server that holds it. */
 async function openOwner(stateDir: string, baseUrl: string | undefined): Promise<Owner> {
   const hasKv = existsSync(join(stateDir, KV_FILE));
-  const hasFile = existsSync(join(stateDir, STATE_FILE));
+  const hasFile = hasFileState(stateDir);
   if (!kvAvailable() && hasKv && !hasFile) {
     throw new Error(
       `the state in ${stateDir} is in Deno KV: run the command with deno run -A --unstable-kv`,

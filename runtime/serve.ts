@@ -242,6 +242,8 @@ export async function servePersonalMcp(
           `Later: deno run -A mod.ts passkey add --base-url ${app.baseUrl}\n`,
       );
     }
+    // Requests are served from here on, while the control endpoint starts.
+    ready();
     // The file store's lock keeps the owner commands out: they come through here instead.
     if (usesFileStore(options.store)) {
       control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h, emit));
@@ -249,10 +251,10 @@ export async function servePersonalMcp(
   } catch (error) {
     failed(error);
     await listener.stop();
-    await store.close();
+    await app?.close();
+    if (!app) await store.close();
     throw error;
   }
-  ready();
   if (show) {
     console.log(banner(`${app.baseUrl}/mcp`));
     if (!isLoopbackHost(hostname) && !options.baseUrl) {

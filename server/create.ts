@@ -42,6 +42,8 @@ import { createUsageRecorder } from "../auth/usage.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
 import { createMcpEndpoint, type McpEndpoint } from "../transport/mcp.ts";
+import { validatePrompts } from "../transport/prompts.ts";
+import { validateResources } from "../transport/resources.ts";
 import { SESSION_RECORD_PREFIX } from "../transport/sessions.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { quoteForLog } from "./log.ts";
@@ -88,6 +90,8 @@ export interface PersonalMcp {
 export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): PersonalMcp {
   const opts = resolveOptions(options);
   const checkedTools = validateTools(tools);
+  const resources = validateResources(options.resources);
+  const prompts = validatePrompts(options.prompts);
   const now = () => Date.now();
 
   // Services, composed once.
@@ -111,6 +115,8 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     name: opts.name,
     version: opts.version,
     instructions: opts.instructions,
+    resources,
+    prompts,
     configureServer: options.configureServer,
     bodyTimeoutSeconds: opts.mcpBodyTimeoutSeconds,
     onError: (error) => emit({ type: "mcp_rejected", error }),

@@ -5,6 +5,8 @@
  */
 import type { McpServer } from "@modelcontextprotocol/server";
 import type { Store } from "../store/store.ts";
+import type { Prompts } from "../transport/prompts.ts";
+import type { Resources } from "../transport/resources.ts";
 
 /** What the server reports through {@linkcode PersonalMcpOptions.onEvent}. */
 export type PersonalMcpEvent =
@@ -220,8 +222,18 @@ export interface PersonalMcpOptions {
    */
   sseKeepaliveSeconds?: number;
   /**
-   * Called on every request to build the MCP server, after the tools are registered:
-   * register resources, prompts or anything else the SDK offers.
+   * Resources clients may read, by name, made with `resource()`: prepared once and
+   * offered next to the tools.
+   */
+  resources?: Resources;
+  /** Prompt templates clients may offer their user, by name, made with `prompt()`. */
+  prompts?: Prompts;
+  /**
+   * Called once for each MCP server instance the process builds (not per request),
+   * after the tools, resources and prompts are registered: declare capabilities or
+   * register anything else the SDK offers. One instance answers every sessionless
+   * 2025-era request; each 2025-era session gets its own; 2026-07-28 requests are served
+   * by instances kept and reused between requests. Keep per-request state out of it.
    */
   configureServer?: (server: McpServer) => void;
   /**

@@ -73,6 +73,38 @@ function withHeaders(response: Response, headers: Record<string, string>): Respo
   return out;
 }
 
+/**
+ * The path of a request URL. A plain path (letters, digits and the few marks the URL
+ * parser leaves alone: no dot, percent sign, backslash, space or non-ASCII) is cut out
+ * of the string as it is; anything else goes through the URL parser, which resolves
+ * `.`/`..` segments and encodes as it does. Undefined when the URL is not one.
+ */
+export function pathnameOf(url: string): string | undefined {
+  const scheme = url.indexOf("://");
+  if (scheme <= 0 || !PLAIN_SCHEME.test(url.slice(0, scheme))) return parsedPath(url);
+  const slash = url.indexOf("/", scheme + 3);
+  const head = slash < 0 ? url : url.slice(0, slash);
+  if (!PLAIN_HOST.test(head.slice(scheme + 3))) return parsedPath(url);
+  if (slash < 0) return "/";
+  let end = url.indexOf("?", slash);
+  const hash = url.indexOf("#", slash);
+  if (end < 0 || (hash >= 0 && hash < end)) end = hash < 0 ? url.length : hash;
+  const path = url.slice(slash, end);
+  return PLAIN_PATH.test(path) ? path : parsedPath(url);
+}
+
+const PLAIN_SCHEME = /^https?$/;
+const PLAIN_HOST = /^[a-z0-9.\-]+(:\d+)?$|^\[[0-9a-f:.]+\](:\d+)?$/;
+const PLAIN_PATH = /^\/[A-Za-z0-9\-_~!$&'()*+,;=:@/]*$/;
+
+function parsedPath(url: string): string | undefined {
+  try {
+    return new URL(url).pathname;
+  } catch {
+    return undefined;
+  }
+}
+
 function methodNotAllowed(allow: string): Response {
   return jsonResponse({ error: "invalid_request", error_description: "method not allowed" }, 405, {
     allow,
@@ -262,7 +294,8 @@ export function createRoutes(
   }
 
   async function serveMcp(request: Request, info: ConnectionInfo | undefined): Promise<Response> {
-    const from = address(request, info);
+    // Asked for only when needed: most calls never need the client's address now.
+    const from = () => address(request, info);
     const origin = request.headers.get("origin");
     // DNS rebinding / hostile pages: a browser origin we do not know gets nothing.
     if (origin !== null && !originAllowed(origin, opts.allowedOrigins, opts.origin)) {
@@ -270,7 +303,7 @@ export function createRoutes(
         type: "request_refused",
         path: "/mcp",
         reason: "origin not allowed",
-        clientAddress: from,
+        clientAddress: from(),
       });
       return jsonRpcError(403, -32600, "Forbidden: origin not allowed");
     }
@@ -287,7 +320,7 @@ export function createRoutes(
 
   async function route(
     request: Request,
-    url: URL,
+    url: { pathname: string },
     info: ConnectionInfo | undefined,
   ): Promise<Response> {
     const method = request.method;
@@ -396,12 +429,9 @@ export function createRoutes(
   }
 
   return async (request, info) => {
-    let url: URL;
-    try {
-      url = new URL(request.url);
-    } catch {
-      return new Response("Bad request\n", { status: 400 });
-    }
+    const pathname = pathnameOf(request.url);
+    if (pathname === undefined) return new Response("Bad request\n", { status: 400 });
+    const url = { pathname };
     const cors = corsHeaders(request, url.pathname);
     if (request.method === "OPTIONS") {
       if (!cors) return new Response(null, { status: url.pathname === "/mcp" ? 403 : 204 });

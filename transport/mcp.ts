@@ -18,14 +18,27 @@
  * It knows nothing of OAuth beyond the `authInfo` the bearer gate hands it; a session
  * belongs to the grant that opened it.
  *
+ * Server instances are built once, never per request: one `McpServer` answers every
+ * sessionless 2025-era request of the process through the multiplexing transport
+ * (multiplex.ts), each 2025-era session has its own, and 2026-07-28 requests (and the
+ * rare batch or posted response) go through the SDK's own `createMcpHandler`, whose
+ * factory hands out instances kept from earlier requests: that entry binds the protocol
+ * revision and the client's identity to an instance for one exchange at a time.
+ *
  * @module
  */
 import {
   type AuthInfo,
+  classifyInboundRequest,
   createMcpHandler,
   isInitializeRequest,
-  isLegacyRequest,
+  isJsonContentType,
+  isJSONRPCRequest,
+  type JSONRPCNotification,
+  type JSONRPCRequest,
   McpServer,
+  type McpServerFactory,
+  SUPPORTED_PROTOCOL_VERSIONS,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import {
@@ -42,6 +55,9 @@ import {
   SESSION_RECORD_TTL_MS,
   type SessionRecord,
 } from "./sessions.ts";
+import { createMultiplexTransport } from "./multiplex.ts";
+import { type Prompts, registerPrompts } from "./prompts.ts";
+import { registerResources, type Resources } from "./resources.ts";
 import { registerTools, type Tools } from "./tools.ts";
 
 /** Most 2025-era sessions kept at once; the least recently used goes first. */
@@ -52,12 +68,19 @@ export const SESSION_IDLE_MS = 30 * 60 * 1000;
 export const MAX_ENDED_SESSIONS = 1000;
 /** Largest POST body the endpoint reads, in bytes (the SDK's own default). */
 export const MAX_MCP_BODY_BYTES = 4 * 1024 * 1024;
+/** Most idle server instances kept for the SDK handler's requests, per protocol era. */
+export const MAX_POOLED_SERVERS = 16;
 
 /** What the MCP endpoint is built from. */
 export interface McpEndpointOptions {
   name: string;
   version: string;
   instructions?: string;
+  /** Resources, registered on every server instance as tools are. */
+  resources?: Resources;
+  /** Prompts, registered on every server instance as tools are. */
+  prompts?: Prompts;
+  /** Runs once on each server instance built (not per request), after the registrations. */
   configureServer?: (server: McpServer) => void;
   /** How long a POST body may take to arrive, in seconds (408 after). */
   bodyTimeoutSeconds: number;
@@ -88,6 +111,21 @@ export interface McpEndpoint {
   close(): Promise<void>;
 }
 
+/** Instances the SDK handler returns after each exchange, kept for the next, per era. */
+function createServerPool(build: () => McpServer): McpServerFactory {
+  const idle = { legacy: [] as McpServer[], modern: [] as McpServer[] };
+  return ({ era }) => {
+    const kept = idle[era].pop();
+    if (kept) return kept;
+    const server = build();
+    // The handler closes the instance's transport once the exchange is over.
+    server.server.onclose = () => {
+      if (idle[era].length < MAX_POOLED_SERVERS) idle[era].push(server);
+    };
+    return server;
+  };
+}
+
 interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   grantId: unknown;
@@ -100,6 +138,35 @@ interface Session {
 
 /** Most session ids remembered as absent from the shared store (not looked up again). */
 const MAX_ABSENT_SESSIONS = 1000;
+
+/** The 2025-era protocol versions the SDK speaks: a header naming one keeps a request legacy. */
+const LEGACY_VERSIONS = new Set(SUPPORTED_PROTOCOL_VERSIONS.filter((v) => v < "2026"));
+
+/**
+ * Whether the SDK's classification (`classifyInboundRequest`) would route this body to
+ * its 2025-era stateless leg as a plain request, decided without running it: a valid
+ * JSON-RPC request other than `initialize` whose `_meta` carries nothing but a progress
+ * token (so no per-request envelope claim) and whose `MCP-Protocol-Version` header, if
+ * any, names a 2025-era version. The classifier runs four schema checks, three of them
+ * failing (with the garbage that makes) for every ordinary request; anything this test
+ * does not recognise still goes through it. tests/endpoints/mcp_shared_server_test.ts
+ * holds the two to the same answers.
+ */
+export function isPlainLegacyRequest(body: unknown, versionHeader: string | null): boolean {
+  if (versionHeader !== null && !LEGACY_VERSIONS.has(versionHeader)) return false;
+  if (!body || typeof body !== "object" || Array.isArray(body)) return false;
+  const { method, params } = body as { method?: unknown; params?: unknown };
+  if (typeof method !== "string" || method === "initialize") return false;
+  if (params !== undefined) {
+    if (!params || typeof params !== "object" || Array.isArray(params)) return false;
+    const meta = (params as { _meta?: unknown })._meta;
+    if (meta !== undefined) {
+      if (!meta || typeof meta !== "object" || Array.isArray(meta)) return false;
+      for (const key of Object.keys(meta)) if (key !== "progressToken") return false;
+    }
+  }
+  return isJSONRPCRequest(body);
+}
 
 /** Whether a message (or batch) asks for progress notifications, which need SSE. */
 function asksForProgress(body: unknown): boolean {
@@ -238,13 +305,32 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     capabilities: { logging: {} },
     ...(options.instructions ? { instructions: options.instructions } : {}),
   };
-  const factory = () => {
+  const build = () => {
     const server = new McpServer(serverInfo, serverOptions);
     registerTools(server, tools);
+    if (options.resources) registerResources(server, options.resources);
+    if (options.prompts) registerPrompts(server, options.prompts);
     options.configureServer?.(server);
     return server;
   };
-  const handler = createMcpHandler(factory, { legacy: "stateless", onerror: options.onError });
+  const buildStateless = () => {
+    const server = build();
+    // Without a session a log level has nothing to stay with: as on a server built for
+    // one request, the request is validated and answered, and nothing is kept.
+    if (server.server.getCapabilities().logging) {
+      server.server.setRequestHandler("logging/setLevel", () => ({}));
+    }
+    return server;
+  };
+  const handler = createMcpHandler(createServerPool(buildStateless), {
+    legacy: "stateless",
+    onerror: options.onError,
+  });
+  // The one server of every sessionless 2025-era request.
+  const shared = buildStateless();
+  const mux = createMultiplexTransport();
+  mux.onerror = (error) => options.onError?.(error);
+  const connected = shared.connect(mux);
   const onError = (error: unknown) =>
     options.onError?.(error instanceof Error ? error : new Error(String(error)));
   const records = options.sharedStore ? createSessionRecords(options.sharedStore, now) : undefined;
@@ -323,7 +409,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
       grantId,
       lastUsed: now(),
     };
-    await factory().connect(session.transport);
+    await build().connect(session.transport);
     return session;
   }
 
@@ -496,34 +582,41 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     if (method === "initialize" && isInitializeRequest(parsedBody)) {
       return await openSession(request, parsedBody, authInfo);
     }
-    if (!asksForProgress(parsedBody) && await isLegacyRequest(request, parsedBody)) {
-      return await answerInJson(request, parsedBody, authInfo);
+    // The SDK's own classification (what createMcpHandler routes on): a single 2025-era
+    // request or notification goes to the shared server; 2026-07-28 requests, batches,
+    // posted responses and the SDK's refusals go to the SDK's handler.
+    const versionHeader = request.headers.get("mcp-protocol-version");
+    const route = isPlainLegacyRequest(parsedBody, versionHeader)
+      ? { kind: "legacy" as const, reason: "no-claim" as const }
+      : classifyInboundRequest({
+        httpMethod: "POST",
+        protocolVersionHeader: versionHeader ?? undefined,
+        mcpMethodHeader: request.headers.get("mcp-method") ?? undefined,
+        mcpNameHeader: request.headers.get("mcp-name") ?? undefined,
+        body: parsedBody,
+      });
+    if (
+      route.kind === "legacy" && (route.reason === "no-claim" || route.reason === "notification")
+    ) {
+      if (!isJsonContentType(request.headers.get("content-type"))) {
+        options.onError?.(
+          new Error("Unsupported Media Type: Content-Type must be application/json"),
+        );
+        return jsonRpcError(
+          415,
+          -32000,
+          "Unsupported Media Type: Content-Type must be application/json",
+        );
+      }
+      await connected;
+      const extra = { request, authInfo, stream: asksForProgress(parsedBody) };
+      // A sessionless request that asked for no progress gets one JSON body: without a
+      // session there is no channel for log messages or server requests anyway.
+      return route.reason === "no-claim"
+        ? await mux.request(parsedBody as JSONRPCRequest, extra)
+        : mux.notify(parsedBody as JSONRPCNotification, extra);
     }
     return await handler.fetch(request, { authInfo, parsedBody });
-  }
-
-  /**
-   * A sessionless 2025-era request that asked for no progress is answered with one
-   * JSON body instead of an SSE stream: the same SDK transport and server, about twice
-   * the throughput (bench/README.md). Without a session there is no channel for log
-   * messages or server requests anyway.
-   */
-  async function answerInJson(
-    request: Request,
-    parsedBody: unknown,
-    authInfo: AuthInfo,
-  ): Promise<Response> {
-    const server = factory();
-    const transport = new WebStandardStreamableHTTPServerTransport({
-      sessionIdGenerator: undefined,
-      enableJsonResponse: true,
-    });
-    await server.connect(transport);
-    try {
-      return await transport.handleRequest(request, { authInfo, parsedBody });
-    } finally {
-      void server.close().catch(() => {});
-    }
   }
 
   return {
@@ -567,6 +660,8 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     async close() {
       await Promise.all([...sessions.keys()].map(closeSession));
       await handler.close();
+      await connected.catch(() => {});
+      await shared.close();
     },
   };
 }

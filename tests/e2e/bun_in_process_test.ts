@@ -13,12 +13,14 @@ import { BUN_BIN, ROOT, spawnChild } from "../fixtures.ts";
 const UNIT_FILES = [
   "tests/unit/client_metadata_limits_test.ts",
   "tests/unit/client_metadata_test.ts",
+  "tests/unit/crypto_test.ts",
   "tests/unit/grant_rules_test.ts",
   "tests/unit/log_test.ts",
   "tests/unit/options_test.ts",
   "tests/unit/redirects_test.ts",
   "tests/unit/session_records_test.ts",
   "tests/unit/token_index_test.ts",
+  "tests/unit/routes_test.ts",
 ];
 const ENDPOINT_FILES = readdirSync(`${ROOT}tests/endpoints`)
   .filter((f) => f.endsWith("_test.ts"))

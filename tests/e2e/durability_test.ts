@@ -126,6 +126,49 @@ Deno.test("a corrupt state file stops the server with a message naming it, and k
   }
 });
 
+Deno.test("a state file damaged before its last line stops the server naming the file and the line", async () => {
+  const stateDir = await mkdtemp(join(tmpdir(), "pmcp-damaged-"));
+  try {
+    const file = join(stateDir, "state.jsonl");
+    const text = '{"format":"personal-mcp-state","version":2}\n' +
+      '{"key":["client","a"],"value":{}}\n{"key":["client","b"],"value":\n{"key":["client","c"],"value":{}}\n';
+    await writeFile(file, text, { mode: 0o600 });
+    for (const runtime of RUNTIMES) {
+      const r = runCli(runtime, stateDir);
+      assert.notEqual(r.status, 0, "the server must not start");
+      assert.ok(r.output.includes(file), `the message names the file: ${r.output}`);
+      assert.match(r.output, /line 3/);
+      assert.match(r.output, /Refusing to start/);
+    }
+    assert.equal(await readFile(file, "utf8"), text);
+  } finally {
+    await rm(stateDir, { recursive: true, force: true });
+  }
+});
+
+for (const runtime of RUNTIMES) {
+  Deno.test(`a last change cut short by a crash is dropped with a notice, and the server starts (${runtime})`, async () => {
+    const stateDir = await mkdtemp(join(tmpdir(), `pmcp-torn-${runtime}-`));
+    const file = join(stateDir, "state.jsonl");
+    await writeFile(
+      file,
+      '{"format":"personal-mcp-state","version":2}\n{"key":["client","a"],"value":{"clientId":"a"',
+      { mode: 0o600 },
+    );
+    const server = await startServer({ runtime, stateDir, password: PASSWORD });
+    try {
+      const res = await fetch(`${server.baseUrl}/.well-known/oauth-authorization-server`);
+      assert.equal(res.status, 200);
+      await res.body?.cancel();
+      assert.match(server.output(), /cut short/);
+      assert.ok(server.output().includes(file), server.output());
+    } finally {
+      await server.stop();
+      await rm(stateDir, { recursive: true, force: true });
+    }
+  });
+}
+
 Deno.test("a second server on the same state folder is refused while the first runs", async () => {
   const stateDir = await mkdtemp(join(tmpdir(), "pmcp-lock-"));
   const first = await startServer({ runtime: "deno", stateDir, password: PASSWORD });

@@ -269,7 +269,7 @@ Deno.test("password sets the owner password from standard input or the environme
       const r = command("deno", ["password", "--state-dir", stateDir], { stdin: `${PASSWORD}\n` });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /Connected apps stay connected/);
-      assert.ok(!(await readFile(join(stateDir, "state.json"), "utf8")).includes(PASSWORD));
+      assert.ok(!(await readFile(join(stateDir, "state.jsonl"), "utf8")).includes(PASSWORD));
     });
     const server = await startServer({ runtime: "deno", stateDir });
     try {
@@ -286,7 +286,7 @@ Deno.test("password sets the owner password from standard input or the environme
         assert.equal((await callHelloAt(mcp, tokens.accessToken, "x")).status, 401);
         assert.equal(await consentStatus(server.baseUrl, PASSWORD), 401);
         assert.equal(await consentStatus(server.baseUrl, next), 303);
-        assert.ok(!(await readFile(join(stateDir, "state.json"), "utf8")).includes(next));
+        assert.ok(!(await readFile(join(stateDir, "state.jsonl"), "utf8")).includes(next));
       });
     } finally {
       await server.stop();

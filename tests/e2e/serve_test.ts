@@ -37,7 +37,7 @@ Deno.test("without a password, one is generated once, printed once, and only its
       printed.join("\n"),
     )?.[1];
     assert.ok(password && password.length >= 20, "a strong password was printed");
-    const state = await readFile(join(dir, "state.json"), "utf8");
+    const state = await readFile(join(dir, "state.jsonl"), "utf8");
     assert.ok(!state.includes(password), "the state file holds no raw password");
     assert.match(state, /PBKDF2-SHA-256/);
     printed.length = 0;

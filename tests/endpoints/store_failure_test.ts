@@ -5,10 +5,10 @@
  * plain file, so every write under it fails (ENOTDIR) even for root, who ignores modes.
  */
 import assert from "node:assert/strict";
-import { mkdtemp, readFile, rename, rm, writeFile } from "node:fs/promises";
+import { mkdtemp, rename, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { openFileStore, STATE_FILE } from "../../store/file.ts";
+import { openFileStore, readStateFile } from "../../store/file.ts";
 import { type Store, StoreUnavailableError } from "../../store/store.ts";
 import {
   authorize,
@@ -48,10 +48,11 @@ async function failingFolder() {
   };
 }
 
-/** What the state file holds, in the form `store.list([])` gives. */
+/** What the state file holds (what a restart would read), in the form `store.list([])` gives. */
 async function onDisk(dir: string): Promise<string> {
-  const { records } = JSON.parse(await readFile(join(dir, STATE_FILE), "utf8"));
-  return canonical(records.map((r: { key: string[]; value: unknown }) => [r.key, r.value]));
+  const { records, tornBytes } = await readStateFile(dir);
+  assert.equal(tornBytes, 0, "no half-written change is left in the file");
+  return canonical(records.map((r) => [r.key, r.value]));
 }
 
 async function inMemory(store: Store): Promise<string> {

@@ -44,7 +44,7 @@ import { countUnder, freePort, makeLocalTls } from "../fixtures.ts";
 import { DEFAULT_REDIRECT_ALLOWLIST } from "../../server/options.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 
-Deno.test("addressBlocked allows global unicast only", () => {
+Deno.test("addressBlocked allows global unicast only", async () => {
   const blocked = [
     "127.0.0.1",
     "127.8.9.10",
@@ -108,8 +108,8 @@ Deno.test("addressBlocked allows global unicast only", () => {
     "2a00:1450:4001::200e",
     "[2606:4700::1111]",
   ];
-  for (const a of blocked) assert.equal(addressBlocked(a), true, `${a} should be blocked`);
-  for (const a of allowed) assert.equal(addressBlocked(a), false, `${a} should be allowed`);
+  for (const a of blocked) assert.equal(await addressBlocked(a), true, `${a} should be blocked`);
+  for (const a of allowed) assert.equal(await addressBlocked(a), false, `${a} should be allowed`);
 });
 
 const URL_ID = "https://client.example/oauth/metadata.json";

@@ -5,9 +5,16 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { LOCK_FILE, openFileStore, STATE_FILE, StateFileError } from "../../store/file.ts";
+import {
+  LEGACY_STATE_FILE,
+  LOCK_FILE,
+  openFileStore,
+  readStateFile,
+  STATE_FILE,
+  StateFileError,
+} from "../../store/file.ts";
 import { openKvStore } from "../../store/kv.ts";
-import { createMemoryStore } from "../../store/memory.ts";
+import { createMapCore, createMemoryStore, SWEEP_BATCH } from "../../store/memory.ts";
 import type { Entry, Key, Store } from "../../store/store.ts";
 
 /** A clock the test moves by hand, so expiry needs no sleeping. */
@@ -419,14 +426,12 @@ for (const [adapter, open] of ADAPTERS) {
 
 // --- File store specifics -------------------------------------------------------------
 
-interface StateFile {
-  version: number;
-  records: { key: string[]; value: unknown; expiresAt?: number }[];
+/** The records a restart would read from the folder's state file. */
+async function readState(dir: string, now?: () => number) {
+  return await readStateFile(dir, now);
 }
 
-async function readState(dir: string): Promise<StateFile> {
-  return JSON.parse(await Deno.readTextFile(join(dir, STATE_FILE)));
-}
+const HEADER = '{"format":"personal-mcp-state","version":2}\n';
 
 async function mode(path: string): Promise<number> {
   const info = await Deno.stat(path);
@@ -456,7 +461,7 @@ Deno.test({
   ignore: Deno.build.os === "windows",
   fn: async (t) => {
     await t.step(
-      "creates the state folder with mode 0700 and state.json with mode 0600",
+      "creates the state folder with mode 0700 and state.jsonl with mode 0600",
       async () => {
         await inTempDir(async (root) => {
           const dir = join(root, "nested", "state");
@@ -473,11 +478,11 @@ Deno.test({
     );
 
     await t.step(
-      "tightens an existing folder to 0700 and an existing state.json to 0600",
+      "tightens an existing folder to 0700 and an existing state.jsonl to 0600",
       async () => {
         await inTempDir(async (dir) => {
           const path = join(dir, STATE_FILE);
-          await Deno.writeTextFile(path, JSON.stringify({ version: 1, records: [] }));
+          await Deno.writeTextFile(path, HEADER);
           await Deno.chmod(dir, 0o755);
           await Deno.chmod(path, 0o644);
 
@@ -495,7 +500,7 @@ Deno.test({
     );
 
     await t.step(
-      "leaves only state.json behind after writes and close: no .tmp, no lock",
+      "leaves only state.jsonl behind after writes and close: no .tmp, no lock",
       async () => {
         await inTempDir(async (dir) => {
           const store = await openFileStore(dir);
@@ -534,7 +539,7 @@ Deno.test({
     });
 
     await t.step(
-      "expired records are left out of the file and stay absent after reopening",
+      "expired records stay absent after reopening, and a compaction leaves them out of the file",
       async () => {
         await inTempDir(async (dir) => {
           const clock = fakeClock();
@@ -545,33 +550,190 @@ Deno.test({
             { op: "set", key: ["client", "c1"], value: "c" },
           ]);
           assert.deepEqual(
-            (await readState(dir)).records.map((r) => r.key[1]).sort(),
+            (await readState(dir, clock.now)).records.map((r) => r.key[1]).sort(),
             ["c1", "long", "short"],
           );
 
           clock.advance(1_000);
           await first.write([{ op: "set", key: ["client", "c2"], value: "d" }]);
           assert.deepEqual(
-            (await readState(dir)).records.map((r) => r.key[1]).sort(),
+            (await readState(dir, clock.now)).records.map((r) => r.key[1]).sort(),
             ["c1", "c2", "long"],
           );
           await first.close();
 
           // "long" is still in the file, but has expired by the time the store reopens.
           clock.advance(9_000);
-          const second = await openFileStore(dir, { now: clock.now });
+          const second = await openFileStore(dir, { now: clock.now, compactMinBytes: 1 });
           try {
             assert.equal(await second.get(["code", "long"]), undefined);
             assert.deepEqual(await second.list(["code"]), []);
             assert.equal(await second.get(["client", "c1"]), "c");
+            // The file has grown past twice its live share: this write compacts it.
             await second.write([{ op: "set", key: ["client", "c3"], value: "e" }]);
+            const text = await Deno.readTextFile(join(dir, STATE_FILE));
+            assert.ok(!text.includes('"short"') && !text.includes('"long"'), text);
             assert.deepEqual(
-              (await readState(dir)).records.map((r) => r.key[1]).sort(),
+              (await readState(dir, clock.now)).records.map((r) => r.key[1]).sort(),
               ["c1", "c2", "c3"],
             );
           } finally {
             await second.close();
           }
+        });
+      },
+    );
+
+    await t.step(
+      "each write appends one line, whatever the size of the state, until a compaction",
+      async () => {
+        await inTempDir(async (dir) => {
+          const store = await openFileStore(dir, { compactMinBytes: 1024 * 1024 });
+          const path = join(dir, STATE_FILE);
+          try {
+            // A state of 2,000 records, then single writes: the file grows by one line each.
+            await store.write(
+              Array.from({ length: 2000 }, (_, i) => ({
+                op: "set" as const,
+                key: ["grant", String(i)],
+                value: { n: i, pad: "x".repeat(100) },
+              })),
+            );
+            const before = (await Deno.stat(path)).size;
+            await store.write([{ op: "set", key: ["client", "c"], value: 1 }]);
+            const after = (await Deno.stat(path)).size;
+            assert.equal(after - before, '{"key":["client","c"],"value":1}\n'.length);
+            await store.write([{ op: "delete", key: ["client", "c"] }]);
+            assert.equal(
+              (await Deno.stat(path)).size - after,
+              '{"key":["client","c"],"deleted":true}\n'.length,
+            );
+          } finally {
+            await store.close();
+          }
+          const { records, tornBytes } = await readState(dir);
+          assert.equal(records.length, 2000);
+          assert.equal(tornBytes, 0);
+        });
+      },
+    );
+
+    await t.step(
+      "compactions keep every record, and the state survives many of them",
+      async () => {
+        await inTempDir(async (dir) => {
+          const store = await openFileStore(dir, { compactMinBytes: 256 });
+          try {
+            for (let i = 0; i < 300; i++) {
+              await store.write([
+                { op: "set", key: ["n", String(i % 50)], value: i },
+                { op: "set", key: ["last"], value: i },
+              ]);
+            }
+          } finally {
+            await store.close();
+          }
+          const size = (await Deno.stat(join(dir, STATE_FILE))).size;
+          assert.ok(size < 8 * 1024, `compacted: ${size} bytes for 51 live records`);
+          const reopened = await openFileStore(dir);
+          try {
+            assert.equal(await reopened.get(["last"]), 299);
+            assert.equal((await reopened.list(["n"])).length, 50);
+            assert.equal(await reopened.get(["n", "49"]), 299);
+          } finally {
+            await reopened.close();
+          }
+        });
+      },
+    );
+
+    await t.step(
+      "a last line cut short by a crash is dropped and reported, and writing goes on after it",
+      async () => {
+        await inTempDir(async (dir) => {
+          const path = join(dir, STATE_FILE);
+          await Deno.writeTextFile(
+            path,
+            HEADER + '{"key":["client","c1"],"value":"kept"}\n[{"key":["client","c2"],"value":"to',
+          );
+          const notices: string[] = [];
+          const store = await openFileStore(dir, { onNotice: (m) => notices.push(m) });
+          try {
+            assert.equal(await store.get(["client", "c1"]), "kept");
+            assert.equal(await store.get(["client", "c2"]), undefined);
+            assert.equal(notices.length, 1);
+            assert.ok(notices[0]!.includes(path), notices[0]);
+            assert.match(notices[0]!, /cut short/);
+            await store.write([{ op: "set", key: ["client", "c3"], value: "new" }]);
+          } finally {
+            await store.close();
+          }
+          const { records, tornBytes } = await readState(dir);
+          assert.equal(tornBytes, 0, "the cut-short line is gone from the file");
+          assert.deepEqual(records.map((r) => r.key[1]).sort(), ["c1", "c3"]);
+          // Garbage at the end (a crash that left zeros) is a cut-short write too.
+          await Deno.writeFile(path, new Uint8Array(16), { append: true });
+          const again = await openFileStore(dir, { onNotice: () => {} });
+          assert.equal(await again.get(["client", "c3"]), "new");
+          await again.close();
+        });
+      },
+    );
+
+    await t.step(
+      "a damaged line followed by a valid one refuses to open, naming the file and the line",
+      async () => {
+        await inTempDir(async (dir) => {
+          const path = join(dir, STATE_FILE);
+          const text = HEADER +
+            '{"key":["a"],"value":1}\n{"key":["b"],"value":\n[{"key":["c"],"value":3}]\n';
+          await Deno.writeTextFile(path, text);
+          await assert.rejects(openFileStore(dir), (error) => {
+            assert.ok(error instanceof StateFileError, String(error));
+            assert.ok(error.message.includes(path), error.message);
+            assert.match(error.message, /line 3/);
+            return true;
+          });
+          assert.equal(await Deno.readTextFile(path), text, "the file is left as it was");
+          assert.deepEqual(await namesIn(dir), [STATE_FILE], "the lock is given back");
+        });
+      },
+    );
+
+    await t.step(
+      "a first-format state.json is migrated: same records, and the old file is gone",
+      async () => {
+        await inTempDir(async (dir) => {
+          const clock = fakeClock();
+          await Deno.writeTextFile(
+            join(dir, LEGACY_STATE_FILE),
+            JSON.stringify({
+              version: 1,
+              records: [
+                { key: ["client", "c1"], value: { name: "one" } },
+                { key: ["code", "old"], value: "x", expiresAt: clock.now() - 1 },
+                { key: ["code", "live"], value: "y", expiresAt: clock.now() + 60_000 },
+              ],
+            }),
+            { mode: 0o644 },
+          );
+          const notices: string[] = [];
+          const store = await openFileStore(dir, {
+            now: clock.now,
+            onNotice: (m) => notices.push(m),
+          });
+          try {
+            assert.deepEqual(await store.get(["client", "c1"]), { name: "one" });
+            assert.equal(await store.get(["code", "live"]), "y");
+            assert.equal(await store.get(["code", "old"]), undefined);
+            assert.match(notices.join("\n"), /migrated/);
+            assert.deepEqual(await namesIn(dir), [LOCK_FILE, STATE_FILE].sort());
+            assert.equal(await mode(join(dir, STATE_FILE)), 0o600);
+          } finally {
+            await store.close();
+          }
+          const { records } = await readState(dir, clock.now);
+          assert.deepEqual(records.map((r) => r.key[1]).sort(), ["c1", "live"]);
         });
       },
     );
@@ -655,10 +817,10 @@ Deno.test({
     );
 
     await t.step(
-      "a truncated state.json makes open throw a StateFileError naming the file, and leaves it untouched",
+      "a truncated first-format state.json makes open throw a StateFileError naming the file, and leaves it untouched",
       async () => {
         await inTempDir(async (dir) => {
-          const path = join(dir, STATE_FILE);
+          const path = join(dir, LEGACY_STATE_FILE);
           const bytes = new TextEncoder().encode(
             '{"version":1,"records":[{"key":["client","c1"],"val',
           );
@@ -671,7 +833,7 @@ Deno.test({
           });
           assert.deepEqual(await Deno.readFile(path), bytes);
           // The failed open gave its lock back: once the file is moved aside, the folder opens.
-          assert.deepEqual(await namesIn(dir), [STATE_FILE]);
+          assert.deepEqual(await namesIn(dir), [LEGACY_STATE_FILE]);
           await Deno.rename(path, `${path}.corrupt`);
           const store = await openFileStore(dir);
           await store.close();
@@ -680,11 +842,11 @@ Deno.test({
     );
 
     await t.step(
-      "a state.json of unknown format makes open throw a StateFileError naming the file",
+      "a state file of unknown format makes open throw a StateFileError naming the file",
       async () => {
         await inTempDir(async (dir) => {
           const path = join(dir, STATE_FILE);
-          const text = JSON.stringify({ version: 99, records: [] });
+          const text = '{"format":"personal-mcp-state","version":99}\n';
           await Deno.writeTextFile(path, text);
           await assert.rejects(openFileStore(dir), (error) => {
             assert.ok(error instanceof StateFileError, String(error));
@@ -717,8 +879,9 @@ Deno.test({
                   );
                 // Once a write resolves, its change must already be in the file.
                 saved.push(done.then(() => {
-                  const state: StateFile = JSON.parse(Deno.readTextFileSync(path));
-                  if (!state.records.some((r) => r.key[1] === id)) missing.push(id);
+                  // Read synchronously: the file as it is the moment the write resolves.
+                  const text = Deno.readTextFileSync(path);
+                  if (!text.includes(`["burst","${id}"]`)) missing.push(id);
                 }));
               }
               // Let the earlier waves' save get under way, so the next wave lands during it.
@@ -728,7 +891,7 @@ Deno.test({
             assert.deepEqual(missing, [], "writes that resolved before reaching the file");
 
             const state = await readState(dir);
-            assert.equal(state.version, 1);
+            assert.equal(state.tornBytes, 0);
             assert.equal(state.records.length, 200);
             const byId = new Map(state.records.map((r) => [r.key[1], r.value]));
             for (let i = 0; i < 200; i++) assert.deepEqual(byId.get(String(i)), { i });
@@ -776,4 +939,89 @@ Deno.test("two Deno KV stores on one file: shared, and each hears the other's wr
     await memory.close();
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+// --- The map core of the memory and file stores ---------------------------------------
+
+Deno.test("the memory and file stores' core sweeps expired records out of memory and lists by kind", async (t) => {
+  await t.step("expired records leave memory as writes come in, a bounded number per write", () => {
+    const clock = fakeClock();
+    const core = createMapCore(clock.now);
+    core.apply(Array.from({ length: 1000 }, (_, i) => ({
+      op: "set" as const,
+      key: ["refresh", `dead-${i}`],
+      value: { i },
+      expiresAt: clock.now() + 1000,
+    })));
+    core.apply([{ op: "set", key: ["client", "kept"], value: 1 }]);
+    clock.advance(1000);
+    const before = core.size;
+    core.apply([{ op: "set", key: ["client", "other"], value: 2 }]);
+    const removed = before + 1 - core.size;
+    assert.ok(removed > 0 && removed <= SWEEP_BATCH, `one write swept ${removed}`);
+    // Enough writes to look at every record once: the dead ones are gone, nothing else is.
+    for (let i = 0; i < Math.ceil(1003 / SWEEP_BATCH) + 1; i++) {
+      core.apply([{ op: "set", key: ["client", "other"], value: 2 }]);
+    }
+    assert.deepEqual([...core.records()].map((r) => r.key[1]).sort(), ["kept", "other"]);
+  });
+
+  await t.step("listing one kind looks only at records of that kind", () => {
+    const core = createMapCore();
+    core.apply(Array.from({ length: 5000 }, (_, i) => ({
+      op: "set" as const,
+      key: ["grant", `g${i}`],
+      value: i,
+    })));
+    core.apply([
+      { op: "set", key: ["client", "a"], value: "A" },
+      { op: "set", key: ["client", "b"], value: "B" },
+    ]);
+    // Count every record handed out by any Map iteration while the clients are listed.
+    let looked = 0;
+    const proto = Map.prototype as unknown as Record<string | symbol, (...a: unknown[]) => unknown>;
+    const names = ["values", "keys", "entries", Symbol.iterator] as const;
+    const originals = names.map((name) => proto[name]!);
+    names.forEach((name, i) => {
+      proto[name] = function (this: Map<unknown, unknown>) {
+        const inner = originals[i]!.call(this) as Iterator<unknown>;
+        return {
+          next() {
+            const step = inner.next();
+            if (!step.done) looked++;
+            return step;
+          },
+          [Symbol.iterator]() {
+            return this;
+          },
+        };
+      };
+    });
+    let listed: unknown[];
+    try {
+      listed = core.list(["client"]).map((e) => e.value).sort();
+    } finally {
+      names.forEach((name, i) => (proto[name] = originals[i]!));
+    }
+    assert.deepEqual(listed, ["A", "B"]);
+    assert.ok(looked <= 4, `looked at ${looked} records to list 2 clients`);
+  });
+
+  await t.step("the index by kind follows sets, deletes, undos and sweeps", () => {
+    const clock = fakeClock();
+    const core = createMapCore(clock.now);
+    const undo = core.apply([
+      { op: "set", key: ["client", "a"], value: 1 },
+      { op: "set", key: ["client", "b"], value: 2, expiresAt: clock.now() + 10 },
+    ]);
+    core.apply([{ op: "delete", key: ["client", "a"] }]);
+    assert.deepEqual(core.list<number>(["client"]).map((e) => e.value), [2]);
+    core.undo(undo);
+    assert.deepEqual(core.list(["client"]), []);
+    core.apply([{ op: "set", key: ["client", "c"], value: 3, expiresAt: clock.now() + 10 }]);
+    clock.advance(10);
+    assert.deepEqual(core.list(["client"]), []);
+    assert.equal(core.size, 0);
+    assert.deepEqual(core.list([]), []);
+  });
 });
