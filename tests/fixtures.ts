@@ -191,6 +191,27 @@ export function resetClock(): void {
   Date.now = realNow;
 }
 
+/** Debian's Chromium, for the tests a person would click through (apt-get install chromium). */
+export const CHROMIUM = "/usr/bin/chromium";
+/**
+ * Chromium's flags on these machines (TESTING.md): headless, no sandbox as root, and no
+ * background networking, whose connections this closed network refuses many at a time.
+ */
+export const CHROMIUM_ARGS = [
+  "--headless",
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+];
+/** Whether Chromium is installed; under CI=true a browser test fails without it. */
+export const haveChromium = existsSync(CHROMIUM);
+/** Whether a browser test must run (CI) rather than be skipped without Chromium. */
+export const mustRunBrowser = process.env.CI === "true";
+
 /** A server process started by a test. */
 export interface ServerProcess {
   /** Its `--base-url`. */

@@ -17,6 +17,10 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import {
   authorizeUrlAt,
   callHelloAt,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  haveChromium,
+  mustRunBrowser,
   PASSWORD,
   pkcePair,
   registerAt,
@@ -26,24 +30,11 @@ import {
   withServer,
 } from "../fixtures.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const SCREENSHOT = `${ROOT}tests/artifacts/consent.png`;
 const CLIENT_NAME = "Browser Test App";
 const WAIT_MS = 15_000;
 
-const haveChromium = existsSync(CHROMIUM);
-const mustRun = Deno.env.get("CI") === "true";
-if (!haveChromium && !mustRun) {
+if (!haveChromium && !mustRunBrowser) {
   console.warn(
     `browser_test.ts: skipped, ${CHROMIUM} not found (apt-get install -y chromium to run it)`,
   );
@@ -122,7 +113,7 @@ async function openConsent(context: BrowserContext, url: URL): Promise<Page> {
 Deno.test({
   name:
     "the consent page works in a real browser: approve, wrong password, Enter, deny, a callback that redirects again",
-  ignore: !haveChromium && !mustRun,
+  ignore: !haveChromium && !mustRunBrowser,
   async fn(t) {
     if (!haveChromium) {
       throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install -y chromium`);

@@ -4,28 +4,33 @@
  * override cannot reorder what the owner reads.
  */
 import assert from "node:assert/strict";
-import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { chromium } from "playwright-core";
-import { authorizeUrlAt, pkcePair, registerAt, withServer } from "../fixtures.ts";
+import {
+  authorizeUrlAt,
+  CHROMIUM,
+  CHROMIUM_ARGS,
+  haveChromium,
+  mustRunBrowser,
+  pkcePair,
+  registerAt,
+  withServer,
+} from "../fixtures.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const haveChromium = existsSync(CHROMIUM);
-const mustRun = Deno.env.get("CI") === "true";
 const REDIRECT = "http://127.0.0.1:53682/callback";
 
 Deno.test({
   name: "Chromium shows a blank or reversed client name as the page means it",
-  ignore: !haveChromium && !mustRun,
+  ignore: !haveChromium && !mustRunBrowser,
   async fn() {
     if (!haveChromium) throw new Error(`CI=true but ${CHROMIUM} is missing`);
     await withServer("deno", async (server) => {
       const userDataDir = await mkdtemp(join(tmpdir(), "pmcp-chromium-name-"));
       const context = await chromium.launchPersistentContext(userDataDir, {
         executablePath: CHROMIUM,
-        args: ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run"],
+        args: CHROMIUM_ARGS,
         headless: true,
         javaScriptEnabled: false,
         timeout: 30_000,

@@ -17,7 +17,11 @@ import { FREE_FAILURES } from "../../auth/limits.ts";
 import {
   authorizeUrlAt,
   callHelloAt,
+  CHROMIUM,
+  CHROMIUM_ARGS,
   formField,
+  haveChromium,
+  mustRunBrowser,
   obtainTokens,
   PASSWORD,
   pkcePair,
@@ -28,22 +32,8 @@ import {
   withServer,
 } from "../fixtures.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const SCREENSHOT = `${ROOT}tests/artifacts/owner.png`;
 const WAIT_MS = 15_000;
-
-const haveChromium = existsSync(CHROMIUM);
-const mustRun = Deno.env.get("CI") === "true";
 
 /** A loopback server standing in for the client's redirect target. */
 async function startCallbackServer(): Promise<{ url: string; server: Server }> {
@@ -59,7 +49,7 @@ async function startCallbackServer(): Promise<{ url: string; server: Server }> {
 Deno.test({
   name:
     "in a real browser the owner signs in on /owner, sees the app and disconnects it; its next call gets 401, another app's works",
-  ignore: !haveChromium && !mustRun,
+  ignore: !haveChromium && !mustRunBrowser,
   async fn(t) {
     if (!haveChromium) {
       throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install -y chromium`);

@@ -13,7 +13,6 @@
  */
 import assert from "node:assert/strict";
 import { spawnSync } from "node:child_process";
-import { existsSync } from "node:fs";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
@@ -23,8 +22,12 @@ import { type BrowserContext, chromium, type Page } from "playwright-core";
 import {
   BUN_BIN,
   callHelloAt,
+  CHROMIUM,
+  CHROMIUM_ARGS,
   DENO_BIN,
   formField,
+  haveChromium,
+  mustRunBrowser,
   pkcePair,
   registerAt,
   ROOT,
@@ -33,22 +36,8 @@ import {
   tokenRequest,
 } from "../fixtures.ts";
 
-const CHROMIUM = "/usr/bin/chromium";
-const CHROMIUM_ARGS = [
-  "--headless",
-  "--no-sandbox",
-  "--disable-gpu",
-  "--disable-quic",
-  "--no-first-run",
-  "--disable-background-networking",
-  "--disable-component-update",
-  "--disable-sync",
-];
 const WAIT_MS = 15_000;
 const LINK = /http:\/\/localhost:\d+\/owner\/passkey\?token=[A-Za-z0-9_-]{43}/;
-
-const haveChromium = existsSync(CHROMIUM);
-const mustRun = Deno.env.get("CI") === "true";
 
 /** Runs `mod.ts <args>` (an owner command) to its end under a runtime. */
 function command(runtime: "deno" | "bun", args: string[]) {
@@ -91,7 +80,7 @@ for (const runtime of RUNTIMES) {
   Deno.test({
     name:
       `${runtime}: in Chromium the owner enrols a passkey from the printed link, approves an app with it (code -> token -> tools/call), signs in to /owner, removes the password; the old password then gets nothing`,
-    ignore: !haveChromium && !mustRun,
+    ignore: !haveChromium && !mustRunBrowser,
     async fn(t) {
       if (!haveChromium) {
         throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install -y chromium`);
