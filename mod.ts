@@ -2,14 +2,30 @@
  * personal-mcp: put your own tools in front of every MCP client, behind an OAuth 2.1
  * authorization server of its own where only you, the owner, can approve a client.
  *
+ * Write tools with {@linkcode tool} (and, if you like, {@linkcode resource} and
+ * {@linkcode prompt}), then serve them with {@linkcode servePersonalMcp}, or hand them
+ * to `deno serve` / `Bun.serve` as the fetch handler of {@linkcode createPersonalMcp}.
+ * From a shell, `deno run -A jsr:@x/personal-mcp --tools ./tools.ts` serves the tools
+ * a module exports by default.
+ *
  * @example Serving a tool
- * ```ts ignore
+ * ```ts
  * import { servePersonalMcp, tool } from "./mod.ts";
  * import { z } from "zod";
  *
- * await servePersonalMcp({
+ * const server = await servePersonalMcp({
  *   hello: tool({ description: "Say hello", input: { name: z.string() }, run: ({ name }) => `Hello, ${name}!` }),
- * }, { baseUrl: "https://me.example.com" });
+ * }, {
+ *   // In real use: your public https origin, e.g. baseUrl: "https://me.example.com".
+ *   port: 0,
+ *   password: "correct horse battery",
+ *   store: "memory",
+ *   banner: false,
+ * });
+ * const health = await fetch(`${server.baseUrl}/healthz`);
+ * if (health.status !== 200) throw new Error("not serving");
+ * await health.body?.cancel();
+ * await server.shutdown();
  * ```
  *
  * @module
@@ -21,6 +37,7 @@ export {
   type PersonalMcp,
 } from "./server/create.ts";
 export type { ClientSummary, GrantSummary } from "./auth/owner_controls.ts";
+export type { PasskeySummary, RemovalResult } from "./auth/passkeys.ts";
 export type { ActivityEntry } from "./auth/activity.ts";
 export { type Caller, caller } from "./transport/caller.ts";
 export { banner, type ServeHandle, type ServeOptions, servePersonalMcp } from "./runtime/serve.ts";
@@ -28,6 +45,7 @@ export {
   type JsonObjectSchema,
   type JsonSchemaToolDefinition,
   type NoInputToolDefinition,
+  type OutputSchema,
   type Tool,
   tool,
   type ToolBase,
@@ -37,21 +55,57 @@ export {
   type ZodToolDefinition,
 } from "./transport/tools.ts";
 export {
+  type CompleteVariable,
   type FixedResourceDefinition,
   type Resource,
   resource,
+  type ResourceBase,
   type ResourceOutput,
   type Resources,
   type TemplateResourceDefinition,
+  type TemplateVariables,
 } from "./transport/resources.ts";
 export {
   type Prompt,
   prompt,
+  type PromptBase,
   type PromptOutput,
   type Prompts,
   type PromptWithArgsDefinition,
   type PromptWithoutArgsDefinition,
 } from "./transport/prompts.ts";
+export type {
+  ArgumentSchema,
+  ArgumentShape,
+  AudioContent,
+  BlobResourceContents,
+  ContentAnnotations,
+  ContentBlock,
+  ElicitAnswer,
+  ElicitRequest,
+  EmbeddedResource,
+  Icon,
+  ImageContent,
+  Infer,
+  InferShape,
+  LogLevel,
+  McpServerInstance,
+  Meta,
+  PromptMessage,
+  PromptResult,
+  ReadResult,
+  RelatedRequestOptions,
+  RequestContext,
+  ResourceInfo,
+  ResourceLink,
+  ResourceList,
+  SamplingAnswer,
+  SamplingRequest,
+  TextContent,
+  TextResourceContents,
+  ToolAnnotations,
+  ToolResult,
+} from "./transport/types.ts";
 export {
   type AuthEvent,
   DEFAULT_REDIRECT_ALLOWLIST,

@@ -59,11 +59,15 @@ function webauthn(): Promise<WebAuthnLibrary> {
 export interface PasskeySummary {
   /** What `removePasskey` takes. */
   id: string;
+  /** The name the owner gave it when enrolling (e.g. "MacBook"). */
   name: string;
+  /** When it was enrolled (milliseconds since the epoch). */
   createdAt: number;
   /** The address that enrolled it (or "command line"). */
   createdFrom: string;
+  /** When it last signed the owner in. */
   lastUsedAt?: number;
+  /** The address it was last used from. */
   lastAddress?: string;
   /** Whether the authenticator reports the passkey as synced (backed up). */
   backedUp: boolean;

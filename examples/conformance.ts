@@ -13,11 +13,12 @@
  * tools need a 2025-era session (opened by `initialize`, echoed by the client), so
  * that the client's capabilities are known and its answer reaches the waiting call.
  */
-import { completable, type McpServer, type ServerContext } from "@modelcontextprotocol/server";
+import { completable, type McpServer } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import {
   prompt,
   type Prompts,
+  type RequestContext,
   resource,
   type Resources,
   runCli,
@@ -39,11 +40,11 @@ const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
  * unstamped request goes to the standalone GET stream, which a client may not have
  * opened yet (or at all).
  */
-const relatedTo = (ctx: ServerContext) => ({ relatedRequestId: ctx.mcpReq.id });
+const relatedTo = (ctx: RequestContext) => ({ relatedRequestId: ctx.mcpReq.id });
 
 /** Asks the client for form input and reports what it answered, as the fixtures do. */
 async function elicit(
-  ctx: ServerContext,
+  ctx: RequestContext,
   message: string,
   properties: Record<string, Record<string, unknown>>,
   required: string[] = [],
@@ -52,9 +53,8 @@ async function elicit(
   const result = await ctx.mcpReq.elicitInput({
     mode: "form",
     message,
-    // The SDK types the schema as the spec's primitive subset; the fixtures also send
-    // the deprecated `enumNames` and multi-select arrays, so the shape is widened here.
-    requestedSchema: { type: "object", properties, required } as never,
+    // The fixtures also send the deprecated `enumNames` and multi-select arrays.
+    requestedSchema: { type: "object", properties, required },
   }, relatedTo(ctx));
   return `${prefix}: action=${result.action}, content=${JSON.stringify(result.content ?? {})}`;
 }

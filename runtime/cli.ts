@@ -179,14 +179,20 @@ export async function loadTools(specifier: string): Promise<Tools> {
  * a flag or variable that is set wins over them.
  *
  * @example Serving your own tools with the CLI's flags
- * ```ts ignore
+ * ```ts
  * import { runCli, tool } from "../mod.ts";
  * import { z } from "zod";
  *
- * // deno run -A my_tools.ts --base-url https://me.example.com
- * await runCli({
- *   echo: tool({ description: "Echo text", input: { text: z.string() }, run: ({ text }) => text }),
+ * // In my_tools.ts, run as `deno run -A my_tools.ts --base-url https://me.example.com`,
+ * // this is `await runCli({ echo })`: the flags come from the command line.
+ * const echo = tool({ description: "Echo text", input: { text: z.string() }, run: ({ text }) => text });
+ * const server = await runCli({ echo }, ["--port", "0"], {
+ *   password: "correct horse battery",
+ *   store: "memory",
+ *   banner: false,
  * });
+ * if (!server?.url.endsWith("/mcp")) throw new Error("not serving");
+ * await server.shutdown();
  * ```
  */
 export async function runCli(

@@ -108,7 +108,7 @@ async function openStore(choice: ServeOptions["store"], stateDir: string): Promi
 /**
  * The start-up banner: where the server is and how to add it to each client.
  *
- * @example
+ * @example What the console shows at start
  * ```ts
  * import { banner } from "./serve.ts";
  * if (!banner("https://me.example.com/mcp").includes("claude mcp add")) throw new Error("no Claude Code line");

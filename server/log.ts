@@ -34,7 +34,7 @@ export function escapeForLog(text: string): string {
 /**
  * A value from a request as it appears in a log line: escaped and in double quotes.
  *
- * @example
+ * @example A value with a quote and a carriage return
  * ```ts
  * import { quoteForLog } from "./log.ts";
  * if (quoteForLog('a"b\r') !== '"a\\"b\\x0d"') throw new Error(quoteForLog('a"b\r'));

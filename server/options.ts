@@ -3,7 +3,7 @@
  *
  * @module
  */
-import type { McpServer } from "@modelcontextprotocol/server";
+import type { McpServerInstance } from "../transport/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Prompts } from "../transport/prompts.ts";
 import type { Resources } from "../transport/resources.ts";
@@ -234,8 +234,9 @@ export interface PersonalMcpOptions {
    * register anything else the SDK offers. One instance answers every sessionless
    * 2025-era request; each 2025-era session gets its own; 2026-07-28 requests are served
    * by instances kept and reused between requests. Keep per-request state out of it.
+   * The value is the SDK's `McpServer`: type your parameter with it to reach all of it.
    */
-  configureServer?: (server: McpServer) => void;
+  configureServer?(server: McpServerInstance): void;
   /**
    * Receives errors and every authorization event (the activity log: registrations,
    * consent, tokens, refreshes, revocations, refused requests). Never given a token,
@@ -244,7 +245,20 @@ export interface PersonalMcpOptions {
   onEvent?: (event: PersonalMcpEvent) => void;
 }
 
-/** Default redirect allowlist: the MCP clients of the compatibility table. */
+/**
+ * Default redirect allowlist: the MCP clients of the compatibility table.
+ *
+ * @example Adding your own client to the default list
+ * ```ts
+ * import { DEFAULT_REDIRECT_ALLOWLIST, type PersonalMcpOptions } from "../mod.ts";
+ *
+ * const options: PersonalMcpOptions = {
+ *   baseUrl: "https://me.example.com",
+ *   allowedRedirects: [...DEFAULT_REDIRECT_ALLOWLIST, "https://my-client.example.net"],
+ * };
+ * if (!options.allowedRedirects?.includes("https://claude.ai")) throw new Error("Claude missing");
+ * ```
+ */
 export const DEFAULT_REDIRECT_ALLOWLIST: readonly string[] = [
   "https://claude.ai",
   "https://claude.com",

@@ -49,7 +49,27 @@ interface LegacyShape {
 /** One operation of a line: a set is stored as read, as the record itself. */
 type LineOp = Slot | { key: string[]; deleted: true };
 
-/** Raised when the state file exists but cannot be trusted. */
+/**
+ * Raised when the state file exists but cannot be trusted (or another server holds its
+ * folder): the server refuses to start rather than serve from state it cannot read.
+ *
+ * @example Refusing to start on a corrupt state file
+ * ```ts
+ * import { openFileStore, StateFileError } from "../mod.ts";
+ *
+ * const dir = await Deno.makeTempDir();
+ * await Deno.writeTextFile(`${dir}/state.jsonl`, "this is not JSON\n{}\n");
+ * try {
+ *   const store = await openFileStore(dir);
+ *   await store.close?.();
+ *   throw new Error("opened a corrupt file");
+ * } catch (error) {
+ *   if (!(error instanceof StateFileError)) throw error;
+ * } finally {
+ *   await Deno.remove(dir, { recursive: true });
+ * }
+ * ```
+ */
 export class StateFileError extends Error {
   /** Builds the error; `message` names the file and how to recover. */
   constructor(message: string) {

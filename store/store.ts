@@ -124,7 +124,18 @@ export function hasPrefix(key: Key, prefix: Key): boolean {
 
 /**
  * A write that could not be stored (a full or failing disk, a database that refused the
- * commit). Nothing of it was kept; the caller may try again later (HTTP 503).
+ * commit). Nothing of it was kept; the caller may try again later (HTTP 503). A store
+ * of your own throws it so that clients get a 503 and a retry, not a 500.
+ *
+ * @example Telling an outage from a bug
+ * ```ts
+ * import { StoreUnavailableError } from "../mod.ts";
+ *
+ * const error = new StoreUnavailableError("disk full", { cause: new Error("ENOSPC") });
+ * if (!(error instanceof StoreUnavailableError) || error.name !== "StoreUnavailableError") {
+ *   throw new Error("unexpected");
+ * }
+ * ```
  */
 export class StoreUnavailableError extends Error {
   /** Builds the error; `cause` is the adapter's own error. */

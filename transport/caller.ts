@@ -6,6 +6,7 @@
  * @module
  */
 import type { ServerContext } from "@modelcontextprotocol/server";
+import type { RequestContext } from "./types.ts";
 
 /** The caller of a tool, as the bearer gate identified it. */
 export interface Caller {
@@ -38,8 +39,9 @@ export interface Caller {
  * if (secret.kind !== "personal-mcp-tool") throw new Error("unexpected");
  * ```
  */
-export function caller(ctx: ServerContext): Caller | undefined {
-  const info = ctx.http?.authInfo;
+export function caller(ctx: RequestContext): Caller | undefined {
+  // The context is the SDK's ServerContext; RequestContext leaves the token out.
+  const info = (ctx as unknown as ServerContext).http?.authInfo;
   const grantId = info?.extra?.grantId;
   if (!info || typeof grantId !== "string") return undefined;
   const clientName = info.extra?.clientName;

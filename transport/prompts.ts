@@ -6,18 +6,18 @@
  */
 import type {
   GetPromptResult,
-  Icon,
   McpServer,
   ServerContext,
   StandardSchemaWithJSON,
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
+import type { ArgumentShape, Icon, InferShape, PromptResult, RequestContext } from "./types.ts";
 
 /** What `run` may return: the text of one user message, or a full MCP result. */
-export type PromptOutput = string | GetPromptResult;
+export type PromptOutput = string | PromptResult;
 
 /** Fields every prompt has. */
-interface PromptBase {
+export interface PromptBase {
   /** What the prompt is for, shown by clients. */
   description?: string;
   /** Human-readable name shown by clients. */
@@ -27,29 +27,40 @@ interface PromptBase {
 }
 
 /** A prompt with arguments: a zod shape of strings (`{ topic: z.string() }`). */
-export interface PromptWithArgsDefinition<Shape extends z.ZodRawShape> extends PromptBase {
+export interface PromptWithArgsDefinition<Shape extends ArgumentShape> extends PromptBase {
   /** The arguments; validated and typed from the shape. `completable()` fields get completions. */
   args: Shape;
   /** Builds the prompt. */
-  run: (
-    args: z.infer<z.ZodObject<Shape>>,
-    ctx: ServerContext,
-  ) => PromptOutput | Promise<PromptOutput>;
+  run: (args: InferShape<Shape>, ctx: RequestContext) => PromptOutput | Promise<PromptOutput>;
 }
 
 /** A prompt without arguments. */
 export interface PromptWithoutArgsDefinition extends PromptBase {
+  /** No arguments. */
   args?: undefined;
   /** Builds the prompt. */
-  run: (ctx: ServerContext) => PromptOutput | Promise<PromptOutput>;
+  run: (ctx: RequestContext) => PromptOutput | Promise<PromptOutput>;
 }
 
-/** A prompt ready to register: built once, by {@linkcode prompt}. */
+/** A prompt ready to serve, made by {@linkcode prompt}: its schema built once. Opaque. */
 export interface Prompt {
   /** Marks a value made by {@linkcode prompt}. */
   readonly kind: "personal-mcp-prompt";
-  /** Registers it on a server under `name`. */
-  readonly register: (server: McpServer, name: string) => void;
+}
+
+type Register = (server: McpServer, name: string) => void;
+
+// A registry symbol: prompts made by another copy of this package still register.
+const REGISTER = Symbol.for("personal-mcp.prompt");
+
+function made(register: Register): Prompt {
+  const value: Prompt = { kind: "personal-mcp-prompt" };
+  Object.defineProperty(value, REGISTER, { value: register });
+  return Object.freeze(value);
+}
+
+function registerOf(p: Prompt): Register | undefined {
+  return (p as unknown as { [REGISTER]?: Register })[REGISTER];
 }
 
 /** A map from prompt name to prompt. */
@@ -59,7 +70,9 @@ function toResult(output: PromptOutput): GetPromptResult {
   if (typeof output === "string") {
     return { messages: [{ role: "user", content: { type: "text", text: output } }] };
   }
-  if (output && typeof output === "object" && Array.isArray(output.messages)) return output;
+  if (output && typeof output === "object" && Array.isArray(output.messages)) {
+    return output as GetPromptResult;
+  }
   throw new TypeError("a prompt must return a string or a GetPromptResult ({ messages })");
 }
 
@@ -80,12 +93,13 @@ function toResult(output: PromptOutput): GetPromptResult {
  * if (review.kind !== "personal-mcp-prompt") throw new Error("unexpected");
  * ```
  */
-export function prompt<Shape extends z.ZodRawShape>(
+export function prompt<Shape extends ArgumentShape>(
   definition: PromptWithArgsDefinition<Shape>,
 ): Prompt;
+/** A prompt without arguments. */
 export function prompt(definition: PromptWithoutArgsDefinition): Prompt;
 export function prompt(
-  definition: PromptWithArgsDefinition<z.ZodRawShape> | PromptWithoutArgsDefinition,
+  definition: PromptWithArgsDefinition<ArgumentShape> | PromptWithoutArgsDefinition,
 ): Prompt {
   if (!definition || typeof definition !== "object") {
     throw new TypeError("prompt() takes a definition object");
@@ -101,33 +115,36 @@ export function prompt(
     ...(icons ? { icons } : {}),
   };
   if (args === undefined) {
-    const run = (definition as PromptWithoutArgsDefinition).run;
-    return {
-      kind: "personal-mcp-prompt",
-      register: (server, name) =>
-        server.registerPrompt(name, config, async (ctx) => toResult(await run(ctx))),
-    };
+    // The SDK hands its ServerContext, which RequestContext describes a part of.
+    const run = (definition as PromptWithoutArgsDefinition).run as unknown as (
+      ctx: ServerContext,
+    ) => PromptOutput | Promise<PromptOutput>;
+    return made((server, name) =>
+      server.registerPrompt(name, config, async (ctx) => toResult(await run(ctx)))
+    );
+  }
+  const values = Object.values(args);
+  if (!values.every((v) => v && typeof v === "object" && v["~standard"]?.vendor === "zod")) {
+    throw new TypeError(`prompt "args" must be a zod shape ({ topic: z.string() })`);
   }
   // Built once here, not per server instance.
-  const argsSchema = z.object(args) as unknown as StandardSchemaWithJSON;
-  const run = (definition as PromptWithArgsDefinition<z.ZodRawShape>).run as (
+  const argsSchema = z.object(args as z.ZodRawShape) as unknown as StandardSchemaWithJSON;
+  const run = (definition as PromptWithArgsDefinition<ArgumentShape>).run as unknown as (
     args: unknown,
     ctx: ServerContext,
   ) => PromptOutput | Promise<PromptOutput>;
-  return {
-    kind: "personal-mcp-prompt",
-    register: (server, name) =>
-      server.registerPrompt(
-        name,
-        { ...config, argsSchema },
-        async (values: unknown, ctx: ServerContext) => toResult(await run(values, ctx)),
-      ),
-  };
+  return made((server, name) =>
+    server.registerPrompt(
+      name,
+      { ...config, argsSchema },
+      async (values: unknown, ctx: ServerContext) => toResult(await run(values, ctx)),
+    )
+  );
 }
 
 /** Registers prompts on an SDK server. */
 export function registerPrompts(server: McpServer, prompts: Prompts): void {
-  for (const [name, p] of Object.entries(prompts)) p.register(server, name);
+  for (const [name, p] of Object.entries(prompts)) registerOf(p)!(server, name);
 }
 
 /** Checks a prompts map once, at creation. */
@@ -138,7 +155,7 @@ export function validatePrompts(prompts: unknown): Prompts | undefined {
   }
   for (const [name, p] of Object.entries(prompts)) {
     if (name === "") throw new TypeError(`prompt names must not be empty`);
-    if ((p as Prompt)?.kind !== "personal-mcp-prompt") {
+    if ((p as Prompt)?.kind !== "personal-mcp-prompt" || !registerOf(p as Prompt)) {
       throw new TypeError(`prompts.${name} must be made with prompt()`);
     }
   }

@@ -5,21 +5,30 @@
  * @module
  */
 import {
-  type CompleteResourceTemplateCallback,
-  type Icon,
-  type ListResourcesResult,
   type McpServer,
   type ReadResourceResult,
   ResourceTemplate,
   type ServerContext,
-  type Variables,
 } from "@modelcontextprotocol/server";
+import type { Icon, ReadResult, RequestContext, ResourceList } from "./types.ts";
 
 /** What `read` may return: the text of the resource, or a full MCP result. */
-export type ResourceOutput = string | ReadResourceResult;
+export type ResourceOutput = string | ReadResult;
+
+/** The values of a URI template's variables (a list for `{var*}`-style ones). */
+export type TemplateVariables = Record<string, string | string[]>;
+
+/**
+ * Completions for one template variable: the values that fit what the user has typed
+ * so far (`value`), given the variables already chosen (`context.arguments`).
+ */
+export type CompleteVariable = (
+  value: string,
+  context?: { arguments?: Record<string, string> },
+) => string[] | Promise<string[]>;
 
 /** Fields every resource has. */
-interface ResourceBase {
+export interface ResourceBase {
   /** Human-readable name shown by clients. */
   title?: string;
   /** What the resource holds, for the model and the user. */
@@ -34,34 +43,51 @@ interface ResourceBase {
 export interface FixedResourceDefinition extends ResourceBase {
   /** Its URI, e.g. `notes://today`. */
   uri: string;
+  /** Not with `uri`. */
   template?: undefined;
   /** Reads it: text (served with `mimeType`) or a full `ReadResourceResult`. */
-  read: (uri: URL, ctx: ServerContext) => ResourceOutput | Promise<ResourceOutput>;
+  read: (uri: URL, ctx: RequestContext) => ResourceOutput | Promise<ResourceOutput>;
 }
 
 /** A family of resources named by a URI template (RFC 6570), e.g. `notes://{date}`. */
 export interface TemplateResourceDefinition extends ResourceBase {
+  /** Not with `template`. */
   uri?: undefined;
   /** The URI template; its variables are handed to `read`. */
   template: string;
   /** Lists the resources of the template that exist now, for `resources/list`. */
-  list?: (ctx: ServerContext) => ListResourcesResult | Promise<ListResourcesResult>;
+  list?: (ctx: RequestContext) => ResourceList | Promise<ResourceList>;
   /** Completions for a variable (what a client offers while the user types). */
-  complete?: Record<string, CompleteResourceTemplateCallback>;
+  complete?: Record<string, CompleteVariable>;
   /** Reads one: text (served with `mimeType`) or a full `ReadResourceResult`. */
   read: (
     uri: URL,
-    variables: Variables,
-    ctx: ServerContext,
+    variables: TemplateVariables,
+    ctx: RequestContext,
   ) => ResourceOutput | Promise<ResourceOutput>;
 }
 
-/** A resource ready to register: built once, by {@linkcode resource}. */
+/** A resource ready to serve, made by {@linkcode resource}. Opaque apart from its address. */
 export interface Resource {
   /** Marks a value made by {@linkcode resource}. */
   readonly kind: "personal-mcp-resource";
-  /** Registers it on a server under `name`. */
-  readonly register: (server: McpServer, name: string) => void;
+  /** Its URI, or its URI template. */
+  readonly uri: string;
+}
+
+type Register = (server: McpServer, name: string) => void;
+
+// A registry symbol: resources made by another copy of this package still register.
+const REGISTER = Symbol.for("personal-mcp.resource");
+
+function made(uri: string, register: Register): Resource {
+  const value: Resource = { kind: "personal-mcp-resource", uri };
+  Object.defineProperty(value, REGISTER, { value: register });
+  return Object.freeze(value);
+}
+
+function registerOf(r: Resource): Register | undefined {
+  return (r as unknown as { [REGISTER]?: Register })[REGISTER];
 }
 
 /** A map from resource name to resource. */
@@ -116,39 +142,45 @@ export function resource(
         `resource "uri" must be an absolute URI, got ${JSON.stringify(definition.uri)}`,
       );
     }
-    const read = definition.read;
-    return {
-      kind: "personal-mcp-resource",
-      register: (server, name) =>
-        server.registerResource(
-          name,
-          uri.href,
-          metadata,
-          async (u, ctx) => toResult(u, await read(u, ctx), mimeType),
-        ),
-    };
+    const read = definition.read as unknown as SdkRead;
+    return made(uri.href, (server, name) =>
+      server.registerResource(
+        name,
+        uri.href,
+        metadata,
+        async (u, ctx) => toResult(u, await read(u, ctx), mimeType),
+      ));
   }
   if (typeof definition.template !== "string" || definition.template === "") {
     throw new TypeError(`a resource needs a "uri" or a "template"`);
   }
-  const { template, list, complete } = definition as TemplateResourceDefinition;
-  const read = (definition as TemplateResourceDefinition).read;
-  return {
-    kind: "personal-mcp-resource",
-    register: (server, name) =>
-      server.registerResource(
-        name,
-        // One per server instance: the SDK keeps its callbacks on it.
-        new ResourceTemplate(template, { list, ...(complete ? { complete } : {}) }),
-        metadata,
-        async (u, variables, ctx) => toResult(u, await read(u, variables, ctx), mimeType),
-      ),
-  };
+  const { template, complete } = definition as TemplateResourceDefinition;
+  // The SDK hands its ServerContext, which RequestContext describes a part of.
+  const list = (definition as TemplateResourceDefinition).list as unknown as
+    | SdkList
+    | undefined;
+  const read = (definition as TemplateResourceDefinition).read as unknown as SdkTemplateRead;
+  return made(template, (server, name) =>
+    server.registerResource(
+      name,
+      // One per server instance: the SDK keeps its callbacks on it.
+      new ResourceTemplate(template, { list, ...(complete ? { complete } : {}) }),
+      metadata,
+      async (u, variables, ctx) => toResult(u, await read(u, variables, ctx), mimeType),
+    ));
 }
+
+type SdkRead = (uri: URL, ctx: ServerContext) => ResourceOutput | Promise<ResourceOutput>;
+type SdkTemplateRead = (
+  uri: URL,
+  variables: TemplateVariables,
+  ctx: ServerContext,
+) => ResourceOutput | Promise<ResourceOutput>;
+type SdkList = (ctx: ServerContext) => ReturnType<NonNullable<TemplateResourceDefinition["list"]>>;
 
 /** Registers resources on an SDK server. */
 export function registerResources(server: McpServer, resources: Resources): void {
-  for (const [name, r] of Object.entries(resources)) r.register(server, name);
+  for (const [name, r] of Object.entries(resources)) registerOf(r)!(server, name);
 }
 
 /** Checks a resources map once, at creation. */
@@ -159,7 +191,7 @@ export function validateResources(resources: unknown): Resources | undefined {
   }
   for (const [name, r] of Object.entries(resources)) {
     if (name === "") throw new TypeError(`resource names must not be empty`);
-    if ((r as Resource)?.kind !== "personal-mcp-resource") {
+    if ((r as Resource)?.kind !== "personal-mcp-resource" || !registerOf(r as Resource)) {
       throw new TypeError(`resources.${name} must be made with resource()`);
     }
   }

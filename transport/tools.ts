@@ -6,17 +6,23 @@
 import {
   type CallToolResult,
   fromJsonSchema,
-  type Icon,
   type JsonSchemaType,
   type McpServer,
   type ServerContext,
   type StandardSchemaWithJSON,
-  type ToolAnnotations,
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
+import type {
+  ArgumentShape,
+  Icon,
+  InferShape,
+  RequestContext,
+  ToolAnnotations,
+  ToolResult,
+} from "./types.ts";
 
 /** What a tool's `run` may return: plain text, or a full MCP result (e.g. `isError`). */
-export type ToolOutput = string | CallToolResult;
+export type ToolOutput = string | ToolResult;
 
 /** A JSON Schema for a tool's input (`type: "object"`). */
 export interface JsonObjectSchema {
@@ -30,18 +36,21 @@ export interface JsonObjectSchema {
   [key: string]: unknown;
 }
 
+/** A tool's output schema: a zod shape, a JSON Schema object, or none. */
+export type OutputSchema = ArgumentShape | JsonObjectSchema | undefined;
+
 /**
  * What `run` returns: text or a full MCP result; with a zod `output` shape, also the
  * structured value itself (typed from the shape), sent as `structuredContent` with its
  * JSON as text for clients that read only text.
  */
-export type ToolReturn<Out extends z.ZodRawShape | JsonObjectSchema | undefined> = Out extends
-  z.ZodRawShape ? z.infer<z.ZodObject<Out>> | CallToolResult
-  : Out extends JsonObjectSchema ? Record<string, unknown> | CallToolResult
+export type ToolReturn<Out extends OutputSchema> = Out extends ArgumentShape
+  ? InferShape<Out> | ToolResult
+  : Out extends JsonObjectSchema ? Record<string, unknown> | ToolResult
   : ToolOutput;
 
 /** Fields every tool definition has, whatever its input schema. */
-export interface ToolBase<Out extends z.ZodRawShape | JsonObjectSchema | undefined> {
+export interface ToolBase<Out extends OutputSchema> {
   /** What the tool does, for the model. */
   description: string;
   /** Human-readable name shown by clients. */
@@ -59,50 +68,60 @@ export interface ToolBase<Out extends z.ZodRawShape | JsonObjectSchema | undefin
 
 /** A tool whose input is a zod shape: `{ name: z.string() }`. */
 export interface ZodToolDefinition<
-  Shape extends z.ZodRawShape,
-  Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined,
+  Shape extends ArgumentShape,
+  Out extends OutputSchema = undefined,
 > extends ToolBase<Out> {
   /** The input's zod shape; arguments are validated and typed from it. */
   input: Shape;
   /** Runs the tool. */
   run: (
-    args: z.infer<z.ZodObject<Shape>>,
-    ctx: ServerContext,
+    args: InferShape<Shape>,
+    ctx: RequestContext,
   ) => ToolReturn<Out> | Promise<ToolReturn<Out>>;
 }
 
 /** A tool whose input is a JSON Schema; arguments are validated against it. */
-export interface JsonSchemaToolDefinition<
-  Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined,
-> extends ToolBase<Out> {
+export interface JsonSchemaToolDefinition<Out extends OutputSchema = undefined>
+  extends ToolBase<Out> {
   /** The input's JSON Schema (`type: "object"`). */
   input: JsonObjectSchema;
   /** Runs the tool. */
   run: (
     args: Record<string, unknown>,
-    ctx: ServerContext,
+    ctx: RequestContext,
   ) => ToolReturn<Out> | Promise<ToolReturn<Out>>;
 }
 
 /** A tool without input. */
-export interface NoInputToolDefinition<
-  Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined,
-> extends ToolBase<Out> {
+export interface NoInputToolDefinition<Out extends OutputSchema = undefined> extends ToolBase<Out> {
   /** No input. */
   input?: undefined;
   /** Runs the tool. */
   run: (
     args: Record<string, never>,
-    ctx: ServerContext,
+    ctx: RequestContext,
   ) => ToolReturn<Out> | Promise<ToolReturn<Out>>;
 }
 
-/** A tool ready to register: built once, by {@linkcode tool}. */
+/**
+ * A tool ready to serve, made by {@linkcode tool}: its schemas are built once, when
+ * it is defined. Opaque apart from what it describes.
+ */
 export interface Tool {
   /** Marks a value made by {@linkcode tool}. */
   readonly kind: "personal-mcp-tool";
-  /** What the SDK registers: description, schemas, title, annotations, icons. */
-  readonly config: {
+  /** What the tool does, for the model. */
+  readonly description: string;
+  /** Human-readable name shown by clients. */
+  readonly title?: string;
+}
+
+/** A map from tool name to tool. */
+export type Tools = Record<string, Tool>;
+
+/** What the SDK registers for a tool, kept out of the public type. */
+interface Prepared {
+  config: {
     title?: string;
     description: string;
     inputSchema?: StandardSchemaWithJSON;
@@ -110,23 +129,29 @@ export interface Tool {
     annotations?: ToolAnnotations;
     icons?: Icon[];
   };
-  /** Runs the tool; failures become `isError` results. */
-  readonly run: (args: unknown, ctx: ServerContext) => Promise<CallToolResult>;
+  run: (args: unknown, ctx: ServerContext) => Promise<CallToolResult>;
 }
 
-/** A map from tool name to tool. */
-export type Tools = Record<string, Tool>;
+// A registry symbol, not a module-local one: a tools module that imports another copy
+// of this package (another version from JSR) still makes tools this copy can serve.
+const PREPARED = Symbol.for("personal-mcp.tool");
 
+function preparedOf(t: Tool): Prepared {
+  return (t as unknown as { [PREPARED]: Prepared })[PREPARED];
+}
+
+/** A zod shape: every value a zod schema (by its Standard Schema vendor). */
 function isZodShape(input: object): input is z.ZodRawShape {
   const values = Object.values(input);
-  return values.length > 0 && values.every((v) => v && typeof v === "object" && "~standard" in v);
+  return values.length > 0 &&
+    values.every((v) => v && typeof v === "object" && v["~standard"]?.vendor === "zod");
 }
 
 /**
  * Turns a tool's return value into an MCP result. With an output schema, a plain
  * object (one without a `content` array) is the structured result.
  */
-export function toResult(output: unknown, structured = false): CallToolResult {
+function toResult(output: unknown, structured = false): CallToolResult {
   if (typeof output === "string") return { content: [{ type: "text", text: output }] };
   if (output && typeof output === "object" && Array.isArray((output as CallToolResult).content)) {
     return output as CallToolResult;
@@ -173,7 +198,7 @@ function schemaOf(value: object, name: "input" | "output"): StandardSchemaWithJS
  *   input: { name: z.string() },
  *   run: ({ name }) => `Hello, ${name}!`,
  * });
- * if (hello.config.description !== "Say hello") throw new Error("unexpected");
+ * if (hello.description !== "Say hello") throw new Error("unexpected");
  * ```
  *
  * @example A tool with a JSON Schema
@@ -185,26 +210,25 @@ function schemaOf(value: object, name: "input" | "output"): StandardSchemaWithJS
  *   input: { type: "object", properties: { a: { type: "number" }, b: { type: "number" } }, required: ["a", "b"] },
  *   run: ({ a, b }) => String(Number(a) + Number(b)),
  * });
- * if (!add.config.inputSchema) throw new Error("schema missing");
+ * if (add.kind !== "personal-mcp-tool") throw new Error("not a tool");
  * ```
  */
-export function tool<
-  Shape extends z.ZodRawShape,
-  Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined,
->(definition: ZodToolDefinition<Shape, Out>): Tool;
+export function tool<Shape extends ArgumentShape, Out extends OutputSchema = undefined>(
+  definition: ZodToolDefinition<Shape, Out>,
+): Tool;
 /** A tool whose input is a JSON Schema. */
-export function tool<Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined>(
+export function tool<Out extends OutputSchema = undefined>(
   definition: JsonSchemaToolDefinition<Out>,
 ): Tool;
 /** A tool without input. */
-export function tool<Out extends z.ZodRawShape | JsonObjectSchema | undefined = undefined>(
+export function tool<Out extends OutputSchema = undefined>(
   definition: NoInputToolDefinition<Out>,
 ): Tool;
 export function tool(
   definition:
-    | ZodToolDefinition<z.ZodRawShape, z.ZodRawShape | JsonObjectSchema | undefined>
-    | JsonSchemaToolDefinition<z.ZodRawShape | JsonObjectSchema | undefined>
-    | NoInputToolDefinition<z.ZodRawShape | JsonObjectSchema | undefined>,
+    | ZodToolDefinition<ArgumentShape, OutputSchema>
+    | JsonSchemaToolDefinition<OutputSchema>
+    | NoInputToolDefinition<OutputSchema>,
 ): Tool {
   if (!definition || typeof definition !== "object") {
     throw new TypeError("tool() takes a definition object");
@@ -222,9 +246,14 @@ export function tool(
   }
   const inputSchema = input === undefined ? undefined : schemaOf(input, "input");
   const outputSchema = output === undefined ? undefined : schemaOf(output, "output");
-  const run = definition.run as (args: unknown, ctx: ServerContext) => unknown;
-  return {
+  // The SDK hands its ServerContext, which RequestContext describes a part of.
+  const run = definition.run as unknown as (args: unknown, ctx: ServerContext) => unknown;
+  const made: Tool = {
     kind: "personal-mcp-tool",
+    description: definition.description,
+    ...(definition.title ? { title: definition.title } : {}),
+  };
+  const ready: Prepared = {
     config: {
       description: definition.description,
       ...(definition.title ? { title: definition.title } : {}),
@@ -243,20 +272,23 @@ export function tool(
       }
     },
   };
+  Object.defineProperty(made, PREPARED, { value: ready });
+  return Object.freeze(made);
 }
 
 /** Registers tools on an SDK server. */
 export function registerTools(server: McpServer, tools: Tools): void {
   for (const [name, t] of Object.entries(tools)) {
-    if (t.config.inputSchema) {
+    const { config, run } = preparedOf(t);
+    if (config.inputSchema) {
       server.registerTool(
         name,
-        { ...t.config, inputSchema: t.config.inputSchema },
-        (args, ctx) => t.run(args, ctx),
+        { ...config, inputSchema: config.inputSchema },
+        (args, ctx) => run(args, ctx),
       );
     } else {
-      const { inputSchema: _none, ...config } = t.config;
-      server.registerTool(name, config, (ctx: ServerContext) => t.run({}, ctx));
+      const { inputSchema: _none, ...rest } = config;
+      server.registerTool(name, rest, (ctx: ServerContext) => run({}, ctx));
     }
   }
 }
@@ -271,7 +303,7 @@ export function validateTools(tools: unknown): Tools {
     if (!/^[A-Za-z0-9_.-]{1,128}$/.test(name)) {
       throw new TypeError(`tool name ${JSON.stringify(name)} must be 1-128 of A-Z a-z 0-9 _ - .`);
     }
-    if ((t as Tool)?.kind !== "personal-mcp-tool") {
+    if ((t as Tool)?.kind !== "personal-mcp-tool" || !preparedOf(t as Tool)) {
       throw new TypeError(`tools.${name} must be made with tool()`);
     }
   }

@@ -21,6 +21,7 @@ const UNIT_FILES = [
   "tests/unit/session_records_test.ts",
   "tests/unit/token_index_test.ts",
   "tests/unit/routes_test.ts",
+  "tests/unit/public_api_test.ts",
 ];
 const ENDPOINT_FILES = readdirSync(`${ROOT}tests/endpoints`)
   .filter((f) => f.endsWith("_test.ts"))
