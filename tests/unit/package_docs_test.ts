@@ -2,7 +2,8 @@
  * The package is ready for JSR's documentation checks: `deno doc --lint mod.ts` reports
  * nothing (no undocumented export, no public type that names a type the package does
  * not export, no warning), and every exported function, class and constant has a
- * titled example that `deno test --doc` runs (not one marked `ignore`).
+ * titled example that `deno test --doc` runs (not one marked `ignore`); the README's
+ * TypeScript blocks type-check against the module as it is.
  */
 import assert from "node:assert/strict";
 import { DENO_BIN, ROOT } from "../fixtures.ts";
@@ -60,4 +61,9 @@ Deno.test("every exported function, class and constant has a titled example that
   }
   if (!examplesOf(mod.module_doc?.tags).some(runnable)) missing.push("(module)");
   assert.deepEqual(missing, [], "exports without a titled, runnable example");
+});
+
+Deno.test("the README's TypeScript blocks type-check against the module", async () => {
+  const { code, stdout, stderr } = await deno("check", "--doc-only", "README.md");
+  assert.equal(code, 0, stdout + stderr);
 });
