@@ -40,7 +40,13 @@ export type { ClientSummary, GrantSummary } from "./auth/owner_controls.ts";
 export type { PasskeySummary, RemovalResult } from "./auth/passkeys.ts";
 export type { ActivityEntry } from "./auth/activity.ts";
 export { type Caller, caller } from "./transport/caller.ts";
-export { banner, type ServeHandle, type ServeOptions, servePersonalMcp } from "./runtime/serve.ts";
+export {
+  banner,
+  type ServeAddr,
+  type ServeHandle,
+  type ServeOptions,
+  servePersonalMcp,
+} from "./runtime/serve.ts";
 export {
   type JsonObjectSchema,
   type JsonSchemaToolDefinition,

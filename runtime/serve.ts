@@ -47,8 +47,60 @@ export interface ServeOptions extends Omit<PersonalMcpOptions, "baseUrl" | "stor
   signal?: AbortSignal;
 }
 
-/** A running server. */
-export interface ServeHandle {
+/** Where a server listens: the shape of `Deno.NetAddr` for a TCP listener. */
+export interface ServeAddr {
+  /** The interface listened on, as given in {@linkcode ServeOptions.hostname}. */
+  readonly hostname: string;
+  /** The TCP port listened on (the one picked when 0 was asked). */
+  readonly port: number;
+  /** Always `"tcp"`. */
+  readonly transport: "tcp";
+}
+
+/**
+ * A running server. Stop it with {@linkcode ServeHandle.shutdown}, with the `signal`
+ * option, or by leaving the scope of an `await using` declaration: each closes the
+ * listener, the owner commands' control endpoint and the store, and then
+ * {@linkcode ServeHandle.finished} settles.
+ *
+ * @example Closing the server at the end of a scope with `await using`
+ * ```ts
+ * import { createMemoryStore, demoTools, servePersonalMcp } from "../mod.ts";
+ *
+ * let origin: string;
+ * {
+ *   await using server = await servePersonalMcp(demoTools, {
+ *     port: 0,
+ *     store: createMemoryStore(),
+ *     password: "correct horse battery",
+ *     banner: false,
+ *   });
+ *   origin = server.baseUrl;
+ *   const res = await fetch(`${origin}/healthz`);
+ *   if (!res.ok) throw new Error(`not healthy: ${res.status}`);
+ *   await res.body?.cancel();
+ * } // the server is shut down here
+ * if (await fetch(origin).then(() => true, () => false)) throw new Error("still listening");
+ * ```
+ *
+ * @example Waiting for a server that a signal stops
+ * ```ts
+ * import { demoTools, servePersonalMcp } from "../mod.ts";
+ *
+ * const controller = new AbortController();
+ * const server = await servePersonalMcp(demoTools, {
+ *   port: 0,
+ *   store: "memory",
+ *   password: "correct horse battery",
+ *   banner: false,
+ *   signal: controller.signal,
+ * });
+ * if (server.addr.port !== server.port || server.addr.transport !== "tcp") throw new Error("addr");
+ * controller.abort();
+ * await server.finished; // resolves once the listener and the store are closed
+ * ```
+ */
+export interface ServeHandle extends AsyncDisposable {
   /** The MCP endpoint URL: `<baseUrl>/mcp`. */
   readonly url: string;
   /** The public origin: the OAuth issuer. */
@@ -59,8 +111,22 @@ export interface ServeHandle {
   readonly port: number;
   /** The fetch handler being served. */
   readonly app: PersonalMcp;
-  /** Stops accepting connections, lets requests finish, closes the store. */
+  /** Where the server listens, in the shape of `Deno.NetAddr`. */
+  readonly addr: ServeAddr;
+  /**
+   * Settles once the server has stopped (by {@linkcode ServeHandle.shutdown}, by the
+   * `signal` option, or by `await using`): resolves when the listener, the control
+   * endpoint and the store are closed, rejects with the error if closing failed. Like
+   * `Deno.HttpServer.finished`, it stays pending while the server runs.
+   */
+  readonly finished: Promise<void>;
+  /**
+   * Stops accepting connections, lets requests finish, closes the control endpoint and
+   * the store. Calling it again returns the same promise.
+   */
   shutdown(): Promise<void>;
+  /** The same as {@linkcode ServeHandle.shutdown}: what `await using` calls at the end of its scope. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 interface Listener {
@@ -264,21 +330,37 @@ export async function servePersonalMcp(
     }
   }
   let stopped: Promise<void> | undefined;
+  let settle!: (stopping: Promise<void>) => void;
+  const finished = new Promise<void>((resolve) => settle = resolve);
+  // Whoever awaits `finished` sees a failed close; nobody awaiting it must not crash the
+  // process with an unhandled rejection (shutdown() already hands the error to its caller).
+  finished.catch(() => {});
+  const signal = options.signal;
+  const onAbort = () => void handle.shutdown().catch(() => {});
   const handle: ServeHandle = {
     url: `${app.baseUrl}/mcp`,
     baseUrl: app.baseUrl,
     hostname,
     port: listener.port,
+    addr: { hostname, port: listener.port, transport: "tcp" },
     app,
+    finished,
     shutdown() {
       stopped ??= (async () => {
+        signal?.removeEventListener("abort", onAbort);
         await control?.stop();
         await listener.stop();
         await app!.close();
       })();
+      settle(stopped);
       return stopped;
     },
+    [Symbol.asyncDispose]() {
+      return handle.shutdown();
+    },
   };
-  options.signal?.addEventListener("abort", () => void handle.shutdown(), { once: true });
+  // A signal that was aborted before the server was up stops it at once, as Deno.serve does.
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
   return handle;
 }
