@@ -10,6 +10,7 @@
  */
 import assert from "node:assert/strict";
 import type { OAuthClientMetadata, OAuthClientProvider } from "@modelcontextprotocol/client";
+import type { BrowserContext } from "playwright-core";
 import type { PersonalMcpEvent, PersonalMcpOptions } from "../server/options.ts";
 import type { ConnectionInfo } from "../server/http.ts";
 import type { Store } from "../store/store.ts";
@@ -211,6 +212,75 @@ export const CHROMIUM_ARGS = [
 export const haveChromium = existsSync(CHROMIUM);
 /** Whether a browser test must run (CI) rather than be skipped without Chromium. */
 export const mustRunBrowser = process.env.CI === "true";
+
+/**
+ * A test a person would click through: skipped with a message when Chromium is missing,
+ * except under CI=true, where it fails saying how to install it.
+ */
+export function browserTest(name: string, fn: (t: Deno.TestContext) => Promise<void>): void {
+  if (!haveChromium && !mustRunBrowser) {
+    console.warn(`skipped, ${CHROMIUM} not found (apt-get install -y chromium): ${name}`);
+  }
+  Deno.test({
+    name,
+    ignore: !haveChromium && !mustRunBrowser,
+    async fn(t) {
+      if (!haveChromium) {
+        throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install -y chromium`);
+      }
+      await fn(t);
+    },
+  });
+}
+
+/** A headless Chromium that lets only loopback requests through. */
+export interface LoopbackBrowser {
+  context: BrowserContext;
+  /** Requests that tried to leave the machine; each was aborted. */
+  offHost: string[];
+  /** Closes the browser and removes its profile. */
+  close(): Promise<void>;
+}
+
+/**
+ * Launches Chromium (CHROMIUM_ARGS, a fresh profile) with a route that aborts and
+ * records every request not to 127.0.0.1 or localhost: this closed network refuses
+ * them anyway, and a test must not depend on the outside.
+ */
+export async function openBrowser(options: {
+  javaScriptEnabled?: boolean;
+  viewport?: { width: number; height: number };
+  /** Launch timeout. @default 30_000 */
+  timeout?: number;
+} = {}): Promise<LoopbackBrowser> {
+  const { chromium } = await import("playwright-core");
+  const profile = await mkdtemp(join(tmpdir(), "pmcp-chromium-"));
+  const context = await chromium.launchPersistentContext(profile, {
+    executablePath: CHROMIUM,
+    args: CHROMIUM_ARGS,
+    headless: true,
+    timeout: 30_000,
+    ...options,
+  }).catch(async (error) => {
+    await rm(profile, { recursive: true, force: true });
+    throw error;
+  });
+  const offHost: string[] = [];
+  await context.route("**/*", (route) => {
+    const url = new URL(route.request().url());
+    if (url.hostname === "127.0.0.1" || url.hostname === "localhost") return route.continue();
+    offHost.push(url.href);
+    return route.abort();
+  });
+  return {
+    context,
+    offHost,
+    async close() {
+      await context.close().catch(() => {});
+      await rm(profile, { recursive: true, force: true });
+    },
+  };
+}
 
 /** A server process started by a test. */
 export interface ServerProcess {

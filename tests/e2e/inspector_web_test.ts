@@ -12,16 +12,14 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { chromium } from "playwright-core";
 import {
+  browserTest,
   type Child,
-  CHROMIUM,
-  CHROMIUM_ARGS,
   DENO_BIN,
   freePort,
-  haveChromium,
-  mustRunBrowser,
+  type LoopbackBrowser,
   NODE_BIN,
+  openBrowser,
   PASSWORD,
   ROOT,
   type ServerProcess,
@@ -50,12 +48,6 @@ net.Server.prototype.listen = function (...args) {
   return listen.apply(this, args);
 };
 `;
-
-if (!haveChromium && !mustRunBrowser) {
-  console.warn(
-    `inspector_web_test.ts: skipped, ${CHROMIUM} not found (apt-get install -y chromium to run it)`,
-  );
-}
 
 /**
  * Starts the Inspector's bin on two free loopback ports; resolves with the link it
@@ -118,19 +110,14 @@ async function grantsOf(stateDir: string): Promise<GrantLine[]> {
   }
 }
 
-Deno.test({
-  name:
-    "MCP Inspector 0.15 connects through its own browser OAuth flow (consent approved) and lists and calls its tools",
-  ignore: !haveChromium && !mustRunBrowser,
-  async fn(t) {
-    if (!haveChromium) {
-      throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install -y chromium`);
-    }
+browserTest(
+  "MCP Inspector 0.15 connects through its own browser OAuth flow (consent approved) and lists and calls its tools",
+  async (t) => {
     const tmp = await mkdtemp(join(tmpdir(), "pmcp-inspector-web-"));
     const stateDir = join(tmp, "state");
     let server: ServerProcess | undefined;
     let inspector: Child | undefined;
-    let context: Awaited<ReturnType<typeof chromium.launchPersistentContext>> | undefined;
+    let browser: LoopbackBrowser | undefined;
     try {
       server = await startServer({ runtime: "deno", stateDir, password: PASSWORD });
       const mcpUrl = `${server.baseUrl}/mcp`;
@@ -138,21 +125,10 @@ Deno.test({
       inspector = started.child;
       const inspectorOrigin = started.link.origin;
 
-      context = await chromium.launchPersistentContext(join(tmp, "chromium"), {
-        executablePath: CHROMIUM,
-        args: CHROMIUM_ARGS,
-        headless: true,
-        timeout: WAIT_MS,
-      });
-      context.setDefaultTimeout(WAIT_MS);
       // Nothing may leave the machine: only loopback requests are let through.
-      const offHost: string[] = [];
-      await context.route("**/*", (route) => {
-        const url = new URL(route.request().url());
-        if (url.hostname === "127.0.0.1" || url.hostname === "localhost") return route.continue();
-        offHost.push(url.href);
-        return route.abort();
-      });
+      browser = await openBrowser({ timeout: WAIT_MS });
+      const { context, offHost } = browser;
+      context.setDefaultTimeout(WAIT_MS);
       const page = await context.newPage();
       const pageErrors: string[] = [];
       page.on("console", (m) => {
@@ -231,10 +207,10 @@ Deno.test({
 
       assert.deepEqual(offHost, [], `the Inspector's page asked for ${offHost.join(", ")}`);
     } finally {
-      await context?.close();
+      await browser?.close();
       await inspector?.stop();
       await server?.stop();
       await rm(tmp, { recursive: true, force: true });
     }
   },
-});
+);

@@ -8,21 +8,16 @@
  */
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
-import { mkdir, mkdtemp, rm } from "node:fs/promises";
+import { mkdir } from "node:fs/promises";
 import { createServer, type Server } from "node:http";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
-import { chromium } from "playwright-core";
 import { FREE_FAILURES } from "../../auth/limits.ts";
 import {
   authorizeUrlAt,
+  browserTest,
   callHelloAt,
-  CHROMIUM,
-  CHROMIUM_ARGS,
   formField,
-  haveChromium,
-  mustRunBrowser,
   obtainTokens,
+  openBrowser,
   PASSWORD,
   pkcePair,
   registerAt,
@@ -46,34 +41,16 @@ async function startCallbackServer(): Promise<{ url: string; server: Server }> {
   return { url: `http://127.0.0.1:${port}/callback`, server };
 }
 
-Deno.test({
-  name:
-    "in a real browser the owner signs in on /owner, sees the app and disconnects it; its next call gets 401, another app's works",
-  ignore: !haveChromium && !mustRunBrowser,
-  async fn(t) {
-    if (!haveChromium) {
-      throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install -y chromium`);
-    }
+browserTest(
+  "in a real browser the owner signs in on /owner, sees the app and disconnects it; its next call gets 401, another app's works",
+  async (t) => {
     await withServer("deno", async (server) => {
       const callback = await startCallbackServer();
-      const userDataDir = await mkdtemp(join(tmpdir(), "pmcp-chromium-owner-"));
-      const context = await chromium.launchPersistentContext(userDataDir, {
-        executablePath: CHROMIUM,
-        args: CHROMIUM_ARGS,
-        headless: true,
+      const browser = await openBrowser({
         javaScriptEnabled: false,
-        timeout: 30_000,
         viewport: { width: 1100, height: 900 },
       });
-      const offHost: string[] = [];
-      await context.route("**/*", (route) => {
-        const url = new URL(route.request().url());
-        if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost") {
-          offHost.push(url.href);
-          return route.abort();
-        }
-        return route.continue();
-      });
+      const { context, offHost } = browser;
       const consoleErrors: string[] = [];
       context.on("console", (m) => {
         if (m.type() === "error") consoleErrors.push(m.text());
@@ -184,13 +161,12 @@ Deno.test({
           assert.deepEqual(consoleErrors.filter((e) => /Content Security Policy/i.test(e)), []);
         });
       } finally {
-        await context.close();
+        await browser.close();
         await new Promise((resolve) => callback.server.close(resolve));
-        await rm(userDataDir, { recursive: true, force: true });
       }
     });
   },
-});
+);
 
 /** GET /owner over a socket: the page, its form token and cookie. */
 async function ownerForm(baseUrl: string, cookie?: string) {

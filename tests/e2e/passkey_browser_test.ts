@@ -18,16 +18,15 @@ import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import process from "node:process";
-import { type BrowserContext, chromium, type Page } from "playwright-core";
+import type { Page } from "playwright-core";
 import {
+  browserTest,
   BUN_BIN,
   callHelloAt,
-  CHROMIUM,
-  CHROMIUM_ARGS,
   DENO_BIN,
   formField,
-  haveChromium,
-  mustRunBrowser,
+  type LoopbackBrowser,
+  openBrowser,
   pkcePair,
   registerAt,
   ROOT,
@@ -77,38 +76,19 @@ async function waitFor<T>(what: string, probe: () => T | undefined): Promise<T> 
 }
 
 for (const runtime of RUNTIMES) {
-  Deno.test({
-    name:
-      `${runtime}: in Chromium the owner enrols a passkey from the printed link, approves an app with it (code -> token -> tools/call), signs in to /owner, removes the password; the old password then gets nothing`,
-    ignore: !haveChromium && !mustRunBrowser,
-    async fn(t) {
-      if (!haveChromium) {
-        throw new Error(`CI=true but ${CHROMIUM} is missing: apt-get install -y chromium`);
-      }
+  browserTest(
+    `${runtime}: in Chromium the owner enrols a passkey from the printed link, approves an app with it (code -> token -> tools/call), signs in to /owner, removes the password; the old password then gets nothing`,
+    async (t) => {
       const stateDir = await mkdtemp(join(tmpdir(), `pmcp-passkey-${runtime}-`));
       // No --password: the first start generates one (and a link), as for a new owner.
       const server = await startServer({ runtime, stateDir, baseHost: "localhost" });
       const api = `http://127.0.0.1:${server.port}`;
       const resource = `${server.baseUrl}/mcp`;
       const callback = await startCallbackServer();
-      const browser = await chromium.launch({
-        executablePath: CHROMIUM,
-        args: CHROMIUM_ARGS,
-        headless: true,
-        timeout: 30_000,
-      });
-      let context: BrowserContext | undefined;
+      let browser: LoopbackBrowser | undefined;
       try {
-        context = await browser.newContext({ viewport: { width: 900, height: 900 } });
-        const offHost: string[] = [];
-        await context.route("**/*", (route) => {
-          const url = new URL(route.request().url());
-          if (url.hostname !== "127.0.0.1" && url.hostname !== "localhost") {
-            offHost.push(url.href);
-            return route.abort();
-          }
-          return route.continue();
-        });
+        browser = await openBrowser({ viewport: { width: 900, height: 900 } });
+        const { context, offHost } = browser;
         const page = await context.newPage();
         page.setDefaultTimeout(WAIT_MS);
         const cdp = await context.newCDPSession(page);
@@ -225,7 +205,7 @@ for (const runtime of RUNTIMES) {
             r.method() === "POST" && new URL(r.url()).pathname === "/authorize"
           );
           const code = await approveWithPasskey(page);
-          const cookie = (await context!.cookies(server.baseUrl))
+          const cookie = (await context.cookies(server.baseUrl))
             .map((c) => `${c.name}=${c.value}`).join("; ");
           approval = { body: (await posted).postData() ?? "", cookie };
           assert.match(approval.body, /decision=passkey/);
@@ -277,9 +257,9 @@ for (const runtime of RUNTIMES) {
         await t.step(
           "without JavaScript the passkey button stays hidden and the password still approves",
           async () => {
-            const plain = await browser.newContext({ javaScriptEnabled: false });
+            const plain = await openBrowser({ javaScriptEnabled: false });
             try {
-              const p = await plain.newPage();
+              const p = await plain.context.newPage();
               p.setDefaultTimeout(WAIT_MS);
               await authorizeIn(p);
               assert.equal(
@@ -352,12 +332,11 @@ for (const runtime of RUNTIMES) {
         });
         assert.deepEqual(offHost, [], "the pages load nothing from another host");
       } finally {
-        await context?.close();
-        await browser.close();
+        await browser?.close();
         callback.server.close();
         await server.stop();
         await rm(stateDir, { recursive: true, force: true });
       }
     },
-  });
+  );
 }
