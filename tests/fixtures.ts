@@ -933,14 +933,6 @@ export async function postConsent(
     fields?: Record<string, string>;
   } = {},
 ): Promise<Response> {
-  const headers: Record<string, string> = {
-    "content-type": "application/x-www-form-urlencoded",
-    ...options.headers,
-  };
-  const cookie = options.cookie === undefined ? page.cookie : options.cookie;
-  if (cookie !== null) headers.cookie = cookie;
-  const origin = options.origin === undefined ? BASE_URL : options.origin;
-  if (origin !== null) headers.origin = origin;
   const body = new URLSearchParams({
     request: options.request ?? page.request,
     password: options.password ?? PASSWORD,
@@ -950,8 +942,31 @@ export async function postConsent(
   const info = options.info === undefined
     ? { remoteAddress: options.remoteAddress ?? "192.0.2.10" }
     : options.info ?? undefined;
+  return await postBrowserForm(app, "/authorize", body, page.cookie, options, info);
+}
+
+/**
+ * A form POST as a same-origin browser sends it: the page's cookie and this origin,
+ * unless `options` replaces them (`null`: left out).
+ */
+async function postBrowserForm(
+  app: PersonalMcp,
+  path: string,
+  body: URLSearchParams,
+  pageCookie: string,
+  options: { cookie?: string | null; origin?: string | null; headers?: Record<string, string> },
+  info: ConnectionInfo | undefined,
+): Promise<Response> {
+  const headers: Record<string, string> = {
+    "content-type": "application/x-www-form-urlencoded",
+    ...options.headers,
+  };
+  const cookie = options.cookie === undefined ? pageCookie : options.cookie;
+  if (cookie) headers.cookie = cookie;
+  const origin = options.origin === undefined ? BASE_URL : options.origin;
+  if (origin !== null) headers.origin = origin;
   return await app.fetch(
-    new Request(`${BASE_URL}/authorize`, { method: "POST", headers, body }),
+    new Request(`${BASE_URL}${path}`, { method: "POST", headers, body }),
     info,
   );
 }
@@ -1000,20 +1015,12 @@ export async function postOwner(
     headers?: Record<string, string>;
   } = {},
 ): Promise<Response> {
-  const headers: Record<string, string> = {
-    "content-type": "application/x-www-form-urlencoded",
-    ...options.headers,
-  };
-  const cookie = options.cookie === undefined ? page.cookie : options.cookie;
-  if (cookie) headers.cookie = cookie;
-  const origin = options.origin === undefined ? BASE_URL : options.origin;
-  if (origin !== null) headers.origin = origin;
-  return await app.fetch(
-    new Request(`${BASE_URL}/owner`, {
-      method: "POST",
-      headers,
-      body: new URLSearchParams({ csrf: page.csrf, ...fields }),
-    }),
+  return await postBrowserForm(
+    app,
+    "/owner",
+    new URLSearchParams({ csrf: page.csrf, ...fields }),
+    page.cookie,
+    options,
     { remoteAddress: options.remoteAddress ?? "192.0.2.20" },
   );
 }
