@@ -7,10 +7,10 @@
  */
 import assert from "node:assert/strict";
 import { existsSync, readFileSync } from "node:fs";
-import { copyFile, mkdir, mkdtemp, rm } from "node:fs/promises";
+import { copyFile, mkdir, mkdtemp, rm, writeFile } from "node:fs/promises";
 import { dirname, join, relative, sep } from "node:path";
 import { fileURLToPath } from "node:url";
-import { DENO_BIN, PASSWORD, ROOT, spawnChild } from "../fixtures.ts";
+import { DENO_BIN, obtainTokens, PASSWORD, ROOT, spawnChild } from "../fixtures.ts";
 
 /** What must never be published: the npm side of the repository, tests, benchmarks, CI. */
 const NEVER_PUBLISHED = [
@@ -155,6 +155,75 @@ Deno.test("the published file set serves on its own, with dependencies Deno reso
         challenge,
       );
     });
+
+    await t.step(
+      "--tools serves a user's tools.ts that imports the package and npm:zod, through the OAuth flow",
+      async () => {
+        // As the README's jsr: user writes it, with the package's path for jsr: (not
+        // reachable here) and zod as Deno resolves it for them: another copy than the
+        // package's own, possibly another version.
+        await writeFile(
+          join(user, "tools.ts"),
+          [
+            `import { tool } from ${JSON.stringify(join(pkg, "mod.ts"))};`,
+            `import { z } from "npm:zod@4";`,
+            `export default {`,
+            `  shout: tool({`,
+            `    description: "Shout a text",`,
+            `    input: { text: z.string(), times: z.number().int().optional() },`,
+            `    run: ({ text, times }) => (text.toUpperCase() + "!").repeat(times ?? 1),`,
+            `  }),`,
+            `};`,
+          ].join("\n"),
+        );
+        const served = spawnChild(DENO_BIN, [
+          "run",
+          "-A",
+          "--node-modules-dir=none",
+          join(pkg, "mod.ts"),
+          "--tools",
+          "./tools.ts",
+          "--port",
+          "0",
+          "--hostname",
+          "127.0.0.1",
+          "--state-dir",
+          join(root, "state-tools"),
+        ], {
+          cwd: user,
+          env: { DENO_DIR: denoDir, PERSONAL_MCP_PASSWORD: PASSWORD, NO_COLOR: "1" },
+          stdin: "ignore",
+        });
+        try {
+          await served.waitFor(/MCP endpoint: http:\/\/127\.0\.0\.1:\d+\/mcp/, 90_000);
+          const url = /MCP endpoint: (http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(served.output())![1]!;
+          const { accessToken } = await obtainTokens(url, "jsr user's client");
+          const res = await fetch(`${url}/mcp`, {
+            method: "POST",
+            headers: {
+              authorization: `Bearer ${accessToken}`,
+              "content-type": "application/json",
+              accept: "application/json, text/event-stream",
+            },
+            body: JSON.stringify({
+              jsonrpc: "2.0",
+              id: 1,
+              method: "tools/call",
+              params: { name: "shout", arguments: { text: "hi", times: 2 } },
+            }),
+          });
+          assert.equal(res.status, 200);
+          const answer = await res.json();
+          assert.deepEqual(
+            answer.result?.content,
+            [{ type: "text", text: "HI!HI!" }],
+            JSON.stringify(answer),
+          );
+        } finally {
+          await served.stop();
+        }
+      },
+    );
 
     await t.step(
       "every module, lazily loaded ones too, resolves and type-checks in the copy",
