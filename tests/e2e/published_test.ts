@@ -157,16 +157,16 @@ Deno.test("the published file set serves on its own, with dependencies Deno reso
     });
 
     await t.step(
-      "--tools serves a user's tools.ts that imports the package and npm:zod, through the OAuth flow",
+      "--tools serves a user's tools.ts that imports the package and its own zod, through the OAuth flow",
       async () => {
         // As the README's jsr: user writes it, with the package's path for jsr: (not
-        // reachable here) and zod as Deno resolves it for them: another copy than the
-        // package's own, possibly another version.
+        // reachable here) and a zod of their own: another copy than the package's, of an
+        // older minor version on purpose (the package builds its objects with its own).
         await writeFile(
           join(user, "tools.ts"),
           [
             `import { tool } from ${JSON.stringify(join(pkg, "mod.ts"))};`,
-            `import { z } from "npm:zod@4";`,
+            `import { z } from "npm:zod@4.1.0";`,
             `export default {`,
             `  shout: tool({`,
             `    description: "Shout a text",`,
@@ -198,27 +198,34 @@ Deno.test("the published file set serves on its own, with dependencies Deno reso
           await served.waitFor(/MCP endpoint: http:\/\/127\.0\.0\.1:\d+\/mcp/, 90_000);
           const url = /MCP endpoint: (http:\/\/127\.0\.0\.1:\d+)\/mcp/.exec(served.output())![1]!;
           const { accessToken } = await obtainTokens(url, "jsr user's client");
-          const res = await fetch(`${url}/mcp`, {
-            method: "POST",
-            headers: {
-              authorization: `Bearer ${accessToken}`,
-              "content-type": "application/json",
-              accept: "application/json, text/event-stream",
-            },
-            body: JSON.stringify({
-              jsonrpc: "2.0",
-              id: 1,
-              method: "tools/call",
-              params: { name: "shout", arguments: { text: "hi", times: 2 } },
-            }),
-          });
-          assert.equal(res.status, 200);
-          const answer = await res.json();
+          const shout = async (args: unknown) => {
+            const res = await fetch(`${url}/mcp`, {
+              method: "POST",
+              headers: {
+                authorization: `Bearer ${accessToken}`,
+                "content-type": "application/json",
+                accept: "application/json, text/event-stream",
+              },
+              body: JSON.stringify({
+                jsonrpc: "2.0",
+                id: 1,
+                method: "tools/call",
+                params: { name: "shout", arguments: args },
+              }),
+            });
+            assert.equal(res.status, 200);
+            return await res.json();
+          };
+          const answer = await shout({ text: "hi", times: 2 });
           assert.deepEqual(
             answer.result?.content,
             [{ type: "text", text: "HI!HI!" }],
             JSON.stringify(answer),
           );
+          // Their schemas validate: a number for the text is refused, the tool not run.
+          const refused = await shout({ text: 5 });
+          assert.equal(refused.result?.isError, true, JSON.stringify(refused));
+          assert.match(JSON.stringify(refused.result?.content), /text/);
         } finally {
           await served.stop();
         }
