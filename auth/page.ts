@@ -7,7 +7,27 @@
  *
  * @module
  */
+import type { PersonalMcpEvent, ResolvedOptions } from "../server/options.ts";
 import { randomToken } from "./crypto.ts";
+import type { Passkeys } from "./passkeys.ts";
+import type { Signer } from "./signer.ts";
+
+/** What every page endpoint (consent, owner, passkey enrolment) is built from. */
+export interface PageEndpointDeps {
+  opts: ResolvedOptions;
+  /** The owner's passkeys (a passkey button, a list, an enrolment). */
+  passkeys: Passkeys;
+  /** Signs the tokens the page's forms carry. */
+  signer: Signer;
+  now: () => number;
+  emit: (event: PersonalMcpEvent) => void;
+}
+
+/** A page with a form: GET renders it, POST acts on it. `address` is the caller's. */
+export interface FormPageEndpoint {
+  get(request: Request, address: string): Promise<Response>;
+  post(request: Request, address: string): Promise<Response>;
+}
 
 /**
  * Escapes text for HTML element content and double-quoted attributes.

@@ -11,25 +11,19 @@ import {
   readForm,
   singleValues,
 } from "../../server/http.ts";
-import {
-  isLoopbackHost,
-  type PersonalMcpEvent,
-  type ResolvedOptions,
-} from "../../server/options.ts";
+import { isLoopbackHost } from "../../server/options.ts";
 import type { Store } from "../../store/store.ts";
 import type { DocumentSource } from "../client_metadata.ts";
 import { type ClientRefusal, type Clients, isMetadataClientId } from "../clients.ts";
 import { consentPage, type ConsentView, continuePage, errorPage } from "../consent_page.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
-import { readCookie } from "../page.ts";
+import { type PageEndpointDeps, readCookie } from "../page.ts";
 import type { OAuthError } from "../errors.ts";
 import type { OwnerCheck } from "../owner.ts";
 import type { OwnerProof } from "../owner_proof.ts";
-import type { Passkeys } from "../passkeys.ts";
 import { type ClientRecord, type CodeRecord, keys } from "../records.ts";
 import { matchRedirect, redirectAllowed } from "../redirects.ts";
 import { checkResource, grantScope } from "../scope.ts";
-import type { Signer } from "../signer.ts";
 
 /** How long the consent page stays valid, in ms. */
 const REQUEST_TTL_MS = 10 * 60 * 1000;
@@ -131,19 +125,13 @@ function refusalPage(refusal: ClientRefusal): Response {
 }
 
 /** What the authorization endpoint uses. */
-export interface AuthorizeEndpointDeps {
-  opts: ResolvedOptions;
+export interface AuthorizeEndpointDeps extends PageEndpointDeps {
   store: Store;
   clients: Clients;
   /** Whether a password is kept (the consent page offers its field then). */
   owner: OwnerCheck;
   /** How the owner proves who they are (password or passkey, under the throttle). */
   proof: OwnerProof;
-  /** The owner's passkeys: "Approve with passkey" when one is enrolled. */
-  passkeys: Passkeys;
-  signer: Signer;
-  now: () => number;
-  emit: (event: PersonalMcpEvent) => void;
 }
 
 /** The authorization endpoint: GET shows the consent page, POST takes the decision. */

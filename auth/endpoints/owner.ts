@@ -13,17 +13,20 @@
  * @module
  */
 import { BodyTooLargeError, readForm } from "../../server/http.ts";
-import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts";
 import type { Store } from "../../store/store.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import type { OwnerCheck } from "../owner.ts";
 import type { OwnerControls } from "../owner_controls.ts";
 import type { OwnerProof } from "../owner_proof.ts";
-import type { Passkeys } from "../passkeys.ts";
 import { OWNER_PATH, ownerPage, signInPage } from "../owner_page.ts";
-import { errorPage, isSameOriginPost, readCookie } from "../page.ts";
+import {
+  errorPage,
+  type FormPageEndpoint,
+  isSameOriginPost,
+  type PageEndpointDeps,
+  readCookie,
+} from "../page.ts";
 import { keys, type OwnerSessionRecord } from "../records.ts";
-import type { Signer } from "../signer.ts";
 
 /** How long an owner page session lasts after sign-in, in ms. */
 export const OWNER_SESSION_TTL_MS = 30 * 60 * 1000;
@@ -43,26 +46,17 @@ interface FormToken {
 }
 
 /** What the owner page uses. */
-export interface OwnerEndpointDeps {
-  opts: ResolvedOptions;
+export interface OwnerEndpointDeps extends PageEndpointDeps {
   store: Store;
   /** The owner password check, shared with the consent page. */
   owner: OwnerCheck;
   controls: OwnerControls;
   /** How the owner proves who they are: the consent page's service and throttle. */
   proof: OwnerProof;
-  /** The owner's passkeys: a passkey sign-in, and the list with Remove buttons. */
-  passkeys: Passkeys;
-  signer: Signer;
-  now: () => number;
-  emit: (event: PersonalMcpEvent) => void;
 }
 
-/** The owner page: GET renders, POST acts. `address` is the caller's. */
-export interface OwnerEndpoint {
-  get(request: Request, address: string): Promise<Response>;
-  post(request: Request, address: string): Promise<Response>;
-}
+/** The owner page: GET renders, POST acts. */
+export type OwnerEndpoint = FormPageEndpoint;
 
 /** What the sign-in page says when the owner's proof was refused. */
 const REFUSED_WORDS = {

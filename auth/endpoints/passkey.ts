@@ -9,12 +9,16 @@
  * @module
  */
 import { BodyTooLargeError, readForm } from "../../server/http.ts";
-import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts";
 import { randomToken } from "../crypto.ts";
-import { errorPage, escapeHtml as e, htmlPage, isSameOriginPost } from "../page.ts";
+import {
+  errorPage,
+  escapeHtml as e,
+  type FormPageEndpoint,
+  htmlPage,
+  isSameOriginPost,
+  type PageEndpointDeps,
+} from "../page.ts";
 import { enrolPage, PASSKEY_PATH } from "../passkey_page.ts";
-import type { Passkeys } from "../passkeys.ts";
-import type { Signer } from "../signer.ts";
 
 /** The enrolment form's token: signed, bound to one link and one challenge. */
 interface EnrolToken {
@@ -25,19 +29,10 @@ interface EnrolToken {
 }
 
 /** What the enrolment page uses. */
-export interface PasskeyEndpointDeps {
-  opts: ResolvedOptions;
-  passkeys: Passkeys;
-  signer: Signer;
-  now: () => number;
-  emit: (event: PersonalMcpEvent) => void;
-}
+export type PasskeyEndpointDeps = PageEndpointDeps;
 
-/** The enrolment page: GET shows it for a live link, POST enrols. `address` is the caller's. */
-export interface PasskeyEndpoint {
-  get(request: Request, address: string): Promise<Response>;
-  post(request: Request, address: string): Promise<Response>;
-}
+/** The enrolment page: GET shows it for a live link, POST enrols. */
+export type PasskeyEndpoint = FormPageEndpoint;
 
 /** Builds the enrolment page endpoint. */
 export function createPasskeyEndpoint(deps: PasskeyEndpointDeps): PasskeyEndpoint {
