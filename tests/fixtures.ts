@@ -1115,6 +1115,26 @@ export async function tokensFor(
   return await tokenSet(await exchangeCode(app, client, code, verifier));
 }
 
+/**
+ * An MCP `initialize` request (2025-06-18): what a client sends to open a 2025-era
+ * session, declaring `capabilities` (e.g. `{ elicitation: {} }`).
+ */
+export function initializeRequest(
+  clientName: string,
+  capabilities: Record<string, unknown> = {},
+): Record<string, unknown> {
+  return {
+    jsonrpc: "2.0",
+    id: 1,
+    method: "initialize",
+    params: {
+      protocolVersion: "2025-06-18",
+      capabilities,
+      clientInfo: { name: clientName, version: "1.0.0" },
+    },
+  };
+}
+
 /** A lone JSON-RPC POST to /mcp, as Claude.ai sends it (no session). */
 export async function mcpPost(
   app: PersonalMcp,

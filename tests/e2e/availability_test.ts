@@ -8,6 +8,7 @@ import {
   BUN_BIN,
   DENO_BIN,
   holdSockets,
+  initializeRequest,
   obtainTokens,
   PASSWORD,
   rawExchange,
@@ -60,16 +61,7 @@ async function openStream(baseUrl: string, token: string) {
   const init = await fetch(`${baseUrl}/mcp`, {
     method: "POST",
     headers,
-    body: JSON.stringify({
-      jsonrpc: "2.0",
-      id: 1,
-      method: "initialize",
-      params: {
-        protocolVersion: "2025-06-18",
-        capabilities: {},
-        clientInfo: { name: "availability", version: "1" },
-      },
-    }),
+    body: JSON.stringify(initializeRequest("availability")),
   });
   await init.text();
   const session = init.headers.get("mcp-session-id");

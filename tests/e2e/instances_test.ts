@@ -22,6 +22,7 @@ import {
   DENO_BIN,
   formField,
   freePort,
+  initializeRequest,
   NODE_BIN,
   obtainTokens,
   PASSWORD,
@@ -142,16 +143,7 @@ async function refusedAfter(baseUrl: string, token: string, since: number): Prom
  * `ended` with the time the stream ended (the server closed it).
  */
 async function openStream(baseUrl: string, token: string): Promise<{ ended: Promise<number> }> {
-  const init = await mcpPost(baseUrl, token, {
-    jsonrpc: "2.0",
-    id: 1,
-    method: "initialize",
-    params: {
-      protocolVersion: "2025-06-18",
-      capabilities: {},
-      clientInfo: { name: "stream-holder", version: "1.0.0" },
-    },
-  });
+  const init = await mcpPost(baseUrl, token, initializeRequest("stream-holder"));
   assert.equal(init.status, 200);
   const sessionId = init.headers.get("mcp-session-id")!;
   await init.body?.cancel();

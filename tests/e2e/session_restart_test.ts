@@ -8,7 +8,14 @@ import assert from "node:assert/strict";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { obtainTokens, PASSWORD, RUNTIMES, type ServerProcess, startServer } from "../fixtures.ts";
+import {
+  initializeRequest,
+  obtainTokens,
+  PASSWORD,
+  RUNTIMES,
+  type ServerProcess,
+  startServer,
+} from "../fixtures.ts";
 
 /** POSTs one JSON-RPC message to /mcp as a 2025-era client with a session would. */
 async function post(
@@ -59,16 +66,7 @@ for (const runtime of RUNTIMES) {
       let sessionId!: string;
 
       await t.step("initialize opens a session and a call in it works", async () => {
-        const init = await post(mcpUrl, accessToken, {
-          jsonrpc: "2.0",
-          id: 1,
-          method: "initialize",
-          params: {
-            protocolVersion: "2025-06-18",
-            capabilities: {},
-            clientInfo: { name: "claude-code", version: "2.1.0" },
-          },
-        });
+        const init = await post(mcpUrl, accessToken, initializeRequest("claude-code"));
         assert.equal(init.status, 200);
         sessionId = init.headers.get("mcp-session-id")!;
         assert.ok(sessionId);

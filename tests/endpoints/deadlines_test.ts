@@ -4,7 +4,15 @@
  * answered 408 and changes nothing; a quiet SSE stream gets comment lines.
  */
 import assert from "node:assert/strict";
-import { BASE_URL, MCP_URL, registerClient, snapshot, testServer, tokensFor } from "../fixtures.ts";
+import {
+  BASE_URL,
+  initializeRequest,
+  MCP_URL,
+  registerClient,
+  snapshot,
+  testServer,
+  tokensFor,
+} from "../fixtures.ts";
 
 /** A body that sends one byte and then nothing, ever (until cancelled). */
 function stalledBody(): { body: ReadableStream<Uint8Array>; cancelled: () => boolean } {
@@ -114,16 +122,7 @@ Deno.test("a quiet MCP SSE stream gets keepalive comments", async () => {
     new Request(MCP_URL, {
       method: "POST",
       headers,
-      body: JSON.stringify({
-        jsonrpc: "2.0",
-        id: 1,
-        method: "initialize",
-        params: {
-          protocolVersion: "2025-06-18",
-          capabilities: {},
-          clientInfo: { name: "keepalive", version: "1" },
-        },
-      }),
+      body: JSON.stringify(initializeRequest("keepalive")),
     }),
   );
   await init.text();

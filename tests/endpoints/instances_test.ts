@@ -19,6 +19,7 @@ import {
   BASE_URL,
   clientCredentials,
   countUnder,
+  initializeRequest,
   MCP_URL,
   mcpPost,
   mcpStatus,
@@ -72,16 +73,7 @@ function server(store: Store): PersonalMcp {
   }, { baseUrl: BASE_URL, password: PASSWORD, store });
 }
 
-const INITIALIZE = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: { elicitation: { form: {} } },
-    clientInfo: { name: "two-servers", version: "1" },
-  },
-};
+const INITIALIZE = initializeRequest("two-servers", { elicitation: { form: {} } });
 
 /** Opens a session on `app`; returns the headers of later requests in it. */
 async function openSession(app: PersonalMcp, token: string): Promise<Record<string, string>> {

@@ -6,18 +6,16 @@
  */
 import assert from "node:assert/strict";
 import { MAX_SESSIONS } from "../../transport/mcp.ts";
-import { mcpPost, registerClient, rpcMessage, testServer, tokensFor } from "../fixtures.ts";
+import {
+  initializeRequest,
+  mcpPost,
+  registerClient,
+  rpcMessage,
+  testServer,
+  tokensFor,
+} from "../fixtures.ts";
 
-const INITIALIZE = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: { elicitation: {} },
-    clientInfo: { name: "t", version: "1" },
-  },
-};
+const INITIALIZE = initializeRequest("t", { elicitation: {} });
 const TOOLS_LIST = { jsonrpc: "2.0", id: 2, method: "tools/list" };
 const HELLO_CALL = {
   jsonrpc: "2.0",

@@ -11,6 +11,7 @@ import { tool } from "../../transport/tools.ts";
 import {
   BASE_URL,
   clientCredentials,
+  initializeRequest,
   MCP_URL,
   mcpPost,
   mcpStatus,
@@ -24,16 +25,7 @@ import {
   tokensFor,
 } from "../fixtures.ts";
 
-const INITIALIZE = {
-  jsonrpc: "2.0",
-  id: 1,
-  method: "initialize",
-  params: {
-    protocolVersion: "2025-06-18",
-    capabilities: { elicitation: {} },
-    clientInfo: { name: "t", version: "1" },
-  },
-};
+const INITIALIZE = initializeRequest("t", { elicitation: {} });
 
 /** How long an ended stream may take to report its end: a bound on waiting, not a timing claim. */
 const STREAM_END_BOUND_MS = 5000;
