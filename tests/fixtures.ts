@@ -17,13 +17,14 @@ import type { Store } from "../store/store.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
 import { connect, createServer, type Socket } from "node:net";
+import { createServer as createHttpServer, type Server as HttpServer } from "node:http";
 import { existsSync } from "node:fs";
 import { fileURLToPath } from "node:url";
 import { join } from "node:path";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { tool } from "../transport/tools.ts";
-import { type ChildProcess, spawn } from "node:child_process";
+import { type ChildProcess, spawn, spawnSync } from "node:child_process";
 import { z } from "zod";
 
 /** Repository root. */
@@ -233,6 +234,17 @@ export function browserTest(name: string, fn: (t: Deno.TestContext) => Promise<v
   });
 }
 
+/** A loopback page standing in for an app's redirect target: it answers "Signed in." */
+export async function startCallbackServer(): Promise<{ url: string; server: HttpServer }> {
+  const server = createHttpServer((_req, res) => {
+    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
+    res.end("<!doctype html><title>Callback</title><p>Signed in.</p>");
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const { port } = server.address() as { port: number };
+  return { url: `http://127.0.0.1:${port}/callback`, server };
+}
+
 /** A headless Chromium that lets only loopback requests through. */
 export interface LoopbackBrowser {
   context: BrowserContext;
@@ -368,6 +380,40 @@ export async function startServer(options: {
     await new Promise((r) => setTimeout(r, 100));
   }
   return server;
+}
+
+/** What a command run to its end printed. */
+export interface CommandResult {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs `mod.ts <args>` to its end under the real Deno or Bun, as the owner types it
+ * (`deno run -A mod.ts grants`, `bun run mod.ts grants`). The owner password and base
+ * URL of the test's own environment are left out unless `env` gives them; standard
+ * input is `stdin` (empty by default); `runtimeFlags` go to Deno (e.g. `--unstable-kv`).
+ */
+export function runMod(
+  runtime: "deno" | "bun",
+  args: string[],
+  options: { stdin?: string; env?: Record<string, string>; runtimeFlags?: string[] } = {},
+): CommandResult {
+  const [bin, prefix] = runtime === "deno"
+    ? [DENO_BIN, ["run", "-A", ...(options.runtimeFlags ?? [])]]
+    : [BUN_BIN, ["run"]];
+  const env = { ...process.env, ...options.env };
+  if (!options.env?.PERSONAL_MCP_PASSWORD) delete env.PERSONAL_MCP_PASSWORD;
+  if (!options.env?.PERSONAL_MCP_BASE_URL) delete env.PERSONAL_MCP_BASE_URL;
+  const r = spawnSync(bin, [...prefix, "mod.ts", ...args], {
+    cwd: ROOT,
+    encoding: "utf8",
+    timeout: 30_000,
+    input: options.stdin ?? "",
+    env,
+  });
+  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Spawns a runtime binary, under `ulimit -n` when asked (exec keeps the PID the server's). */

@@ -4,17 +4,15 @@
  * that cannot be loaded, or exports no tools, stops the start with a clear message.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
-  BUN_BIN,
   callHelloAt,
-  DENO_BIN,
   obtainTokens,
   PASSWORD,
   ROOT,
+  runMod,
   RUNTIMES,
   startServer,
 } from "../fixtures.ts";
@@ -59,13 +57,7 @@ for (const runtime of RUNTIMES) {
         });
       }
 
-      const bin = runtime === "deno" ? DENO_BIN : BUN_BIN;
-      const run = (args: string[]) =>
-        spawnSync(bin, [...(runtime === "deno" ? ["run", "-A"] : ["run"]), "mod.ts", ...args], {
-          cwd: ROOT,
-          encoding: "utf8",
-          timeout: 30_000,
-        });
+      const run = (args: string[]) => runMod(runtime, args);
       await t.step("a module that does not exist: exit 2, and why", () => {
         const r = run(["--tools", join(dir, "missing.ts"), "--port", "0"]);
         assert.equal(r.status, 2, r.stderr);

@@ -5,18 +5,15 @@
  * server on the same folder is refused; nothing secret reaches the server's output.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtemp, readFile, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   approveAndGetCode,
-  BUN_BIN,
   callHelloAt,
-  DENO_BIN,
   pkcePair,
   registerAt,
-  ROOT,
+  runMod,
   RUNTIMES,
   startServer,
   tokenRequest,
@@ -98,11 +95,7 @@ function runCli(
   runtime: "deno" | "bun",
   stateDir: string,
 ): { status: number | null; output: string } {
-  const [bin, args] = runtime === "deno"
-    ? [DENO_BIN, ["run", "-A", "mod.ts"]]
-    : [BUN_BIN, ["run", "mod.ts"]];
-  const flags = ["--port", "0", "--state-dir", stateDir, "--password", PASSWORD];
-  const r = spawnSync(bin, [...args, ...flags], { cwd: ROOT, encoding: "utf8", timeout: 30_000 });
+  const r = runMod(runtime, ["--port", "0", "--state-dir", stateDir, "--password", PASSWORD]);
   return { status: r.status, output: `${r.stdout}${r.stderr}` };
 }
 

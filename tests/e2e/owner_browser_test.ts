@@ -9,7 +9,6 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
 import { FREE_FAILURES } from "../../auth/limits.ts";
 import {
   authorizeUrlAt,
@@ -23,23 +22,13 @@ import {
   registerAt,
   ROOT,
   RUNTIMES,
+  startCallbackServer,
   tokenRequest,
   withServer,
 } from "../fixtures.ts";
 
 const SCREENSHOT = `${ROOT}tests/artifacts/owner.png`;
 const WAIT_MS = 15_000;
-
-/** A loopback server standing in for the client's redirect target. */
-async function startCallbackServer(): Promise<{ url: string; server: Server }> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end("<!doctype html><title>Callback</title><p>Signed in.</p>");
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/callback`, server };
-}
 
 browserTest(
   "in a real browser the owner signs in on /owner, sees the app and disconnects it; its next call gets 401, another app's works",

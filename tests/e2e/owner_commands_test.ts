@@ -6,7 +6,6 @@
  * and Bun; and the activity log the server prints, as text or JSON lines.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
@@ -15,39 +14,16 @@ import { REVOCATION_NOTICE_POLL_MS } from "../../auth/token_index.ts";
 import {
   approveAndGetCode,
   authorizeUrlAt,
-  BUN_BIN,
   callHelloAt,
-  DENO_BIN,
   obtainTokens,
   PASSWORD,
   pkcePair,
   registerAt,
-  ROOT,
+  runMod,
   RUNTIMES,
   type ServerProcess,
   startServer,
 } from "../fixtures.ts";
-
-/** Runs `mod.ts <args>` to its end under a runtime; standard input is `stdin` (a pipe). */
-function command(
-  runtime: "deno" | "bun",
-  args: string[],
-  options: { stdin?: string; env?: Record<string, string>; runtimeFlags?: string[] } = {},
-): { status: number | null; stdout: string; stderr: string } {
-  const [bin, prefix] = runtime === "deno"
-    ? [DENO_BIN, ["run", "-A", ...(options.runtimeFlags ?? [])]]
-    : [BUN_BIN, ["run"]];
-  const env = { ...process.env, ...options.env };
-  if (!options.env?.PERSONAL_MCP_PASSWORD) delete env.PERSONAL_MCP_PASSWORD;
-  const r = spawnSync(bin, [...prefix, "mod.ts", ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    timeout: 30_000,
-    input: options.stdin ?? "",
-    env,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 interface GrantLine {
   id: string;
@@ -65,7 +41,7 @@ function grantsJson(
   stateDir: string,
   runtimeFlags?: string[],
 ): GrantLine[] {
-  const r = command(runtime, ["grants", "--json", "--state-dir", stateDir], { runtimeFlags });
+  const r = runMod(runtime, ["grants", "--json", "--state-dir", stateDir], { runtimeFlags });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -128,7 +104,7 @@ for (const runtime of RUNTIMES) {
         });
 
         await t.step("grants prints a table", () => {
-          const r = command(runtime, ["grants", "--state-dir", stateDir]);
+          const r = runMod(runtime, ["grants", "--state-dir", stateDir]);
           assert.equal(r.status, 0, r.stderr);
           assert.match(r.stdout, /^GRANT +APP \(name given by the app\)/);
           assert.match(r.stdout, /Laptop/);
@@ -137,7 +113,7 @@ for (const runtime of RUNTIMES) {
 
         await t.step("revoke <grant id> ends it at once; the other app keeps working", async () => {
           const id = grants.find((x) => x.clientId === laptop.clientId)!.id;
-          const r = command(runtime, ["revoke", id, "--state-dir", stateDir]);
+          const r = runMod(runtime, ["revoke", id, "--state-dir", stateDir]);
           assert.equal(r.status, 0, r.stderr);
           assert.match(r.stdout, /Disconnected 1 grant of Laptop\./);
           assert.equal((await callHelloAt(mcp, laptop.accessToken, "a")).status, 401);
@@ -145,14 +121,14 @@ for (const runtime of RUNTIMES) {
         });
 
         await t.step("revoke <client id> ends every grant of that client", async () => {
-          const r = command(runtime, ["revoke", phone.clientId, "--state-dir", stateDir]);
+          const r = runMod(runtime, ["revoke", phone.clientId, "--state-dir", stateDir]);
           assert.equal(r.status, 0, r.stderr);
           assert.equal((await callHelloAt(mcp, phone.accessToken, "b")).status, 401);
           assert.deepEqual(grantsJson(runtime, stateDir), []);
         });
 
         await t.step("revoke of an unknown id fails and says so", () => {
-          const r = command(runtime, ["revoke", "no-such-grant", "--state-dir", stateDir]);
+          const r = runMod(runtime, ["revoke", "no-such-grant", "--state-dir", stateDir]);
           assert.equal(r.status, 1);
           assert.match(r.stderr, /no grant or client with id no-such-grant/);
         });
@@ -183,7 +159,7 @@ Deno.test("owner commands work on the file store while the server is stopped, an
       await server.stop();
       server = undefined;
       assert.equal(grantsJson("deno", stateDir).length, 1);
-      const r = command("deno", ["revoke", "--all", "--state-dir", stateDir]);
+      const r = runMod("deno", ["revoke", "--all", "--state-dir", stateDir]);
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /Disconnected 1 grant\./);
       server = await startServer({ runtime: "deno", stateDir, password: PASSWORD });
@@ -215,14 +191,14 @@ Deno.test("on Deno KV, a revocation by the command applies in the running server
       assert.equal((await callHelloAt(mcp, one.accessToken, "1")).status, 200);
       assert.equal((await callHelloAt(mcp, two.accessToken, "2")).status, 200);
 
-      const withoutKv = command("deno", ["grants", "--state-dir", stateDir]);
+      const withoutKv = runMod("deno", ["grants", "--state-dir", stateDir]);
       assert.equal(withoutKv.status, 1);
       assert.match(withoutKv.stderr, /--unstable-kv/);
 
       const grants = grantsJson("deno", stateDir, kv);
       assert.equal(grants.length, 2);
       const id = grants.find((g) => g.clientId === one.clientId)!.id;
-      const r = command("deno", ["revoke", id, "--state-dir", stateDir], { runtimeFlags: kv });
+      const r = runMod("deno", ["revoke", id, "--state-dir", stateDir], { runtimeFlags: kv });
       assert.equal(r.status, 0, r.stderr);
       await new Promise((resolve) => setTimeout(resolve, REVOCATION_NOTICE_POLL_MS + 100));
       assert.equal((await callHelloAt(mcp, one.accessToken, "1")).status, 401);
@@ -259,14 +235,14 @@ async function consentStatus(baseUrl: string, password: string): Promise<number>
 Deno.test("password sets the owner password from standard input or the environment, keeps only its hash, and offers to disconnect everything", async (t) => {
   await withStateDir(async (stateDir) => {
     await t.step("never from a flag, never shorter than 8", () => {
-      const flag = command("deno", ["password", "--password", "x", "--state-dir", stateDir]);
+      const flag = runMod("deno", ["password", "--password", "x", "--state-dir", stateDir]);
       assert.equal(flag.status, 2);
-      const short = command("deno", ["password", "--state-dir", stateDir], { stdin: "short\n" });
+      const short = runMod("deno", ["password", "--state-dir", stateDir], { stdin: "short\n" });
       assert.equal(short.status, 1);
       assert.match(short.stderr, /at least 8/);
     });
     await t.step("from standard input while the server is stopped", async () => {
-      const r = command("deno", ["password", "--state-dir", stateDir], { stdin: `${PASSWORD}\n` });
+      const r = runMod("deno", ["password", "--state-dir", stateDir], { stdin: `${PASSWORD}\n` });
       assert.equal(r.status, 0, r.stderr);
       assert.match(r.stdout, /Connected apps stay connected/);
       assert.ok(!(await readFile(join(stateDir, "state.jsonl"), "utf8")).includes(PASSWORD));
@@ -277,7 +253,7 @@ Deno.test("password sets the owner password from standard input or the environme
       const tokens = await obtainTokens(server.baseUrl, "Before the change");
       await t.step("from the environment while it runs, disconnecting everything", async () => {
         const next = "a-brand-new-owner-password";
-        const r = command("deno", ["password", "--disconnect-all", "--state-dir", stateDir], {
+        const r = runMod("deno", ["password", "--disconnect-all", "--state-dir", stateDir], {
           env: { PERSONAL_MCP_PASSWORD: next },
         });
         assert.equal(r.status, 0, r.stderr);

@@ -12,58 +12,28 @@
  * nothing. The consent page with its passkey button is kept in tests/artifacts/.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdir, mkdtemp, rm } from "node:fs/promises";
-import { createServer, type Server } from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import type { Page } from "playwright-core";
 import {
   browserTest,
-  BUN_BIN,
   callHelloAt,
-  DENO_BIN,
   formField,
   type LoopbackBrowser,
   openBrowser,
   pkcePair,
   registerAt,
   ROOT,
+  runMod,
   RUNTIMES,
+  startCallbackServer,
   startServer,
   tokenRequest,
 } from "../fixtures.ts";
 
 const WAIT_MS = 15_000;
 const LINK = /http:\/\/localhost:\d+\/owner\/passkey\?token=[A-Za-z0-9_-]{43}/;
-
-/** Runs `mod.ts <args>` (an owner command) to its end under a runtime. */
-function command(runtime: "deno" | "bun", args: string[]) {
-  const [bin, prefix] = runtime === "deno" ? [DENO_BIN, ["run", "-A"]] : [BUN_BIN, ["run"]];
-  const env = { ...process.env };
-  delete env.PERSONAL_MCP_PASSWORD;
-  delete env.PERSONAL_MCP_BASE_URL;
-  const r = spawnSync(bin, [...prefix, "mod.ts", ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    timeout: 30_000,
-    input: "",
-    env,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
-
-/** A loopback server standing in for the app's redirect target. */
-async function startCallbackServer(): Promise<{ url: string; server: Server }> {
-  const server = createServer((_req, res) => {
-    res.writeHead(200, { "content-type": "text/html; charset=utf-8" });
-    res.end("<!doctype html><title>Callback</title><p>Signed in.</p>");
-  });
-  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
-  const { port } = server.address() as { port: number };
-  return { url: `http://127.0.0.1:${port}/callback`, server };
-}
 
 async function waitFor<T>(what: string, probe: () => T | undefined): Promise<T> {
   const deadline = Date.now() + WAIT_MS;
@@ -123,7 +93,7 @@ for (const runtime of RUNTIMES) {
 
         let link = "";
         await t.step("passkey add prints a one-time link while the server runs", () => {
-          const r = command(runtime, [
+          const r = runMod(runtime, [
             "passkey",
             "add",
             "--name",
@@ -146,7 +116,7 @@ for (const runtime of RUNTIMES) {
           assert.equal(credentials.length, 1);
           assert.equal(credentials[0]!.rpId, "localhost");
           assert.equal(credentials[0]!.isResidentCredential, true);
-          const listed = command(runtime, ["passkey", "list", "--json", "--state-dir", stateDir]);
+          const listed = runMod(runtime, ["passkey", "list", "--json", "--state-dir", stateDir]);
           assert.equal(listed.status, 0, listed.stderr);
           const [passkey, ...more] = JSON.parse(listed.stdout);
           assert.equal(more.length, 0);
@@ -281,7 +251,7 @@ for (const runtime of RUNTIMES) {
         await t.step(
           "password --remove: the consent page then shows only the passkey button",
           async () => {
-            const r = command(runtime, ["password", "--remove", "--state-dir", stateDir]);
+            const r = runMod(runtime, ["password", "--remove", "--state-dir", stateDir]);
             assert.equal(r.status, 0, r.stderr);
             assert.match(r.stdout, /only a passkey approves/);
             await authorizeIn(page);

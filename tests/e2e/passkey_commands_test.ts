@@ -7,17 +7,13 @@
  * real verifier; the browser's own passkeys are in passkey_browser_test.ts.
  */
 import assert from "node:assert/strict";
-import { spawnSync } from "node:child_process";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import process from "node:process";
 import {
-  BUN_BIN,
-  DENO_BIN,
   enrolThroughLink,
   freePort,
-  ROOT,
+  runMod,
   RUNTIMES,
   type ServerProcess,
   softAuthenticator,
@@ -25,27 +21,6 @@ import {
 } from "../fixtures.ts";
 
 const LINK = /http:\/\/localhost:\d+\/owner\/passkey\?token=[A-Za-z0-9_-]{43}/;
-
-function command(
-  runtime: "deno" | "bun",
-  args: string[],
-  runtimeFlags: string[] = [],
-): { status: number | null; stdout: string; stderr: string } {
-  const [bin, prefix] = runtime === "deno"
-    ? [DENO_BIN, ["run", "-A", ...runtimeFlags]]
-    : [BUN_BIN, ["run"]];
-  const env = { ...process.env };
-  delete env.PERSONAL_MCP_PASSWORD;
-  delete env.PERSONAL_MCP_BASE_URL;
-  const r = spawnSync(bin, [...prefix, "mod.ts", ...args], {
-    cwd: ROOT,
-    encoding: "utf8",
-    timeout: 30_000,
-    input: "",
-    env,
-  });
-  return { status: r.status, stdout: r.stdout, stderr: r.stderr };
-}
 
 /** Fetches a localhost URL over 127.0.0.1 (where the server listens), headers kept. */
 function viaLoopback(request: Request): Promise<Response> {
@@ -67,7 +42,9 @@ interface PasskeyLine {
 }
 
 function listed(runtime: "deno" | "bun", stateDir: string, flags: string[] = []): PasskeyLine[] {
-  const r = command(runtime, ["passkey", "list", "--json", "--state-dir", stateDir], flags);
+  const r = runMod(runtime, ["passkey", "list", "--json", "--state-dir", stateDir], {
+    runtimeFlags: flags,
+  });
   assert.equal(r.status, 0, r.stderr);
   return JSON.parse(r.stdout);
 }
@@ -78,10 +55,10 @@ for (const runtime of RUNTIMES) {
     let server: ServerProcess | undefined;
     try {
       await t.step("passkey add needs a base URL that names a host; usage errors say so", () => {
-        const none = command(runtime, ["passkey", "add", "--state-dir", stateDir]);
+        const none = runMod(runtime, ["passkey", "add", "--state-dir", stateDir]);
         assert.equal(none.status, 1);
         assert.match(none.stderr, /--base-url/);
-        const ip = command(runtime, [
+        const ip = runMod(runtime, [
           "passkey",
           "add",
           "--base-url",
@@ -102,7 +79,7 @@ for (const runtime of RUNTIMES) {
           ]
         ) {
           assert.equal(
-            command(runtime, [...args, "--state-dir", stateDir]).status,
+            runMod(runtime, [...args, "--state-dir", stateDir]).status,
             2,
             args.join(" "),
           );
@@ -110,7 +87,7 @@ for (const runtime of RUNTIMES) {
       });
 
       await t.step("password --remove is refused while no passkey exists", () => {
-        const r = command(runtime, ["password", "--remove", "--state-dir", stateDir]);
+        const r = runMod(runtime, ["password", "--remove", "--state-dir", stateDir]);
         assert.equal(r.status, 1);
         assert.match(r.stderr, /no passkey is enrolled/);
       });
@@ -121,7 +98,7 @@ for (const runtime of RUNTIMES) {
       await t.step(
         "stopped: passkey add prints a one-time link, and passkey list shows none yet",
         () => {
-          const r = command(runtime, [
+          const r = runMod(runtime, [
             "passkey",
             "add",
             "--name",
@@ -135,7 +112,7 @@ for (const runtime of RUNTIMES) {
           laptopLink = LINK.exec(r.stdout)?.[0] ?? "";
           assert.ok(laptopLink.startsWith(`${baseUrl}/owner/passkey?token=`), r.stdout);
           assert.deepEqual(listed(runtime, stateDir), []);
-          const table = command(runtime, ["passkey", "list", "--state-dir", stateDir]);
+          const table = runMod(runtime, ["passkey", "list", "--state-dir", stateDir]);
           assert.match(table.stdout, /No passkey is enrolled/);
         },
       );
@@ -155,9 +132,9 @@ for (const runtime of RUNTIMES) {
           [laptop] = listed(runtime, stateDir) as [PasskeyLine];
           assert.equal(laptop.name, "Laptop");
           assert.equal(laptop.lastUsedAt, null);
-          const table = command(runtime, ["passkey", "list", "--state-dir", stateDir]);
+          const table = runMod(runtime, ["passkey", "list", "--state-dir", stateDir]);
           assert.match(table.stdout, /^ID +NAME +ADDED +LAST USED +FROM/);
-          const r = command(runtime, [
+          const r = runMod(runtime, [
             "passkey",
             "add",
             "--name",
@@ -174,17 +151,17 @@ for (const runtime of RUNTIMES) {
       );
 
       await t.step("password --remove; then the last passkey cannot be removed", () => {
-        const removed = command(runtime, ["password", "--remove", "--state-dir", stateDir]);
+        const removed = runMod(runtime, ["password", "--remove", "--state-dir", stateDir]);
         assert.equal(removed.status, 0, removed.stderr);
         assert.match(removed.stdout, /only a passkey approves/);
-        const unknown = command(runtime, ["passkey", "remove", "nope", "--state-dir", stateDir]);
+        const unknown = runMod(runtime, ["passkey", "remove", "nope", "--state-dir", stateDir]);
         assert.equal(unknown.status, 1);
         assert.match(unknown.stderr, /no passkey with id nope/);
-        const first = command(runtime, ["passkey", "remove", laptop.id, "--state-dir", stateDir]);
+        const first = runMod(runtime, ["passkey", "remove", laptop.id, "--state-dir", stateDir]);
         assert.equal(first.status, 0, first.stderr);
         assert.match(first.stdout, /Removed passkey/);
         const [phone] = listed(runtime, stateDir);
-        const last = command(runtime, ["passkey", "remove", phone!.id, "--state-dir", stateDir]);
+        const last = runMod(runtime, ["passkey", "remove", phone!.id, "--state-dir", stateDir]);
         assert.equal(last.status, 1);
         assert.match(last.stderr, /only passkey/);
         assert.equal(listed(runtime, stateDir).length, 1);
@@ -236,14 +213,14 @@ Deno.test("on Deno KV, passkey add beside the running server prints a link that 
     runtimeFlags: kv,
   });
   try {
-    const r = command("deno", [
+    const r = runMod("deno", [
       "passkey",
       "add",
       "--base-url",
       server.baseUrl,
       "--state-dir",
       stateDir,
-    ], kv);
+    ], { runtimeFlags: kv });
     assert.equal(r.status, 0, r.stderr);
     await enrolFrom(LINK.exec(r.stdout)![0]);
     assert.equal(listed("deno", stateDir, kv).length, 1);
