@@ -7,6 +7,7 @@
  *
  * @module
  */
+import { BodyTimeoutError, BodyTooLargeError, readForm } from "../server/http.ts";
 import type { PersonalMcpEvent, ResolvedOptions } from "../server/options.ts";
 import { randomToken } from "./crypto.ts";
 import type { Passkeys } from "./passkeys.ts";
@@ -170,6 +171,26 @@ export function errorPage(
     status,
     headers,
   });
+}
+
+/**
+ * Reads a page's form: a body too large or unreadable becomes its error page (413,
+ * 400). A body that stalls is thrown on ({@linkcode BodyTimeoutError}) for the router,
+ * which answers 408 and closes the connection.
+ */
+export async function readPageForm(
+  request: Request,
+  maxBytes: number,
+): Promise<Record<string, string> | Response> {
+  try {
+    return await readForm(request, maxBytes);
+  } catch (error) {
+    if (error instanceof BodyTimeoutError) throw error;
+    if (error instanceof BodyTooLargeError) {
+      return errorPage(413, "Request too large", "The form was larger than this server accepts.");
+    }
+    return errorPage(400, "Invalid request", "The form could not be read.");
+  }
 }
 
 /**

@@ -4,20 +4,14 @@
  *
  * @module
  */
-import {
-  BodyTimeoutError,
-  BodyTooLargeError,
-  CLOSE_CONNECTION,
-  readForm,
-  singleValues,
-} from "../../server/http.ts";
+import { singleValues } from "../../server/http.ts";
 import { isLoopbackHost } from "../../server/options.ts";
 import type { Store } from "../../store/store.ts";
 import type { DocumentSource } from "../client_metadata.ts";
 import { type ClientRefusal, type Clients, isMetadataClientId } from "../clients.ts";
 import { consentPage, type ConsentView, continuePage, errorPage } from "../consent_page.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
-import { type PageEndpointDeps, readCookie } from "../page.ts";
+import { type PageEndpointDeps, readCookie, readPageForm } from "../page.ts";
 import type { OAuthError } from "../errors.ts";
 import type { OwnerCheck } from "../owner.ts";
 import type { OwnerProof } from "../owner_proof.ts";
@@ -374,23 +368,8 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         "This approval did not come from this server's own page.",
       );
     }
-    let form: Record<string, string>;
-    try {
-      form = await readForm(request, opts.maxBodyBytes);
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        return errorPage(413, "Request too large", "The form was larger than this server accepts.");
-      }
-      if (error instanceof BodyTimeoutError) {
-        return errorPage(
-          408,
-          "Too slow",
-          "The form did not arrive in time. Go back and try again.",
-          CLOSE_CONNECTION,
-        );
-      }
-      return errorPage(400, "Invalid request", "The form could not be read.");
-    }
+    const form = await readPageForm(request, opts.maxBodyBytes);
+    if (form instanceof Response) return form;
     const pending = await signer.verify<PendingRequest>(form.request);
     if (!pending || !(pending.expiresAt > now())) {
       refused("consent form expired or not signed by this server", address);

@@ -12,7 +12,6 @@
  *
  * @module
  */
-import { BodyTooLargeError, readForm } from "../../server/http.ts";
 import type { Store } from "../../store/store.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import type { OwnerCheck } from "../owner.ts";
@@ -25,6 +24,7 @@ import {
   isSameOriginPost,
   type PageEndpointDeps,
   readCookie,
+  readPageForm,
 } from "../page.ts";
 import { keys, type OwnerSessionRecord } from "../records.ts";
 
@@ -254,15 +254,8 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       refused("cross-site post to the owner page", address);
       return errorPage(403, "Request refused", "This action did not come from this server's page.");
     }
-    let form: Record<string, string>;
-    try {
-      form = await readForm(request, opts.maxBodyBytes);
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        return errorPage(413, "Request too large", "The form was larger than this server accepts.");
-      }
-      return errorPage(400, "Invalid request", "The form could not be read.");
-    }
+    const form = await readPageForm(request, opts.maxBodyBytes);
+    if (form instanceof Response) return form;
     const token = await signer.verify<FormToken>(form.csrf);
     const cookie = browserCookie(request);
     const bound = token !== undefined && cookie !== undefined && token.expiresAt > now() &&

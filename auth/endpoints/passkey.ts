@@ -8,7 +8,6 @@
  *
  * @module
  */
-import { BodyTooLargeError, readForm } from "../../server/http.ts";
 import { randomToken } from "../crypto.ts";
 import {
   errorPage,
@@ -17,6 +16,7 @@ import {
   htmlPage,
   isSameOriginPost,
   type PageEndpointDeps,
+  readPageForm,
 } from "../page.ts";
 import { enrolPage, PASSKEY_PATH } from "../passkey_page.ts";
 
@@ -104,15 +104,8 @@ export function createPasskeyEndpoint(deps: PasskeyEndpointDeps): PasskeyEndpoin
       return errorPage(403, "Request refused", "This did not come from this server's page.");
     }
     if (!passkeys.rpId) return noRpId();
-    let form: Record<string, string>;
-    try {
-      form = await readForm(request, opts.maxBodyBytes);
-    } catch (error) {
-      if (error instanceof BodyTooLargeError) {
-        return errorPage(413, "Request too large", "The form was larger than this server accepts.");
-      }
-      return errorPage(400, "Invalid request", "The form could not be read.");
-    }
+    const form = await readPageForm(request, opts.maxBodyBytes);
+    if (form instanceof Response) return form;
     const token = await signer.verify<EnrolToken>(form.enrol);
     if (
       !token || token.purpose !== "passkey-enrol" || typeof token.linkHash !== "string" ||

@@ -8,6 +8,7 @@ import {
   BASE_URL,
   initializeRequest,
   MCP_URL,
+  PASSKEY_BASE_URL,
   registerClient,
   snapshot,
   testServer,
@@ -40,6 +41,7 @@ Deno.test("a body that stalls is answered 408 with Connection: close and changes
     ["/token", form, {}, true],
     ["/revoke", form, {}, true],
     ["/authorize", form, { origin: BASE_URL }, false],
+    ["/owner", form, { origin: BASE_URL }, false],
     ["/mcp", "application/json", {
       authorization: `Bearer ${tokens.access_token}`,
       accept: "application/json, text/event-stream",
@@ -82,6 +84,27 @@ Deno.test("a body that stalls is answered 408 with Connection: close and changes
       assert.equal(await snapshot(server.store), before);
     });
   }
+  await server.app.close();
+});
+
+Deno.test("a stalled body on the passkey enrolment page is answered 408 with Connection: close", async () => {
+  // A host name, not an IP: only then is there an RP ID and the form read at all.
+  const server = testServer({ baseUrl: PASSKEY_BASE_URL, bodyTimeoutSeconds: 1 });
+  const before = await snapshot(server.store);
+  const res = await server.app.fetch(
+    new Request(`${PASSKEY_BASE_URL}/owner/passkey`, {
+      method: "POST",
+      headers: { "content-type": "application/x-www-form-urlencoded", origin: PASSKEY_BASE_URL },
+      body: stalledBody().body,
+      duplex: "half",
+    } as RequestInit),
+    { remoteAddress: "198.51.100.7" },
+  );
+  const text = await res.text();
+  assert.equal(res.status, 408, text.slice(0, 200));
+  assert.equal(res.headers.get("connection"), "close");
+  assert.match(text, /did not arrive in time/);
+  assert.equal(await snapshot(server.store), before);
   await server.app.close();
 });
 
