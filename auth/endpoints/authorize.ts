@@ -14,7 +14,7 @@ import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import { type PageEndpointDeps, readCookie, readPageForm } from "../page.ts";
 import type { OAuthError } from "../errors.ts";
 import type { OwnerCheck } from "../owner.ts";
-import type { OwnerProof } from "../owner_proof.ts";
+import { type OwnerProof, refusalOf } from "../owner_proof.ts";
 import { type ClientRecord, type CodeRecord, keys } from "../records.ts";
 import { matchRedirect, redirectAllowed } from "../redirects.ts";
 import { checkResource, grantScope } from "../scope.ts";
@@ -24,13 +24,6 @@ const REQUEST_TTL_MS = 10 * 60 * 1000;
 // RFC 7636 4.2: BASE64URL(SHA256(verifier)) is exactly 43 characters.
 const S256_CHALLENGE = /^[A-Za-z0-9_-]{43}$/;
 const MAX_STATE_LENGTH = 2000;
-
-/** What the consent page says when the owner's proof was refused. */
-const REFUSED_WORDS = {
-  wrong_password: "That is not the owner password.",
-  no_password: "This server takes no password: approve with a passkey.",
-  passkey_refused: "That passkey was not accepted.",
-} as const;
 
 /** The authorization request, as carried (signed) through the consent page. */
 interface PendingRequest {
@@ -415,27 +408,15 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         : { method: "password", password: form.password ?? "" },
     );
     if (!proved.ok) {
-      switch (proved.status) {
-        case 503:
-          return errorPage(
-            503,
-            "No owner password",
-            "This server has no owner password yet. Set one from the command line (see the README).",
-          );
-        case 429:
-          refused("too many wrong passwords", address, client.clientId);
-          return await render(
-            pending,
-            {
-              ...view,
-              error: `Too many wrong passwords. Try again in ${proved.retryAfterSeconds} seconds.`,
-            },
-            429,
-            { "retry-after": String(proved.retryAfterSeconds) },
-          );
-        default:
-          return await render(pending, { ...view, error: REFUSED_WORDS[proved.kind] }, 401);
-      }
+      const refusal = refusalOf(proved, "approve");
+      if (refusal instanceof Response) return refusal;
+      if (refusal.status === 429) refused("too many wrong passwords", address, client.clientId);
+      return await render(
+        pending,
+        { ...view, error: refusal.error },
+        refusal.status,
+        refusal.headers,
+      );
     }
 
     const code = randomToken();

@@ -16,7 +16,7 @@ import type { Store } from "../../store/store.ts";
 import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
 import type { OwnerCheck } from "../owner.ts";
 import type { OwnerControls } from "../owner_controls.ts";
-import type { OwnerProof } from "../owner_proof.ts";
+import { type OwnerProof, refusalOf } from "../owner_proof.ts";
 import { OWNER_PATH, ownerPage, signInPage } from "../owner_page.ts";
 import {
   errorPage,
@@ -57,13 +57,6 @@ export interface OwnerEndpointDeps extends PageEndpointDeps {
 
 /** The owner page: GET renders, POST acts. */
 export type OwnerEndpoint = FormPageEndpoint;
-
-/** What the sign-in page says when the owner's proof was refused. */
-const REFUSED_WORDS = {
-  wrong_password: "That is not the owner password.",
-  no_password: "This server takes no password: sign in with a passkey.",
-  passkey_refused: "That passkey was not accepted.",
-} as const;
 
 const NOTICES: Record<string, string> = {
   disconnected: "Disconnected. Its tokens no longer work.",
@@ -214,21 +207,10 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
         : { method, password: form.password ?? "" },
     );
     if (!proved.ok) {
-      switch (proved.status) {
-        case 503:
-          return errorPage(
-            503,
-            "No owner password",
-            "This server has no owner password yet. Set one from the command line (see the README).",
-          );
-        case 429:
-          refused("too many wrong passwords", address);
-          return await signIn(request, 429, {
-            error: `Too many wrong passwords. Try again in ${proved.retryAfterSeconds} seconds.`,
-          }, { "retry-after": String(proved.retryAfterSeconds) });
-        default:
-          return await signIn(request, 401, { error: REFUSED_WORDS[proved.kind] });
-      }
+      const refusal = refusalOf(proved, "sign in");
+      if (refusal instanceof Response) return refusal;
+      if (refusal.status === 429) refused("too many wrong passwords", address);
+      return await signIn(request, refusal.status, { error: refusal.error }, refusal.headers);
     }
     // A new cookie at sign-in: a value planted before it is never a session.
     const cookie = randomToken();
