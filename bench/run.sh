@@ -183,10 +183,10 @@ if has_part cold; then
     local ours=(bench/server.ts serve --port 8141 --password "$PASSWORD" --state "$WORK/$which.json" --state-dir "$WORK/$which-state")
     local driver=(taskset -c "$GEN_CPU" timeout 60 "$DENO" run -A "$BENCH/cold_start.ts" --name "$name" --port 8141 --cpu "$SERVER_CPU")
     case $name in
-      ours-deno|base-deno) (cd "$(tree_of "$name")" && "${driver[@]}" --token "${TOKENS[$which]}" -- "$DENO" run -A "${ours[@]}");;
-      ours-bun|base-bun)  (cd "$(tree_of "$name")" && "${driver[@]}" --token "${TOKENS[$which]}" -- "$BUN" run "${ours[@]}");;
-      peer-deno-sdk) (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token bench-token-0123456789abcdef -- "$DENO" run -A servers/peer-deno-sdk.js);;
-      peer-bun-sdk)  (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token bench-token-0123456789abcdef -- "$BUN" servers/peer-bun-sdk.js);;
+      ours-deno|base-deno) (cd "$(tree_of "$name")" && "${driver[@]}" --token="${TOKENS[$which]}" -- "$DENO" run -A "${ours[@]}");;
+      ours-bun|base-bun)  (cd "$(tree_of "$name")" && "${driver[@]}" --token="${TOKENS[$which]}" -- "$BUN" run "${ours[@]}");;
+      peer-deno-sdk) (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token=bench-token-0123456789abcdef -- "$DENO" run -A servers/peer-deno-sdk.js);;
+      peer-bun-sdk)  (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token=bench-token-0123456789abcdef -- "$BUN" servers/peer-bun-sdk.js);;
     esac
   }
   # One unmeasured start of each fills the runtimes' module caches.
