@@ -46,7 +46,7 @@ const path = Deno.args[0];
 if (!path) throw new TypeError("usage: summarize.ts SUMMARY_FILE");
 const all = parse(await Deno.readTextFile(path));
 // A run whose driver died before printing leaves a bare "round=N": counted, not named.
-const unnamed = all.filter((r) => r.name === undefined).length;
+const unnamed = all.filter((r) => r.kind === undefined && r.name === undefined).length;
 if (unnamed) console.log(`${unnamed} run(s) printed nothing (see the log above)`);
 const runs = all.filter((r) => r.kind === undefined && r.name !== undefined);
 const ok = runs.filter((r) => r.rps !== undefined && !("ERROR" in r));
