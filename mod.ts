@@ -36,9 +36,9 @@ export {
   type OwnerControls,
   type PersonalMcp,
 } from "./server/create.ts";
-export type { ClientSummary, GrantSummary } from "./auth/owner_controls.ts";
-export type { PasskeySummary, RemovalResult } from "./auth/passkeys.ts";
-export type { ActivityEntry } from "./auth/activity.ts";
+export type { ClientSummary, GrantSummary } from "./auth/owner/controls.ts";
+export type { PasskeySummary, RemovalResult } from "./auth/owner/passkeys.ts";
+export type { ActivityEntry } from "./auth/owner/activity.ts";
 export { type Caller, caller } from "./transport/caller.ts";
 export {
   banner,
@@ -112,14 +112,10 @@ export type {
   ToolAnnotations,
   ToolResult,
 } from "./transport/types.ts";
-export {
-  type AuthEvent,
-  DEFAULT_REDIRECT_ALLOWLIST,
-  type PersonalMcpEvent,
-  type PersonalMcpOptions,
-} from "./server/options.ts";
-export { escapeForLog, quoteForLog } from "./server/log.ts";
-export { formatEvent } from "./auth/activity.ts";
+export { DEFAULT_REDIRECT_ALLOWLIST, type PersonalMcpOptions } from "./server/options.ts";
+export type { AuthEvent, PersonalMcpEvent } from "./core/config.ts";
+export { escapeForLog, quoteForLog } from "./core/log.ts";
+export { formatEvent } from "./auth/owner/activity.ts";
 export {
   type Entry,
   type Key,

@@ -1,5 +1,5 @@
 /**
- * What the authorization server stores, and under which keys. The README's storage
+ * What the authorization server stores (its keys: store/keys.ts). store/README.md's storage
  * schema table documents the same; keep the two in step.
  *
  * Times are epoch milliseconds. No record holds a raw token, code or secret: they are
@@ -7,7 +7,6 @@
  *
  * @module
  */
-import type { Key } from "../store/store.ts";
 
 /**
  * How a client authenticates at /token and /revoke (RFC 7591 2). `private_key_jwt`
@@ -189,33 +188,3 @@ export interface ClientMetadataCopy {
   /** When it was fetched. */
   fetchedAt: number;
 }
-
-/** Storage keys, in one place. */
-export const keys = {
-  client: (clientId: string): Key => ["client", clientId],
-  clients: ["client"] as Key,
-  clientMetadata: (url: string): Key => ["client_metadata", url],
-  clientMetadataCopies: ["client_metadata"] as Key,
-  code: (hash: string): Key => ["code", hash],
-  grant: (grantId: string): Key => ["grant", grantId],
-  grants: ["grant"] as Key,
-  access: (hash: string): Key => ["access", hash],
-  refresh: (hash: string): Key => ["refresh", hash],
-  /** Keyed by H(clientId + " " + jti): a jti is unique per issuer (RFC 7519 4.1.7). */
-  assertionJti: (hash: string): Key => ["jti", hash],
-  ownerPassword: ["owner", "password"] as Key,
-  ownerSession: (hash: string): Key => ["owner", "session", hash],
-  ownerSessions: ["owner", "session"] as Key,
-  ownerPasskeys: ["owner", "passkeys"] as Key,
-  passkeyLink: (hash: string): Key => ["passkey_link", hash],
-  passkeyChallenge: (hash: string): Key => ["passkey_challenge", hash],
-  activity: ["activity"] as Key,
-  activitySlot: (slot: number): Key => ["activity", String(slot)],
-  /** The id of the newest revocation-log entry: what other processes watch. */
-  revocationNotice: ["server", "revocation-notice"] as Key,
-  /** `[..., entryId]`: the keys one write deleted (access tokens, grants, MCP sessions). */
-  revocationLog: ["server", "revocation-log"] as Key,
-  /** `[..., name, subject]`: a rate-limit count shared by the processes on one store. */
-  limit: (name: string, subject: string): Key => ["limit", name, subject],
-  signingKey: ["server", "signing-key"] as Key,
-} as const;

@@ -38,7 +38,7 @@ const BUCKETS: [string, (f: CallFrame) => boolean][] = [
     (f) => sdk(f) && f.functionName === "classifyEntryRequest",
   ],
   [
-    "    factory: new McpServer + registerTools (transport/mcp.ts)",
+    "    factory: new McpServer + registerTools (transport/mcp/endpoint.ts)",
     (f) =>
       f.functionName === "registerTools" || (sdk(f) && /^(_?McpServer|Server|Protocol)$/.test(
         f.functionName,

@@ -24,10 +24,10 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import { createMemoryStore, createPersonalMcp, demoTools } from "../mod.ts";
-import { hashSecret, hashSecretSync, loadSyncHash } from "../auth/crypto.ts";
-import { createMultiplexTransport } from "../transport/multiplex.ts";
-import { readLimited } from "../server/http.ts";
-import { createMcpEndpoint } from "../transport/mcp.ts";
+import { hashSecret, hashSecretSync, loadSyncHash } from "../core/crypto.ts";
+import { createMultiplexTransport } from "../transport/mcp/multiplex.ts";
+import { readLimited } from "../core/http.ts";
+import { createMcpEndpoint } from "../transport/mcp/endpoint.ts";
 import { registerTools } from "../transport/tools.ts";
 import { issueToken, TOOLS_CALL_BODY, toolsCallHeaders } from "./token.ts";
 
@@ -68,14 +68,14 @@ async function expectHello(res: Response): Promise<void> {
   if (!text.includes('"Hello, bench!"')) throw new Error(`unexpected: ${text.slice(0, 200)}`);
 }
 
-/** What transport/mcp.ts's factory does for every request. */
+/** What transport/mcp/endpoint.ts's factory does for every request. */
 function factory(): McpServer {
   const server = new McpServer(serverInfo, {});
   registerTools(server, demoTools);
   return server;
 }
 
-// transport/mcp.ts as the router calls it, without the router and the bearer gate.
+// transport/mcp/endpoint.ts as the router calls it, without the router and the bearer gate.
 const endpoint = createMcpEndpoint(demoTools, {
   name: "personal-mcp",
   version: "0.1.0",
@@ -92,7 +92,7 @@ const pooledHandler = createMcpHandler(() => {
   return server;
 }, { legacy: "stateless" });
 
-// The shared server of transport/mcp.ts, driven directly through its transport.
+// The shared server of transport/mcp/endpoint.ts, driven directly through its transport.
 await loadSyncHash();
 const shared = factory();
 const mux = createMultiplexTransport();
@@ -138,7 +138,7 @@ const CASES: [string, () => Promise<void> | void][] = [
   ["part: new McpServer only", () => {
     new McpServer(serverInfo, {});
   }],
-  ["part: body as transport/mcp.ts reads it (bounded, replayed)", async () => {
+  ["part: body as transport/mcp/endpoint.ts reads it (bounded, replayed)", async () => {
     const req = toolsCall();
     const bytes = await readLimited(req.body, 4 * 1024 * 1024, req.headers.get("content-length"));
     const text = new TextDecoder().decode(bytes);
@@ -155,7 +155,7 @@ const CASES: [string, () => Promise<void> | void][] = [
   ["part: isInitializeRequest(parsedBody) (a zod parse)", () => {
     if (isInitializeRequest(parsedBody)) throw new Error("not initialize");
   }],
-  ["part: SDK endpoint.fetch (transport/mcp.ts)", async () => {
+  ["part: SDK endpoint.fetch (transport/mcp/endpoint.ts)", async () => {
     await expectHello(await endpoint.fetch(toolsCall(), authInfo));
   }],
   ["alt: SDK handler, parsedBody given", async () => {

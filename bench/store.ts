@@ -30,9 +30,10 @@ import { mkdir, readFile, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import { parseArgs } from "node:util";
 import { createMemoryStore, createPersonalMcp, demoTools, openFileStore } from "../mod.ts";
-import { hashSecret, randomToken, s256Challenge } from "../auth/crypto.ts";
-import { grantWrite, pairWrites } from "../auth/grants.ts";
-import { type CodeRecord, type GrantRecord, keys } from "../auth/records.ts";
+import { hashSecret, randomToken, s256Challenge } from "../core/crypto.ts";
+import { grantWrite, pairWrites } from "../auth/grants/grants.ts";
+import type { CodeRecord, GrantRecord } from "../auth/records.ts";
+import { keys } from "../store/keys.ts";
 
 const BASE_URL = "http://127.0.0.1:8199";
 const PASSWORD = "bench-owner-password-0123";

@@ -9,7 +9,7 @@
  * VARIANT=json PORT=8120 deno run -A bench/variants.ts     # or: bun bench/variants.ts
  * ```
  * VARIANT:
- * - `endpoint`: transport/mcp.ts as it is in the working tree
+ * - `endpoint`: transport/mcp/endpoint.ts as it is in the working tree
  * - `parsed`:   the SDK's createMcpHandler (stateless legacy fallback: SSE reply), given the
  *               body parsed with `request.json()` and the original request (no replay)
  * - `pooled`:   `parsed`, with McpServer instances reused from a pool
@@ -26,8 +26,8 @@ import {
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import { demoTools } from "../mod.ts";
-import { hashSecret } from "../auth/crypto.ts";
-import { createMcpEndpoint } from "../transport/mcp.ts";
+import { hashSecret } from "../core/crypto.ts";
+import { createMcpEndpoint } from "../transport/mcp/endpoint.ts";
 import { registerTools } from "../transport/tools.ts";
 
 const port = Number(process.env.PORT ?? 8120);

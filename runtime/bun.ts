@@ -9,7 +9,7 @@
  *
  * @module
  */
-import type { ConnectionInfo } from "../server/http.ts";
+import type { ConnectionInfo } from "../core/http.ts";
 
 /** Seconds of silence after which Bun closes a connection (Bun's own default). */
 export const IDLE_TIMEOUT_SECONDS = 10;

@@ -8,9 +8,9 @@
  */
 import process from "node:process";
 import { parseArgs } from "node:util";
-import { describeError } from "../server/log.ts";
+import { describeError } from "../core/log.ts";
 import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
-import { formatEvent } from "../auth/activity.ts";
+import { formatEvent } from "../auth/owner/activity.ts";
 import { OWNER_COMMANDS, runOwnerCommand } from "./owner_commands.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { resolve } from "node:path";
@@ -240,7 +240,7 @@ export async function runCli(
       ...given,
       onEvent: (event) => {
         // One line per event; values a client sent are escaped by formatEvent, and an
-        // error's stack frames follow it, its message escaped (server/log.ts).
+        // error's stack frames follow it, its message escaped (core/log.ts).
         const line = formatEvent(event, Date.now(), logFormat);
         if (event.type === "error") {
           console.error(line);

@@ -14,9 +14,9 @@
 import { readFile, rename, unlink, writeFile } from "node:fs/promises";
 import { join } from "node:path";
 import process from "node:process";
-import { randomToken, secretsEqual } from "../auth/crypto.ts";
-import type { OwnerControls } from "../auth/owner_controls.ts";
-import { readLimited } from "../server/http.ts";
+import { randomToken, secretsEqual } from "../core/crypto.ts";
+import type { OwnerControls } from "../auth/owner/controls.ts";
+import { readLimited } from "../core/http.ts";
 
 /** The file, in the state folder, that tells the commands where the server listens. */
 export const CONTROL_FILE = "control.json";

@@ -15,8 +15,8 @@
  *
  * @module
  */
-import type { ConnectionInfo } from "../server/http.ts";
-import type { PersonalMcpEvent } from "../server/options.ts";
+import type { ConnectionInfo } from "../core/http.ts";
+import type { PersonalMcpEvent } from "../core/config.ts";
 
 /** How often open descriptors are counted, in ms. */
 export const FD_CHECK_INTERVAL_MS = 2000;

@@ -6,17 +6,13 @@
  * @module
  */
 import process from "node:process";
-import { generatePassword } from "../auth/crypto.ts";
-import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner.ts";
-import { passkeyRpId } from "../auth/passkeys.ts";
-import {
-  isLoopbackHost,
-  type PersonalMcpEvent,
-  type PersonalMcpOptions,
-  resolveOptions,
-} from "../server/options.ts";
+import { generatePassword } from "../core/crypto.ts";
+import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner/password.ts";
+import { passkeyRpId } from "../auth/owner/passkeys.ts";
+import { type PersonalMcpOptions, resolveOptions } from "../server/options.ts";
+import { isLoopbackHost, type PersonalMcpEvent } from "../core/config.ts";
 import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
-import type { ConnectionInfo } from "../server/http.ts";
+import type { ConnectionInfo } from "../core/http.ts";
 import { startControl } from "./control.ts";
 import { openFileStore, prepareStateDir } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";

@@ -7,11 +7,11 @@
  *
  * @module
  */
-import { createActivityLog, isAuthEvent } from "../auth/activity.ts";
-import { createBearerGate } from "../auth/bearer.ts";
-import { createAssertionVerifier } from "../auth/client_assertion.ts";
-import { createMetadataResolver, failureLine, printable } from "../auth/client_metadata.ts";
-import { createClients } from "../auth/clients.ts";
+import { createActivityLog, isAuthEvent } from "../auth/owner/activity.ts";
+import { createBearerGate } from "../auth/grants/bearer.ts";
+import { createAssertionVerifier } from "../auth/clients/assertion.ts";
+import { createMetadataResolver, failureLine, printable } from "../auth/clients/metadata.ts";
+import { createClients } from "../auth/clients/registry.ts";
 import { createAuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
 import {
   authorizationServerMetadata,
@@ -22,32 +22,32 @@ import { createRevokeEndpoint } from "../auth/endpoints/revoke.ts";
 import { createTokenEndpoint } from "../auth/endpoints/token.ts";
 import { createOwnerEndpoint } from "../auth/endpoints/owner.ts";
 import { createPasskeyEndpoint } from "../auth/endpoints/passkey.ts";
-import { createMemoryCounters, storeCounters } from "../auth/counters.ts";
-import { createGrants } from "../auth/grants.ts";
+import { createMemoryCounters, storeCounters } from "../auth/limits/counters.ts";
+import { createGrants } from "../auth/grants/grants.ts";
 import {
   CONCURRENT_VERIFICATIONS,
   createConcurrencyLimit,
   createLoginThrottle,
   createRateLimiter,
   REGISTRATIONS_PER_MINUTE,
-} from "../auth/limits.ts";
-import { createPasswordOwner } from "../auth/owner.ts";
-import { createOwnerProof } from "../auth/owner_proof.ts";
-import { createOwnerControls, type OwnerControls } from "../auth/owner_controls.ts";
-import { createPasskeys } from "../auth/passkeys.ts";
-import { createSigner } from "../auth/signer.ts";
-import { keys } from "../auth/records.ts";
-import { type RemoteDeletions, withAccessIndex } from "../auth/token_index.ts";
-import { createUsageRecorder } from "../auth/usage.ts";
+} from "../auth/limits/throttle.ts";
+import { createPasswordOwner } from "../auth/owner/password.ts";
+import { createOwnerProof } from "../auth/owner/proof.ts";
+import { createOwnerControls, type OwnerControls } from "../auth/owner/controls.ts";
+import { createPasskeys } from "../auth/owner/passkeys.ts";
+import { createSigner } from "../auth/owner/signer.ts";
+import { keys } from "../store/keys.ts";
+import { type RemoteDeletions, withAccessIndex } from "../auth/grants/token_index.ts";
+import { createUsageRecorder } from "../auth/grants/usage.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
-import { createMcpEndpoint, type McpEndpoint } from "../transport/mcp.ts";
+import { createMcpEndpoint, type McpEndpoint } from "../transport/mcp/endpoint.ts";
 import { validatePrompts } from "../transport/prompts.ts";
 import { validateResources } from "../transport/resources.ts";
-import { SESSION_RECORD_PREFIX } from "../transport/sessions.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
-import { quoteForLog } from "./log.ts";
-import { type PersonalMcpEvent, type PersonalMcpOptions, resolveOptions } from "./options.ts";
+import { quoteForLog } from "../core/log.ts";
+import { type PersonalMcpOptions, resolveOptions } from "./options.ts";
+import type { PersonalMcpEvent } from "../core/config.ts";
 import { type ConnectionInfo, createRoutes } from "./routes.ts";
 
 export type { ConnectionInfo, OwnerControls };
@@ -99,7 +99,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     options.store === undefined || options.store === "memory" ? createMemoryStore() : options.store,
     now,
     // Other processes sharing the store hear of ended sessions as of revoked grants.
-    { announce: [SESSION_RECORD_PREFIX] },
+    { announce: [keys.mcpSessions[0]!] },
   );
   // Rate limits count in memory, or in the store when other processes share it (Deno
   // KV), so that N processes allow what one allows.
@@ -290,6 +290,6 @@ async function closeDeleted(
   }
   for (const key of deleted) {
     if (key[0] === "grant" && key.length === 2) await mcp.closeGrant(key[1]!);
-    else if (key[0] === SESSION_RECORD_PREFIX && key.length === 3) await mcp.closeSession(key[2]!);
+    else if (key[0] === keys.mcpSessions[0] && key.length === 3) await mcp.closeSession(key[2]!);
   }
 }

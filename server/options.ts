@@ -7,93 +7,7 @@ import type { McpServerInstance } from "../transport/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Prompts } from "../transport/prompts.ts";
 import type { Resources } from "../transport/resources.ts";
-
-/** What the server reports through {@linkcode PersonalMcpOptions.onEvent}. */
-export type PersonalMcpEvent =
-  | { type: "error"; where: string; error: unknown }
-  /** What the MCP SDK reports: mostly requests it rejected (bad media type, bad JSON-RPC). */
-  | { type: "mcp_rejected"; error: unknown }
-  | { type: "warning"; message: string }
-  /**
-   * A Client ID Metadata Document could not be used as fetched. `failure` says which
-   * kind: `"transport"` (the host could not be reached as it should: DNS, connection,
-   * TLS, timeout, 5xx, redirect, challenge or any non-JSON answer), after which a
-   * stored or built-in copy may stand in; `"final"` (404, 410, an invalid document),
-   * after which the client is refused. `message` is one log line with every value
-   * from the wire escaped.
-   */
-  | {
-    type: "client_metadata_failed";
-    clientId: string;
-    failure: "transport" | "final";
-    reason: string;
-    status?: number;
-    cfMitigated?: string;
-    cfRay?: string;
-    /** What stood in for the document; `"none"`: the client was refused. */
-    fallback: "stored_copy" | "builtin_copy" | "none";
-    message: string;
-  }
-  | AuthEvent;
-
-/**
- * An authorization event: what the activity log (console, owner page, `onEvent`)
- * records. `clientAddress` is the caller's address as the throttle sees it, or
- * `"command line"` for the owner's commands. None carries a token, code, secret or
- * password; `clientName`, `reason` and `path` may hold text a client sent, so every
- * sink escapes them.
- */
-export type AuthEvent =
-  | { type: "client_registered"; clientId: string; clientName?: string; clientAddress: string }
-  | { type: "consent_shown"; clientId: string; clientName?: string; clientAddress: string }
-  | {
-    type: "consent_approved";
-    clientId: string;
-    grantId: string;
-    clientAddress: string;
-    /** How the owner proved who they are. */
-    method?: "password" | "passkey";
-  }
-  | { type: "consent_denied"; clientId: string; clientAddress: string }
-  /**
-   * A wrong owner password or a refused passkey (`method`), on the consent page or the
-   * owner page (`page`); for a passkey, `reason` says which check failed.
-   */
-  | {
-    type: "owner_login_failed";
-    clientAddress: string;
-    page?: "consent" | "owner";
-    method?: "password" | "passkey";
-    reason?: string;
-  }
-  | { type: "owner_signed_in"; clientAddress: string; method?: "password" | "passkey" }
-  /** A passkey enrolled through a one-time link (`clientAddress`: the browser's). */
-  | { type: "passkey_added"; passkeyId: string; name: string; clientAddress: string }
-  /** A passkey removed by the owner (page or command). */
-  | { type: "passkey_removed"; passkeyId: string; clientAddress?: string }
-  /** A one-time enrolment link minted (by an owner command, or at first start). */
-  | { type: "passkey_link_created"; clientAddress?: string }
-  /** The stored owner password removed: from now on only a passkey approves. */
-  | { type: "owner_password_removed"; clientAddress?: string }
-  | { type: "token_issued"; clientId: string; grantId: string; clientAddress: string }
-  | { type: "token_refreshed"; clientId: string; grantId: string; clientAddress: string }
-  | { type: "refresh_reuse_detected"; clientId: string; grantId: string; clientAddress: string }
-  | {
-    type: "grant_revoked";
-    grantId: string;
-    reason: string;
-    clientId?: string;
-    clientAddress?: string;
-  }
-  | { type: "client_forgotten"; clientId: string; clientAddress?: string }
-  /** A request turned away, and why (the OAuth error code and its description). */
-  | {
-    type: "request_refused";
-    path: string;
-    reason: string;
-    clientAddress: string;
-    clientId?: string;
-  };
+import { isLoopbackHost, type PersonalMcpEvent, type ResolvedOptions } from "../core/config.ts";
 
 /** Options of `createPersonalMcp()` and `servePersonalMcp()`. */
 export interface PersonalMcpOptions {
@@ -270,40 +184,6 @@ export const DEFAULT_REDIRECT_ALLOWLIST: readonly string[] = [
   "vscode:",
   "loopback",
 ];
-
-/** Options after validation, with every default filled in. */
-export interface ResolvedOptions {
-  baseUrl: string;
-  issuer: string;
-  resource: string;
-  origin: string;
-  name: string;
-  version: string;
-  instructions?: string;
-  accessTokenTtlSeconds: number;
-  refreshTokenTtlSeconds: number;
-  codeTtlSeconds: number;
-  refreshGraceSeconds: number;
-  refreshReuseWindowSeconds: number;
-  allowedRedirects: string[];
-  allowedOrigins: string[];
-  scopes: string[];
-  trustProxy: boolean;
-  insecureClientMetadata: boolean;
-  clientMetadataDocuments: boolean;
-  maxClients: number;
-  maxBodyBytes: number;
-  bodyTimeoutSeconds: number;
-  mcpBodyTimeoutSeconds: number;
-  sseKeepaliveSeconds: number;
-}
-
-const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);
-
-/** Whether a URL's host is a loopback name or address. */
-export function isLoopbackHost(hostname: string): boolean {
-  return LOOPBACK_HOSTS.has(hostname) || /^127\.\d+\.\d+\.\d+$/.test(hostname);
-}
 
 function positiveInt(value: unknown, name: string, fallback: number): number {
   if (value === undefined) return fallback;

@@ -5,16 +5,14 @@
  * @module
  */
 import type { AuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
-import type { BearerGate } from "../auth/bearer.ts";
+import type { BearerGate } from "../auth/grants/bearer.ts";
 import type { OwnerEndpoint } from "../auth/endpoints/owner.ts";
 import type { PasskeyEndpoint } from "../auth/endpoints/passkey.ts";
-import { PASSKEY_PATH } from "../auth/passkey_page.ts";
-import { OWNER_PATH } from "../auth/owner_page.ts";
-import { errorPage } from "../auth/consent_page.ts";
-import { jsonResponse, OAuthError, oauthErrorResponse } from "../auth/errors.ts";
+import { errorPage } from "../auth/pages/consent.ts";
+import { jsonResponse, OAuthError, oauthErrorResponse } from "../core/errors.ts";
 import { StoreUnavailableError } from "../store/store.ts";
-import { originAllowed } from "../auth/redirects.ts";
-import { jsonRpcError, type McpEndpoint } from "../transport/mcp.ts";
+import { originAllowed } from "../auth/clients/redirects.ts";
+import { jsonRpcError, type McpEndpoint } from "../transport/mcp/endpoint.ts";
 import {
   BodyTimeoutError,
   BodyTooLargeError,
@@ -24,8 +22,9 @@ import {
   remoteAddressOf,
   setConnectionIdle,
   withBodyDeadline,
-} from "./http.ts";
-import type { PersonalMcpEvent, ResolvedOptions } from "./options.ts";
+} from "../core/http.ts";
+import type { PersonalMcpEvent, ResolvedOptions } from "../core/config.ts";
+import { PATHS } from "../core/paths.ts";
 
 export type { ConnectionInfo };
 
@@ -128,7 +127,7 @@ function storeUnavailable(path: string): Response {
     res.headers.set("retry-after", "5");
     return res;
   }
-  if (path === "/authorize" || path.startsWith(OWNER_PATH)) {
+  if (path === "/authorize" || path.startsWith(PATHS.owner)) {
     return errorPage(
       503,
       "Try again in a moment",
@@ -363,7 +362,7 @@ export function createRoutes(
           return await page(() => authorize.post(bounded(request, info), address(request, info)));
         }
         return methodNotAllowed("GET, POST");
-      case OWNER_PATH:
+      case PATHS.owner:
         if (method === "GET" || method === "HEAD") {
           return await endpoints.owner.get(request, address(request, info));
         }
@@ -373,7 +372,7 @@ export function createRoutes(
           );
         }
         return methodNotAllowed("GET, POST");
-      case PASSKEY_PATH:
+      case PATHS.passkey:
         if (method === "GET" || method === "HEAD") {
           return await endpoints.passkey.get(request, address(request, info));
         }

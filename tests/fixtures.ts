@@ -11,8 +11,9 @@
 import assert from "node:assert/strict";
 import type { OAuthClientMetadata, OAuthClientProvider } from "@modelcontextprotocol/client";
 import type { BrowserContext } from "playwright-core";
-import type { PersonalMcpEvent, PersonalMcpOptions } from "../server/options.ts";
-import type { ConnectionInfo } from "../server/http.ts";
+import type { PersonalMcpOptions } from "../server/options.ts";
+import type { PersonalMcpEvent } from "../core/config.ts";
+import type { ConnectionInfo } from "../core/http.ts";
 import type { Store } from "../store/store.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";

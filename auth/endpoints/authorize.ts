@@ -4,20 +4,22 @@
  *
  * @module
  */
-import { singleValues } from "../../server/http.ts";
-import { isLoopbackHost } from "../../server/options.ts";
+import { singleValues } from "../../core/http.ts";
+import { isLoopbackHost } from "../../core/config.ts";
 import type { Store } from "../../store/store.ts";
-import type { DocumentSource } from "../client_metadata.ts";
-import { type ClientRefusal, type Clients, isMetadataClientId } from "../clients.ts";
-import { consentPage, type ConsentView, continuePage, errorPage } from "../consent_page.ts";
-import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
-import { type PageEndpointDeps, readCookie, readPageForm } from "../page.ts";
-import type { OAuthError } from "../errors.ts";
-import type { OwnerCheck } from "../owner.ts";
-import { type OwnerProof, refusalOf } from "../owner_proof.ts";
-import { type ClientRecord, type CodeRecord, keys } from "../records.ts";
-import { matchRedirect, redirectAllowed } from "../redirects.ts";
-import { checkResource, grantScope } from "../scope.ts";
+import type { DocumentSource } from "../clients/metadata.ts";
+import { type ClientRefusal, type Clients, isMetadataClientId } from "../clients/registry.ts";
+import { consentPage, type ConsentView, continuePage, errorPage } from "../pages/consent.ts";
+import { hashSecret, randomToken, secretsEqual } from "../../core/crypto.ts";
+import { type PageEndpointDeps, readPageForm, refusalOf } from "../pages/page.ts";
+import { readCookie } from "../../core/http.ts";
+import type { OAuthError } from "../../core/errors.ts";
+import type { OwnerCheck } from "../owner/password.ts";
+import type { OwnerProof } from "../owner/proof.ts";
+import type { ClientRecord, CodeRecord } from "../records.ts";
+import { keys } from "../../store/keys.ts";
+import { matchRedirect, redirectAllowed } from "../clients/redirects.ts";
+import { checkResource, grantScope } from "../grants/scope.ts";
 
 /** How long the consent page stays valid, in ms. */
 const REQUEST_TTL_MS = 10 * 60 * 1000;

@@ -4,10 +4,7 @@
  *
  * @module
  */
-import type { ResolvedOptions } from "../../server/options.ts";
-
-/** Path of the RFC 9728 document for the `/mcp` resource (clients try it first). */
-export const RESOURCE_METADATA_PATH = "/.well-known/oauth-protected-resource/mcp";
+import type { ResolvedOptions } from "../../core/config.ts";
 
 /**
  * RFC 9728 2: what a resource is and who issues tokens for it. RFC 9728 3.3: the

@@ -13,20 +13,23 @@
  * @module
  */
 import type { Store } from "../../store/store.ts";
-import { hashSecret, randomToken, secretsEqual } from "../crypto.ts";
-import type { OwnerCheck } from "../owner.ts";
-import type { OwnerControls } from "../owner_controls.ts";
-import { type OwnerProof, refusalOf } from "../owner_proof.ts";
-import { OWNER_PATH, ownerPage, signInPage } from "../owner_page.ts";
+import { hashSecret, randomToken, secretsEqual } from "../../core/crypto.ts";
+import type { OwnerCheck } from "../owner/password.ts";
+import type { OwnerControls } from "../owner/controls.ts";
+import type { OwnerProof } from "../owner/proof.ts";
+import { readCookie } from "../../core/http.ts";
+import { ownerPage, signInPage } from "../pages/owner.ts";
 import {
   errorPage,
   type FormPageEndpoint,
   isSameOriginPost,
   type PageEndpointDeps,
-  readCookie,
   readPageForm,
-} from "../page.ts";
-import { keys, type OwnerSessionRecord } from "../records.ts";
+  refusalOf,
+} from "../pages/page.ts";
+import type { OwnerSessionRecord } from "../records.ts";
+import { keys } from "../../store/keys.ts";
+import { PATHS } from "../../core/paths.ts";
 
 /** How long an owner page session lasts after sign-in, in ms. */
 export const OWNER_SESSION_TTL_MS = 30 * 60 * 1000;
@@ -81,7 +84,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
   const cookieName = secure ? "__Secure-pmcp-owner" : "pmcp-owner";
 
   function cookieHeader(value: string, maxAgeMs: number): string {
-    return `${cookieName}=${value}; Path=${OWNER_PATH}; HttpOnly; SameSite=Strict; Max-Age=${
+    return `${cookieName}=${value}; Path=${PATHS.owner}; HttpOnly; SameSite=Strict; Max-Age=${
       Math.floor(maxAgeMs / 1000)
     }${secure ? "; Secure" : ""}`;
   }
@@ -148,7 +151,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
     return new Response(null, {
       status: 303,
       headers: {
-        location: `${opts.baseUrl}${OWNER_PATH}${done ? `?done=${done}` : ""}`,
+        location: `${opts.baseUrl}${PATHS.owner}${done ? `?done=${done}` : ""}`,
         "cache-control": "no-store",
         ...headers,
       },
@@ -156,7 +159,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
   }
 
   function refused(reason: string, address: string): void {
-    deps.emit({ type: "request_refused", path: OWNER_PATH, reason, clientAddress: address });
+    deps.emit({ type: "request_refused", path: PATHS.owner, reason, clientAddress: address });
   }
 
   async function get(request: Request, _address: string): Promise<Response> {

@@ -8,7 +8,7 @@
  *
  * @module
  */
-import { randomToken } from "../crypto.ts";
+import { randomToken } from "../../core/crypto.ts";
 import {
   errorPage,
   escapeHtml as e,
@@ -17,8 +17,9 @@ import {
   isSameOriginPost,
   type PageEndpointDeps,
   readPageForm,
-} from "../page.ts";
-import { enrolPage, PASSKEY_PATH } from "../passkey_page.ts";
+} from "../pages/page.ts";
+import { enrolPage } from "../pages/passkey.ts";
+import { PATHS } from "../../core/paths.ts";
 
 /** The enrolment form's token: signed, bound to one link and one challenge. */
 interface EnrolToken {
@@ -39,7 +40,7 @@ export function createPasskeyEndpoint(deps: PasskeyEndpointDeps): PasskeyEndpoin
   const { opts, passkeys, signer, now } = deps;
 
   function refused(reason: string, address: string): void {
-    deps.emit({ type: "request_refused", path: PASSKEY_PATH, reason, clientAddress: address });
+    deps.emit({ type: "request_refused", path: PATHS.passkey, reason, clientAddress: address });
   }
 
   function deadLink(): Response {

@@ -3,15 +3,16 @@
  *
  * @module
  */
-import { readJsonObject } from "../../server/http.ts";
-import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts";
+import { readJsonObject } from "../../core/http.ts";
+import type { PersonalMcpEvent, ResolvedOptions } from "../../core/config.ts";
 import type { Store } from "../../store/store.ts";
-import { hashSecret, randomToken } from "../crypto.ts";
-import { jsonResponse, OAuthError } from "../errors.ts";
-import type { Grants } from "../grants.ts";
-import type { RateLimiter } from "../limits.ts";
-import { type ClientAuthMethod, type ClientRecord, keys } from "../records.ts";
-import { redirectAllowed } from "../redirects.ts";
+import { hashSecret, randomToken } from "../../core/crypto.ts";
+import { jsonResponse, OAuthError } from "../../core/errors.ts";
+import type { Grants } from "../grants/grants.ts";
+import type { RateLimiter } from "../limits/throttle.ts";
+import type { ClientAuthMethod, ClientRecord } from "../records.ts";
+import { keys } from "../../store/keys.ts";
+import { redirectAllowed } from "../clients/redirects.ts";
 
 const AUTH_METHODS: readonly ClientAuthMethod[] = [
   "none",

@@ -3,13 +3,14 @@
  *
  * @module
  */
-import { readForm } from "../../server/http.ts";
+import { readForm } from "../../core/http.ts";
 import type { Store } from "../../store/store.ts";
-import type { Clients } from "../clients.ts";
-import { hashSecret } from "../crypto.ts";
-import { NO_STORE, OAuthError } from "../errors.ts";
-import type { Grants } from "../grants.ts";
-import { type AccessRecord, type GrantRecord, keys, type RefreshIndex } from "../records.ts";
+import type { Clients } from "../clients/registry.ts";
+import { hashSecret } from "../../core/crypto.ts";
+import { NO_STORE, OAuthError } from "../../core/errors.ts";
+import type { Grants } from "../grants/grants.ts";
+import type { AccessRecord, GrantRecord, RefreshIndex } from "../records.ts";
+import { keys } from "../../store/keys.ts";
 
 /** What the revocation endpoint uses. */
 export interface RevokeEndpointDeps {

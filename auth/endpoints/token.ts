@@ -4,28 +4,23 @@
  *
  * @module
  */
-import type { PersonalMcpEvent, ResolvedOptions } from "../../server/options.ts";
-import { readForm } from "../../server/http.ts";
+import type { PersonalMcpEvent, ResolvedOptions } from "../../core/config.ts";
+import { readForm } from "../../core/http.ts";
 import type { Store } from "../../store/store.ts";
-import { type Clients, isMetadataClientId } from "../clients.ts";
-import { hashSecret, randomToken, s256Challenge } from "../crypto.ts";
-import { jsonResponse, OAuthError } from "../errors.ts";
+import { type Clients, isMetadataClientId } from "../clients/registry.ts";
+import { hashSecret, randomToken, s256Challenge } from "../../core/crypto.ts";
+import { jsonResponse, OAuthError } from "../../core/errors.ts";
 import {
   type Grants,
   type Lifetimes,
   type PairHashes,
   redeemCode,
   rotateRefresh,
-} from "../grants.ts";
-import {
-  type ClientRecord,
-  type CodeRecord,
-  type GrantRecord,
-  keys,
-  type RefreshIndex,
-} from "../records.ts";
-import { checkResource } from "../scope.ts";
-import { stampUse } from "../usage.ts";
+} from "../grants/grants.ts";
+import type { ClientRecord, CodeRecord, GrantRecord, RefreshIndex } from "../records.ts";
+import { keys } from "../../store/keys.ts";
+import { checkResource } from "../grants/scope.ts";
+import { stampUse } from "../grants/usage.ts";
 
 // RFC 7636 4.1: 43-128 characters of [A-Za-z0-9-._~].
 const VERIFIER = /^[A-Za-z0-9\-._~]{43,128}$/;

@@ -13,8 +13,8 @@ import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { exportJWK, generateKeyPair, SignJWT } from "jose";
-import { JWT_BEARER_ASSERTION } from "../../auth/client_assertion.ts";
-import { CHATGPT_DOCUMENT } from "../../auth/builtin_documents.ts";
+import { JWT_BEARER_ASSERTION } from "../../auth/clients/assertion.ts";
+import { CHATGPT_DOCUMENT } from "../../auth/clients/builtin_documents.ts";
 import {
   approveAndGetCode,
   authorizeUrlAt,

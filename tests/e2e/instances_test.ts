@@ -16,7 +16,7 @@ import http from "node:http";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
-import { FREE_FAILURES, REGISTRATIONS_PER_MINUTE } from "../../auth/limits.ts";
+import { FREE_FAILURES, REGISTRATIONS_PER_MINUTE } from "../../auth/limits/throttle.ts";
 import {
   authorizeUrlAt,
   DENO_BIN,

@@ -9,7 +9,7 @@
 import assert from "node:assert/strict";
 import { existsSync } from "node:fs";
 import { mkdir } from "node:fs/promises";
-import { FREE_FAILURES } from "../../auth/limits.ts";
+import { FREE_FAILURES } from "../../auth/limits/throttle.ts";
 import {
   authorizeUrlAt,
   browserTest,

@@ -10,7 +10,7 @@ import { existsSync, statSync } from "node:fs";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
-import { REVOCATION_NOTICE_POLL_MS } from "../../auth/token_index.ts";
+import { REVOCATION_NOTICE_POLL_MS } from "../../auth/grants/token_index.ts";
 import {
   approveAndGetCode,
   authorizeUrlAt,

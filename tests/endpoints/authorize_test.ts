@@ -4,7 +4,7 @@
  * password, the consent cookie, an Origin check and a throttle.
  */
 import assert from "node:assert/strict";
-import { base64url, fromBase64url, hashSecret } from "../../auth/crypto.ts";
+import { base64url, fromBase64url, hashSecret } from "../../core/crypto.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import {
   authorizeUrl,

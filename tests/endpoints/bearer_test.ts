@@ -4,7 +4,7 @@
  * CORS, and the streamable HTTP leniencies SPEC.md asks for.
  */
 import assert from "node:assert/strict";
-import { hashSecret } from "../../auth/crypto.ts";
+import { hashSecret } from "../../core/crypto.ts";
 import type { AccessRecord } from "../../auth/records.ts";
 import {
   BASE_URL,
@@ -110,7 +110,7 @@ Deno.test('/mcp refuses a token it does not know with error="invalid_token"', as
   }
 });
 
-// BUG: auth/bearer.ts authenticateBearer treats credentials of another scheme (Basic)
+// BUG: auth/grants/bearer.ts authenticateBearer treats credentials of another scheme (Basic)
 // as a malformed bearer token and adds error="invalid_token"; RFC 6750 3.1 says a
 // request that used an unsupported authentication method SHOULD NOT get an error code.
 Deno.test({
@@ -191,7 +191,7 @@ Deno.test("/mcp lists the tools", async () => {
 
 // BUG: the SDK's transport answers 406 unless Accept names both application/json and
 // text/event-stream; SPEC.md asks to be lenient when a client sends only one of them.
-// transport/mcp.ts passes the request through unchanged.
+// transport/mcp/endpoint.ts passes the request through unchanged.
 Deno.test({
   name: "/mcp accepts a client that only accepts application/json",
   ignore: false,

@@ -8,7 +8,7 @@
 import assert from "node:assert/strict";
 import { createServer, type IncomingMessage, type ServerResponse } from "node:http";
 import type { AddressInfo } from "node:net";
-import { FAILURE_CACHE_MS, UNAVAILABLE_CACHE_MS } from "../../auth/client_metadata.ts";
+import { FAILURE_CACHE_MS, UNAVAILABLE_CACHE_MS } from "../../auth/clients/metadata.ts";
 import type { ClientMetadataCopy } from "../../auth/records.ts";
 import {
   advanceClock,

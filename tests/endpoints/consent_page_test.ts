@@ -4,7 +4,7 @@
  * sentence around it, and labelled as given by the app, unverified, with its age.
  */
 import assert from "node:assert/strict";
-import { consentPage, displayName, UNNAMED_APP } from "../../auth/consent_page.ts";
+import { consentPage, displayName, UNNAMED_APP } from "../../auth/pages/consent.ts";
 import { authorizeUrl, openConsent, pkcePair, registerClient, testServer } from "../fixtures.ts";
 
 const INVISIBLE_OR_BIDI =

@@ -3,7 +3,7 @@
  * that data quoted and escaped, so an event log cannot be fed forged lines.
  */
 import assert from "node:assert/strict";
-import { formatEvent } from "../../auth/activity.ts";
+import { formatEvent } from "../../auth/owner/activity.ts";
 import { BASE_URL, CLAUDE_REDIRECT, testServer } from "../fixtures.ts";
 
 // deno-lint-ignore no-control-regex -- these are exactly the characters looked for

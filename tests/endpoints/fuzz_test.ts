@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { createMemoryStore, createPersonalMcp, demoTools } from "../../mod.ts";
-import type { PersonalMcpEvent } from "../../server/options.ts";
+import type { PersonalMcpEvent } from "../../core/config.ts";
 import { decisionLanding, formField, pkcePair } from "../fixtures.ts";
 
 const BASE = "http://127.0.0.1:8787";

@@ -8,11 +8,11 @@
  */
 import assert from "node:assert/strict";
 import { z } from "zod";
-import { FREE_FAILURES, REGISTRATIONS_PER_MINUTE } from "../../auth/limits.ts";
+import { FREE_FAILURES, REGISTRATIONS_PER_MINUTE } from "../../auth/limits/throttle.ts";
 import { createPersonalMcp, type PersonalMcp } from "../../server/create.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import type { Store } from "../../store/store.ts";
-import { NO_STREAM_MESSAGE } from "../../transport/relay.ts";
+import { NO_STREAM_MESSAGE } from "../../transport/mcp/relay.ts";
 import { tool } from "../../transport/tools.ts";
 import {
   authorizeUrl,

@@ -5,7 +5,7 @@
  * that session with DELETE.
  */
 import assert from "node:assert/strict";
-import { MAX_SESSIONS } from "../../transport/mcp.ts";
+import { MAX_SESSIONS } from "../../transport/mcp/endpoint.ts";
 import {
   initializeRequest,
   mcpPost,

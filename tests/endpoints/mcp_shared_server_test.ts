@@ -12,7 +12,7 @@ import {
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { createPersonalMcp } from "../../server/create.ts";
-import { isPlainLegacyRequest } from "../../transport/mcp.ts";
+import { isPlainLegacyRequest } from "../../transport/mcp/endpoint.ts";
 import { prompt } from "../../transport/prompts.ts";
 import { resource } from "../../transport/resources.ts";
 import { tool, type Tools } from "../../transport/tools.ts";

@@ -5,11 +5,11 @@
  * client, the activity log, and what tools learn about their caller.
  */
 import assert from "node:assert/strict";
-import { ACTIVITY_LIMIT } from "../../auth/activity.ts";
-import { REVOCATION_NOTICE_POLL_MS } from "../../auth/token_index.ts";
-import { createUsageRecorder, USE_WRITE_INTERVAL_MS } from "../../auth/usage.ts";
+import { ACTIVITY_LIMIT } from "../../auth/owner/activity.ts";
+import { REVOCATION_NOTICE_POLL_MS } from "../../auth/grants/token_index.ts";
+import { createUsageRecorder, USE_WRITE_INTERVAL_MS } from "../../auth/grants/usage.ts";
 import { createPersonalMcp } from "../../server/create.ts";
-import type { PersonalMcpEvent } from "../../server/options.ts";
+import type { PersonalMcpEvent } from "../../core/config.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import type { Store } from "../../store/store.ts";
 import { caller } from "../../transport/caller.ts";

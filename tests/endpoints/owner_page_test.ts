@@ -6,9 +6,9 @@
  * SameSite=Strict cookie, Origin and Sec-Fetch-Site checks, everything escaped).
  */
 import assert from "node:assert/strict";
-import { hashSecret } from "../../auth/crypto.ts";
+import { hashSecret } from "../../core/crypto.ts";
 import { OWNER_SESSION_TTL_MS } from "../../auth/endpoints/owner.ts";
-import { FREE_FAILURES } from "../../auth/limits.ts";
+import { FREE_FAILURES } from "../../auth/limits/throttle.ts";
 import { pkcePair } from "../fixtures.ts";
 import {
   authorizeUrl,

@@ -10,10 +10,10 @@
  * tests/e2e/passkey_browser_test.ts.
  */
 import assert from "node:assert/strict";
-import { FREE_FAILURES } from "../../auth/limits.ts";
-import { ensureOwnerPassword } from "../../auth/owner.ts";
-import { PASSKEY_LINK_TTL_MS } from "../../auth/passkeys.ts";
-import { keys } from "../../auth/records.ts";
+import { FREE_FAILURES } from "../../auth/limits/throttle.ts";
+import { ensureOwnerPassword } from "../../auth/owner/password.ts";
+import { PASSKEY_LINK_TTL_MS } from "../../auth/owner/passkeys.ts";
+import { keys } from "../../store/keys.ts";
 import {
   advanceClock,
   authorizeUrl,

@@ -3,7 +3,7 @@
  * takes its whole grant with it, and nobody learns whether a token existed.
  */
 import assert from "node:assert/strict";
-import { ACCESS_INDEX_FRESH_MS } from "../../auth/token_index.ts";
+import { ACCESS_INDEX_FRESH_MS } from "../../auth/grants/token_index.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import {
   BASE_URL,

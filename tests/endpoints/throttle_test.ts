@@ -5,8 +5,8 @@
  * counted per /64, and every runtime's connection info reaches the throttle.
  */
 import assert from "node:assert/strict";
-import { setOwnerPassword } from "../../auth/owner.ts";
-import type { ConnectionInfo } from "../../server/http.ts";
+import { setOwnerPassword } from "../../auth/owner/password.ts";
+import type { ConnectionInfo } from "../../core/http.ts";
 import {
   authorizeUrl,
   decisionLanding,

@@ -4,8 +4,8 @@
  * `invalid_*` answer (with Cache-Control: no-store) for every bad request.
  */
 import assert from "node:assert/strict";
-import { JWT_BEARER_ASSERTION } from "../../auth/client_assertion.ts";
-import { hashSecret } from "../../auth/crypto.ts";
+import { JWT_BEARER_ASSERTION } from "../../auth/clients/assertion.ts";
+import { hashSecret } from "../../core/crypto.ts";
 import type { CodeRecord } from "../../auth/records.ts";
 import {
   authorize,

@@ -9,8 +9,8 @@ import {
   ACTIVITY_TTL_MS,
   createActivityLog,
   formatEvent,
-} from "../../auth/activity.ts";
-import type { AuthEvent, PersonalMcpEvent } from "../../server/options.ts";
+} from "../../auth/owner/activity.ts";
+import type { AuthEvent, PersonalMcpEvent } from "../../core/config.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import type { Store, WriteOp } from "../../store/store.ts";
 

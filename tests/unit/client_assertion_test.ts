@@ -13,9 +13,9 @@ import {
   createAssertionVerifier,
   JWKS_REFETCH_MS,
   MAX_ASSERTION_LIFETIME_SECONDS,
-} from "../../auth/client_assertion.ts";
-import { type MetadataFetchDeps, validateDocument } from "../../auth/client_metadata.ts";
-import { CHATGPT_DOCUMENT } from "../../auth/builtin_documents.ts";
+} from "../../auth/clients/assertion.ts";
+import { type MetadataFetchDeps, validateDocument } from "../../auth/clients/metadata.ts";
+import { CHATGPT_DOCUMENT } from "../../auth/clients/builtin_documents.ts";
 import type { ClientRecord } from "../../auth/records.ts";
 import { DEFAULT_REDIRECT_ALLOWLIST } from "../../server/options.ts";
 import { createMemoryStore } from "../../store/memory.ts";

@@ -14,7 +14,7 @@ import {
   type MetadataFetchDeps,
   STALE_IF_ERROR_MS,
   UNAVAILABLE_CACHE_MS,
-} from "../../auth/client_metadata.ts";
+} from "../../auth/clients/metadata.ts";
 import { DEFAULT_REDIRECT_ALLOWLIST } from "../../server/options.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 

@@ -23,7 +23,7 @@ import {
   CHATGPT_DOCUMENT,
   CLAUDE_CODE_DOCUMENT,
   CLAUDE_CONNECTOR_DOCUMENT,
-} from "../../auth/builtin_documents.ts";
+} from "../../auth/clients/builtin_documents.ts";
 import {
   createMetadataResolver,
   DocumentError,
@@ -35,10 +35,10 @@ import {
   type MetadataFetchDeps,
   UNAVAILABLE_CACHE_MS,
   validateDocument,
-} from "../../auth/client_metadata.ts";
+} from "../../auth/clients/metadata.ts";
 import type { ClientMetadataCopy } from "../../auth/records.ts";
-import { matchRedirect } from "../../auth/redirects.ts";
-import { addressBlocked } from "../../auth/ssrf.ts";
+import { matchRedirect } from "../../auth/clients/redirects.ts";
+import { addressBlocked } from "../../auth/clients/ssrf.ts";
 import type { Store } from "../../store/store.ts";
 import { countUnder, freePort, makeLocalTls } from "../fixtures.ts";
 import { DEFAULT_REDIRECT_ALLOWLIST } from "../../server/options.ts";

@@ -5,8 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createMemoryCounters, MAX_COUNTED, storeCounters } from "../../auth/counters.ts";
-import { createLoginThrottle, FREE_FAILURES } from "../../auth/limits.ts";
+import { createMemoryCounters, MAX_COUNTED, storeCounters } from "../../auth/limits/counters.ts";
+import { createLoginThrottle, FREE_FAILURES } from "../../auth/limits/throttle.ts";
 import { openKvStore } from "../../store/kv.ts";
 
 const add = (expiresAt: number) => (n: number | undefined) => ({ value: (n ?? 0) + 1, expiresAt });

@@ -3,7 +3,7 @@
  * hash as Web Crypto, so the index keyed by it finds every token whichever path hashed it.
  */
 import assert from "node:assert/strict";
-import { hashSecret, hashSecretSync, loadSyncHash } from "../../auth/crypto.ts";
+import { hashSecret, hashSecretSync, loadSyncHash } from "../../core/crypto.ts";
 
 Deno.test("hashSecretSync gives the base64url SHA-256 that hashSecret gives", async (t) => {
   await loadSyncHash();

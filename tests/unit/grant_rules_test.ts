@@ -8,7 +8,7 @@ import {
   MAX_CHILDREN_PER_TOKEN,
   redeemCode,
   rotateRefresh,
-} from "../../auth/grants.ts";
+} from "../../auth/grants/grants.ts";
 import type { CodeRecord, GrantRecord } from "../../auth/records.ts";
 import type { WriteOp } from "../../store/store.ts";
 

@@ -10,7 +10,7 @@ import {
   REUSE_MEMORY_MS,
   rotateRefresh,
   type RotateRequest,
-} from "../../auth/grants.ts";
+} from "../../auth/grants/grants.ts";
 import type { ClientRecord, CodeRecord, GrantRecord, RefreshSlot } from "../../auth/records.ts";
 import type { WriteOp } from "../../store/store.ts";
 

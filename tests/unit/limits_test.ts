@@ -1,5 +1,5 @@
 /**
- * `auth/limits.ts`: address buckets, attempts reserved before the check, device lanes
+ * `auth/limits/throttle.ts`: address buckets, attempts reserved before the check, device lanes
  * outside the address and global blocks, and the line of password checks.
  */
 import assert from "node:assert/strict";
@@ -9,7 +9,7 @@ import {
   createLoginThrottle,
   FREE_FAILURES,
   GLOBAL_FAILURES_PER_MINUTE,
-} from "../../auth/limits.ts";
+} from "../../auth/limits/throttle.ts";
 
 Deno.test("addressBucket counts IPv4 as itself and IPv6 per /64", async (t) => {
   const cases: [address: string, bucket: string][] = [

@@ -3,8 +3,8 @@
  * characters, terminal escapes, line breaks, invisible format characters) and quoted.
  */
 import assert from "node:assert/strict";
-import { formatEvent } from "../../auth/activity.ts";
-import { describeError, escapeForLog, quoteForLog } from "../../server/log.ts";
+import { formatEvent } from "../../auth/owner/activity.ts";
+import { describeError, escapeForLog, quoteForLog } from "../../core/log.ts";
 
 /** What must never appear raw in a log line. */
 const RAW_UNSAFE =

@@ -3,7 +3,7 @@
  * `redirectAllowed`, `matchRedirect` and `originAllowed` as tables.
  */
 import assert from "node:assert/strict";
-import { matchRedirect, originAllowed, redirectAllowed } from "../../auth/redirects.ts";
+import { matchRedirect, originAllowed, redirectAllowed } from "../../auth/clients/redirects.ts";
 import { DEFAULT_REDIRECT_ALLOWLIST } from "../../server/options.ts";
 
 Deno.test("redirectAllowed accepts the known clients' redirect URIs", async (t) => {

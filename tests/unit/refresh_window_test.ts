@@ -10,7 +10,7 @@ import {
   type Lifetimes,
   rotateRefresh,
   type RotateRequest,
-} from "../../auth/grants.ts";
+} from "../../auth/grants/grants.ts";
 import type { GrantRecord, RefreshSlot } from "../../auth/records.ts";
 import type { WriteOp } from "../../store/store.ts";
 

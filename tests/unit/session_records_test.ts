@@ -11,7 +11,7 @@ import {
   MAX_SESSION_ID_LENGTH,
   MAX_SESSION_RECORD_BYTES,
   MAX_SESSION_RECORDS_PER_GRANT,
-} from "../../transport/sessions.ts";
+} from "../../transport/mcp/sessions.ts";
 
 const INIT = {
   protocolVersion: "2025-06-18",

@@ -3,13 +3,13 @@
  * whichever store call, the next `/mcp` lookup must not find it in memory.
  */
 import assert from "node:assert/strict";
-import { createGrants } from "../../auth/grants.ts";
+import { createGrants } from "../../auth/grants/grants.ts";
 import type { AccessRecord, GrantRecord } from "../../auth/records.ts";
 import {
   REVOCATION_LOG_TTL_MS,
   REVOCATION_NOTICE_POLL_MS,
   withAccessIndex,
-} from "../../auth/token_index.ts";
+} from "../../auth/grants/token_index.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import type { Store } from "../../store/store.ts";
 

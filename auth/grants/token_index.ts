@@ -18,9 +18,10 @@
  *
  * @module
  */
-import type { Key, Store, WriteOp } from "../store/store.ts";
-import { randomToken } from "./crypto.ts";
-import { type AccessRecord, keys } from "./records.ts";
+import type { Key, Store, WriteOp } from "../../store/store.ts";
+import { randomToken } from "../../core/crypto.ts";
+import type { AccessRecord } from "../records.ts";
+import { keys } from "../../store/keys.ts";
 
 /** Most access-token records kept in the in-memory index. */
 export const ACCESS_INDEX_LIMIT = 10_000;
@@ -88,7 +89,7 @@ export interface AccessIndexOptions {
  *
  * @example Every deletion forgets the token
  * ```ts
- * import { createMemoryStore } from "../store/memory.ts";
+ * import { createMemoryStore } from "../../store/memory.ts";
  * import { withAccessIndex } from "./token_index.ts";
  *
  * const store = withAccessIndex(createMemoryStore());

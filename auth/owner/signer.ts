@@ -5,9 +5,9 @@
  *
  * @module
  */
-import type { Store } from "../store/store.ts";
-import { base64url, fromBase64url } from "./crypto.ts";
-import { keys } from "./records.ts";
+import type { Store } from "../../store/store.ts";
+import { base64url, fromBase64url } from "../../core/crypto.ts";
+import { keys } from "../../store/keys.ts";
 
 /** Signs and verifies payloads. */
 export interface Signer {
@@ -25,7 +25,7 @@ const decoder = new TextDecoder();
  *
  * @example Round trip
  * ```ts
- * import { createMemoryStore } from "../store/memory.ts";
+ * import { createMemoryStore } from "../../store/memory.ts";
  * import { createSigner } from "./signer.ts";
  * const signer = createSigner(createMemoryStore());
  * const signed = await signer.sign({ a: 1 });

@@ -6,16 +6,14 @@
  *
  * @module
  */
-import type { ActivityEntry } from "./activity.ts";
-import { describeEvent } from "./activity.ts";
-import { describeScope } from "./consent_page.ts";
-import type { ClientSummary, GrantSummary } from "./owner_controls.ts";
+import type { ActivityEntry } from "../owner/activity.ts";
+import { describeEvent } from "../owner/activity.ts";
+import { describeScope } from "./consent.ts";
+import type { ClientSummary, GrantSummary } from "../owner/controls.ts";
 import { escapeHtml as e, htmlPage } from "./page.ts";
-import { PASSKEY_SCRIPT, passkeyControls } from "./passkey_page.ts";
-import type { PasskeySummary } from "./passkeys.ts";
-
-/** The path of the owner page. */
-export const OWNER_PATH = "/owner";
+import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
+import type { PasskeySummary } from "../owner/passkeys.ts";
+import { PATHS } from "../../core/paths.ts";
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 
@@ -60,7 +58,7 @@ function actionForm(
   const hidden = Object.entries(fields).map(([k, v]) =>
     `<input type="hidden" name="${e(k)}" value="${e(v)}">`
   ).join("");
-  return `<form method="post" action="${OWNER_PATH}"><input type="hidden" name="csrf" value="${
+  return `<form method="post" action="${PATHS.owner}"><input type="hidden" name="csrf" value="${
     e(csrf)
   }"><input type="hidden" name="action" value="${
     e(action)
@@ -94,7 +92,7 @@ export function signInPage(
 ): Response {
   const password = view.password ?? true;
   const passkey = view.passkey
-    ? `<form method="post" action="${OWNER_PATH}">
+    ? `<form method="post" action="${PATHS.owner}">
 <input type="hidden" name="csrf" value="${e(view.csrf)}">
 <input type="hidden" name="action" value="sign-in">
 ${
@@ -115,7 +113,7 @@ ${
 ${password ? '<p class="or">Or with the owner password:</p>' : ""}`
     : "";
   const passwordForm = password
-    ? `<form method="post" action="${OWNER_PATH}">
+    ? `<form method="post" action="${PATHS.owner}">
 <input type="hidden" name="csrf" value="${e(view.csrf)}">
 <input type="hidden" name="action" value="sign-in">
 <input type="text" name="username" value="owner" autocomplete="username" hidden>

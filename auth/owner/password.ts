@@ -5,15 +5,16 @@
  *
  * @module
  */
-import type { Store } from "../store/store.ts";
+import type { Store } from "../../store/store.ts";
 import {
   generatePassword,
   hashPassword,
   type PasswordHash,
   secretsEqual,
   verifyPassword,
-} from "./crypto.ts";
-import { keys, type PasskeysRecord } from "./records.ts";
+} from "../../core/crypto.ts";
+import type { PasskeysRecord } from "../records.ts";
+import { keys } from "../../store/keys.ts";
 
 /** Decides whether the person at the consent page is the owner. */
 export interface OwnerCheck {

@@ -7,10 +7,9 @@
  *
  * @module
  */
-import type { Store } from "../store/store.ts";
+import type { Store } from "../../store/store.ts";
+import { keys } from "../../store/keys.ts";
 
-/** The store prefix of session records: `[prefix, grantId, sessionId]`. */
-export const SESSION_RECORD_PREFIX = "mcp_session";
 /** How long a session record is kept after it was last written, in ms. */
 export const SESSION_RECORD_TTL_MS = 24 * 3600 * 1000;
 /** Most session records one grant keeps; opening another drops the oldest. */
@@ -48,7 +47,7 @@ const utf8 = new TextEncoder();
  *
  * @example A session saved by one process is found by another
  * ```ts
- * import { createMemoryStore } from "../store/memory.ts";
+ * import { createMemoryStore } from "../../store/memory.ts";
  * import { createSessionRecords } from "./sessions.ts";
  * const store = createMemoryStore();
  * const params = { protocolVersion: "2025-06-18", capabilities: {}, clientInfo: { name: "c", version: "1" } };
@@ -61,7 +60,7 @@ export function createSessionRecords(
   store: Store,
   now: () => number = Date.now,
 ): SessionRecords {
-  const key = (grantId: string, id: string) => [SESSION_RECORD_PREFIX, grantId, id];
+  const key = keys.mcpSession;
   return {
     async save(grantId, id, initialize) {
       if (!initialize || typeof initialize !== "object" || Array.isArray(initialize)) {
@@ -77,7 +76,7 @@ export function createSessionRecords(
         writtenAt: t,
       };
       // Bounded per grant: a token holder opening sessions in a loop keeps the newest.
-      const existing = await store.list<SessionRecord>([SESSION_RECORD_PREFIX, grantId]);
+      const existing = await store.list<SessionRecord>(keys.mcpSessionsOf(grantId));
       const oldest = existing.sort((a, b) => a.value.createdAt - b.value.createdAt)
         .slice(0, Math.max(0, existing.length - MAX_SESSION_RECORDS_PER_GRANT + 1));
       await store.write([

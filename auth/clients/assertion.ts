@@ -7,12 +7,13 @@
  * @module
  */
 import type { JSONWebKeySet, JWK } from "jose";
-import { BodyTooLargeError, readLimited } from "../server/http.ts";
-import { isLoopbackHost } from "../server/options.ts";
-import type { Store } from "../store/store.ts";
-import { FETCH_TIMEOUT_MS, type MetadataFetchDeps } from "./client_metadata.ts";
-import { hashSecret } from "./crypto.ts";
-import { type AssertionJtiRecord, type ClientRecord, keys } from "./records.ts";
+import { BodyTooLargeError, readLimited } from "../../core/http.ts";
+import { isLoopbackHost } from "../../core/config.ts";
+import type { Store } from "../../store/store.ts";
+import { FETCH_TIMEOUT_MS, type MetadataFetchDeps } from "./metadata.ts";
+import { hashSecret } from "../../core/crypto.ts";
+import type { AssertionJtiRecord, ClientRecord } from "../records.ts";
+import { keys } from "../../store/keys.ts";
 import { anyBlocked } from "./ssrf.ts";
 
 /** RFC 7523 2.2: the `client_assertion_type` of a JWT client assertion. */
@@ -69,7 +70,7 @@ export interface AssertionVerifier {
  *
  * @example Reading the claimed client
  * ```ts
- * import { assertionSubject } from "./client_assertion.ts";
+ * import { assertionSubject } from "./assertion.ts";
  * const part = (o: object) => btoa(JSON.stringify(o)).replaceAll("=", "");
  * const jwt = `${part({ alg: "RS256" })}.${part({ sub: "https://c.example/m.json" })}.sig`;
  * if (await assertionSubject(jwt) !== "https://c.example/m.json") throw new Error("not read");
@@ -105,8 +106,8 @@ function signatureKeys(set: unknown): JSONWebKeySet {
  *
  * @example Refusing an assertion that is not a JWT
  * ```ts
- * import { createAssertionVerifier } from "./client_assertion.ts";
- * import { createMemoryStore } from "../store/memory.ts";
+ * import { createAssertionVerifier } from "./assertion.ts";
+ * import { createMemoryStore } from "../../store/memory.ts";
  * const verifier = createAssertionVerifier({
  *   audiences: ["https://me.example.com"], allowInsecureLoopback: false,
  *   store: createMemoryStore(), now: () => Date.now(),

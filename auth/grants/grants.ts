@@ -5,17 +5,17 @@
  *
  * @module
  */
-import type { Plan, Store, WriteOp } from "../store/store.ts";
-import { fromBase64url, timingSafeEqual } from "./crypto.ts";
-import {
-  type AccessRecord,
-  type ClientRecord,
-  type CodeRecord,
-  type GrantRecord,
-  keys,
-  type RefreshIndex,
-  type RefreshSlot,
-} from "./records.ts";
+import type { Plan, Store, WriteOp } from "../../store/store.ts";
+import { fromBase64url, timingSafeEqual } from "../../core/crypto.ts";
+import type {
+  AccessRecord,
+  ClientRecord,
+  CodeRecord,
+  GrantRecord,
+  RefreshIndex,
+  RefreshSlot,
+} from "../records.ts";
+import { keys } from "../../store/keys.ts";
 import { narrowScope } from "./scope.ts";
 
 /** How long a superseded refresh token's index is kept, to catch its reuse, in ms. */

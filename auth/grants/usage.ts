@@ -5,9 +5,10 @@
  *
  * @module
  */
-import type { Plan, Store, WriteOp } from "../store/store.ts";
+import type { Plan, Store, WriteOp } from "../../store/store.ts";
 import { grantWrite } from "./grants.ts";
-import { type AccessRecord, type GrantRecord, keys } from "./records.ts";
+import type { AccessRecord, GrantRecord } from "../records.ts";
+import { keys } from "../../store/keys.ts";
 
 /** How often a grant's `/mcp` use is written, at most, in ms. */
 export const USE_WRITE_INTERVAL_MS = 60_000;

@@ -6,7 +6,7 @@
  *
  * @module
  */
-import { OAuthError } from "../auth/errors.ts";
+import { OAuthError } from "./errors.ts";
 
 /**
  * What the runtime tells the handler about the connection, in any of the forms the
@@ -281,4 +281,13 @@ export async function readJsonObject(
     throw new OAuthError(code, "request body must be a JSON object");
   }
   return value as Record<string, unknown>;
+}
+
+/** Reads one cookie from a request. */
+export function readCookie(request: Request, name: string): string | undefined {
+  for (const part of (request.headers.get("cookie") ?? "").split(";")) {
+    const [k, ...v] = part.trim().split("=");
+    if (k === name) return v.join("=");
+  }
+  return undefined;
 }

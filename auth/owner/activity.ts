@@ -6,11 +6,11 @@
  *
  * @module
  */
-import { quoteForLog } from "../server/log.ts";
-import type { AuthEvent, PersonalMcpEvent } from "../server/options.ts";
-import type { Store } from "../store/store.ts";
-import { randomToken } from "./crypto.ts";
-import { keys } from "./records.ts";
+import { quoteForLog } from "../../core/log.ts";
+import type { AuthEvent, PersonalMcpEvent } from "../../core/config.ts";
+import type { Store } from "../../store/store.ts";
+import { randomToken } from "../../core/crypto.ts";
+import { keys } from "../../store/keys.ts";
 
 /** How many events the ring keeps, in memory and in the store. */
 export const ACTIVITY_LIMIT = 300;
@@ -70,7 +70,7 @@ export interface ActivityLog {
  *
  * @example Recording and reading back
  * ```ts
- * import { createMemoryStore } from "../store/memory.ts";
+ * import { createMemoryStore } from "../../store/memory.ts";
  * import { createActivityLog } from "./activity.ts";
  * const log = createActivityLog(createMemoryStore());
  * log.record({ type: "consent_denied", clientId: "c", clientAddress: "192.0.2.1" });

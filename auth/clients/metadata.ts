@@ -8,17 +8,17 @@
  *
  * @module
  */
-import { BodyTooLargeError, readLimited } from "../server/http.ts";
-import { isLoopbackHost } from "../server/options.ts";
-import type { Store, WriteOp } from "../store/store.ts";
+import { BodyTooLargeError, readLimited } from "../../core/http.ts";
+import { isLoopbackHost } from "../../core/config.ts";
+import type { Store, WriteOp } from "../../store/store.ts";
 import { BUILTIN_DOCUMENTS } from "./builtin_documents.ts";
-import {
-  type AssertionAlg,
-  type ClientAuthMethod,
-  type ClientMetadataCopy,
-  type ClientRecord,
-  keys,
-} from "./records.ts";
+import type {
+  AssertionAlg,
+  ClientAuthMethod,
+  ClientMetadataCopy,
+  ClientRecord,
+} from "../records.ts";
+import { keys } from "../../store/keys.ts";
 import { redirectAllowed } from "./redirects.ts";
 import { anyBlocked } from "./ssrf.ts";
 
@@ -85,7 +85,7 @@ function cacheMs(header: string | null): number | undefined {
  *
  * @example
  * ```ts
- * import { printable } from "./client_metadata.ts";
+ * import { printable } from "./metadata.ts";
  * if (printable('a"b\nc') !== "a\\u0022b\\u000ac") throw new Error(printable('a"b\nc'));
  * ```
  */
@@ -146,7 +146,7 @@ export interface ResolvedDocument {
  *
  * @example A challenge answered, the built-in copy used
  * ```ts
- * import { failureLine } from "./client_metadata.ts";
+ * import { failureLine } from "./metadata.ts";
  * const line = failureLine(
  *   "https://claude.ai/oauth/mcp-oauth-client-metadata",
  *   { kind: "unreachable", reason: "answered 403 with a challenge page", status: 403, cfMitigated: "challenge" },

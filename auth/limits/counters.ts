@@ -6,9 +6,9 @@
  *
  * @module
  */
-import type { Store } from "../store/store.ts";
-import { hashSecret } from "./crypto.ts";
-import { keys } from "./records.ts";
+import type { Store } from "../../store/store.ts";
+import { hashSecret } from "../../core/crypto.ts";
+import { keys } from "../../store/keys.ts";
 
 /** Most counts kept in memory; past it, expired ones go, then all. */
 export const MAX_COUNTED = 10_000;
@@ -98,7 +98,7 @@ export function createMemoryCounters(now: () => number = Date.now): Counters {
  *
  * @example Two servers on one store count together
  * ```ts
- * import { createMemoryStore } from "../store/memory.ts";
+ * import { createMemoryStore } from "../../store/memory.ts";
  * import { storeCounters } from "./counters.ts";
  * const store = createMemoryStore();
  * const a = storeCounters(store), b = storeCounters(store);

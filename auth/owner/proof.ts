@@ -8,11 +8,11 @@
  *
  * @module
  */
-import type { PersonalMcpEvent } from "../server/options.ts";
-import { randomToken } from "./crypto.ts";
-import type { ConcurrencyLimit, LoginThrottle } from "./limits.ts";
-import type { OwnerCheck } from "./owner.ts";
-import { errorPage, readCookie } from "./page.ts";
+import type { PersonalMcpEvent } from "../../core/config.ts";
+import { randomToken } from "../../core/crypto.ts";
+import type { ConcurrencyLimit, LoginThrottle } from "../limits/throttle.ts";
+import type { OwnerCheck } from "./password.ts";
+import { readCookie } from "../../core/http.ts";
 import type { Passkeys } from "./passkeys.ts";
 import type { Signer } from "./signer.ts";
 
@@ -51,41 +51,6 @@ export type ProofOutcome =
   | { ok: false; status: 401; kind: "wrong_password" | "no_password" | "passkey_refused" }
   /** Nobody can prove anything: no password and no passkey is set. */
   | { ok: false; status: 503 };
-
-/**
- * How a refused proof reads on the page that asked for it: the page itself when the
- * server has no credential at all (503); otherwise the status, the words and the
- * headers to show the form again with. `verb` is what the passkey does on that page.
- */
-export function refusalOf(
-  outcome: Exclude<ProofOutcome, { ok: true }>,
-  verb: "approve" | "sign in",
-): Response | { status: 401 | 429; error: string; headers: Record<string, string> } {
-  switch (outcome.status) {
-    case 503:
-      return errorPage(
-        503,
-        "No owner password",
-        "This server has no owner password yet. Set one from the command line (see the README).",
-      );
-    case 429:
-      return {
-        status: 429,
-        error: `Too many wrong passwords. Try again in ${outcome.retryAfterSeconds} seconds.`,
-        headers: { "retry-after": String(outcome.retryAfterSeconds) },
-      };
-    case 401:
-      return {
-        status: 401,
-        error: {
-          wrong_password: "That is not the owner password.",
-          no_password: `This server takes no password: ${verb} with a passkey.`,
-          passkey_refused: "That passkey was not accepted.",
-        }[outcome.kind],
-        headers: {},
-      };
-  }
-}
 
 /** The owner-proof service. */
 export interface OwnerProof {

@@ -78,7 +78,7 @@ function expandIpv6(address: string): number[] | undefined {
  *
  * @example
  * ```ts
- * import { addressBucket } from "./limits.ts";
+ * import { addressBucket } from "./throttle.ts";
  * if (addressBucket("2001:db8:1:2::a") !== addressBucket("2001:db8:1:2:ffff::1")) throw new Error("one /64");
  * if (addressBucket("::ffff:192.0.2.1") !== "192.0.2.1") throw new Error("mapped IPv4");
  * ```
@@ -145,7 +145,7 @@ function createBackoff(counters: Counters, name: string) {
  *
  * @example Five wrong guesses, then a wait; another address is not affected
  * ```ts
- * import { createLoginThrottle } from "./limits.ts";
+ * import { createLoginThrottle } from "./throttle.ts";
  * const throttle = createLoginThrottle();
  * for (let i = 0; i < 5; i++) {
  *   const attempt = await throttle.reserve({ address: "192.0.2.1" });
@@ -255,7 +255,7 @@ export type LoginThrottle = ReturnType<typeof createLoginThrottle>;
  *
  * @example At most two at a time
  * ```ts
- * import { createConcurrencyLimit } from "./limits.ts";
+ * import { createConcurrencyLimit } from "./throttle.ts";
  * const limit = createConcurrencyLimit(2);
  * let running = 0, most = 0;
  * const task = () => limit.run(async () => {

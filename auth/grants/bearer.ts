@@ -5,10 +5,10 @@
  * @module
  */
 import type { AuthInfo } from "@modelcontextprotocol/server";
-import type { ResolvedOptions } from "../server/options.ts";
-import { hashSecret, hashSecretSync, loadSyncHash } from "./crypto.ts";
-import { RESOURCE_METADATA_PATH } from "./endpoints/metadata.ts";
+import type { ResolvedOptions } from "../../core/config.ts";
+import { hashSecret, hashSecretSync, loadSyncHash } from "../../core/crypto.ts";
 import type { IndexedStore } from "./token_index.ts";
+import { PATHS } from "../../core/paths.ts";
 
 /** The 401 of RFC 6750 3 / RFC 9728 5.1, with no body worth parsing. */
 function challenge(
@@ -16,7 +16,7 @@ function challenge(
   error?: { code: "invalid_token" | "invalid_request" | "insufficient_scope"; description: string },
 ): Response {
   const parts = [
-    `resource_metadata="${opts.baseUrl}${RESOURCE_METADATA_PATH}"`,
+    `resource_metadata="${opts.baseUrl}${PATHS.resourceMetadata}"`,
     `scope="${opts.scopes.join(" ")}"`,
   ];
   if (error) parts.push(`error="${error.code}"`, `error_description="${error.description}"`);

@@ -7,11 +7,12 @@
  *
  * @module
  */
-import { BodyTimeoutError, BodyTooLargeError, readForm } from "../server/http.ts";
-import type { PersonalMcpEvent, ResolvedOptions } from "../server/options.ts";
-import { randomToken } from "./crypto.ts";
-import type { Passkeys } from "./passkeys.ts";
-import type { Signer } from "./signer.ts";
+import { BodyTimeoutError, BodyTooLargeError, readForm } from "../../core/http.ts";
+import type { PersonalMcpEvent, ResolvedOptions } from "../../core/config.ts";
+import { randomToken } from "../../core/crypto.ts";
+import type { Passkeys } from "../owner/passkeys.ts";
+import type { ProofOutcome } from "../owner/proof.ts";
+import type { Signer } from "../owner/signer.ts";
 
 /** What every page endpoint (consent, owner, passkey enrolment) is built from. */
 export interface PageEndpointDeps {
@@ -214,11 +215,37 @@ export function isSameOriginPost(request: Request, origin: string): boolean {
   return sameOrigin && (site === null || site === "same-origin" || site === "none");
 }
 
-/** Reads one cookie from a request. */
-export function readCookie(request: Request, name: string): string | undefined {
-  for (const part of (request.headers.get("cookie") ?? "").split(";")) {
-    const [k, ...v] = part.trim().split("=");
-    if (k === name) return v.join("=");
+/**
+ * How a refused proof reads on the page that asked for it: the page itself when the
+ * server has no credential at all (503); otherwise the status, the words and the
+ * headers to show the form again with. `verb` is what the passkey does on that page.
+ */
+export function refusalOf(
+  outcome: Exclude<ProofOutcome, { ok: true }>,
+  verb: "approve" | "sign in",
+): Response | { status: 401 | 429; error: string; headers: Record<string, string> } {
+  switch (outcome.status) {
+    case 503:
+      return errorPage(
+        503,
+        "No owner password",
+        "This server has no owner password yet. Set one from the command line (see the README).",
+      );
+    case 429:
+      return {
+        status: 429,
+        error: `Too many wrong passwords. Try again in ${outcome.retryAfterSeconds} seconds.`,
+        headers: { "retry-after": String(outcome.retryAfterSeconds) },
+      };
+    case 401:
+      return {
+        status: 401,
+        error: {
+          wrong_password: "That is not the owner password.",
+          no_password: `This server takes no password: ${verb} with a passkey.`,
+          passkey_refused: "That passkey was not accepted.",
+        }[outcome.kind],
+        headers: {},
+      };
   }
-  return undefined;
 }

@@ -46,8 +46,8 @@ import {
   BodyTooLargeError,
   CLOSE_CONNECTION,
   readTextWithin,
-} from "../server/http.ts";
-import type { Store } from "../store/store.ts";
+} from "../../core/http.ts";
+import type { Store } from "../../store/store.ts";
 import { type AttachedSession, createAnswerRelay } from "./relay.ts";
 import {
   createSessionRecords,
@@ -56,9 +56,9 @@ import {
   type SessionRecord,
 } from "./sessions.ts";
 import { createMultiplexTransport } from "./multiplex.ts";
-import { type Prompts, registerPrompts } from "./prompts.ts";
-import { registerResources, type Resources } from "./resources.ts";
-import { registerTools, type Tools } from "./tools.ts";
+import { type Prompts, registerPrompts } from "../prompts.ts";
+import { registerResources, type Resources } from "../resources.ts";
+import { registerTools, type Tools } from "../tools.ts";
 
 /** Most 2025-era sessions kept at once; the least recently used goes first. */
 export const MAX_SESSIONS = 100;

@@ -10,9 +10,7 @@
  * @module
  */
 import { escapeHtml as e, htmlPage } from "./page.ts";
-
-/** The path of the enrolment page (the one-time link opens it; its form posts back here). */
-export const PASSKEY_PATH = "/owner/passkey";
+import { PATHS } from "../../core/paths.ts";
 
 /**
  * The page script: reads the WebAuthn options from the button's `data-options`, asks
@@ -125,7 +123,7 @@ ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 <p>A passkey lets you approve apps and sign in to the owner page with this device's
 screen lock or a security key, instead of the owner password. It works on
 ${e(view.rpId)} only, so a look-alike page cannot use it.</p>
-<form method="post" action="${PASSKEY_PATH}">
+<form method="post" action="${PATHS.passkey}">
 <input type="hidden" name="enrol" value="${e(view.enrol)}">
 <label for="name">Name of this passkey</label>
 <input type="text" id="name" name="name" value="${

@@ -6,18 +6,17 @@
  *
  * @module
  */
-import type { PersonalMcpEvent } from "../server/options.ts";
-import type { Store } from "../store/store.ts";
+import type { PersonalMcpEvent } from "../../core/config.ts";
+import type { Store } from "../../store/store.ts";
 import {
   type ActivityEntry,
   type ActivityLog,
   createActivityLog,
   isAuthEvent,
 } from "./activity.ts";
-import { isMetadataClientId } from "./clients.ts";
-import { hashPassword } from "./crypto.ts";
-import { createGrants, type Grants } from "./grants.ts";
-import { PASSKEY_PATH } from "./passkey_page.ts";
+import { isMetadataClientId } from "../clients/registry.ts";
+import { hashPassword } from "../../core/crypto.ts";
+import { createGrants, type Grants } from "../grants/grants.ts";
 import {
   createPasskeys,
   passkeyRpId,
@@ -26,8 +25,10 @@ import {
   type RemovalResult,
   removeOwnerPassword,
 } from "./passkeys.ts";
-import { type ClientRecord, type GrantRecord, keys } from "./records.ts";
-import { withAccessIndex } from "./token_index.ts";
+import type { ClientRecord, GrantRecord } from "../records.ts";
+import { keys } from "../../store/keys.ts";
+import { withAccessIndex } from "../grants/token_index.ts";
+import { PATHS } from "../../core/paths.ts";
 
 /** One connected app: a grant, as the owner sees it. */
 export interface GrantSummary {
@@ -158,7 +159,7 @@ function summarize(grant: GrantRecord, client: ClientRecord | undefined, t: numb
  *
  * @example Disconnecting every app of one client
  * ```ts
- * import { createPersonalMcp } from "../mod.ts";
+ * import { createPersonalMcp } from "../../mod.ts";
  *
  * const app = createPersonalMcp({}, { baseUrl: "http://127.0.0.1:8787", password: "correct horse battery" });
  * for (const grant of await app.owner.listGrants()) {
@@ -274,7 +275,7 @@ export function createOwnerControls(deps: OwnerControlsDeps): OwnerControls {
       }
       const { token, expiresAt } = await deps.passkeys.mintLink(name);
       deps.emit({ type: "passkey_link_created", clientAddress: by });
-      return { url: `${baseUrl}${PASSKEY_PATH}?token=${token}`, expiresAt };
+      return { url: `${baseUrl}${PATHS.passkey}?token=${token}`, expiresAt };
     },
     async removePassword(by) {
       const removed = await removeOwnerPassword(store);
@@ -292,8 +293,8 @@ export function createOwnerControls(deps: OwnerControlsDeps): OwnerControls {
  *
  * @example Listing grants of a stopped server's state
  * ```ts
- * import { createMemoryStore } from "../store/memory.ts";
- * import { ownerControlsOn } from "./owner_controls.ts";
+ * import { createMemoryStore } from "../../store/memory.ts";
+ * import { ownerControlsOn } from "./controls.ts";
  * const { controls, close } = ownerControlsOn(createMemoryStore());
  * if ((await controls.listGrants()).length !== 0) throw new Error("a fresh store has no grants");
  * await close();

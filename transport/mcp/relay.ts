@@ -26,10 +26,9 @@ import {
   type TransportSendOptions,
   type WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
-import type { Store } from "../store/store.ts";
+import type { Store } from "../../store/store.ts";
+import { keys } from "../../store/keys.ts";
 
-/** The store prefix of answers on their way to the process that asked. */
-export const ANSWER_PREFIX = "mcp_answer";
 /**
  * How long a request of this process waits for an answer relayed through the store,
  * and how long a relayed answer is kept, in ms (the SDK's own request timeout, 60 s
@@ -115,7 +114,7 @@ export function createAnswerRelay(
 ): AnswerRelay {
   const tag = [...crypto.getRandomValues(new Uint8Array(4))]
     .map((b) => b.toString(16).padStart(2, "0")).join("");
-  const answerKey = (sessionId: string, id: string) => [ANSWER_PREFIX, sessionId, id];
+  const answerKey = keys.mcpAnswer;
 
   return {
     attach(sessionId, grantId, transport) {

@@ -17,15 +17,15 @@ import type {
   AuthenticatorTransport,
   RegistrationResponseJSON,
 } from "@simplewebauthn/server";
-import type { Plan, Store } from "../store/store.ts";
-import { base64url, fromBase64url, hashSecret, randomToken } from "./crypto.ts";
-import {
-  keys,
-  type PasskeyChallengeRecord,
-  type PasskeyLinkRecord,
-  type PasskeyRecord,
-  type PasskeysRecord,
-} from "./records.ts";
+import type { Plan, Store } from "../../store/store.ts";
+import { base64url, fromBase64url, hashSecret, randomToken } from "../../core/crypto.ts";
+import type {
+  PasskeyChallengeRecord,
+  PasskeyLinkRecord,
+  PasskeyRecord,
+  PasskeysRecord,
+} from "../records.ts";
+import { keys } from "../../store/keys.ts";
 
 /** How long an enrolment link stays valid, in ms. */
 export const PASSKEY_LINK_TTL_MS = 15 * 60 * 1000;

@@ -3,8 +3,8 @@
  *
  * @module
  */
-import type { ResolvedOptions } from "../server/options.ts";
-import { OAuthError } from "./errors.ts";
+import type { ResolvedOptions } from "../../core/config.ts";
+import { OAuthError } from "../../core/errors.ts";
 
 /**
  * What to grant for a requested scope string: the offered scopes it names, always

@@ -7,22 +7,23 @@
  *
  * @module
  */
-import type { Store } from "../store/store.ts";
+import type { Store } from "../../store/store.ts";
 import {
   AssertionError,
   assertionSubject,
   type AssertionVerifier,
   JWT_BEARER_ASSERTION,
-} from "./client_assertion.ts";
+} from "./assertion.ts";
 import {
   DocumentError,
   type DocumentFailure,
   type DocumentSource,
   type MetadataResolver,
-} from "./client_metadata.ts";
-import { fromBase64url, hashSecret, timingSafeEqual } from "./crypto.ts";
-import { OAuthError } from "./errors.ts";
-import { type ClientRecord, keys } from "./records.ts";
+} from "./metadata.ts";
+import { fromBase64url, hashSecret, timingSafeEqual } from "../../core/crypto.ts";
+import { OAuthError } from "../../core/errors.ts";
+import type { ClientRecord } from "../records.ts";
+import { keys } from "../../store/keys.ts";
 
 /** Longest metadata-document URL accepted as a client_id, in characters (URLs are ASCII). */
 export const MAX_METADATA_URL_LENGTH = 2000;

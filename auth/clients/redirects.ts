@@ -4,7 +4,7 @@
  *
  * @module
  */
-import { isLoopbackHost } from "../server/options.ts";
+import { isLoopbackHost } from "../../core/config.ts";
 
 // Schemes that run code or read local data in a browser: never a redirect target.
 const FORBIDDEN_SCHEMES = new Set([

@@ -5,9 +5,9 @@
  *
  * @module
  */
-import { randomToken } from "./crypto.ts";
+import { randomToken } from "../../core/crypto.ts";
 import { escapeHtml, htmlPage, layout, pageHeaders } from "./page.ts";
-import { PASSKEY_SCRIPT, passkeyControls } from "./passkey_page.ts";
+import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
 
 export { errorPage, escapeHtml } from "./page.ts";
 
@@ -28,7 +28,7 @@ export const UNNAMED_APP = "An unnamed app";
  *
  * @example
  * ```ts
- * import { displayName } from "./consent_page.ts";
+ * import { displayName } from "./consent.ts";
  * if (displayName("\u200b\u200d") !== "An unnamed app") throw new Error("blank name shown");
  * if (displayName("exe.\u202etxt") !== "exe.txt") throw new Error("override kept");
  * ```

@@ -1,0 +1,32 @@
+/**
+ * The one table of the server's paths. Every layer that names a path (the router, the
+ * bearer gate's challenge, links on pages, the owner commands' messages) reads it here.
+ *
+ * @module
+ */
+
+/** Every path the server answers, relative to `baseUrl`'s origin. */
+export const PATHS = {
+  /** The MCP endpoint (streamable HTTP). */
+  mcp: "/mcp",
+  /** RFC 9728 3.3: the protected-resource metadata at the root, for clients that look there. */
+  resourceMetadataRoot: "/.well-known/oauth-protected-resource",
+  /** RFC 9728 3.1: the protected-resource metadata of `/mcp`. */
+  resourceMetadata: "/.well-known/oauth-protected-resource/mcp",
+  /** RFC 8414 3: the authorization server's metadata. */
+  authorizationServerMetadata: "/.well-known/oauth-authorization-server",
+  /** RFC 7591: Dynamic Client Registration. */
+  register: "/register",
+  /** RFC 6749 3.2: the token endpoint. */
+  token: "/token",
+  /** RFC 7009: token revocation. */
+  revoke: "/revoke",
+  /** RFC 6749 3.1: the authorization endpoint (the consent page). */
+  authorize: "/authorize",
+  /** The owner page. */
+  owner: "/owner",
+  /** Passkey enrolment, under the owner page. */
+  passkey: "/owner/passkey",
+  /** Liveness. */
+  healthz: "/healthz",
+} as const;
