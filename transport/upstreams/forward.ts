@@ -1,0 +1,258 @@
+/**
+ * The gateway's request handlers on each downstream SDK server: the owner's own tools,
+ * prompts and resources answer as before, and everything the upstreams offer is listed
+ * beside them and forwarded to the upstream that owns it.
+ *
+ * Why handlers and not `McpServer.registerTool()`: a registered tool's schemas are
+ * Standard Schemas that the SDK converts for `tools/list` and validates on every call
+ * (input, and output against `structuredContent`), and its result is projected again
+ * (`projectCallToolResult`). An upstream's tool is the upstream's: its `inputSchema` and
+ * `outputSchema` go out exactly as it listed them, its arguments reach it as sent, and
+ * its result comes back whole. Registering also costs one registration per tool per
+ * server instance, and a `list_changed` per registration. So `tools/list`,
+ * `tools/call`, `prompts/*` and `resources/*` are installed with the low-level
+ * `setRequestHandler`, each asking the McpServer's own handler (kept from before) for
+ * the owner's part. The SDK's own handler is read through `_getRequestHandler`, the
+ * hook its role classes use for the same purpose (SDK 2.4.0, pinned).
+ *
+ * @module
+ */
+import type { Client } from "@modelcontextprotocol/client";
+import {
+  type CallToolResult,
+  type McpServer,
+  ProtocolError,
+  ProtocolErrorCode,
+  type Server,
+  type ServerContext,
+} from "@modelcontextprotocol/server";
+import type { Catalog } from "./catalog.ts";
+import type { CallTable } from "./calls.ts";
+import { quoted } from "./namespace.ts";
+
+/** What the handlers need to know of one upstream (G1's `Upstream` satisfies it). */
+export interface GatewayUpstream {
+  readonly name: string;
+  readonly config: {
+    name: string;
+    prefix?: string;
+    rename?: Record<string, string>;
+    timeoutMs: number;
+  };
+  status(): { state: string; lastError?: string };
+  /** The connected client; throws (naming the server and its state) when not running. */
+  client(): Client;
+  onStateChange(listener: (status: { state: string }) => void): () => void;
+}
+
+type Handler = (request: unknown, ctx: ServerContext) => Promise<Record<string, unknown>>;
+
+/** Where the handlers find upstreams, routes and calls in flight. */
+export interface ForwardDeps {
+  /** The catalog as it stands (replaced when the upstreams start). */
+  catalog(): Catalog;
+  calls: CallTable;
+  upstream(name: string): GatewayUpstream | undefined;
+}
+
+/** Why an upstream could not answer, in one line naming it and its state. */
+function failure(upstream: GatewayUpstream, error: unknown): string {
+  const name = quoted(upstream.name);
+  const code = (error as { code?: unknown })?.code;
+  if (code === "REQUEST_TIMEOUT") {
+    return `Upstream server ${name} did not answer within ${upstream.config.timeoutMs} ms`;
+  }
+  const state = upstream.status().state;
+  const message = error instanceof Error ? error.message : String(error);
+  return `Upstream server ${name} (${state}) could not answer: ${message.slice(0, 500)}`;
+}
+
+/**
+ * Runs `send` against the upstream's client with the downstream call registered as in
+ * flight. An error the upstream answered (JSON-RPC) is passed on as it is; anything else
+ * (not running, timed out, connection lost) is `onFailure`'s.
+ */
+async function relay<T>(
+  deps: ForwardDeps,
+  server: Server,
+  ctx: ServerContext,
+  upstream: GatewayUpstream,
+  send: (client: Client) => Promise<T>,
+  onFailure: (message: string) => T,
+): Promise<T> {
+  let client: Client;
+  try {
+    client = upstream.client();
+  } catch (error) {
+    return onFailure(failure(upstream, error));
+  }
+  const leave = deps.calls.enter(upstream.name, { server, ctx, sessionId: ctx.sessionId });
+  try {
+    return await send(client);
+  } catch (error) {
+    if (error instanceof ProtocolError) {
+      throw new ProtocolError(error.code, error.message, error.data);
+    }
+    return onFailure(failure(upstream, error));
+  } finally {
+    leave();
+  }
+}
+
+/** A JSON-RPC error for a non-tool request the upstream could not answer. */
+function unavailable(message: string): never {
+  throw new ProtocolError(ProtocolErrorCode.InternalError, message);
+}
+
+/** The request options of a forwarded request: timeout, cancellation, progress. */
+function requestOptions(upstream: GatewayUpstream, ctx: ServerContext) {
+  const token = ctx.mcpReq._meta?.progressToken;
+  return {
+    signal: ctx.mcpReq.signal,
+    timeout: upstream.config.timeoutMs,
+    // Progress from the upstream restarts its timeout (issue 21: `timeoutMs`).
+    resetTimeoutOnProgress: true,
+    onprogress: (progress: { progress: number; total?: number; message?: string }) => {
+      if (token === undefined) return;
+      ctx.mcpReq.notify({
+        method: "notifications/progress",
+        params: { ...progress, progressToken: token },
+      }).catch(() => {});
+    },
+  };
+}
+
+/** Forwards a `tools/call` of an exposed upstream tool; undefined when the name is not one. */
+function callTool(
+  deps: ForwardDeps,
+  server: Server,
+  request: { params: { name: string; arguments?: Record<string, unknown> } },
+  ctx: ServerContext,
+): Promise<CallToolResult> | undefined {
+  const target = deps.catalog().tool(request.params.name);
+  const upstream = target && deps.upstream(target.server);
+  if (!target || !upstream) return undefined;
+  const params = {
+    name: target.name,
+    ...(request.params.arguments !== undefined ? { arguments: request.params.arguments } : {}),
+  };
+  return relay(
+    deps,
+    server,
+    ctx,
+    upstream,
+    // request(), not callTool(): the SDK client would check structuredContent against
+    // the upstream's outputSchema, and the result is the upstream's to vouch for.
+    (client) =>
+      client.request({ method: "tools/call", params }, requestOptions(upstream, ctx)) as Promise<
+        CallToolResult
+      >,
+    (text) => ({ content: [{ type: "text", text }], isError: true }),
+  );
+}
+
+/** Installs `handler` for `method` in place of the SDK's, which it may call as `own`. */
+function install(
+  server: Server,
+  method: string,
+  handler: (
+    request: { params?: Record<string, unknown> },
+    ctx: ServerContext,
+    own?: Handler,
+  ) => unknown,
+): void {
+  // SDK 2.4.0: the stored handler the McpServer installed (or none).
+  const own = (server as unknown as { _getRequestHandler(m: string): Handler | undefined })
+    ._getRequestHandler(method);
+  const set = server.setRequestHandler.bind(server) as (
+    method: string,
+    handler: (request: unknown, ctx: ServerContext) => unknown,
+  ) => void;
+  set(method, (request, ctx) => handler(request as { params?: Record<string, unknown> }, ctx, own));
+}
+
+/** Concatenates the owner's list (when there is one) with the upstreams'. */
+async function listed<T>(
+  own: Handler | undefined,
+  request: unknown,
+  ctx: ServerContext,
+  key: string,
+  upstream: T[],
+): Promise<Record<string, unknown>> {
+  const mine = own ? ((await own(request, ctx))[key] as T[] | undefined) ?? [] : [];
+  return { [key]: upstream.length === 0 ? mine : [...mine, ...upstream] };
+}
+
+/**
+ * Installs the gateway's handlers on one downstream server instance. Runs once per
+ * instance (at build, before it connects), after every registration of the owner's.
+ */
+export function installGateway(mcp: McpServer, deps: ForwardDeps): void {
+  const server = mcp.server;
+  server.registerCapabilities({
+    tools: { listChanged: true },
+    prompts: { listChanged: true },
+    resources: { listChanged: true },
+  });
+  const catalog = () => deps.catalog();
+  install(server, "tools/list", (r, ctx, own) => listed(own, r, ctx, "tools", catalog().tools()));
+  install(server, "tools/call", (request, ctx, own) => {
+    const forwarded = callTool(deps, server, request as never, ctx);
+    if (forwarded) return forwarded;
+    if (own) return own(request, ctx);
+    throw new ProtocolError(
+      ProtocolErrorCode.InvalidParams,
+      `Tool ${request.params?.name} not found`,
+    );
+  });
+  install(
+    server,
+    "prompts/list",
+    (r, ctx, own) => listed(own, r, ctx, "prompts", catalog().prompts()),
+  );
+  install(server, "prompts/get", (request, ctx, own) => {
+    const params = request.params as { name: string; arguments?: Record<string, string> };
+    const target = catalog().prompt(params.name);
+    const upstream = target && deps.upstream(target.server);
+    if (!target || !upstream) {
+      if (own) return own(request, ctx);
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Prompt ${params.name} not found`);
+    }
+    const forwarded = { ...params, name: target.name };
+    return relay(
+      deps,
+      server,
+      ctx,
+      upstream,
+      (client) => client.getPrompt(forwarded, requestOptions(upstream, ctx)),
+      unavailable,
+    );
+  });
+  install(
+    server,
+    "resources/list",
+    (r, ctx, own) => listed(own, r, ctx, "resources", catalog().resources()),
+  );
+  install(
+    server,
+    "resources/templates/list",
+    (r, ctx, own) => listed(own, r, ctx, "resourceTemplates", catalog().templates()),
+  );
+  install(server, "resources/read", (request, ctx, own) => {
+    const uri = String(request.params?.uri);
+    const name = catalog().resourceServer(uri);
+    const upstream = name === undefined ? undefined : deps.upstream(name);
+    if (!upstream) {
+      if (own) return own(request, ctx);
+      throw new ProtocolError(ProtocolErrorCode.ResourceNotFound, `Resource ${uri} not found`);
+    }
+    return relay(
+      deps,
+      server,
+      ctx,
+      upstream,
+      (client) => client.readResource({ uri }, requestOptions(upstream, ctx)),
+      unavailable,
+    );
+  });
+}

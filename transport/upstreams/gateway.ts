@@ -1,0 +1,197 @@
+/**
+ * The gateway: every upstream server's tools, prompts and resources served by each
+ * downstream server instance the MCP endpoint builds, kept current as upstreams change.
+ *
+ * - At start every upstream is listed; names or URIs that break the namespace refuse the
+ *   start with one error listing every offender (issue 21).
+ * - An upstream's `list_changed`, or its (re)connection, lists it again; offenders are
+ *   then left out and reported (a running server does not stop), and every open
+ *   downstream session whose list changed is told with a `list_changed` of its own.
+ * - What passes through on each request is in forward.ts and calls.ts.
+ *
+ * @module
+ */
+import type { Client } from "@modelcontextprotocol/client";
+import type {
+  ClientCapabilities,
+  LoggingMessageNotification,
+  McpServer,
+} from "@modelcontextprotocol/server";
+import { createCatalog, fetchListing, type OwnNames } from "./catalog.ts";
+import { createCallTable, GATEWAY_CLIENT_CAPABILITIES, setupRelay } from "./calls.ts";
+import { type GatewayUpstream, installGateway } from "./forward.ts";
+
+export type { GatewayUpstream } from "./forward.ts";
+
+/** What {@linkcode createGateway} is built from. */
+export interface GatewayOptions {
+  /** The names and URIs of the owner's own tools, prompts and resources. */
+  own?: OwnNames;
+  /** A log message from an upstream that no single session's call could take. */
+  onLog?: (upstream: string, params: LoggingMessageNotification["params"]) => void;
+  /** Something the owner should read: offenders left out after start, a failed listing. */
+  onWarning?: (message: string) => void;
+}
+
+/** The gateway, between the upstream connections and the downstream server instances. */
+export interface Gateway {
+  /** Declared to every upstream at initialize: sampling, elicitation (form, url), roots. */
+  readonly clientCapabilities: ClientCapabilities;
+  /** Installs the handlers of an upstream's requests on its client, before it connects. */
+  setupClient(client: Client, upstream: { name: string }): void;
+  /**
+   * Lists every upstream once it is up (or has failed to come up) and watches their
+   * state from then on. Rejects with one Error listing every offender.
+   */
+  start(
+    upstreams: readonly GatewayUpstream[],
+    ready?: (u: GatewayUpstream) => Promise<void>,
+  ): Promise<void>;
+  /** Installs the gateway on one downstream server instance (MCP endpoint's `configureServer`). */
+  configureServer(server: McpServer): void;
+  /** Lists one upstream again now (what a `list_changed` from it does). */
+  refresh(name: string): Promise<void>;
+  /** Stops watching the upstreams. */
+  close(): void;
+}
+
+type Kind = "tools" | "prompts" | "resources";
+
+/**
+ * Creates the gateway.
+ *
+ * @example Wiring (server/create.ts does this)
+ * ```ts ignore
+ * const gateway = createGateway({ own: { tools: Object.keys(tools) } });
+ * const set = startUpstreams(configs, {
+ *   setupClient: gateway.setupClient,
+ *   clientCapabilities: gateway.clientCapabilities,
+ * });
+ * await gateway.start(set.upstreams, (u) => u.ready());
+ * createMcpEndpoint(tools, { ...options, configureServer: gateway.configureServer });
+ * ```
+ */
+export function createGateway(options: GatewayOptions = {}): Gateway {
+  const byName = new Map<string, GatewayUpstream>();
+  let catalog = createCatalog([], options.own ?? {});
+  const calls = createCallTable();
+  // Every instance built, weakly: a closed session's server is collected with it.
+  const instances = new Set<WeakRef<McpServer>>();
+  const unwatch: Array<() => void> = [];
+  const refreshing = new Map<string, Promise<void>>();
+  const again = new Set<string>();
+  const deps = { catalog: () => catalog, calls, upstream: (n: string) => byName.get(n) };
+  const warn = (message: string) => options.onWarning?.(message);
+
+  /** Tells every open 2025-era session that the lists of `kinds` changed. */
+  function notify(kinds: Kind[]): void {
+    for (const ref of instances) {
+      const server = ref.deref();
+      if (!server) {
+        instances.delete(ref);
+        continue;
+      }
+      // Only a session holds a channel for a notification tied to no request.
+      if (!server.isConnected() || server.server.transport?.sessionId === undefined) continue;
+      for (const kind of kinds) {
+        const send = kind === "tools"
+          ? server.sendToolListChanged()
+          : kind === "prompts"
+          ? server.sendPromptListChanged()
+          : server.sendResourceListChanged();
+        Promise.resolve(send).catch(() => {});
+      }
+    }
+  }
+
+  function snapshot(): Record<Kind, string> {
+    return {
+      tools: JSON.stringify(catalog.tools()),
+      prompts: JSON.stringify(catalog.prompts()),
+      resources: JSON.stringify([catalog.resources(), catalog.templates()]),
+    };
+  }
+
+  /** Lists one upstream (serialised per upstream: a change during a listing lists again). */
+  function refresh(name: string): Promise<void> {
+    const running = refreshing.get(name);
+    if (running) {
+      again.add(name);
+      return running;
+    }
+    const upstream = byName.get(name);
+    if (!upstream) return Promise.resolve();
+    const task = (async () => {
+      do {
+        again.delete(name);
+        const before = snapshot();
+        try {
+          const listing = await fetchListing(upstream.client(), upstream.config.timeoutMs);
+          catalog.set(upstream.config, listing);
+        } catch (error) {
+          warn(
+            `upstream ${name}: listing failed: ${error instanceof Error ? error.message : error}`,
+          );
+          continue;
+        }
+        for (const offender of catalog.rebuild()) warn(`left out: ${offender}`);
+        const after = snapshot();
+        notify((["tools", "prompts", "resources"] as Kind[]).filter((k) => before[k] !== after[k]));
+      } while (again.has(name));
+    })().finally(() => refreshing.delete(name));
+    refreshing.set(name, task);
+    return task;
+  }
+
+  return {
+    clientCapabilities: GATEWAY_CLIENT_CAPABILITIES,
+    setupClient(client, upstream) {
+      setupRelay(client, upstream.name, calls, {
+        onLog: (name, params) => options.onLog?.(name, params),
+        onListChanged: (name) => void refresh(name),
+      });
+    },
+    async start(upstreams, ready) {
+      for (const upstream of upstreams) byName.set(upstream.name, upstream);
+      catalog = createCatalog(upstreams.map((u) => u.config), options.own ?? {});
+      await Promise.all(upstreams.map(async (upstream) => {
+        try {
+          await ready?.(upstream);
+          catalog.set(
+            upstream.config,
+            await fetchListing(upstream.client(), upstream.config.timeoutMs),
+          );
+        } catch (error) {
+          // Down at start: nothing of it is listed until it comes up.
+          warn(
+            `upstream ${upstream.name} not listed at start: ${
+              error instanceof Error ? error.message : error
+            }`,
+          );
+        }
+      }));
+      const offenders = catalog.rebuild();
+      if (offenders.length > 0) {
+        throw new Error(
+          `The upstream servers' names do not fit one namespace (give the server a "prefix" or a "rename" map):\n  ${
+            offenders.join("\n  ")
+          }`,
+        );
+      }
+      for (const upstream of upstreams) {
+        // A (re)connected upstream may offer something else than before.
+        unwatch.push(upstream.onStateChange((status) => {
+          if (status.state === "running") void refresh(upstream.name);
+        }));
+      }
+    },
+    configureServer(server) {
+      installGateway(server, deps);
+      instances.add(new WeakRef(server));
+    },
+    refresh,
+    close() {
+      for (const stop of unwatch.splice(0)) stop();
+    },
+  };
+}
