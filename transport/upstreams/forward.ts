@@ -104,9 +104,14 @@ function unavailable(message: string): never {
   throw new ProtocolError(ProtocolErrorCode.InternalError, message);
 }
 
-/** The request options of a forwarded request: timeout, cancellation, progress. */
+/**
+ * The request options of a forwarded request: timeout, cancellation, progress. The
+ * progress notifications sent downstream are kept until `flush()`, which the answer
+ * waits for: the last one must not arrive after the result that ends the stream.
+ */
 function requestOptions(upstream: GatewayUpstream, ctx: ServerContext) {
   const token = ctx.mcpReq._meta?.progressToken;
+  const sent = new Set<Promise<void>>();
   return {
     signal: ctx.mcpReq.signal,
     timeout: upstream.config.timeoutMs,
@@ -114,12 +119,26 @@ function requestOptions(upstream: GatewayUpstream, ctx: ServerContext) {
     resetTimeoutOnProgress: true,
     onprogress: (progress: { progress: number; total?: number; message?: string }) => {
       if (token === undefined) return;
-      ctx.mcpReq.notify({
+      const sending = ctx.mcpReq.notify({
         method: "notifications/progress",
         params: { ...progress, progressToken: token },
-      }).catch(() => {});
+      }).catch(() => {}).finally(() => sent.delete(sending));
+      sent.add(sending);
     },
+    flush: () => Promise.all(sent),
   };
+}
+
+/** Sends with `requestOptions`, then waits for the progress notifications sent meanwhile. */
+async function withProgress<T>(
+  upstream: GatewayUpstream,
+  ctx: ServerContext,
+  send: (options: ReturnType<typeof requestOptions>) => Promise<T>,
+): Promise<T> {
+  const options = requestOptions(upstream, ctx);
+  const result = await send(options);
+  await options.flush();
+  return result;
 }
 
 /** Forwards a `tools/call` of an exposed upstream tool; undefined when the name is not one. */
@@ -144,9 +163,12 @@ function callTool(
     // request(), not callTool(): the SDK client would check structuredContent against
     // the upstream's outputSchema, and the result is the upstream's to vouch for.
     (client) =>
-      client.request({ method: "tools/call", params }, requestOptions(upstream, ctx)) as Promise<
-        CallToolResult
-      >,
+      withProgress(
+        upstream,
+        ctx,
+        (options) =>
+          client.request({ method: "tools/call", params }, options) as Promise<CallToolResult>,
+      ),
     (text) => ({ content: [{ type: "text", text }], isError: true }),
   );
 }
@@ -224,7 +246,7 @@ export function installGateway(mcp: McpServer, deps: ForwardDeps): void {
       server,
       ctx,
       upstream,
-      (client) => client.getPrompt(forwarded, requestOptions(upstream, ctx)),
+      (client) => withProgress(upstream, ctx, (options) => client.getPrompt(forwarded, options)),
       unavailable,
     );
   });
@@ -251,7 +273,7 @@ export function installGateway(mcp: McpServer, deps: ForwardDeps): void {
       server,
       ctx,
       upstream,
-      (client) => client.readResource({ uri }, requestOptions(upstream, ctx)),
+      (client) => withProgress(upstream, ctx, (options) => client.readResource({ uri }, options)),
       unavailable,
     );
   });

@@ -1,0 +1,323 @@
+/**
+ * The gateway's relay (issue 21), in process: the real server-everything over stdio as
+ * the upstream, the server's own fetch handler behind the bearer gate, the SDK client
+ * downstream in both protocol eras. Everything an upstream offers passes through whole:
+ * definitions, every result kind, progress, sampling and elicitation round trips,
+ * resources, prompts, list_changed; an upstream that cannot answer gives a clear error.
+ */
+import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
+import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
+import assert from "node:assert/strict";
+import {
+  createGateway,
+  type Gateway,
+  type GatewayUpstream,
+} from "../../transport/upstreams/gateway.ts";
+import {
+  MCP_URL,
+  mcpPost,
+  registerClient,
+  ROOT,
+  rpcMessage,
+  testServer,
+  tokensFor,
+} from "../fixtures.ts";
+
+const EVERYTHING = `${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js`;
+
+/** A plain SDK client over the SDK's stdio transport, behind the gateway's upstream shape. */
+async function stdioUpstream(
+  gateway: Gateway,
+  name: string,
+  args: string[],
+  config: Partial<GatewayUpstream["config"]> = {},
+): Promise<GatewayUpstream & { close(): Promise<void>; down: boolean }> {
+  const client = new Client({ name: "personal-mcp-gateway", version: "test" }, {
+    capabilities: gateway.clientCapabilities,
+  });
+  const upstream = {
+    name,
+    config: { name, timeoutMs: 10_000, ...config },
+    down: false,
+    status: () => ({ state: upstream.down ? "restarting" : "running" }),
+    client: () => {
+      if (upstream.down) throw new Error(`upstream server "${name}" is restarting`);
+      return client;
+    },
+    onStateChange: () => () => {},
+    close: () => client.close(),
+  };
+  gateway.setupClient(client, upstream);
+  await client.connect(new StdioClientTransport({ command: "node", args, stderr: "ignore" }));
+  return upstream;
+}
+
+/** A direct SDK client of server-everything, to compare what the gateway passes on. */
+async function directEverything(): Promise<Client> {
+  const client = new Client({ name: "direct", version: "test" }, {
+    capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: {} },
+  });
+  await client.connect(
+    new StdioClientTransport({ command: "node", args: [EVERYTHING, "stdio"], stderr: "ignore" }),
+  );
+  return client;
+}
+
+async function setup() {
+  const gateway = createGateway({ own: { tools: ["hello"] } });
+  const everything = await stdioUpstream(gateway, "everything", [EVERYTHING, "stdio"]);
+  await gateway.start([everything]);
+  const server = testServer({ configureServer: gateway.configureServer });
+  const tokens = await tokensFor(server.app, await registerClient(server.app));
+  const fetchApp = (input: string | URL | Request, init?: RequestInit) =>
+    server.app.fetch(new Request(input, init));
+  async function connect(
+    options: ConstructorParameters<typeof Client>[1] = {},
+    setupClient?: (client: Client) => void,
+  ): Promise<Client> {
+    const client = new Client({ name: "downstream", version: "1.0.0" }, options);
+    setupClient?.(client);
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(MCP_URL), {
+        fetch: fetchApp,
+        requestInit: { headers: { authorization: `Bearer ${tokens.access_token}` } },
+      }),
+    );
+    return client;
+  }
+  const closeAll = async () => {
+    gateway.close();
+    await everything.close();
+  };
+  return { gateway, everything, server, tokens, connect, closeAll };
+}
+
+const withoutName = <T extends { name: string }>(x: T) => ({ ...x, name: "" });
+
+Deno.test("the gateway passes server-everything through whole, in a 2025-era session", async (t) => {
+  const { connect, closeAll } = await setup();
+  const direct = await directEverything();
+  const client = await connect({
+    capabilities: { sampling: {}, elicitation: { form: {}, url: {} } },
+  }, (c) => {
+    c.setRequestHandler("sampling/createMessage", (request) => ({
+      role: "assistant",
+      model: "test-model",
+      content: {
+        type: "text",
+        text: `sampled: ${JSON.stringify(request.params.messages[0]?.content)}`,
+      },
+    }));
+    c.setRequestHandler("elicitation/create", () => ({
+      action: "accept",
+      content: {
+        name: "Ada",
+        check: true,
+        email: "ada@example.com",
+        integer: 7,
+        number: 1.5,
+        color: "red",
+      },
+    }));
+  });
+  try {
+    await t.step("tools: the owner's own and every upstream tool, definitions whole", async () => {
+      const { tools } = await client.listTools();
+      const upstream = (await direct.listTools()).tools;
+      assert.ok(tools.some((tool) => tool.name === "hello"));
+      for (const original of upstream) {
+        const exposed = tools.find((tool) => tool.name === `everything_${original.name}`);
+        assert.ok(exposed, `everything_${original.name} listed`);
+        assert.deepEqual(withoutName(exposed), withoutName(original));
+      }
+      assert.equal(tools.length, upstream.length + 1);
+    });
+
+    const cases: [name: string, args: Record<string, unknown>][] = [
+      ["echo", { message: "hi" }],
+      ["get-tiny-image", {}],
+      ["get-structured-content", { location: "Chicago" }],
+      ["get-resource-links", { count: 3 }],
+      ["get-annotated-message", { messageType: "error", includeImage: true }],
+      ["get-resource-reference", { resourceType: "Text", resourceId: 2 }],
+      ["get-sum", { a: 2, b: 40 }],
+    ];
+    for (const [name, args] of cases) {
+      await t.step(`${name}: the result is the upstream's, whole`, async () => {
+        const through = await client.callTool({ name: `everything_${name}`, arguments: args });
+        const straight = await direct.callTool({ name, arguments: args });
+        assert.deepEqual(through, straight);
+      });
+    }
+
+    await t.step("the owner's own tool still answers", async () => {
+      const result = await client.callTool({ name: "hello", arguments: { name: "Ada" } });
+      assert.deepEqual(result.content, [{ type: "text", text: "Hello, Ada!" }]);
+    });
+
+    await t.step("progress from trigger-long-running-operation reaches the client", async () => {
+      const seen: number[] = [];
+      const result = await client.callTool(
+        { name: "everything_trigger-long-running-operation", arguments: { duration: 1, steps: 4 } },
+        { onprogress: (p) => void seen.push(p.progress) },
+      );
+      // The SDK's stdio client (2.4.0) runs notification handlers a microtask late, so the
+      // last step, read with the result in one chunk, may be lost before the gateway
+      // sees it: a direct client of the same server loses it too.
+      assert.deepEqual(seen.slice(0, 3), [1, 2, 3]);
+      assert.match(JSON.stringify(result.content), /Long running operation completed/);
+    });
+
+    await t.step("a sampling round trip: the upstream asks, this client answers", async () => {
+      const result = await client.callTool({
+        name: "everything_trigger-sampling-request",
+        arguments: { prompt: "capital of France?", maxTokens: 5 },
+      });
+      assert.match(JSON.stringify(result.content), /sampled: .*capital of France/);
+      assert.match(JSON.stringify(result.content), /test-model/);
+    });
+
+    await t.step("an elicitation round trip", async () => {
+      const result = await client.callTool({
+        name: "everything_trigger-elicitation-request",
+        arguments: {},
+      });
+      assert.notEqual(result.isError, true, JSON.stringify(result));
+      assert.match(JSON.stringify(result.content), /Ada/);
+    });
+
+    await t.step("resources, templates and reads route to the upstream", async () => {
+      const { resources } = await client.listResources();
+      assert.deepEqual(resources, (await direct.listResources()).resources);
+      const { resourceTemplates } = await client.listResourceTemplates();
+      assert.deepEqual(resourceTemplates, (await direct.listResourceTemplates()).resourceTemplates);
+      const listed = resources[0]!;
+      assert.deepEqual(
+        await client.readResource({ uri: listed.uri }),
+        await direct.readResource({ uri: listed.uri }),
+      );
+      // A URI no list names, matching the upstream's template.
+      const byTemplate = "demo://resource/dynamic/text/7";
+      assert.deepEqual(
+        await client.readResource({ uri: byTemplate }),
+        await direct.readResource({ uri: byTemplate }),
+      );
+      await assert.rejects(client.readResource({ uri: "nowhere://x" }), /not found/i);
+    });
+
+    await t.step("prompts are namespaced and answered by the upstream", async () => {
+      const { prompts } = await client.listPrompts();
+      const upstream = (await direct.listPrompts()).prompts;
+      for (const original of upstream) {
+        const exposed = prompts.find((p) => p.name === `everything_${original.name}`);
+        assert.deepEqual(withoutName(exposed!), withoutName(original));
+      }
+      const args = { city: "Paris", state: "IDF" };
+      assert.deepEqual(
+        await client.getPrompt({ name: "everything_args-prompt", arguments: args }),
+        await direct.getPrompt({ name: "args-prompt", arguments: args }),
+      );
+    });
+
+    await t.step("list_changed: a resource the upstream adds reaches this session", async () => {
+      let changed = 0;
+      client.setNotificationHandler("notifications/resources/list_changed", () => void changed++);
+      const data = `data:text/plain;base64,${btoa("hello gateway")}`;
+      await client.callTool({
+        name: "everything_gzip-file-as-resource",
+        arguments: { name: "gw.txt.gz", data, outputType: "resourceLink" },
+      });
+      const deadline = Date.now() + 5000;
+      while (changed === 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 20));
+      assert.ok(changed > 0, "resources/list_changed arrived");
+      const { resources } = await client.listResources();
+      assert.ok(resources.some((r) => r.name === "gw.txt.gz"), "the new resource is listed");
+    });
+  } finally {
+    await client.close();
+    await direct.close();
+    await closeAll();
+  }
+});
+
+Deno.test("sessionless 2025-era and 2026-07-28 requests reach the upstream too", async (t) => {
+  const { connect, closeAll, server, tokens } = await setup();
+  try {
+    await t.step("a lone 2025-era tools/call (as Claude.ai sends it)", async () => {
+      const res = await mcpPost(server.app, {
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "everything_echo", arguments: { message: "lone" } },
+      }, { authorization: `Bearer ${tokens.access_token}` });
+      assert.equal(res.status, 200);
+      const body = await rpcMessage(res) as { result: { content: unknown } };
+      assert.deepEqual(body.result.content, [{ type: "text", text: "Echo: lone" }]);
+    });
+    await t.step("a 2026-07-28 client lists and calls", async () => {
+      const client = await connect({ versionNegotiation: { mode: { pin: "2026-07-28" } } });
+      try {
+        const { tools } = await client.listTools();
+        assert.ok(tools.some((tool) => tool.name === "everything_echo"));
+        const result = await client.callTool({
+          name: "everything_echo",
+          arguments: { message: "modern" },
+        });
+        assert.deepEqual(result.content, [{ type: "text", text: "Echo: modern" }]);
+        const { resources } = await client.listResources();
+        assert.ok(resources.length > 0);
+      } finally {
+        await client.close();
+      }
+    });
+    await t.step(
+      "sampling without a session: the upstream is told why, the call errs clearly",
+      async () => {
+        const res = await mcpPost(server.app, {
+          jsonrpc: "2.0",
+          id: 2,
+          method: "tools/call",
+          params: { name: "everything_trigger-sampling-request", arguments: { prompt: "x" } },
+        }, { authorization: `Bearer ${tokens.access_token}` });
+        const body = await rpcMessage(res);
+        assert.match(JSON.stringify(body), /without a session/);
+      },
+    );
+  } finally {
+    await closeAll();
+  }
+});
+
+Deno.test("an upstream that cannot answer gives the call an isError result naming it", async (t) => {
+  const { connect, closeAll, everything } = await setup();
+  const client = await connect();
+  try {
+    await t.step("down: named with its state", async () => {
+      everything.down = true;
+      const result = await client.callTool({
+        name: "everything_echo",
+        arguments: { message: "x" },
+      });
+      assert.equal(result.isError, true);
+      assert.match(JSON.stringify(result.content), /everything.*restarting/);
+      await assert.rejects(
+        client.getPrompt({ name: "everything_simple-prompt" }),
+        /everything.*restarting/,
+      );
+      everything.down = false;
+    });
+    await t.step("an upstream's own JSON-RPC error passes as it is", async () => {
+      await assert.rejects(
+        client.getPrompt({ name: "everything_args-prompt", arguments: {} }),
+        /city/i,
+      );
+    });
+    await t.step("the owner's tool is untouched meanwhile", async () => {
+      const result = await client.callTool({ name: "hello", arguments: { name: "B" } });
+      assert.deepEqual(result.content, [{ type: "text", text: "Hello, B!" }]);
+    });
+  } finally {
+    await client.close();
+    await closeAll();
+  }
+});
