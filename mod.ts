@@ -61,6 +61,13 @@ export {
   type ZodToolDefinition,
 } from "./transport/tools.ts";
 export {
+  APP_MIME_TYPE,
+  type AppCsp,
+  type AppDefinition,
+  type AppPermissions,
+  type ToolVisibility,
+} from "./transport/apps.ts";
+export {
   type CompleteVariable,
   type FixedResourceDefinition,
   type Resource,

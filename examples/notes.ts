@@ -6,6 +6,9 @@
  *   bun run examples/notes.ts
  *
  * Then, for Claude Code: claude mcp add --transport http notes http://127.0.0.1:8787/mcp
+ *
+ * `notes_board` is an MCP App: Claude and ChatGPT show its board (notes_board.html) next
+ * to the chat, and the board adds notes through the host with `add_note`.
  */
 import { appendFile, readFile } from "node:fs/promises";
 import process from "node:process";
@@ -15,6 +18,12 @@ import { runCli, tool } from "../mod.ts";
 /** Where the notes live: PERSONAL_MCP_NOTES_FILE, or notes.md in the working folder. */
 const NOTES_FILE = process.env.PERSONAL_MCP_NOTES_FILE || "notes.md";
 
+/** One note: when it was written (its heading) and its text. */
+interface Note {
+  when: string;
+  text: string;
+}
+
 async function readNotes(): Promise<string> {
   try {
     return await readFile(NOTES_FILE, "utf8");
@@ -22,6 +31,15 @@ async function readNotes(): Promise<string> {
     if ((error as { code?: string }).code === "ENOENT") return "";
     throw error;
   }
+}
+
+/** The notes, oldest first: each starts at a `## <time>` heading. */
+async function notes(): Promise<Note[]> {
+  return (await readNotes()).split(/\n(?=## )/).map((n) => n.trim()).filter(Boolean).map((n) => {
+    const [heading = "", ...rest] = n.split("\n");
+    const when = heading.startsWith("## ") ? heading.slice(3).trim() : "";
+    return { when, text: (when ? rest.join("\n") : n).trim() };
+  });
 }
 
 await runCli({
@@ -43,10 +61,18 @@ await runCli({
     input: { contains: z.string().optional().describe("Only notes containing this text") },
     annotations: { readOnlyHint: true },
     run: async ({ contains }) => {
-      const notes = (await readNotes()).split(/\n(?=## )/).map((n) => n.trim()).filter(Boolean);
+      const all = (await readNotes()).split(/\n(?=## )/).map((n) => n.trim()).filter(Boolean);
       const wanted = contains?.toLowerCase();
-      const found = wanted ? notes.filter((n) => n.toLowerCase().includes(wanted)) : notes;
+      const found = wanted ? all.filter((n) => n.toLowerCase().includes(wanted)) : all;
       return found.length ? found.join("\n\n") : "No notes yet.";
     },
+  }),
+  notes_board: tool({
+    title: "Notes board",
+    description: "Show the owner's notes as a board, where the owner can also add one.",
+    output: { notes: z.array(z.object({ when: z.string(), text: z.string() })) },
+    annotations: { readOnlyHint: true },
+    app: { html: new URL("./notes_board.html", import.meta.url), prefersBorder: true },
+    run: async () => ({ notes: await notes() }),
   }),
 });

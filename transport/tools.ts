@@ -12,6 +12,16 @@ import {
   type StandardSchemaWithJSON,
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
+import {
+  type AppDefinition,
+  appUri,
+  checkVisibility,
+  prepareApp,
+  type PreparedApp,
+  registerApp,
+  toolUiMeta,
+  type ToolVisibility,
+} from "./apps.ts";
 import type {
   ArgumentShape,
   Icon,
@@ -64,6 +74,16 @@ export interface ToolBase<Out extends OutputSchema> {
    * result is typed and validated) or a JSON Schema with `type: "object"`.
    */
   output?: Out;
+  /**
+   * An interactive view of the tool's results (MCP Apps): HTML the host shows in a
+   * sandboxed frame, served as a `ui://` resource that `_meta.ui.resourceUri` names.
+   */
+  app?: AppDefinition;
+  /**
+   * Who may call the tool: `["model", "app"]` (the default), or `["app"]` for a tool only
+   * an app calls (hosts keep it from the model).
+   */
+  visibility?: ToolVisibility[];
 }
 
 /** A tool whose input is a zod shape: `{ name: z.string() }`. */
@@ -129,6 +149,8 @@ interface Prepared {
     annotations?: ToolAnnotations;
     icons?: Icon[];
   };
+  app?: PreparedApp;
+  visibility?: ToolVisibility[];
   run: (args: unknown, ctx: ServerContext) => Promise<CallToolResult>;
 }
 
@@ -212,6 +234,19 @@ function schemaOf(value: object, name: "input" | "output"): StandardSchemaWithJS
  * });
  * if (add.kind !== "personal-mcp-tool") throw new Error("not a tool");
  * ```
+ *
+ * @example A tool with an app (MCP Apps): its HTML shown by the host
+ * ```ts
+ * import { tool } from "./tools.ts";
+ *
+ * const board = tool({
+ *   description: "Show the notes as a board",
+ *   // or html: new URL("./board.html", import.meta.url), read once, here
+ *   app: { html: "<!doctype html><p>The board</p>", prefersBorder: true },
+ *   run: () => "The board is open.",
+ * });
+ * if (board.kind !== "personal-mcp-tool") throw new Error("not a tool");
+ * ```
  */
 export function tool<Shape extends ArgumentShape, Out extends OutputSchema = undefined>(
   definition: ZodToolDefinition<Shape, Out>,
@@ -244,6 +279,10 @@ export function tool(
   if (output !== undefined && (typeof output !== "object" || output === null)) {
     throw new TypeError(`tool "output" must be a zod shape or a JSON Schema object`);
   }
+  const app = definition.app === undefined ? undefined : prepareApp(definition.app);
+  const visibility = definition.visibility === undefined
+    ? undefined
+    : checkVisibility(definition.visibility);
   const inputSchema = input === undefined ? undefined : schemaOf(input, "input");
   const outputSchema = output === undefined ? undefined : schemaOf(output, "output");
   // The SDK hands its ServerContext, which RequestContext describes a part of.
@@ -262,6 +301,8 @@ export function tool(
       ...(definition.annotations ? { annotations: definition.annotations } : {}),
       ...(definition.icons ? { icons: definition.icons } : {}),
     },
+    ...(app ? { app } : {}),
+    ...(visibility ? { visibility } : {}),
     async run(args, ctx) {
       try {
         return toResult(await run(args ?? {}, ctx), outputSchema !== undefined);
@@ -276,10 +317,22 @@ export function tool(
   return Object.freeze(made);
 }
 
-/** Registers tools on an SDK server. */
+/** Registers tools on an SDK server, and the apps they show (once per URI). */
 export function registerTools(server: McpServer, tools: Tools): void {
+  const apps = new Map<string, PreparedApp>();
   for (const [name, t] of Object.entries(tools)) {
-    const { config, run } = preparedOf(t);
+    const { config: base, run, app, visibility } = preparedOf(t);
+    const uri = app && appUri(name, app);
+    if (app && uri) {
+      const known = apps.get(uri);
+      if (known && known.html !== app.html) {
+        throw new TypeError(`tools.${name}: another tool serves a different app at ${uri}`);
+      }
+      if (!known) registerApp(server, name, base.title, app);
+      apps.set(uri, app);
+    }
+    const meta = toolUiMeta(uri, visibility);
+    const config = meta ? { ...base, _meta: meta } : base;
     if (config.inputSchema) {
       server.registerTool(
         name,

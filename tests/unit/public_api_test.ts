@@ -147,7 +147,7 @@ Deno.test("a tool made by another copy of the package is served", async () => {
   const copy = `${ROOT}tests/artifacts/copy-${crypto.randomUUID()}/`;
   mkdirSync(`${copy}transport`, { recursive: true });
   try {
-    for (const file of ["tools.ts", "types.ts"]) {
+    for (const file of ["tools.ts", "types.ts", "apps.ts"]) {
       cpSync(`${ROOT}transport/${file}`, `${copy}transport/${file}`);
     }
     const other = await import(`${copy}transport/tools.ts`) as { tool: typeof tool };

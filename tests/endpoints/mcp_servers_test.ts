@@ -1,0 +1,75 @@
+/**
+ * The endpoint's server instances: every one is built with the same registrations and
+ * `configureServer`, and `servers()` reaches each one alive (the shared one, one per
+ * session), so that what changes on all of them (the gateway's tool list) is offered
+ * by every path a request can take; a session's instance leaves with the session.
+ */
+import assert from "node:assert/strict";
+import type { AuthInfo, McpServer } from "@modelcontextprotocol/server";
+import { createMcpEndpoint } from "../../transport/mcp/endpoint.ts";
+import { tool } from "../../transport/tools.ts";
+import { initializeRequest, MCP_URL, rpcMessage } from "../fixtures.ts";
+
+const AUTH: AuthInfo = { token: "t", clientId: "c", scopes: [], extra: { grantId: "g" } };
+const TOOLS = { hello: tool({ description: "Says hello", run: () => "hello" }) };
+
+function post(body: unknown, headers: Record<string, string> = {}): Request {
+  return new Request(MCP_URL, {
+    method: "POST",
+    headers: {
+      "content-type": "application/json",
+      accept: "application/json, text/event-stream",
+      "mcp-protocol-version": "2025-06-18",
+      ...headers,
+    },
+    body: JSON.stringify(body),
+  });
+}
+
+async function toolNames(response: Response): Promise<string[]> {
+  const message = await rpcMessage(response);
+  return (message.result as { tools: { name: string }[] }).tools.map((t) => t.name).sort();
+}
+
+Deno.test("servers() reaches every live instance, and a session's leaves with it", async () => {
+  const configured: McpServer[] = [];
+  const endpoint = createMcpEndpoint(TOOLS, {
+    name: "t",
+    version: "1",
+    bodyTimeoutSeconds: 5,
+    configureServer: (server) => configured.push(server),
+  });
+  try {
+    assert.equal(endpoint.servers().length, 1, "the shared server is built at once");
+    const init = await endpoint.fetch(post(initializeRequest("c")), AUTH);
+    const sessionId = init.headers.get("mcp-session-id")!;
+    await init.body?.cancel();
+    assert.ok(sessionId);
+    const live = endpoint.servers();
+    assert.equal(live.length, 2);
+    assert.deepEqual(new Set(live), new Set(configured), "configureServer ran on each");
+
+    for (const server of live) {
+      server.registerTool("added", { description: "Added later" }, () => ({
+        content: [{ type: "text", text: "added" }],
+      }));
+    }
+    const list = { jsonrpc: "2.0", id: 2, method: "tools/list" };
+    const inSession = await endpoint.fetch(post(list, { "mcp-session-id": sessionId }), AUTH);
+    assert.deepEqual(await toolNames(inSession), ["added", "hello"]);
+    assert.deepEqual(await toolNames(await endpoint.fetch(post(list), AUTH)), ["added", "hello"]);
+
+    const end = await endpoint.fetch(
+      new Request(MCP_URL, {
+        method: "DELETE",
+        headers: { "mcp-session-id": sessionId, "mcp-protocol-version": "2025-06-18" },
+      }),
+      AUTH,
+    );
+    assert.equal(end.status, 200);
+    assert.equal(endpoint.servers().length, 1, "the session's instance is gone");
+  } finally {
+    await endpoint.close();
+  }
+  assert.equal(endpoint.servers().length, 0, "a closed endpoint keeps no instance");
+});
