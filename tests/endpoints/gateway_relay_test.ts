@@ -24,6 +24,8 @@ import {
 } from "../fixtures.ts";
 
 const EVERYTHING = `${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js`;
+/** A real MCP Apps server: its tool points at a `ui://` resource through `_meta.ui`. */
+const APPS = `${ROOT}node_modules/@modelcontextprotocol/server-basic-vanillajs/dist/index.js`;
 
 /** A plain SDK client over the SDK's stdio transport, behind the gateway's upstream shape. */
 async function stdioUpstream(
@@ -52,13 +54,13 @@ async function stdioUpstream(
   return upstream;
 }
 
-/** A direct SDK client of server-everything, to compare what the gateway passes on. */
-async function directEverything(): Promise<Client> {
+/** A direct SDK client of an upstream, to compare what the gateway passes on. */
+async function directEverything(args = [EVERYTHING, "stdio"]): Promise<Client> {
   const client = new Client({ name: "direct", version: "test" }, {
     capabilities: { sampling: {}, elicitation: { form: {}, url: {} }, roots: {} },
   });
   await client.connect(
-    new StdioClientTransport({ command: "node", args: [EVERYTHING, "stdio"], stderr: "ignore" }),
+    new StdioClientTransport({ command: "node", args, stderr: "ignore" }),
   );
   return client;
 }
@@ -66,7 +68,8 @@ async function directEverything(): Promise<Client> {
 async function setup() {
   const gateway = createGateway({ own: { tools: ["hello"] } });
   const everything = await stdioUpstream(gateway, "everything", [EVERYTHING, "stdio"]);
-  await gateway.start([everything]);
+  const apps = await stdioUpstream(gateway, "apps", [APPS, "--stdio"], { prefix: "app-" });
+  await gateway.start([everything, apps]);
   const server = testServer({ configureServer: gateway.configureServer });
   const tokens = await tokensFor(server.app, await registerClient(server.app));
   const fetchApp = (input: string | URL | Request, init?: RequestInit) =>
@@ -88,6 +91,7 @@ async function setup() {
   const closeAll = async () => {
     gateway.close();
     await everything.close();
+    await apps.close();
   };
   return { gateway, everything, server, tokens, connect, closeAll };
 }
@@ -130,8 +134,36 @@ Deno.test("the gateway passes server-everything through whole, in a 2025-era ses
         assert.ok(exposed, `everything_${original.name} listed`);
         assert.deepEqual(withoutName(exposed), withoutName(original));
       }
-      assert.equal(tools.length, upstream.length + 1);
+      assert.equal(tools.filter((t) => !t.name.startsWith("app-")).length, upstream.length + 1);
     });
+
+    await t.step(
+      "an MCP App passes through: its tool's _meta.ui and its ui:// resource",
+      async () => {
+        const direct = await directEverything([APPS, "--stdio"]);
+        try {
+          const { tools } = await client.listTools();
+          const originals = (await direct.listTools()).tools;
+          assert.ok(originals.length > 0);
+          for (const original of originals) {
+            const exposed = tools.find((tool) => tool.name === `app-${original.name}`);
+            assert.deepEqual(withoutName(exposed!), withoutName(original));
+          }
+          const ui = (originals.find((tool) => tool._meta?.ui)?._meta?.ui) as {
+            resourceUri?: string;
+          };
+          assert.match(String(ui?.resourceUri), /^ui:\/\//);
+          const read = await client.readResource({ uri: ui.resourceUri! });
+          assert.deepEqual(read, await direct.readResource({ uri: ui.resourceUri! }));
+          assert.match(JSON.stringify(read), /html/i);
+          const name = originals[0]!.name;
+          const result = await client.callTool({ name: `app-${name}`, arguments: {} });
+          assert.notEqual(result.isError, true, JSON.stringify(result));
+        } finally {
+          await direct.close();
+        }
+      },
+    );
 
     const cases: [name: string, args: Record<string, unknown>][] = [
       ["echo", { message: "hi" }],
@@ -187,10 +219,14 @@ Deno.test("the gateway passes server-everything through whole, in a 2025-era ses
     });
 
     await t.step("resources, templates and reads route to the upstream", async () => {
+      // Upstreams in configuration order: everything's, then the MCP App's.
       const { resources } = await client.listResources();
-      assert.deepEqual(resources, (await direct.listResources()).resources);
+      const upstream = (await direct.listResources()).resources;
+      assert.deepEqual(resources.slice(0, upstream.length), upstream);
+      assert.ok(resources.slice(upstream.length).every((r) => r.uri.startsWith("ui://")));
       const { resourceTemplates } = await client.listResourceTemplates();
-      assert.deepEqual(resourceTemplates, (await direct.listResourceTemplates()).resourceTemplates);
+      const templates = (await direct.listResourceTemplates()).resourceTemplates;
+      assert.deepEqual(resourceTemplates.slice(0, templates.length), templates);
       const listed = resources[0]!;
       assert.deepEqual(
         await client.readResource({ uri: listed.uri }),
