@@ -26,6 +26,8 @@ import {
 const EVERYTHING = `${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js`;
 /** A real MCP Apps server: its tool points at a `ui://` resource through `_meta.ui`. */
 const APPS = `${ROOT}node_modules/@modelcontextprotocol/server-basic-vanillajs/dist/index.js`;
+/** Our own small upstream: waits, logs and asks for sampling on demand. */
+const PROBE = `${ROOT}tests/upstreams/probe_server.mjs`;
 
 /** A plain SDK client over the SDK's stdio transport, behind the gateway's upstream shape. */
 async function stdioUpstream(
@@ -33,6 +35,7 @@ async function stdioUpstream(
   name: string,
   args: string[],
   config: Partial<GatewayUpstream["config"]> = {},
+  env?: Record<string, string>,
 ): Promise<GatewayUpstream & { close(): Promise<void>; down: boolean }> {
   const client = new Client({ name: "personal-mcp-gateway", version: "test" }, {
     capabilities: gateway.clientCapabilities,
@@ -50,7 +53,14 @@ async function stdioUpstream(
     close: () => client.close(),
   };
   gateway.setupClient(client, upstream);
-  await client.connect(new StdioClientTransport({ command: "node", args, stderr: "ignore" }));
+  await client.connect(
+    new StdioClientTransport({
+      command: "node",
+      args,
+      stderr: "ignore",
+      ...(env ? { env: { PATH: Deno.env.get("PATH") ?? "", ...env } } : {}),
+    }),
+  );
   return upstream;
 }
 
@@ -65,11 +75,18 @@ async function directEverything(args = [EVERYTHING, "stdio"]): Promise<Client> {
   return client;
 }
 
-async function setup() {
-  const gateway = createGateway({ own: { tools: ["hello"] } });
+async function setup(probe: { timeoutMs: number; file: string } = { timeoutMs: 10_000, file: "" }) {
+  const logged: Array<{ upstream: string; data: unknown }> = [];
+  const gateway = createGateway({
+    own: { tools: ["hello"] },
+    onLog: (upstream, params) => void logged.push({ upstream, data: params.data }),
+  });
   const everything = await stdioUpstream(gateway, "everything", [EVERYTHING, "stdio"]);
   const apps = await stdioUpstream(gateway, "apps", [APPS, "--stdio"], { prefix: "app-" });
-  await gateway.start([everything, apps]);
+  const prober = await stdioUpstream(gateway, "probe", [PROBE], { timeoutMs: probe.timeoutMs }, {
+    PROBE_FILE: probe.file,
+  });
+  await gateway.start([everything, apps, prober]);
   const server = testServer({ configureServer: gateway.configureServer });
   const tokens = await tokensFor(server.app, await registerClient(server.app));
   const fetchApp = (input: string | URL | Request, init?: RequestInit) =>
@@ -92,8 +109,9 @@ async function setup() {
     gateway.close();
     await everything.close();
     await apps.close();
+    await prober.close();
   };
-  return { gateway, everything, server, tokens, connect, closeAll };
+  return { gateway, everything, server, tokens, connect, closeAll, logged };
 }
 
 const withoutName = <T extends { name: string }>(x: T) => ({ ...x, name: "" });
@@ -134,7 +152,10 @@ Deno.test("the gateway passes server-everything through whole, in a 2025-era ses
         assert.ok(exposed, `everything_${original.name} listed`);
         assert.deepEqual(withoutName(exposed), withoutName(original));
       }
-      assert.equal(tools.filter((t) => !t.name.startsWith("app-")).length, upstream.length + 1);
+      assert.equal(
+        tools.filter((t) => t.name === "hello" || t.name.startsWith("everything_")).length,
+        upstream.length + 1,
+      );
     });
 
     await t.step(
@@ -355,5 +376,93 @@ Deno.test("an upstream that cannot answer gives the call an isError result namin
   } finally {
     await client.close();
     await closeAll();
+  }
+});
+
+const sampler = (answer: string) => (client: Client) =>
+  client.setRequestHandler("sampling/createMessage", () => ({
+    role: "assistant",
+    model: "m",
+    content: { type: "text", text: answer },
+  }));
+
+Deno.test("what an upstream asks or tells while a call runs reaches the right client", async (t) => {
+  const file = await Deno.makeTempFile();
+  const { connect, closeAll, logged } = await setup({ timeoutMs: 800, file });
+  const a = await connect({ capabilities: { sampling: {} } }, sampler("from A"));
+  const b = await connect({ capabilities: { sampling: {} } }, sampler("from B"));
+  const plain = await connect();
+  try {
+    await t.step("cancellation: the client's abort reaches the upstream", async () => {
+      const controller = new AbortController();
+      const call = a.callTool({ name: "probe_wait", arguments: {} }, { signal: controller.signal });
+      setTimeout(() => controller.abort(), 200);
+      await assert.rejects(call);
+      const deadline = Date.now() + 3000;
+      while (!(await Deno.readTextFile(file)).includes("cancelled") && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 25));
+      }
+      assert.match(await Deno.readTextFile(file), /^cancelled /m);
+    });
+
+    await t.step(
+      "a hung upstream errs after its timeoutMs; the others answer meanwhile",
+      async () => {
+        const started = Date.now();
+        const hung = a.callTool({ name: "probe_wait", arguments: {} });
+        const echo = await b.callTool({
+          name: "everything_echo",
+          arguments: { message: "meanwhile" },
+        });
+        assert.deepEqual(echo.content, [{ type: "text", text: "Echo: meanwhile" }]);
+        assert.ok(Date.now() - started < 500, "the echo did not wait for the hung call");
+        const result = await hung;
+        assert.equal(result.isError, true);
+        assert.match(JSON.stringify(result.content), /"probe\\" did not answer within 800 ms/);
+        assert.ok(Date.now() - started >= 750);
+      },
+    );
+
+    await t.step("a log message goes to the session whose call is in flight", async () => {
+      const seen: unknown[] = [];
+      a.setNotificationHandler("notifications/message", (n) => void seen.push(n.params.data));
+      await a.callTool({ name: "probe_log", arguments: {} });
+      const deadline = Date.now() + 2000;
+      while (seen.length === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(seen, ["from upstream"]);
+      // Not also on the activity log (which takes what no call can: everything's own, at start).
+      assert.deepEqual(logged.filter((entry) => entry.upstream === "probe"), []);
+    });
+
+    await t.step("sampling goes to the one client whose call asked", async () => {
+      const result = await b.callTool({ name: "probe_ask", arguments: {} });
+      assert.deepEqual(result.content, [{ type: "text", text: "sampled: from B" }]);
+    });
+
+    await t.step(
+      "two clients' calls in flight: the upstream's request is refused, not guessed",
+      async () => {
+        const [first, second] = await Promise.all([
+          a.callTool({ name: "probe_ask", arguments: { ms: 300 } }),
+          b.callTool({ name: "probe_ask", arguments: { ms: 300 } }),
+        ]);
+        for (const result of [first, second]) {
+          assert.equal(result.isError, true);
+          assert.match(JSON.stringify(result.content), /several clients/);
+        }
+      },
+    );
+
+    await t.step("a client that did not declare sampling: the upstream is told so", async () => {
+      const result = await plain.callTool({ name: "probe_ask", arguments: {} });
+      assert.equal(result.isError, true);
+      assert.match(JSON.stringify(result.content), /did not declare sampling/);
+    });
+  } finally {
+    await Promise.all([a.close(), b.close(), plain.close()]);
+    await closeAll();
+    await Deno.remove(file);
   }
 });
