@@ -14,6 +14,7 @@ import { isLoopbackHost, type PersonalMcpEvent } from "../core/config.ts";
 import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
 import type { ConnectionInfo } from "../core/http.ts";
 import { startControl } from "./control.ts";
+import { createStdioSpawner } from "./stdio.ts";
 import { openFileStore, prepareStateDir } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { createMemoryStore } from "../store/memory.ts";
@@ -293,7 +294,17 @@ export async function servePersonalMcp(
         );
       }
     }
-    app = createPersonalMcp(tools, { ...options, baseUrl, store });
+    app = createPersonalMcp(tools, {
+      // Deno Deploy runs no child process: stdio servers are refused there, clearly.
+      upstreamSpawner: process.env.DENO_DEPLOYMENT_ID ? undefined : createStdioSpawner(),
+      upstreamEnv: process.env,
+      ...options,
+      baseUrl,
+      store,
+    });
+    // The upstream servers are listed before the first request; a namespace clash
+    // between them refuses the start here.
+    await app.ready();
     // The owner is at the machine right now, reading the password: the moment to offer a
     // passkey too. Later links come from `passkey add` only.
     if (firstStart && show && passkeyRpId(app.baseUrl)) {

@@ -49,6 +49,8 @@ import { quoteForLog } from "../core/log.ts";
 import { type PersonalMcpOptions, resolveOptions } from "./options.ts";
 import type { PersonalMcpEvent } from "../core/config.ts";
 import { type ConnectionInfo, createRoutes } from "./routes.ts";
+import { serveUpstreams } from "./gateway.ts";
+import type { UpstreamStatus } from "../transport/upstreams/types.ts";
 
 export type { ConnectionInfo, OwnerControls };
 
@@ -65,7 +67,15 @@ export interface PersonalMcp {
    * activity log. What the owner page and the owner commands use.
    */
   readonly owner: OwnerControls;
-  /** Ends in-flight MCP exchanges, writes the activity log and closes the store. */
+  /**
+   * Settles once the upstream servers (`servers`) are up, or have failed to come up, and
+   * are listed; rejects when their names do not fit one namespace (the message lists
+   * every offender). Resolves at once without `servers`.
+   */
+  ready(): Promise<void>;
+  /** Where each upstream server stands (`servers` owner command, owner page). */
+  upstreams(): UpstreamStatus[];
+  /** Ends in-flight MCP exchanges, stops the upstreams, writes the activity log and closes the store. */
   close(): Promise<void>;
 }
 
@@ -111,13 +121,23 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       options.onEvent?.(event);
     } catch { /* a broken hook must not break a request */ }
   };
+  const upstreams = serveUpstreams({
+    servers: options.servers,
+    spawn: options.upstreamSpawner,
+    env: options.upstreamEnv,
+    configureServer: options.configureServer,
+  }, {
+    tools: Object.keys(checkedTools),
+    prompts: Object.keys(prompts ?? {}),
+    resources: Object.values(resources ?? {}).map((r) => r.uri),
+  }, emit);
   const mcp = createMcpEndpoint(checkedTools, {
     name: opts.name,
     version: opts.version,
     instructions: opts.instructions,
     resources,
     prompts,
-    configureServer: options.configureServer,
+    configureServer: upstreams.configureServer,
     bodyTimeoutSeconds: opts.mcpBodyTimeoutSeconds,
     onError: (error) => emit({ type: "mcp_rejected", error }),
     sharedStore: store.shared ? store : undefined,
@@ -264,8 +284,11 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     store,
     owner: controls,
     fetch,
+    ready: upstreams.ready,
+    upstreams: upstreams.statuses,
     async close() {
       await mcp.close();
+      await upstreams.close();
       await activity.flush();
       await store.close();
     },

@@ -7,6 +7,8 @@ import type { McpServerInstance } from "../transport/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Prompts } from "../transport/prompts.ts";
 import type { Resources } from "../transport/resources.ts";
+import type { UpstreamConfig } from "../transport/upstreams/config.ts";
+import type { StdioSpawner } from "../transport/upstreams/types.ts";
 import { isLoopbackHost, type PersonalMcpEvent, type ResolvedOptions } from "../core/config.ts";
 
 /** Options of `createPersonalMcp()` and `servePersonalMcp()`. */
@@ -151,6 +153,21 @@ export interface PersonalMcpOptions {
    * The value is the SDK's `McpServer`: type your parameter with it to reach all of it.
    */
   configureServer?(server: McpServerInstance): void;
+  /**
+   * The owner's other MCP servers, served through this one: the `mcpServers` object of a
+   * Claude Desktop, Cursor or VS Code configuration (server name -> `{ command, args,
+   * env, cwd }` or `{ type: "http", url, headers }`, plus `timeoutMs`, `prefix`,
+   * `rename`), or entries already read by `parseServersFile`. Each upstream tool is
+   * offered as `<server>_<tool>`; names that do not fit one namespace refuse the start.
+   */
+  servers?: Record<string, unknown> | UpstreamConfig[];
+  /**
+   * Starts the processes of stdio servers in `servers`; `servePersonalMcp()` passes the
+   * runtime's. Without one (Deno Deploy) stdio servers are refused; HTTP ones work.
+   */
+  upstreamSpawner?: StdioSpawner;
+  /** Where `${VAR}` in `servers` is read from; `servePersonalMcp()` passes the process's. @default {} */
+  upstreamEnv?: Record<string, string | undefined>;
   /**
    * Receives errors and every authorization event (the activity log: registrations,
    * consent, tokens, refreshes, revocations, refused requests). Never given a token,

@@ -43,9 +43,9 @@ export interface Gateway {
    * Lists every upstream once it is up (or has failed to come up) and watches their
    * state from then on. Rejects with one Error listing every offender.
    */
-  start(
-    upstreams: readonly GatewayUpstream[],
-    ready?: (u: GatewayUpstream) => Promise<void>,
+  start<U extends GatewayUpstream>(
+    upstreams: readonly U[],
+    ready?: (upstream: U) => Promise<void>,
   ): Promise<void>;
   /** Installs the gateway on one downstream server instance (MCP endpoint's `configureServer`). */
   configureServer(server: McpServer): void;
@@ -56,6 +56,28 @@ export interface Gateway {
 }
 
 type Kind = "tools" | "prompts" | "resources";
+
+/**
+ * Longest wait for one upstream at start, in ms (or its `timeoutMs` if shorter): one
+ * that is slower is listed when it comes up, and the server does not wait for it.
+ */
+export const START_WAIT_MS = 10_000;
+
+/** `promise`, or a rejection after `ms`. */
+async function within(promise: Promise<void>, ms: number, what: string): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  promise.catch(() => {}); // a late failure is the upstream's to report, not a crash
+  try {
+    await Promise.race([
+      promise,
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`${what} did not come up within ${ms} ms`)), ms);
+      }),
+    ]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
 
 /**
  * Creates the gateway.
@@ -156,7 +178,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       catalog = createCatalog(upstreams.map((u) => u.config), options.own ?? {});
       await Promise.all(upstreams.map(async (upstream) => {
         try {
-          await ready?.(upstream);
+          if (ready) {
+            const ms = Math.min(upstream.config.timeoutMs, START_WAIT_MS);
+            await within(ready(upstream), ms, `upstream ${upstream.name}`);
+          }
           catalog.set(
             upstream.config,
             await fetchListing(upstream.client(), upstream.config.timeoutMs),
