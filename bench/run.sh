@@ -5,11 +5,13 @@
 #          (plus what importing mod.ts, the SDK, zod and jose costs in a fresh process)
 #   store  the JSON file store: code exchanges per second (8 in flight), start-up and peak RSS
 #          at 10, 10,000 and 100,000 grants
+#   gateway  what the gateway adds to a tools/call of server-everything's echo, against the
+#          SDK client calling it over its own stdio (1 and 50 in flight; p50, p99)
 #
 # usage: bash bench/run.sh            (or: deno task bench)
 #
 # env knobs (defaults):
-#   PARTS="load cold store"                                  which parts, in this order
+#   PARTS="load cold store gateway"                          which parts, in this order
 #   SERVERS="ceiling-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk ceiling-bun"
 #            load: which servers, in this order, each round; also known: ours-deno-nla (ours,
 #            deno run --unstable-no-legacy-abort), and the experiments of bench/variants.ts:
@@ -36,7 +38,7 @@ export DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} CONNS=${CONNS:-50} CHECK=${C
 export SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1} GEN=wrk
 [ -n "${SERVERS:-}" ] && SERVERS_SET=1
 SERVERS=${SERVERS:-"ceiling-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk ceiling-bun"}
-PARTS=${PARTS:-"load cold store"}
+PARTS=${PARTS:-"load cold store gateway"}
 BASELINE=${BASELINE:-}
 if [ -n "$BASELINE" ]; then
   BASELINE=$(cd "$BASELINE" && pwd) || exit 1
@@ -227,6 +229,15 @@ if has_part store; then
         done
       done
     done
+  done
+fi
+
+# ---- gateway: server-everything's echo through our server against the SDK client's own stdio
+if has_part gateway; then
+  for rt in deno bun; do
+    case $rt in deno) RT=("$DENO" run -A);; bun) RT=("$BUN");; esac
+    (cd "$ROOT" && timeout 900 taskset -c "$SERVER_CPU" "${RT[@]}" bench/gateway.ts 2>"$LOGDIR/gateway.$rt.err") |
+      tee -a "$SUMMARY" | grep "kind=gateway-added" || echo "kind=gateway runtime=$rt ERROR see $LOGDIR/gateway.$rt.err"
   done
 fi
 echo

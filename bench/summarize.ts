@@ -313,3 +313,48 @@ for (const rt of ["deno", "bun"]) {
     );
   }
 }
+
+// What the gateway adds to a tools/call of server-everything's echo (bench/gateway.ts).
+const gateway = all.filter((r) => r.kind === "gateway");
+if (gateway.length) {
+  console.log(
+    "\nGATEWAY: everything's echo, SDK client over its own stdio vs through our server (medians, ms)",
+  );
+  console.log(
+    "runtime conc".padEnd(14) +
+      row([
+        ["direct p50", 11],
+        ["ours p50", 10],
+        ["added", 8],
+        ["direct p99", 11],
+        ["ours p99", 10],
+        [
+          "added",
+          8,
+        ],
+      ]),
+  );
+  for (const rt of ["deno", "bun"]) {
+    for (const conc of [...new Set(gateway.map((r) => r.conc!))]) {
+      const of = (path: string, k: string) =>
+        median(
+          gateway.filter((r) => r.runtime === rt && r.conc === conc && r.path === path)
+            .map((r) => Number(r[k])),
+        );
+      if (!gateway.some((r) => r.runtime === rt && r.conc === conc)) continue;
+      const [d50, g50, d99, g99] = [
+        of("direct", "p50_ms"),
+        of("gateway", "p50_ms"),
+        of("direct", "p99_ms"),
+        of("gateway", "p99_ms"),
+      ];
+      console.log(
+        `${rt} ${conc}`.padEnd(14) +
+          row([[fmt(d50, 3), 11], [fmt(g50, 3), 10], [fmt(g50 - d50, 3), 8], [fmt(d99, 2), 11], [
+            fmt(g99, 2),
+            10,
+          ], [fmt(g99 - d99, 2), 8]]),
+      );
+    }
+  }
+}
