@@ -121,16 +121,22 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       options.onEvent?.(event);
     } catch { /* a broken hook must not break a request */ }
   };
-  const upstreams = serveUpstreams({
-    servers: options.servers,
-    spawn: options.upstreamSpawner,
-    env: options.upstreamEnv,
-    configureServer: options.configureServer,
-  }, {
-    tools: Object.keys(checkedTools),
-    prompts: Object.keys(prompts ?? {}),
-    resources: Object.values(resources ?? {}).map((r) => r.uri),
-  }, emit);
+  const upstreams = serveUpstreams(
+    {
+      servers: options.servers,
+      spawn: options.upstreamSpawner,
+      env: options.upstreamEnv,
+      configureServer: options.configureServer,
+    },
+    {
+      tools: Object.keys(checkedTools),
+      prompts: Object.keys(prompts ?? {}),
+      resources: Object.values(resources ?? {}).map((r) => r.uri),
+      // Called only after an upstream answers (never during this function): `mcp` exists.
+    },
+    emit,
+    (kinds) => mcp.listChanged(kinds),
+  );
   const mcp = createMcpEndpoint(checkedTools, {
     name: opts.name,
     version: opts.version,

@@ -9,7 +9,7 @@ import type { McpServer } from "@modelcontextprotocol/server";
 import type { PersonalMcpEvent } from "../core/config.ts";
 import { escapeForLog, quoteForLog } from "../core/log.ts";
 import { parseServers, type UpstreamConfig } from "../transport/upstreams/config.ts";
-import { createGateway } from "../transport/upstreams/gateway.ts";
+import { createGateway, type ListKind } from "../transport/upstreams/gateway.ts";
 import type { OwnNames } from "../transport/upstreams/catalog.ts";
 import type { StdioSpawner, UpstreamStatus } from "../transport/upstreams/types.ts";
 import { startUpstreams } from "../transport/upstreams/upstream.ts";
@@ -56,6 +56,7 @@ export function serveUpstreams(
   options: UpstreamOptions,
   own: OwnNames,
   emit: (event: PersonalMcpEvent) => void,
+  listChanged: (kinds: ListKind[]) => void,
 ): ServedUpstreams {
   const configs = serversOf(options.servers, options.env ?? {});
   if (configs.length === 0) {
@@ -68,6 +69,7 @@ export function serveUpstreams(
   }
   const gateway = createGateway({
     own,
+    onListChanged: listChanged,
     onLog: (server, params) =>
       emit({
         type: "warning",

@@ -1,18 +1,16 @@
 /**
- * The gateway's relay (issue 21), in process: the real server-everything over stdio as
- * the upstream, the server's own fetch handler behind the bearer gate, the SDK client
- * downstream in both protocol eras. Everything an upstream offers passes through whole:
+ * The gateway's relay (issue 21), in process: the `servers` option with real upstreams
+ * (server-everything, an MCP App, a probe of our own) started by the runtime's spawner,
+ * the server's own fetch handler behind the bearer gate, the SDK client downstream in
+ * both protocol eras; a direct SDK client of the same program to compare with. Everything an upstream offers passes through whole:
  * definitions, every result kind, progress, sampling and elicitation round trips,
  * resources, prompts, list_changed; an upstream that cannot answer gives a clear error.
  */
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import assert from "node:assert/strict";
-import {
-  createGateway,
-  type Gateway,
-  type GatewayUpstream,
-} from "../../transport/upstreams/gateway.ts";
+import process from "node:process";
+import { createStdioSpawner } from "../../runtime/stdio.ts";
 import {
   MCP_URL,
   mcpPost,
@@ -29,41 +27,6 @@ const APPS = `${ROOT}node_modules/@modelcontextprotocol/server-basic-vanillajs/d
 /** Our own small upstream: waits, logs and asks for sampling on demand. */
 const PROBE = `${ROOT}tests/upstreams/probe_server.mjs`;
 
-/** A plain SDK client over the SDK's stdio transport, behind the gateway's upstream shape. */
-async function stdioUpstream(
-  gateway: Gateway,
-  name: string,
-  args: string[],
-  config: Partial<GatewayUpstream["config"]> = {},
-  env?: Record<string, string>,
-): Promise<GatewayUpstream & { close(): Promise<void>; down: boolean }> {
-  const client = new Client({ name: "personal-mcp-gateway", version: "test" }, {
-    capabilities: gateway.clientCapabilities,
-  });
-  const upstream = {
-    name,
-    config: { name, timeoutMs: 10_000, ...config },
-    down: false,
-    status: () => ({ state: upstream.down ? "restarting" : "running" }),
-    client: () => {
-      if (upstream.down) throw new Error(`upstream server "${name}" is restarting`);
-      return client;
-    },
-    onStateChange: () => () => {},
-    close: () => client.close(),
-  };
-  gateway.setupClient(client, upstream);
-  await client.connect(
-    new StdioClientTransport({
-      command: "node",
-      args,
-      stderr: "ignore",
-      ...(env ? { env: { PATH: Deno.env.get("PATH") ?? "", ...env } } : {}),
-    }),
-  );
-  return upstream;
-}
-
 /** A direct SDK client of an upstream, to compare what the gateway passes on. */
 async function directEverything(args = [EVERYTHING, "stdio"]): Promise<Client> {
   const client = new Client({ name: "direct", version: "test" }, {
@@ -75,19 +38,21 @@ async function directEverything(args = [EVERYTHING, "stdio"]): Promise<Client> {
   return client;
 }
 
-async function setup(probe: { timeoutMs: number; file: string } = { timeoutMs: 10_000, file: "" }) {
-  const logged: Array<{ upstream: string; data: unknown }> = [];
-  const gateway = createGateway({
-    own: { tools: ["hello"] },
-    onLog: (upstream, params) => void logged.push({ upstream, data: params.data }),
+async function setup(probe: { timeoutMs: number; file?: string } = { timeoutMs: 10_000 }) {
+  const server = testServer({
+    servers: {
+      everything: { command: "node", args: [EVERYTHING, "stdio"] },
+      apps: { command: "node", args: [APPS, "--stdio"], prefix: "app-" },
+      probe: {
+        command: "node",
+        args: [PROBE],
+        timeoutMs: probe.timeoutMs,
+        ...(probe.file ? { env: { PROBE_FILE: probe.file } } : {}),
+      },
+    },
+    upstreamSpawner: createStdioSpawner(),
   });
-  const everything = await stdioUpstream(gateway, "everything", [EVERYTHING, "stdio"]);
-  const apps = await stdioUpstream(gateway, "apps", [APPS, "--stdio"], { prefix: "app-" });
-  const prober = await stdioUpstream(gateway, "probe", [PROBE], { timeoutMs: probe.timeoutMs }, {
-    PROBE_FILE: probe.file,
-  });
-  await gateway.start([everything, apps, prober]);
-  const server = testServer({ configureServer: gateway.configureServer });
+  await server.app.ready();
   const tokens = await tokensFor(server.app, await registerClient(server.app));
   const fetchApp = (input: string | URL | Request, init?: RequestInit) =>
     server.app.fetch(new Request(input, init));
@@ -105,13 +70,13 @@ async function setup(probe: { timeoutMs: number; file: string } = { timeoutMs: 1
     );
     return client;
   }
-  const closeAll = async () => {
-    gateway.close();
-    await everything.close();
-    await apps.close();
-    await prober.close();
-  };
-  return { gateway, everything, server, tokens, connect, closeAll, logged };
+  const closeAll = () => server.app.close();
+  /** What the activity log got of an upstream's log messages. */
+  const logged = (upstream: string) =>
+    server.events.filter((e) =>
+      e.type === "warning" && e.message.startsWith(`upstream "${upstream}" log`)
+    );
+  return { server, tokens, connect, closeAll, logged };
 }
 
 const withoutName = <T extends { name: string }>(x: T) => ({ ...x, name: "" });
@@ -345,33 +310,59 @@ Deno.test("sessionless 2025-era and 2026-07-28 requests reach the upstream too",
   }
 });
 
-Deno.test("an upstream that cannot answer gives the call an isError result naming it", async (t) => {
-  const { connect, closeAll, everything } = await setup();
+Deno.test("an upstream killed mid-call: the call errs at once, naming it; after its restart calls work", async (t) => {
+  const { connect, closeAll, server } = await setup();
   const client = await connect();
+  const pidOf = () => server.app.upstreams().find((u) => u.name === "everything")?.pid;
   try {
-    await t.step("down: named with its state", async () => {
-      everything.down = true;
+    await t.step("kill -9 during a long call: an isError result within a second", async () => {
+      const call = client.callTool({
+        name: "everything_trigger-long-running-operation",
+        arguments: { duration: 10, steps: 10 },
+      });
+      await new Promise((r) => setTimeout(r, 300));
+      const killed = Date.now();
+      process.kill(pidOf()!, "SIGKILL");
+      const result = await call;
+      assert.ok(Date.now() - killed < 1000, `erred after ${Date.now() - killed} ms`);
+      assert.equal(result.isError, true);
+      assert.match(JSON.stringify(result.content), /everything/);
+    });
+    await t.step(
+      "while it waits out its backoff: named with its state; the owner's tool answers",
+      async () => {
+        // The first restart waits 0.5 s: these run inside it.
+        const result = await client.callTool({
+          name: "everything_echo",
+          arguments: { message: "x" },
+        });
+        assert.equal(result.isError, true);
+        assert.match(JSON.stringify(result.content), /everything.*restarting/);
+        await assert.rejects(
+          client.getPrompt({ name: "everything_simple-prompt" }),
+          /everything.*restarting/,
+        );
+        const own = await client.callTool({ name: "hello", arguments: { name: "B" } });
+        assert.deepEqual(own.content, [{ type: "text", text: "Hello, B!" }]);
+      },
+    );
+    await t.step("after the restart the next call works", async () => {
+      const deadline = Date.now() + 10_000;
+      while (server.app.upstreams().find((u) => u.name === "everything")?.state !== "running") {
+        assert.ok(Date.now() < deadline, "restarted within 10 s");
+        await new Promise((r) => setTimeout(r, 50));
+      }
       const result = await client.callTool({
         name: "everything_echo",
-        arguments: { message: "x" },
+        arguments: { message: "back" },
       });
-      assert.equal(result.isError, true);
-      assert.match(JSON.stringify(result.content), /everything.*restarting/);
-      await assert.rejects(
-        client.getPrompt({ name: "everything_simple-prompt" }),
-        /everything.*restarting/,
-      );
-      everything.down = false;
+      assert.deepEqual(result.content, [{ type: "text", text: "Echo: back" }]);
     });
     await t.step("an upstream's own JSON-RPC error passes as it is", async () => {
       await assert.rejects(
         client.getPrompt({ name: "everything_args-prompt", arguments: {} }),
         /city/i,
       );
-    });
-    await t.step("the owner's tool is untouched meanwhile", async () => {
-      const result = await client.callTool({ name: "hello", arguments: { name: "B" } });
-      assert.deepEqual(result.content, [{ type: "text", text: "Hello, B!" }]);
     });
   } finally {
     await client.close();
@@ -433,7 +424,7 @@ Deno.test("what an upstream asks or tells while a call runs reaches the right cl
       }
       assert.deepEqual(seen, ["from upstream"]);
       // Not also on the activity log (which takes what no call can: everything's own, at start).
-      assert.deepEqual(logged.filter((entry) => entry.upstream === "probe"), []);
+      assert.deepEqual(logged("probe"), []);
     });
 
     await t.step("sampling goes to the one client whose call asked", async () => {

@@ -94,8 +94,23 @@ export interface McpEndpoint {
    * and each connected one tells its client (`list_changed`).
    */
   servers(): McpServer[];
+  /**
+   * Tells every client that can hear it that lists changed (an upstream's, through the
+   * gateway): each 2025-era session with a `list_changed` on its stream, and each open
+   * 2026-07-28 `subscriptions/listen` stream that asked for that kind.
+   */
+  listChanged(kinds: readonly ListKind[]): void;
   /** Closes every session (and their open streams). */
   close(): Promise<void>;
+}
+
+/** A list whose change clients are told of. */
+export type ListKind = "tools" | "prompts" | "resources";
+
+function sendListChanged(server: McpServer, kind: ListKind): Promise<void> {
+  if (kind === "tools") return server.server.sendToolListChanged();
+  if (kind === "prompts") return server.server.sendPromptListChanged();
+  return server.server.sendResourceListChanged();
 }
 
 /** Builds the endpoint once: tool registrations and options are prepared here, not per request. */
@@ -146,6 +161,14 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
       return [...grants];
     },
     servers: () => servers.live(),
+    listChanged(kinds) {
+      for (const server of servers.live()) {
+        // Only a session holds a channel for a notification tied to no request.
+        if (!server.isConnected() || server.server.transport?.sessionId === undefined) continue;
+        for (const kind of kinds) sendListChanged(server, kind).catch(onError);
+      }
+      for (const kind of kinds) sessionless.notify[`${kind}Changed`]();
+    },
     async close() {
       await Promise.all(table.ids().map(table.close));
       await sessionless.close();

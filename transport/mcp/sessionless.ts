@@ -16,6 +16,7 @@ import {
   isJSONRPCRequest,
   type JSONRPCNotification,
   type JSONRPCRequest,
+  type ServerNotifier,
   SUPPORTED_PROTOCOL_VERSIONS,
 } from "@modelcontextprotocol/server";
 import { createMultiplexTransport } from "./multiplex.ts";
@@ -84,6 +85,8 @@ export interface Sessionless {
   post(request: Request, parsedBody: unknown, authInfo: AuthInfo): Promise<Response>;
   /** Serves any other method: the SDK's handler answers. */
   other(request: Request, authInfo: AuthInfo): Promise<Response>;
+  /** Publishes a change to every open 2026-07-28 `subscriptions/listen` stream. */
+  notify: ServerNotifier;
   close(): Promise<void>;
 }
 
@@ -119,6 +122,7 @@ export function createSessionless(
   return {
     post,
     other: (request, authInfo) => handler.fetch(request, { authInfo }),
+    notify: handler.notify,
     async close() {
       await handler.close();
       await connected.catch(() => {});

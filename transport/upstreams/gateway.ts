@@ -5,8 +5,8 @@
  * - At start every upstream is listed; names or URIs that break the namespace refuse the
  *   start with one error listing every offender (issue 21).
  * - An upstream's `list_changed`, or its (re)connection, lists it again; offenders are
- *   then left out and reported (a running server does not stop), and every open
- *   downstream session whose list changed is told with a `list_changed` of its own.
+ *   then left out and reported (a running server does not stop), and `onListChanged`
+ *   hears which exposed lists changed (the MCP endpoint tells every open session).
  * - What passes through on each request is in forward.ts and calls.ts.
  *
  * @module
@@ -31,6 +31,11 @@ export interface GatewayOptions {
   onLog?: (upstream: string, params: LoggingMessageNotification["params"]) => void;
   /** Something the owner should read: offenders left out after start, a failed listing. */
   onWarning?: (message: string) => void;
+  /**
+   * The exposed lists of `kinds` changed (an upstream's `list_changed`, or its
+   * reconnection): the MCP endpoint tells every open session and subscription.
+   */
+  onListChanged?: (kinds: ListKind[]) => void;
 }
 
 /** The gateway, between the upstream connections and the downstream server instances. */
@@ -55,7 +60,8 @@ export interface Gateway {
   close(): void;
 }
 
-type Kind = "tools" | "prompts" | "resources";
+/** A list whose change downstream clients are told of. */
+export type ListKind = "tools" | "prompts" | "resources";
 
 /**
  * Longest wait for one upstream at start, in ms (or its `timeoutMs` if shorter): one
@@ -97,36 +103,13 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const byName = new Map<string, GatewayUpstream>();
   let catalog = createCatalog([], options.own ?? {});
   const calls = createCallTable();
-  // Every instance built, weakly: a closed session's server is collected with it.
-  const instances = new Set<WeakRef<McpServer>>();
   const unwatch: Array<() => void> = [];
   const refreshing = new Map<string, Promise<void>>();
   const again = new Set<string>();
   const deps = { catalog: () => catalog, calls, upstream: (n: string) => byName.get(n) };
   const warn = (message: string) => options.onWarning?.(message);
 
-  /** Tells every open 2025-era session that the lists of `kinds` changed. */
-  function notify(kinds: Kind[]): void {
-    for (const ref of instances) {
-      const server = ref.deref();
-      if (!server) {
-        instances.delete(ref);
-        continue;
-      }
-      // Only a session holds a channel for a notification tied to no request.
-      if (!server.isConnected() || server.server.transport?.sessionId === undefined) continue;
-      for (const kind of kinds) {
-        const send = kind === "tools"
-          ? server.sendToolListChanged()
-          : kind === "prompts"
-          ? server.sendPromptListChanged()
-          : server.sendResourceListChanged();
-        Promise.resolve(send).catch(() => {});
-      }
-    }
-  }
-
-  function snapshot(): Record<Kind, string> {
+  function snapshot(): Record<ListKind, string> {
     return {
       tools: JSON.stringify(catalog.tools()),
       prompts: JSON.stringify(catalog.prompts()),
@@ -158,7 +141,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         }
         for (const offender of catalog.rebuild()) warn(`left out: ${offender}`);
         const after = snapshot();
-        notify((["tools", "prompts", "resources"] as Kind[]).filter((k) => before[k] !== after[k]));
+        const changed = (["tools", "prompts", "resources"] as const).filter((k) =>
+          before[k] !== after[k]
+        );
+        if (changed.length > 0) options.onListChanged?.(changed);
       } while (again.has(name));
     })().finally(() => refreshing.delete(name));
     refreshing.set(name, task);
@@ -212,7 +198,6 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     },
     configureServer(server) {
       installGateway(server, deps);
-      instances.add(new WeakRef(server));
     },
     refresh,
     close() {
