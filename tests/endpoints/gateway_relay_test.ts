@@ -204,6 +204,14 @@ Deno.test("the gateway passes server-everything through whole, in a 2025-era ses
       assert.match(JSON.stringify(result.content), /Ada/);
     });
 
+    await t.step("roots: the gateway declares them and answers an empty list", async () => {
+      const result = await client.callTool({ name: "everything_get-roots-list", arguments: {} });
+      assert.match(
+        JSON.stringify(result.content),
+        /supports roots but no roots are currently configured/,
+      );
+    });
+
     await t.step("resources, templates and reads route to the upstream", async () => {
       // Upstreams in configuration order: everything's, then the MCP App's.
       const { resources } = await client.listResources();
@@ -445,6 +453,39 @@ Deno.test("what an upstream asks or tells while a call runs reaches the right cl
         }
       },
     );
+
+    await t.step("the upstream cancels its request: the client's handler is aborted", async () => {
+      let aborted: unknown;
+      const patient = await connect(
+        { capabilities: { sampling: {} } },
+        (c) =>
+          c.setRequestHandler(
+            "sampling/createMessage",
+            (_request, ctx) =>
+              new Promise((resolve) => {
+                ctx.mcpReq.signal.addEventListener("abort", () => {
+                  aborted = ctx.mcpReq.signal.reason ?? true;
+                  resolve({
+                    role: "assistant",
+                    model: "m",
+                    content: { type: "text", text: "late" },
+                  });
+                });
+              }),
+          ),
+      );
+      try {
+        const result = await patient.callTool({ name: "probe_ask-cancel", arguments: { ms: 200 } });
+        assert.deepEqual(result.content, [{ type: "text", text: "cancelled asking" }]);
+        const deadline = Date.now() + 2000;
+        while (aborted === undefined && Date.now() < deadline) {
+          await new Promise((r) => setTimeout(r, 20));
+        }
+        assert.ok(aborted !== undefined, "the downstream sampling request was cancelled");
+      } finally {
+        await patient.close();
+      }
+    });
 
     await t.step("a client that did not declare sampling: the upstream is told so", async () => {
       const result = await plain.callTool({ name: "probe_ask", arguments: {} });

@@ -4,6 +4,7 @@
 //   log            sends a log message (notifications/message), then answers
 //   ask {ms?}      after `ms`, asks its client for sampling and answers with what came back
 //                  (or with the JSON-RPC error it got, as an isError result)
+//   ask-cancel {ms?}  asks for sampling, cancels its request after `ms` (200), then answers
 import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
@@ -17,7 +18,7 @@ const text = (id, value, isError = false) =>
 const asked = new Map();
 let next = 0;
 
-const TOOLS = ["wait", "log", "ask"].map((name) => ({
+const TOOLS = ["wait", "log", "ask", "ask-cancel"].map((name) => ({
   name,
   description: `probe: ${name}`,
   inputSchema: { type: "object", properties: { ms: { type: "number" } } },
@@ -81,6 +82,21 @@ createInterface({ input: process.stdin }).on("line", (line) => {
         },
       });
     }, typeof ms === "number" ? ms : 0);
+  }
+  if (params.name === "ask-cancel") {
+    const ask = `ask-${next++}`;
+    send({
+      id: ask,
+      method: "sampling/createMessage",
+      params: { messages: [{ role: "user", content: { type: "text", text: "hi" } }], maxTokens: 5 },
+    });
+    return setTimeout(() => {
+      send({
+        method: "notifications/cancelled",
+        params: { requestId: ask, reason: "no longer needed" },
+      });
+      text(id, "cancelled asking");
+    }, typeof ms === "number" ? ms : 200);
   }
   send({ id, error: { code: -32602, message: `Unknown tool: ${params.name}` } });
 });
