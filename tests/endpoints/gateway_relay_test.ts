@@ -12,13 +12,16 @@ import assert from "node:assert/strict";
 import process from "node:process";
 import { createStdioSpawner } from "../../runtime/stdio.ts";
 import {
+  freePort,
   MCP_URL,
   mcpPost,
   registerClient,
   ROOT,
   rpcMessage,
+  spawnChild,
   testServer,
   tokensFor,
+  waitForListener,
 } from "../fixtures.ts";
 
 const EVERYTHING = `${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js`;
@@ -496,5 +499,86 @@ Deno.test("what an upstream asks or tells while a call runs reaches the right cl
     await Promise.all([a.close(), b.close(), plain.close()]);
     await closeAll();
     await Deno.remove(file);
+  }
+});
+
+Deno.test("a 2026-07-28 client hears list_changed through its subscription", async () => {
+  const { connect, closeAll } = await setup();
+  let heard: string[] | undefined;
+  const client = await connect({
+    versionNegotiation: { mode: { pin: "2026-07-28" } },
+    listChanged: {
+      resources: {
+        debounceMs: 0,
+        onChanged: (_error, resources) => void (heard = resources?.map((r) => r.name)),
+      },
+    },
+  });
+  try {
+    // An open subscription first: the SDK client opens it on connect; give it a moment.
+    await new Promise((r) => setTimeout(r, 300));
+    await client.callTool({
+      name: "everything_gzip-file-as-resource",
+      arguments: {
+        name: "modern.gz",
+        data: `data:text/plain;base64,${btoa("m")}`,
+        outputType: "resourceLink",
+      },
+    });
+    const deadline = Date.now() + 5000;
+    while (!heard?.includes("modern.gz") && Date.now() < deadline) {
+      await new Promise((r) => setTimeout(r, 25));
+    }
+    assert.ok(heard?.includes("modern.gz"), `heard ${heard}`);
+  } finally {
+    await client.close();
+    await closeAll();
+  }
+});
+
+Deno.test("an HTTP upstream (everything's streamableHttp) passes through as a stdio one does", async () => {
+  const port = await freePort();
+  const everything = spawnChild("node", [EVERYTHING, "streamableHttp"], {
+    env: { PORT: String(port) },
+  });
+  await waitForListener(port, 20_000);
+  const server = testServer({
+    servers: {
+      lab: { type: "http", url: `http://127.0.0.1:${port}/mcp`, headers: { "x-lab": "1" } },
+    },
+  });
+  try {
+    await server.app.ready();
+    const tokens = await tokensFor(server.app, await registerClient(server.app));
+    const client = new Client({ name: "downstream", version: "1.0.0" });
+    await client.connect(
+      new StreamableHTTPClientTransport(new URL(MCP_URL), {
+        fetch: (input, init) => server.app.fetch(new Request(input, init)),
+        requestInit: { headers: { authorization: `Bearer ${tokens.access_token}` } },
+      }),
+    );
+    try {
+      const echo = await client.callTool({ name: "lab_echo", arguments: { message: "over http" } });
+      assert.deepEqual(echo.content, [{ type: "text", text: "Echo: over http" }]);
+      const seen: number[] = [];
+      await client.callTool(
+        { name: "lab_trigger-long-running-operation", arguments: { duration: 0.6, steps: 3 } },
+        { onprogress: (p) => void seen.push(p.progress) },
+      );
+      assert.deepEqual(seen, [1, 2, 3]);
+      const structured = await client.callTool({
+        name: "lab_get-structured-content",
+        arguments: { location: "Los Angeles" },
+      });
+      assert.equal(
+        typeof (structured.structuredContent as { temperature?: unknown }).temperature,
+        "number",
+      );
+    } finally {
+      await client.close();
+    }
+  } finally {
+    await server.app.close();
+    await everything.stop();
   }
 });
