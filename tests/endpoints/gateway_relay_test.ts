@@ -582,3 +582,51 @@ Deno.test("an HTTP upstream (everything's streamableHttp) passes through as a st
     await everything.stop();
   }
 });
+
+Deno.test("names that do not fit one namespace refuse the start, listing every offender", async (t) => {
+  const servers = {
+    a: { command: "node", args: [PROBE] },
+    // Onto a's name, and onto the owner's own tool.
+    b: { command: "node", args: [PROBE], rename: { wait: "a_wait", log: "hello" } },
+    // A tool name with characters Claude and OpenAI refuse, and one too long once prefixed.
+    c: { command: "node", args: [PROBE], env: { PROBE_EXTRA_TOOL: "read file" } },
+    d: { command: "node", args: [PROBE], env: { PROBE_EXTRA_TOOL: "x".repeat(63) } },
+  };
+  await t.step("ready() rejects with every offender", async () => {
+    const server = testServer({ servers, upstreamSpawner: createStdioSpawner() });
+    try {
+      await assert.rejects(server.app.ready(), (error: Error) => {
+        assert.match(error.message, /"prefix" or a "rename"/);
+        assert.match(
+          error.message,
+          /server "b": tool "wait" as "a_wait" collides with tool "wait" of server "a"/,
+        );
+        assert.match(
+          error.message,
+          /server "b": tool "log" as "hello" collides with the server's own tool/,
+        );
+        assert.match(error.message, /server "c": tool "read file" as "c_read file" does not match/);
+        assert.match(error.message, /server "d": tool "x{63}" as "d_x{63}" does not match/);
+        assert.doesNotMatch(error.message, /^\s*server "a":/m, "a holds its names: no offender");
+        return true;
+      });
+    } finally {
+      await server.app.close();
+    }
+  });
+  await t.step("servePersonalMcp refuses to start, and leaves no upstream running", async () => {
+    const { servePersonalMcp } = await import("../../mod.ts");
+    await assert.rejects(
+      servePersonalMcp({}, {
+        port: 0,
+        store: "memory",
+        password: "owner-password-for-tests",
+        banner: false,
+        servers,
+      }),
+      /collides/,
+    );
+    const left = await new Deno.Command("pgrep", { args: ["-f", PROBE] }).output();
+    assert.equal(new TextDecoder().decode(left.stdout).trim(), "", "no probe process left");
+  });
+});

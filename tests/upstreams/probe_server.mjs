@@ -18,7 +18,15 @@ const text = (id, value, isError = false) =>
 const asked = new Map();
 let next = 0;
 
-const TOOLS = ["wait", "log", "ask", "ask-cancel"].map((name) => ({
+// $PROBE_EXTRA_TOOL adds a tool of that name (one a gateway may have to refuse).
+const NAMES = [
+  "wait",
+  "log",
+  "ask",
+  "ask-cancel",
+  ...(process.env.PROBE_EXTRA_TOOL ? [process.env.PROBE_EXTRA_TOOL] : []),
+];
+const TOOLS = NAMES.map((name) => ({
   name,
   description: `probe: ${name}`,
   inputSchema: { type: "object", properties: { ms: { type: "number" } } },
