@@ -47,6 +47,11 @@ export type PersonalMcpEvent =
   }
   /** A line a stdio upstream wrote on stderr (raw, at most 16 KiB; escaped by every sink). */
   | { type: "upstream_stderr"; server: string; line: string }
+  /**
+   * A log message (`notifications/message`) an upstream sent while no single session's
+   * call could take it (raw `data` as JSON text, at most 16 KiB; escaped by every sink).
+   */
+  | { type: "upstream_log"; server: string; level: string; data: string }
   | AuthEvent;
 
 /**

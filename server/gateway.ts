@@ -7,7 +7,7 @@
  */
 import type { McpServer } from "@modelcontextprotocol/server";
 import type { PersonalMcpEvent } from "../core/config.ts";
-import { escapeForLog, quoteForLog } from "../core/log.ts";
+import { escapeForLog } from "../core/log.ts";
 import { parseServers, type UpstreamConfig } from "../transport/upstreams/config.ts";
 import { createGateway, type ListKind } from "../transport/upstreams/gateway.ts";
 import type { OwnNames } from "../transport/upstreams/catalog.ts";
@@ -72,10 +72,11 @@ export function serveUpstreams(
     onListChanged: listChanged,
     onLog: (server, params) =>
       emit({
-        type: "warning",
-        message: `upstream ${quoteForLog(server)} log (${params.level}): ${
-          quoteForLog(typeof params.data === "string" ? params.data : JSON.stringify(params.data))
-        }`.slice(0, 2000),
+        type: "upstream_log",
+        server,
+        level: String(params.level),
+        data: (typeof params.data === "string" ? params.data : JSON.stringify(params.data) ?? "")
+          .slice(0, 16 * 1024),
       }),
     onWarning: (message) =>
       emit({ type: "warning", message: escapeForLog(message.slice(0, 2000)) }),

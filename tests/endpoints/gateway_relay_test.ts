@@ -76,9 +76,7 @@ async function setup(probe: { timeoutMs: number; file?: string } = { timeoutMs: 
   const closeAll = () => server.app.close();
   /** What the activity log got of an upstream's log messages. */
   const logged = (upstream: string) =>
-    server.events.filter((e) =>
-      e.type === "warning" && e.message.startsWith(`upstream "${upstream}" log`)
-    );
+    server.events.filter((e) => e.type === "upstream_log" && e.server === upstream);
   return { server, tokens, connect, closeAll, logged };
 }
 
@@ -436,6 +434,20 @@ Deno.test("what an upstream asks or tells while a call runs reaches the right cl
       assert.deepEqual(seen, ["from upstream"]);
       // Not also on the activity log (which takes what no call can: everything's own, at start).
       assert.deepEqual(logged("probe"), []);
+    });
+
+    await t.step("a log message with no call in flight goes to the activity log", async () => {
+      await a.callTool({ name: "probe_log-later", arguments: { ms: 100 } });
+      const deadline = Date.now() + 2000;
+      while (logged("probe").length === 0 && Date.now() < deadline) {
+        await new Promise((r) => setTimeout(r, 20));
+      }
+      assert.deepEqual(logged("probe"), [{
+        type: "upstream_log",
+        server: "probe",
+        level: "warning",
+        data: '{"note":"later \u202e"}',
+      }]);
     });
 
     await t.step("sampling goes to the one client whose call asked", async () => {

@@ -5,6 +5,7 @@
 //   ask {ms?}      after `ms`, asks its client for sampling and answers with what came back
 //                  (or with the JSON-RPC error it got, as an isError result)
 //   ask-cancel {ms?}  asks for sampling, cancels its request after `ms` (200), then answers
+//   log-later {ms?}   answers, then after `ms` (100) sends a log message tied to no call
 import { appendFileSync } from "node:fs";
 import { createInterface } from "node:readline";
 
@@ -24,6 +25,7 @@ const NAMES = [
   "log",
   "ask",
   "ask-cancel",
+  "log-later",
   ...(process.env.PROBE_EXTRA_TOOL ? [process.env.PROBE_EXTRA_TOOL] : []),
 ];
 const TOOLS = NAMES.map((name) => ({
@@ -90,6 +92,14 @@ createInterface({ input: process.stdin }).on("line", (line) => {
         },
       });
     }, typeof ms === "number" ? ms : 0);
+  }
+  if (params.name === "log-later") {
+    text(id, "will log");
+    return setTimeout(() =>
+      send({
+        method: "notifications/message",
+        params: { level: "warning", logger: "probe", data: { note: "later \u202e" } },
+      }), typeof ms === "number" ? ms : 100);
   }
   if (params.name === "ask-cancel") {
     const ask = `ask-${next++}`;
