@@ -46,7 +46,9 @@ import { validatePrompts } from "../transport/prompts.ts";
 import { validateResources } from "../transport/resources.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { quoteForLog } from "../core/log.ts";
-import { type PersonalMcpOptions, resolveOptions } from "./options.ts";
+import { type PersonalMcpOptions, resolveOptions, resolveServers } from "./options.ts";
+import { startUpstreams } from "../transport/upstreams/upstream.ts";
+import type { StdioSpawner } from "../transport/upstreams/types.ts";
 import type { PersonalMcpEvent } from "../core/config.ts";
 import { type ConnectionInfo, createRoutes } from "./routes.ts";
 
@@ -65,8 +67,26 @@ export interface PersonalMcp {
    * activity log. What the owner page and the owner commands use.
    */
   readonly owner: OwnerControls;
-  /** Ends in-flight MCP exchanges, writes the activity log and closes the store. */
+  /**
+   * Ends in-flight MCP exchanges, stops the upstream servers (each stdio server's whole
+   * process group), writes the activity log and closes the store.
+   */
   close(): Promise<void>;
+}
+
+/**
+ * What only the runtime can give the server: how to start a stdio upstream, and the
+ * environment `${VAR}` is read from. `servePersonalMcp()` passes it (through
+ * {@linkcode createPersonalMcpOn}); without `spawn`, stdio servers are refused with
+ * `noSpawnReason`.
+ */
+export interface ServerEdge {
+  /** Starts a stdio upstream's process group. */
+  spawn?: StdioSpawner;
+  /** Where `${VAR}` in `servers` is looked up. @default {} */
+  env?: Record<string, string | undefined>;
+  /** Why stdio servers cannot run here, completing "... is a stdio server, which ...". */
+  noSpawnReason?: string;
 }
 
 /**
@@ -88,7 +108,27 @@ export interface PersonalMcp {
  * ```
  */
 export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): PersonalMcp {
+  return createPersonalMcpOn(tools, options, {});
+}
+
+/**
+ * {@linkcode createPersonalMcp} with what the runtime gives (processes for stdio
+ * upstreams, the environment): what `servePersonalMcp()` calls. Not public API.
+ */
+export function createPersonalMcpOn(
+  tools: Tools,
+  options: PersonalMcpOptions,
+  edge: ServerEdge,
+): PersonalMcp {
   const opts = resolveOptions(options);
+  const servers = resolveServers(
+    options.servers,
+    edge.env ?? {},
+    edge.spawn !== undefined,
+    edge.noSpawnReason ??
+      "createPersonalMcp() cannot start (it starts no process: serve with servePersonalMcp() " +
+        "or the command line; Deno Deploy runs none)",
+  );
   const checkedTools = validateTools(tools);
   const resources = validateResources(options.resources);
   const prompts = validatePrompts(options.prompts);
@@ -182,6 +222,8 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
         }`,
       }),
   });
+  // Started now, in the background: each connects, and reconnects, on its own.
+  const upstreams = startUpstreams(servers, { spawn: edge.spawn, onEvent: emit });
   const owner = createPasswordOwner(store, options.password);
   const passkeys = createPasskeys({ store, baseUrl: opts.baseUrl, serverName: opts.name, now });
   const controls = createOwnerControls({
@@ -193,6 +235,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     passwordFromOptions: options.password !== undefined,
     passkeys,
     baseUrl: opts.baseUrl,
+    servers: () => upstreams.upstreams.map((u) => u.status()),
   });
   const signer = createSigner(store);
   // One proof, under one throttle, for every place the owner proves who they are
@@ -266,6 +309,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     fetch,
     async close() {
       await mcp.close();
+      await upstreams.stop();
       await activity.flush();
       await store.close();
     },
