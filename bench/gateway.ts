@@ -22,7 +22,8 @@ import process from "node:process";
 import { fileURLToPath } from "node:url";
 import { Client } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
-import { createMemoryStore, createPersonalMcp, demoTools } from "../mod.ts";
+import { createMemoryStore, demoTools } from "../mod.ts";
+import { createPersonalMcpOn } from "../server/create.ts";
 import { createStdioSpawner } from "../runtime/stdio.ts";
 import { issueToken, toolsCallHeaders } from "./token.ts";
 
@@ -50,13 +51,13 @@ async function callDirect(): Promise<void> {
 }
 
 // Our server with the same program as its upstream.
-const app = createPersonalMcp(demoTools, {
+// As servePersonalMcp() builds it: the runtime's spawner starts the stdio upstream.
+const app = createPersonalMcpOn(demoTools, {
   baseUrl: BASE_URL,
   password: PASSWORD,
   store: createMemoryStore(),
   servers: { everything: { command: "node", args: [EVERYTHING, "stdio"] } },
-  upstreamSpawner: createStdioSpawner(),
-});
+}, { spawn: createStdioSpawner() });
 await app.ready();
 const headers = toolsCallHeaders(await issueToken(app, PASSWORD));
 const body = JSON.stringify({

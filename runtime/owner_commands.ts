@@ -7,7 +7,8 @@
  *   or standard input, never a flag; only its hash is kept); `password --remove`: remove
  *   it once a passkey is enrolled;
  * - `passkey add [--name <label>]`: print a one-time enrolment link (15 minutes, one
- *   passkey); `passkey list [--json]`; `passkey remove <id>`.
+ *   passkey); `passkey list [--json]`; `passkey remove <id>`;
+ * - `servers [--json]`: the running server's upstream MCP servers (servers_command.ts).
  *
  * They work whether the server is stopped or running. Stopped, or on Deno KV (which
  * several processes may open; the server sees the revocation notice within a second):
@@ -26,9 +27,16 @@ import type { PasskeySummary, RemovalResult } from "../auth/owner/passkeys.ts";
 import { hasFileState, openFileStore, prepareStateDir, StateLockedError } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { callControl, type ControlRequest, performControl } from "./control.ts";
+import { serversCommand } from "./servers_command.ts";
 
 /** The first positional arguments that are owner commands rather than flags of the server. */
-export const OWNER_COMMANDS: readonly string[] = ["grants", "revoke", "password", "passkey"];
+export const OWNER_COMMANDS: readonly string[] = [
+  "grants",
+  "revoke",
+  "password",
+  "passkey",
+  "servers",
+];
 
 /** The local Deno KV database of a state folder. */
 export const KV_FILE = "kv.sqlite3";
@@ -45,6 +53,8 @@ const USAGE = `Owner commands (on the state of --state-dir, whether the server r
                                         (valid 15 minutes, for one passkey)
   passkey list [--json]                 list the passkeys
   passkey remove <id>                   remove a passkey
+  servers [--json]                      the running server's upstream MCP servers: state,
+                                        pid, restarts, tools, last stderr lines
 Options:
   --state-dir <dir>   the server's state folder (default .oauth-state, or PERSONAL_MCP_STATE_DIR)
   --base-url <url>    the server's public URL, for passkey add on a stopped server or
@@ -281,6 +291,10 @@ export async function runOwnerCommand(
     return usage("--name goes with passkey add");
   }
   if (!command || !OWNER_COMMANDS.includes(command)) return usage("unknown command");
+  if (command === "servers") {
+    if (rest.length) return usage("servers takes no argument");
+    return await serversCommand(stateDir, values.json === true, io);
+  }
   let baseUrl: string | undefined;
   try {
     baseUrl = readBaseUrl(values["base-url"] ?? io.env.PERSONAL_MCP_BASE_URL);

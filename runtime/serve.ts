@@ -11,7 +11,7 @@ import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner/password.ts
 import { passkeyRpId } from "../auth/owner/passkeys.ts";
 import { type PersonalMcpOptions, resolveOptions } from "../server/options.ts";
 import { isLoopbackHost, type PersonalMcpEvent } from "../core/config.ts";
-import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
+import { createPersonalMcpOn, type PersonalMcp, type ServerEdge } from "../server/create.ts";
 import type { ConnectionInfo } from "../core/http.ts";
 import { startControl } from "./control.ts";
 import { createStdioSpawner } from "./stdio.ts";
@@ -294,16 +294,9 @@ export async function servePersonalMcp(
         );
       }
     }
-    app = createPersonalMcp(tools, {
-      // Deno Deploy runs no child process: stdio servers are refused there, clearly.
-      upstreamSpawner: process.env.DENO_DEPLOYMENT_ID ? undefined : createStdioSpawner(),
-      upstreamEnv: process.env,
-      ...options,
-      baseUrl,
-      store,
-    });
-    // The upstream servers are listed before the first request; a namespace clash
-    // between them refuses the start here.
+    app = createPersonalMcpOn(tools, { ...options, baseUrl, store }, serverEdge());
+    // The upstream servers are listed before the first request is served; names of
+    // theirs that do not fit one namespace refuse the start here.
     await app.ready();
     // The owner is at the machine right now, reading the password: the moment to offer a
     // passkey too. Later links come from `passkey add` only.
@@ -318,7 +311,8 @@ export async function servePersonalMcp(
     // Requests are served from here on, while the control endpoint starts.
     ready();
     // The file store's lock keeps the owner commands out: they come through here instead.
-    if (usesFileStore(options.store)) {
+    // ... and `servers` reads the upstreams of the running server, whatever the store.
+    if (usesFileStore(options.store) || (app.owner.listServers().length > 0 && !onDeploy())) {
       control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h, emit));
     }
   } catch (error) {
@@ -370,4 +364,16 @@ export async function servePersonalMcp(
   if (signal?.aborted) onAbort();
   else signal?.addEventListener("abort", onAbort, { once: true });
   return handle;
+}
+
+function onDeploy(): boolean {
+  return Boolean(process.env.DENO_DEPLOYMENT_ID);
+}
+
+/** Processes for stdio upstreams, except on Deno Deploy, which runs none. */
+function serverEdge(): ServerEdge {
+  if (onDeploy()) {
+    return { env: process.env, noSpawnReason: "Deno Deploy cannot start (it runs no processes)" };
+  }
+  return { env: process.env, spawn: createStdioSpawner() };
 }

@@ -46,11 +46,11 @@ import { validatePrompts } from "../transport/prompts.ts";
 import { validateResources } from "../transport/resources.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { quoteForLog } from "../core/log.ts";
-import { type PersonalMcpOptions, resolveOptions } from "./options.ts";
+import { type PersonalMcpOptions, resolveOptions, resolveServers } from "./options.ts";
+import type { StdioSpawner } from "../transport/upstreams/types.ts";
+import { serveUpstreams } from "./gateway.ts";
 import type { PersonalMcpEvent } from "../core/config.ts";
 import { type ConnectionInfo, createRoutes } from "./routes.ts";
-import { serveUpstreams } from "./gateway.ts";
-import type { UpstreamStatus } from "../transport/upstreams/types.ts";
 
 export type { ConnectionInfo, OwnerControls };
 
@@ -70,13 +70,30 @@ export interface PersonalMcp {
   /**
    * Settles once the upstream servers (`servers`) are up, or have failed to come up, and
    * are listed; rejects when their names do not fit one namespace (the message lists
-   * every offender). Resolves at once without `servers`.
+   * every offender). Resolves at once without `servers`. `servePersonalMcp()` waits
+   * for it before it serves.
    */
   ready(): Promise<void>;
-  /** Where each upstream server stands (`servers` owner command, owner page). */
-  upstreams(): UpstreamStatus[];
-  /** Ends in-flight MCP exchanges, stops the upstreams, writes the activity log and closes the store. */
+  /**
+   * Ends in-flight MCP exchanges, stops the upstream servers (each stdio server's whole
+   * process group), writes the activity log and closes the store.
+   */
   close(): Promise<void>;
+}
+
+/**
+ * What only the runtime can give the server: how to start a stdio upstream, and the
+ * environment `${VAR}` is read from. `servePersonalMcp()` passes it (through
+ * {@linkcode createPersonalMcpOn}); without `spawn`, stdio servers are refused with
+ * `noSpawnReason`.
+ */
+export interface ServerEdge {
+  /** Starts a stdio upstream's process group. */
+  spawn?: StdioSpawner;
+  /** Where `${VAR}` in `servers` is looked up. @default {} */
+  env?: Record<string, string | undefined>;
+  /** Why stdio servers cannot run here, completing "... is a stdio server, which ...". */
+  noSpawnReason?: string;
 }
 
 /**
@@ -98,7 +115,27 @@ export interface PersonalMcp {
  * ```
  */
 export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): PersonalMcp {
+  return createPersonalMcpOn(tools, options, {});
+}
+
+/**
+ * {@linkcode createPersonalMcp} with what the runtime gives (processes for stdio
+ * upstreams, the environment): what `servePersonalMcp()` calls. Not public API.
+ */
+export function createPersonalMcpOn(
+  tools: Tools,
+  options: PersonalMcpOptions,
+  edge: ServerEdge,
+): PersonalMcp {
   const opts = resolveOptions(options);
+  const servers = resolveServers(
+    options.servers,
+    edge.env ?? {},
+    edge.spawn !== undefined,
+    edge.noSpawnReason ??
+      "createPersonalMcp() cannot start (it starts no process: serve with servePersonalMcp() " +
+        "or the command line; Deno Deploy runs none)",
+  );
   const checkedTools = validateTools(tools);
   const resources = validateResources(options.resources);
   const prompts = validatePrompts(options.prompts);
@@ -121,20 +158,17 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       options.onEvent?.(event);
     } catch { /* a broken hook must not break a request */ }
   };
+  // The upstreams start now, in the background (each connects, and reconnects, on its
+  // own); the gateway lists them and is installed on every MCP server instance.
   const upstreams = serveUpstreams(
-    {
-      servers: options.servers,
-      spawn: options.upstreamSpawner,
-      env: options.upstreamEnv,
-      configureServer: options.configureServer,
-    },
+    { configs: servers, spawn: edge.spawn, configureServer: options.configureServer },
     {
       tools: Object.keys(checkedTools),
       prompts: Object.keys(prompts ?? {}),
       resources: Object.values(resources ?? {}).map((r) => r.uri),
-      // Called only after an upstream answers (never during this function): `mcp` exists.
     },
     emit,
+    // Called only after an upstream answered (never during this function): `mcp` exists.
     (kinds) => mcp.listChanged(kinds),
   );
   const mcp = createMcpEndpoint(checkedTools, {
@@ -219,6 +253,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     passwordFromOptions: options.password !== undefined,
     passkeys,
     baseUrl: opts.baseUrl,
+    servers: upstreams.statuses,
   });
   const signer = createSigner(store);
   // One proof, under one throttle, for every place the owner proves who they are
@@ -291,7 +326,6 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     owner: controls,
     fetch,
     ready: upstreams.ready,
-    upstreams: upstreams.statuses,
     async close() {
       await mcp.close();
       await upstreams.close();

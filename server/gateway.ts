@@ -8,7 +8,7 @@
 import type { McpServer } from "@modelcontextprotocol/server";
 import type { PersonalMcpEvent } from "../core/config.ts";
 import { escapeForLog } from "../core/log.ts";
-import { parseServers, type UpstreamConfig } from "../transport/upstreams/config.ts";
+import type { UpstreamConfig } from "../transport/upstreams/config.ts";
 import { createGateway, type ListKind } from "../transport/upstreams/gateway.ts";
 import type { OwnNames } from "../transport/upstreams/catalog.ts";
 import type { StdioSpawner, UpstreamStatus } from "../transport/upstreams/types.ts";
@@ -28,24 +28,12 @@ export interface ServedUpstreams {
 
 /** Where the upstreams come from. */
 export interface UpstreamOptions {
-  /** The `mcpServers` object (server name -> entry), or entries already parsed. */
-  servers?: Record<string, unknown> | UpstreamConfig[];
-  /** Starts stdio servers; absent (Deno Deploy) refuses them. */
+  /** The upstream servers, read from the `servers` option. */
+  configs: UpstreamConfig[];
+  /** Starts stdio servers (the runtime's). */
   spawn?: StdioSpawner;
-  /** Where `${VAR}` in `servers` is read from. */
-  env?: Record<string, string | undefined>;
   /** The owner's own `configureServer`. */
   configureServer?: (server: McpServer) => void;
-}
-
-/** Reads the servers option: throws one Error naming the server and key at fault. */
-export function serversOf(
-  servers: UpstreamOptions["servers"],
-  env: Record<string, string | undefined>,
-): UpstreamConfig[] {
-  if (servers === undefined) return [];
-  if (Array.isArray(servers)) return servers;
-  return parseServers({ mcpServers: servers }, 'the "servers" option', env);
 }
 
 /**
@@ -58,7 +46,7 @@ export function serveUpstreams(
   emit: (event: PersonalMcpEvent) => void,
   listChanged: (kinds: ListKind[]) => void,
 ): ServedUpstreams {
-  const configs = serversOf(options.servers, options.env ?? {});
+  const { configs } = options;
   if (configs.length === 0) {
     return {
       configureServer: options.configureServer,

@@ -7,9 +7,13 @@ import type { McpServerInstance } from "../transport/types.ts";
 import type { Store } from "../store/store.ts";
 import type { Prompts } from "../transport/prompts.ts";
 import type { Resources } from "../transport/resources.ts";
-import type { UpstreamConfig } from "../transport/upstreams/config.ts";
-import type { StdioSpawner } from "../transport/upstreams/types.ts";
 import { isLoopbackHost, type PersonalMcpEvent, type ResolvedOptions } from "../core/config.ts";
+import {
+  type Environment,
+  parseServers,
+  type ServersOption,
+  type UpstreamConfig,
+} from "../transport/upstreams/config.ts";
 
 /** Options of `createPersonalMcp()` and `servePersonalMcp()`. */
 export interface PersonalMcpOptions {
@@ -154,26 +158,21 @@ export interface PersonalMcpOptions {
    */
   configureServer?(server: McpServerInstance): void;
   /**
-   * The owner's other MCP servers, served through this one: the `mcpServers` object of a
-   * Claude Desktop, Cursor or VS Code configuration (server name -> `{ command, args,
-   * env, cwd }` or `{ type: "http", url, headers }`, plus `timeoutMs`, `prefix`,
-   * `rename`), or entries already read by `parseServersFile`. Each upstream tool is
-   * offered as `<server>_<tool>`; names that do not fit one namespace refuse the start.
-   */
-  servers?: Record<string, unknown> | UpstreamConfig[];
-  /**
-   * Starts the processes of stdio servers in `servers`; `servePersonalMcp()` passes the
-   * runtime's. Without one (Deno Deploy) stdio servers are refused; HTTP ones work.
-   */
-  upstreamSpawner?: StdioSpawner;
-  /** Where `${VAR}` in `servers` is read from; `servePersonalMcp()` passes the process's. @default {} */
-  upstreamEnv?: Record<string, string | undefined>;
-  /**
    * Receives errors and every authorization event (the activity log: registrations,
    * consent, tokens, refreshes, revocations, refused requests). Never given a token,
    * code, secret or password.
    */
   onEvent?: (event: PersonalMcpEvent) => void;
+  /**
+   * The owner's existing MCP servers, served beside the tools through the same front
+   * door: the content of a Claude Desktop / Cursor / VS Code servers file
+   * (`{ mcpServers: { memory: { command: "npx", args: [...] } } }`), or the map of name
+   * to entry itself. Stdio servers are started (one process each) by
+   * `servePersonalMcp()`; `createPersonalMcp()` alone, and Deno Deploy, take HTTP servers
+   * (`url`) only. `${VAR}` in values is read from the environment under
+   * `servePersonalMcp()`.
+   */
+  servers?: ServersOption;
 }
 
 /**
@@ -329,4 +328,33 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
     mcpBodyTimeoutSeconds: positiveInt(options.mcpBodyTimeoutSeconds, "mcpBodyTimeoutSeconds", 60),
     sseKeepaliveSeconds: positiveInt(options.sseKeepaliveSeconds, "sseKeepaliveSeconds", 15),
   };
+}
+
+/**
+ * The `servers` option read into upstream entries, once, at creation. Stdio servers
+ * are refused where no process can be started (`canSpawn` false), with `where` saying
+ * why, so that the start stops with a message rather than an upstream that never runs.
+ */
+export function resolveServers(
+  servers: ServersOption | undefined,
+  env: Environment,
+  canSpawn: boolean,
+  where: string,
+): UpstreamConfig[] {
+  if (servers === undefined) return [];
+  let configs: UpstreamConfig[];
+  try {
+    configs = parseServers(servers, "servers", env, { bareMap: true });
+  } catch (error) {
+    throw new TypeError((error as Error).message);
+  }
+  const stdio = configs.filter((c) => c.transport.type === "stdio").map((c) => c.name);
+  if (stdio.length > 0 && !canSpawn) {
+    throw new TypeError(
+      `servers: ${stdio.map((n) => JSON.stringify(n)).join(", ")} ${
+        stdio.length === 1 ? "is a stdio server" : "are stdio servers"
+      }, which ${where}; HTTP servers ("url") work everywhere`,
+    );
+  }
+  return configs;
 }

@@ -50,6 +50,7 @@ async function startGateway(runtime: "deno" | "bun", dir: string): Promise<Serve
     import { demoTools, servePersonalMcp } from "./mod.ts";
     const server = await servePersonalMcp(demoTools, {
       port: 0, store: "memory", password: ${JSON.stringify(PASSWORD)}, banner: false,
+      stateDir: ${JSON.stringify(dir)},
       servers: ${JSON.stringify(servers)},
     });
     console.log("LISTENING " + server.port);

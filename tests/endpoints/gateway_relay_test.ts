@@ -10,11 +10,18 @@ import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/cli
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import assert from "node:assert/strict";
 import process from "node:process";
+import { z } from "zod";
+import type { PersonalMcpEvent, PersonalMcpOptions } from "../../mod.ts";
 import { createStdioSpawner } from "../../runtime/stdio.ts";
+import { createPersonalMcpOn } from "../../server/create.ts";
+import { createMemoryStore } from "../../store/memory.ts";
+import { tool } from "../../transport/tools.ts";
 import {
+  BASE_URL,
   freePort,
   MCP_URL,
   mcpPost,
+  PASSWORD,
   registerClient,
   ROOT,
   rpcMessage,
@@ -30,6 +37,28 @@ const APPS = `${ROOT}node_modules/@modelcontextprotocol/server-basic-vanillajs/d
 /** Our own small upstream: waits, logs and asks for sampling on demand. */
 const PROBE = `${ROOT}tests/upstreams/probe_server.mjs`;
 
+/**
+ * The server as servePersonalMcp() builds it (the runtime's spawner for stdio upstreams),
+ * with the `hello` tool of the fixtures' testServer, its events kept.
+ */
+function gatewayServer(options: Partial<PersonalMcpOptions>) {
+  const events: PersonalMcpEvent[] = [];
+  const app = createPersonalMcpOn({
+    hello: tool({
+      description: "Say hello",
+      input: { name: z.string() },
+      run: ({ name }) => `Hello, ${name}!`,
+    }),
+  }, {
+    baseUrl: BASE_URL,
+    password: PASSWORD,
+    store: createMemoryStore(),
+    onEvent: (event) => events.push(event),
+    ...options,
+  }, { spawn: createStdioSpawner() });
+  return { app, events };
+}
+
 /** A direct SDK client of an upstream, to compare what the gateway passes on. */
 async function directEverything(args = [EVERYTHING, "stdio"]): Promise<Client> {
   const client = new Client({ name: "direct", version: "test" }, {
@@ -42,7 +71,7 @@ async function directEverything(args = [EVERYTHING, "stdio"]): Promise<Client> {
 }
 
 async function setup(probe: { timeoutMs: number; file?: string } = { timeoutMs: 10_000 }) {
-  const server = testServer({
+  const server = gatewayServer({
     servers: {
       everything: { command: "node", args: [EVERYTHING, "stdio"] },
       apps: { command: "node", args: [APPS, "--stdio"], prefix: "app-" },
@@ -53,7 +82,6 @@ async function setup(probe: { timeoutMs: number; file?: string } = { timeoutMs: 
         ...(probe.file ? { env: { PROBE_FILE: probe.file } } : {}),
       },
     },
-    upstreamSpawner: createStdioSpawner(),
   });
   await server.app.ready();
   const tokens = await tokensFor(server.app, await registerClient(server.app));
@@ -322,7 +350,7 @@ Deno.test("sessionless 2025-era and 2026-07-28 requests reach the upstream too",
 Deno.test("an upstream killed mid-call: the call errs at once, naming it; after its restart calls work", async (t) => {
   const { connect, closeAll, server } = await setup();
   const client = await connect();
-  const pidOf = () => server.app.upstreams().find((u) => u.name === "everything")?.pid;
+  const pidOf = () => server.app.owner.listServers().find((u) => u.name === "everything")?.pid;
   try {
     await t.step("kill -9 during a long call: an isError result within a second", async () => {
       const call = client.callTool({
@@ -357,7 +385,9 @@ Deno.test("an upstream killed mid-call: the call errs at once, naming it; after 
     );
     await t.step("after the restart the next call works", async () => {
       const deadline = Date.now() + 10_000;
-      while (server.app.upstreams().find((u) => u.name === "everything")?.state !== "running") {
+      while (
+        server.app.owner.listServers().find((u) => u.name === "everything")?.state !== "running"
+      ) {
         assert.ok(Date.now() < deadline, "restarted within 10 s");
         await new Promise((r) => setTimeout(r, 50));
       }
@@ -605,7 +635,7 @@ Deno.test("names that do not fit one namespace refuse the start, listing every o
     d: { command: "node", args: [PROBE], env: { PROBE_EXTRA_TOOL: "x".repeat(63) } },
   };
   await t.step("ready() rejects with every offender", async () => {
-    const server = testServer({ servers, upstreamSpawner: createStdioSpawner() });
+    const server = gatewayServer({ servers });
     try {
       await assert.rejects(server.app.ready(), (error: Error) => {
         assert.match(error.message, /"prefix" or a "rename"/);
