@@ -58,7 +58,6 @@ const PENDING: Record<string, string[]> = {
   folder: [],
   fileLines: [
     "store/file.ts",
-    "auth/clients/metadata.ts",
     "auth/endpoints/authorize.ts",
     "auth/owner/passkeys.ts",
     "server/routes.ts",
@@ -66,7 +65,6 @@ const PENDING: Record<string, string[]> = {
   ],
   functionLines: [
     "store/file.ts",
-    "auth/clients/metadata.ts",
     "auth/endpoints/authorize.ts",
     "auth/endpoints/owner.ts",
     "auth/owner/passkeys.ts",
