@@ -39,7 +39,10 @@ export function narrowScope(
  * RFC 8707 2: the resource a token is for. Only this server's MCP endpoint is served;
  * its origin (what a user may have typed) is taken to mean the same resource.
  */
-export function checkResource(requested: string | undefined, opts: ResolvedOptions): string {
+export function checkResource(
+  requested: string | undefined,
+  opts: Pick<ResolvedOptions, "resource" | "baseUrl">,
+): string {
   if (requested === undefined) return opts.resource;
   const accepted = [opts.resource, `${opts.resource}/`, opts.baseUrl, `${opts.baseUrl}/`];
   if (accepted.includes(requested)) return opts.resource;

@@ -6,7 +6,8 @@
  * @module
  */
 import { randomToken } from "../../core/crypto.ts";
-import { escapeHtml, htmlPage, layout, pageHeaders } from "./page.ts";
+import type { ClientRefusal } from "../clients/registry.ts";
+import { errorPage, escapeHtml, htmlPage, layout, pageHeaders } from "./page.ts";
 import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
 
 export { errorPage, escapeHtml } from "./page.ts";
@@ -204,4 +205,46 @@ ${
     formTargets: view.redirectTarget ? [view.redirectTarget] : [],
     ...(view.passkey ? { script: PASSKEY_SCRIPT } : {}),
   });
+}
+
+/** The page for a client_id no client answers to; it says why, and what helps. */
+export function clientRefusalPage(refusal: ClientRefusal): Response {
+  switch (refusal.kind) {
+    case "unregistered":
+      return errorPage(
+        400,
+        "Unknown app",
+        "This app is not registered with this server. Remove the connector and add it again.",
+      );
+    case "documents_off":
+      return errorPage(
+        400,
+        "App not accepted",
+        "This app identified itself with a metadata document (its client_id is a URL), and this server is set not to accept metadata documents. Remove the connector and add it again: the app will then register with this server instead.",
+      );
+    case "document": {
+      const { host, failure } = refusal;
+      if (!host) {
+        return errorPage(
+          400,
+          "Invalid request",
+          `The app's client_id is not usable: ${failure.reason}.`,
+        );
+      }
+      if (failure.kind === "unreachable") {
+        // Temporary (the publisher has not spoken): "try again", never "unknown".
+        return errorPage(
+          503,
+          `Could not reach ${host}`,
+          `This app is described by a document that ${host} publishes, and the document could not be fetched from ${host}: ${failure.reason}. This server keeps no copy of it. Try again later; if it keeps failing, see Troubleshooting in the README of personal-mcp.`,
+          { "retry-after": "60" },
+        );
+      }
+      return errorPage(
+        400,
+        "App refused",
+        `This app is described by a document that ${host} publishes, and ${host}'s answer refuses it: ${failure.reason}. Nothing was sent to the app.`,
+      );
+    }
+  }
 }

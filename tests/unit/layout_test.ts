@@ -58,14 +58,12 @@ const PENDING: Record<string, string[]> = {
   folder: [],
   fileLines: [
     "store/file.ts",
-    "auth/endpoints/authorize.ts",
     "auth/owner/passkeys.ts",
     "server/routes.ts",
     "runtime/owner_commands.ts",
   ],
   functionLines: [
     "store/file.ts",
-    "auth/endpoints/authorize.ts",
     "auth/endpoints/owner.ts",
     "auth/owner/passkeys.ts",
     "server/create.ts",
