@@ -64,7 +64,6 @@ const PENDING: Record<string, string[]> = {
   ],
   functionLines: [
     "store/file.ts",
-    "auth/endpoints/owner.ts",
     "auth/owner/passkeys.ts",
     "server/create.ts",
     "server/routes.ts",
