@@ -58,13 +58,11 @@ const PENDING: Record<string, string[]> = {
   folder: [],
   fileLines: [
     "store/file.ts",
-    "auth/owner/passkeys.ts",
     "server/routes.ts",
     "runtime/owner_commands.ts",
   ],
   functionLines: [
     "store/file.ts",
-    "auth/owner/passkeys.ts",
     "server/create.ts",
     "server/routes.ts",
     "runtime/owner_commands.ts",
