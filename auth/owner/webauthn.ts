@@ -45,6 +45,24 @@ export interface RelyingParty {
 const bytes = (text: string) => fromBase64url(text)! as Uint8Array<ArrayBuffer>;
 
 /**
+ * What both ceremonies expect of what the browser signed: this challenge, this origin,
+ * this RP ID, and user verification (the passkey replaces a password).
+ */
+function expected(rp: RelyingParty, challenge: string) {
+  return {
+    expectedChallenge: challenge,
+    expectedOrigin: rp.origin,
+    expectedRPID: rp.rpId,
+    requireUserVerification: true,
+  };
+}
+
+/** The library's reason for refusing a response, for the log. */
+function refusal(error: unknown): { ok: false; reason: string } {
+  return { ok: false, reason: error instanceof Error ? error.message : "not verified" };
+}
+
+/**
  * Parses a credential the page posted: JSON of a PublicKeyCredential.
  *
  * @see {@link https://www.w3.org/TR/webauthn-3/#iface-pkcredential | W3C WebAuthn 5.1}
@@ -134,11 +152,8 @@ export async function verifyAuthentication(
     // (one that does not grow is refused unless both are 0).
     result = await lib.verifyAuthenticationResponse({
       response: credential as unknown as AuthenticationResponseJSON,
-      expectedChallenge: challenge,
-      expectedOrigin: rp.origin,
-      expectedRPID: rp.rpId,
+      ...expected(rp, challenge),
       expectedType: "webauthn.get",
-      requireUserVerification: true,
       credential: {
         id: passkey.credentialId,
         publicKey: bytes(passkey.publicKey),
@@ -146,7 +161,7 @@ export async function verifyAuthentication(
       },
     });
   } catch (error) {
-    return { ok: false, reason: error instanceof Error ? error.message : "not verified" };
+    return refusal(error);
   }
   if (!result.verified) return { ok: false, reason: "signature not valid" };
   if (!result.authenticationInfo.userVerified) {
@@ -180,15 +195,12 @@ export async function verifyRegistration(
     // Type, challenge, origin, RP ID hash, UP and UV flags, algorithm.
     result = await lib.verifyRegistrationResponse({
       response: credential as unknown as RegistrationResponseJSON,
-      expectedChallenge: challenge,
-      expectedOrigin: rp.origin,
-      expectedRPID: rp.rpId,
+      ...expected(rp, challenge),
       expectedType: "webauthn.create",
-      requireUserVerification: true,
       supportedAlgorithmIDs: ALGORITHMS,
     });
   } catch (error) {
-    return { ok: false, reason: error instanceof Error ? error.message : "not verified" };
+    return refusal(error);
   }
   if (!result.verified) return { ok: false, reason: "not verified" };
   const { credential: made, credentialBackedUp } = result.registrationInfo;

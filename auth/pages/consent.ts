@@ -7,7 +7,14 @@
  */
 import { randomToken } from "../../core/crypto.ts";
 import type { ClientRefusal } from "../clients/registry.ts";
-import { errorPage, escapeHtml, htmlPage, layout, pageHeaders } from "./page.ts";
+import {
+  errorPage,
+  escapeHtml,
+  htmlPage,
+  layout,
+  type OwnerProofView,
+  pageHeaders,
+} from "./page.ts";
 import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
 
 export { errorPage, escapeHtml } from "./page.ts";
@@ -92,7 +99,7 @@ export function continuePage(target: string, heading: string, destination: strin
 }
 
 /** What the consent page shows and carries. */
-export interface ConsentView {
+export interface ConsentView extends OwnerProofView {
   serverName: string;
   /** As the client gave it; the page shows it through {@linkcode displayName}. */
   clientName: string;
@@ -111,16 +118,8 @@ export interface ConsentView {
   /** The scheme a custom-scheme redirect lands on, for CSP form-action (http(s): none). */
   redirectTarget?: string;
   scope: string;
-  /** The signed request, echoed back in a hidden field. */
+  /** The signed request, echoed back in a hidden field (it keeps the passkey challenge). */
   request: string;
-  /**
-   * When a passkey is enrolled: the `navigator.credentials.get()` options (JSON) for the
-   * challenge kept in `request`. The page then offers "Approve with passkey".
-   */
-  passkey?: string;
-  /** Whether an owner password is kept (its field and Approve button are shown). @default true */
-  password?: boolean;
-  error?: string;
 }
 
 /**

@@ -25,6 +25,23 @@ export interface PageEndpointDeps {
   emit: (event: PersonalMcpEvent) => void;
 }
 
+/**
+ * What a page that asks the owner to prove who they are (the consent page, the owner
+ * sign-in) offers: the passkey button where a passkey is enrolled, the password field
+ * where a password is kept, and the last refusal.
+ */
+export interface OwnerProofView {
+  /**
+   * When a passkey is enrolled: the `navigator.credentials.get()` options (JSON) for the
+   * challenge the page's signed form keeps. The page then offers its passkey button.
+   */
+  passkey?: string;
+  /** Whether an owner password is kept (its field is shown). @default true */
+  password?: boolean;
+  /** Why the last proof was refused, shown above the form. */
+  error?: string;
+}
+
 /** A page with a form: GET renders it, POST acts on it. `address` is the caller's. */
 export interface FormPageEndpoint {
   get(request: Request, address: string): Promise<Response>;
