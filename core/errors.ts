@@ -4,7 +4,13 @@
  * @module
  */
 
-/** Error codes of RFC 6749 5.2 / 4.1.2.1, RFC 7591 3.2.2, RFC 8707 and RFC 6750 3.1. */
+/**
+ * Error codes of RFC 6749 5.2 / 4.1.2.1, RFC 7591 3.2.2, RFC 8707 and RFC 6750 3.1.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-5.2 | RFC 6749 5.2}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7591#section-3.2.2 | RFC 7591 3.2.2}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6750#section-3.1 | RFC 6750 3.1}
+ */
 export type OAuthErrorCode =
   | "invalid_request"
   | "invalid_client"
@@ -50,7 +56,11 @@ export class OAuthError extends Error {
   }
 }
 
-/** Headers every OAuth response carries: RFC 6749 5.1 forbids caching token responses. */
+/**
+ * Headers every OAuth response carries: RFC 6749 5.1 forbids caching token responses.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-5.1 | RFC 6749 5.1}
+ */
 export const NO_STORE = { "cache-control": "no-store", "pragma": "no-cache" } as const;
 
 /** A JSON response that must never be cached. */
@@ -65,7 +75,11 @@ export function jsonResponse(
   });
 }
 
-/** Renders an OAuthError as RFC 6749 5.2 error JSON. */
+/**
+ * Renders an OAuthError as RFC 6749 5.2 error JSON.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-5.2 | RFC 6749 5.2}
+ */
 export function oauthErrorResponse(error: OAuthError): Response {
   return jsonResponse(
     { error: error.code, error_description: error.message },

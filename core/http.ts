@@ -89,6 +89,8 @@ export class BodyTimeoutError extends Error {
 /**
  * The headers of a 408 answer: the connection is not reused, since the body never ended
  * (RFC 9110 15.5.9: a 408 SHOULD carry the "close" connection option).
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc9110#section-15.5.9 | RFC 9110 15.5.9}
  */
 export const CLOSE_CONNECTION: Readonly<Record<string, string>> = { connection: "close" };
 
@@ -237,8 +239,11 @@ function mediaType(request: Request): string {
 }
 
 /**
- * Reads an `application/x-www-form-urlencoded` body (RFC 6749 3.2). A parameter sent
- * twice is an error (RFC 6749 3.1), so returns a plain record of single values.
+ * Reads an `application/x-www-form-urlencoded` body. A parameter sent twice is an
+ * error, so returns a plain record of single values.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-3.2 | RFC 6749 3.2}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-3.1 | RFC 6749 3.1}
  */
 export async function readForm(request: Request, limit: number): Promise<Record<string, string>> {
   if (mediaType(request) !== "application/x-www-form-urlencoded") {

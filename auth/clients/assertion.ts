@@ -4,6 +4,9 @@
  * public half its document publishes at `jwks_uri`. The keys are fetched under the same
  * guards as documents; the JWT is checked with `jose`, never by hand.
  *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7523#section-2.2 | RFC 7523 2.2}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7521#section-4.2 | RFC 7521 4.2}
+ *
  * @module
  */
 import type { JSONWebKeySet, JWK } from "jose";
@@ -13,7 +16,11 @@ import { hashSecret } from "../../core/crypto.ts";
 import type { AssertionJtiRecord, ClientRecord } from "../records.ts";
 import { keys } from "../../store/keys.ts";
 
-/** RFC 7523 2.2: the `client_assertion_type` of a JWT client assertion. */
+/**
+ * RFC 7523 2.2: the `client_assertion_type` of a JWT client assertion.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7523#section-2.2 | RFC 7523 2.2}
+ */
 export const JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /** Latest `exp` accepted, in seconds from now: an assertion is for one request. */
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
@@ -108,6 +115,8 @@ function keySetFailure(error: OutboundError): string {
  * Builds the verifier. `audiences` are the values `aud` may name (RFC 7523 3: this
  * server: its issuer or its token endpoint). `allowInsecureLoopback` admits key sets on
  * loopback hosts over http, as `insecureClientMetadata` does for documents.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7523#section-3 | RFC 7523 3}
  *
  * @example Refusing an assertion that is not a JWT
  * ```ts

@@ -131,7 +131,9 @@ function jwksUriOf(value: unknown): string | undefined {
 /**
  * How a document's client authenticates: `none` where the document offers it (its
  * method, or one of `token_endpoint_auth_methods_supported`, as ChatGPT's stable
- * document lists), else `private_key_jwt` (RFC 7523 2.2) with the document's keys.
+ * document lists), else `private_key_jwt` with the document's keys.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7523#section-2.2 | RFC 7523 2.2}
  */
 function authOf(d: Record<string, unknown>): {
   authMethod: ClientAuthMethod;

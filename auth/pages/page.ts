@@ -178,7 +178,11 @@ export function htmlPage(
   });
 }
 
-/** A readable error page (used until client and redirect are known good, RFC 6749 4.1.2.1). */
+/**
+ * A readable error page (used until client and redirect are known good, RFC 6749 4.1.2.1).
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1 | RFC 6749 4.1.2.1}
+ */
 export function errorPage(
   status: number,
   title: string,
