@@ -170,19 +170,15 @@ async function checkAddresses(
 }
 
 /** A DNS lookup that gives up after `timeoutMs`: a slow resolver must not hold requests. */
-async function lookupWithin(deps: OutboundDeps, host: string, timeoutMs: number) {
+async function lookupWithin(
+  deps: OutboundDeps,
+  host: string,
+  timeoutMs: number,
+): Promise<string[]> {
+  const late = `looking up the name took longer than ${timeoutMs / 1000} s`;
   let timer: ReturnType<typeof setTimeout> | undefined;
   const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(
-      () =>
-        reject(
-          new OutboundError(
-            "lookup",
-            `looking up the name took longer than ${timeoutMs / 1000} s`,
-          ),
-        ),
-      timeoutMs,
-    );
+    timer = setTimeout(() => reject(new OutboundError("lookup", late)), timeoutMs);
   });
   try {
     return await Promise.race([deps.lookup(host), timeout]);
