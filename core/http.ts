@@ -6,7 +6,10 @@
  *
  * @module
  */
-import { OAuthError } from "./errors.ts";
+import { BodyTimeoutError, BodyTooLargeError, CLOSE_CONNECTION, OAuthError } from "./errors.ts";
+
+// The body readers throw these; their callers find them here, next to the readers.
+export { BodyTimeoutError, BodyTooLargeError, CLOSE_CONNECTION };
 
 /**
  * What the runtime tells the handler about the connection, in any of the forms the
@@ -78,22 +81,6 @@ export function setConnectionIdle(
   } catch { /* the connection is gone */ }
 }
 
-/** Raised when a body does not arrive in time; answered with 408 and a closed connection. */
-export class BodyTimeoutError extends Error {
-  constructor(readonly seconds: number) {
-    super(`the request body did not arrive within ${seconds} s`);
-    this.name = "BodyTimeoutError";
-  }
-}
-
-/**
- * The headers of a 408 answer: the connection is not reused, since the body never ended
- * (RFC 9110 15.5.9: a 408 SHOULD carry the "close" connection option).
- *
- * @see {@link https://www.rfc-editor.org/rfc/rfc9110#section-15.5.9 | RFC 9110 15.5.9}
- */
-export const CLOSE_CONNECTION: Readonly<Record<string, string>> = { connection: "close" };
-
 /**
  * The request with its body bounded in time: a read of the body that has not ended
  * `seconds` after this call fails with {@linkcode BodyTimeoutError}. A request without
@@ -160,14 +147,6 @@ export async function readTextWithin(
     return await Promise.race([reading, expired]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** Raised when a body exceeds the limit; answered with 413. */
-export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`body exceeds ${limit} bytes`);
-    this.name = "BodyTooLargeError";
   }
 }
 

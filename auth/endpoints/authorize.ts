@@ -12,7 +12,12 @@ import type { DocumentSource } from "../clients/metadata.ts";
 import { type Clients, isMetadataClientId } from "../clients/registry.ts";
 import { clientRefusalPage, consentPage, type ConsentView, errorPage } from "../pages/consent.ts";
 import { hashSecret, randomToken, secretsEqual } from "../../core/crypto.ts";
-import { isSameOriginPost, type PageEndpointDeps, readPageForm, refusalOf } from "../pages/page.ts";
+import {
+  isSameOriginPost,
+  type PageEndpointDeps,
+  proofRefusal,
+  readPageForm,
+} from "../pages/page.ts";
 import type { OwnerCheck } from "../owner/password.ts";
 import type { OwnerProof } from "../owner/proof.ts";
 import type { ClientRecord, CodeRecord } from "../records.ts";
@@ -324,7 +329,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         : { method, password: form.password ?? "" },
     );
     if (proved.ok) return await approve(deps, client, redirect, pending, address, method, device);
-    const refusal = refusalOf(proved, "approve");
+    const refusal = proofRefusal(proved, "approve");
     if (refusal instanceof Response) return refusal;
     if (refusal.status === 429) refused("too many wrong passwords", address, client.clientId);
     const shown = { ...view(client, source, redirect, pending.scope), error: refusal.error };

@@ -24,8 +24,8 @@ import {
   type FormPageEndpoint,
   isSameOriginPost,
   type PageEndpointDeps,
+  proofRefusal,
   readPageForm,
-  refusalOf,
 } from "../pages/page.ts";
 import type { OwnerSessionRecord } from "../records.ts";
 import { keys } from "../../store/keys.ts";
@@ -244,7 +244,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
         : { method, password: form.password ?? "" },
     );
     if (!proved.ok) {
-      const refusal = refusalOf(proved, "sign in");
+      const refusal = proofRefusal(proved, "sign in");
       if (refusal instanceof Response) return refusal;
       if (refusal.status === 429) refused("too many wrong passwords", address);
       return await signIn(request, refusal.status, { error: refusal.error }, refusal.headers);

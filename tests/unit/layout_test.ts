@@ -58,13 +58,11 @@ const PENDING: Record<string, string[]> = {
   folder: [],
   fileLines: [
     "store/file.ts",
-    "server/routes.ts",
     "runtime/owner_commands.ts",
   ],
   functionLines: [
     "store/file.ts",
     "server/create.ts",
-    "server/routes.ts",
     "runtime/owner_commands.ts",
     "runtime/serve.ts",
   ],
