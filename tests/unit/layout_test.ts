@@ -57,11 +57,9 @@ const PENDING: Record<string, string[]> = {
   layer: [],
   folder: [],
   fileLines: [
-    "store/file.ts",
     "runtime/owner_commands.ts",
   ],
   functionLines: [
-    "store/file.ts",
     "server/create.ts",
     "runtime/owner_commands.ts",
     "runtime/serve.ts",
