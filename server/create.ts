@@ -7,11 +7,17 @@
  *
  * @module
  */
-import { createActivityLog, isAuthEvent } from "../auth/owner/activity.ts";
+import { type ActivityLog, createActivityLog, isAuthEvent } from "../auth/owner/activity.ts";
 import { createBearerGate } from "../auth/grants/bearer.ts";
 import { createAssertionVerifier } from "../auth/clients/assertion.ts";
-import { createMetadataResolver, failureLine, printable } from "../auth/clients/metadata.ts";
-import { createClients } from "../auth/clients/registry.ts";
+import {
+  createMetadataResolver,
+  type DocumentFailure,
+  type DocumentSource,
+  failureLine,
+  printable,
+} from "../auth/clients/metadata.ts";
+import { type Clients, createClients } from "../auth/clients/registry.ts";
 import { createAuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
 import {
   authorizationServerMetadata,
@@ -22,8 +28,8 @@ import { createRevokeEndpoint } from "../auth/endpoints/revoke.ts";
 import { createTokenEndpoint } from "../auth/endpoints/token.ts";
 import { createOwnerEndpoint } from "../auth/endpoints/owner.ts";
 import { createPasskeyEndpoint } from "../auth/endpoints/passkey.ts";
-import { createMemoryCounters, storeCounters } from "../auth/limits/counters.ts";
-import { createGrants } from "../auth/grants/grants.ts";
+import { type Counters, createMemoryCounters, storeCounters } from "../auth/limits/counters.ts";
+import { createGrants, type Grants } from "../auth/grants/grants.ts";
 import {
   CONCURRENT_VERIFICATIONS,
   createConcurrencyLimit,
@@ -31,11 +37,11 @@ import {
   createRateLimiter,
   REGISTRATIONS_PER_MINUTE,
 } from "../auth/limits/throttle.ts";
-import { createPasswordOwner } from "../auth/owner/password.ts";
-import { createOwnerProof } from "../auth/owner/proof.ts";
+import { createPasswordOwner, type OwnerCheck } from "../auth/owner/password.ts";
+import { createOwnerProof, type OwnerProof } from "../auth/owner/proof.ts";
 import { createOwnerControls, type OwnerControls } from "../auth/owner/controls.ts";
-import { createPasskeys } from "../auth/owner/passkeys.ts";
-import { createSigner } from "../auth/owner/signer.ts";
+import { createPasskeys, type Passkeys } from "../auth/owner/passkeys.ts";
+import { createSigner, type Signer } from "../auth/owner/signer.ts";
 import { keys } from "../store/keys.ts";
 import { type RemoteDeletions, withAccessIndex } from "../auth/grants/token_index.ts";
 import { createUsageRecorder } from "../auth/grants/usage.ts";
@@ -47,8 +53,9 @@ import { validateResources } from "../transport/resources.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { quoteForLog } from "../core/log.ts";
 import { type PersonalMcpOptions, resolveOptions } from "./options.ts";
-import type { PersonalMcpEvent } from "../core/config.ts";
-import { type ConnectionInfo, createRoutes } from "./routes.ts";
+import type { PersonalMcpEvent, ResolvedOptions } from "../core/config.ts";
+import { PATHS } from "../core/paths.ts";
+import { type ConnectionInfo, createRoutes, type Endpoints } from "./routes.ts";
 
 export type { ConnectionInfo, OwnerControls };
 
@@ -89,34 +96,86 @@ export interface PersonalMcp {
  */
 export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): PersonalMcp {
   const opts = resolveOptions(options);
-  const checkedTools = validateTools(tools);
-  const resources = validateResources(options.resources);
-  const prompts = validatePrompts(options.prompts);
+  const content: McpContent = {
+    tools: validateTools(tools),
+    resources: validateResources(options.resources),
+    prompts: validatePrompts(options.prompts),
+  };
   const now = () => Date.now();
-
-  // Services, composed once.
-  const store = withAccessIndex(
-    options.store === undefined || options.store === "memory" ? createMemoryStore() : options.store,
-    now,
-    // Other processes sharing the store hear of ended sessions as of revoked grants.
-    { announce: [keys.mcpSessions[0]!] },
-  );
+  const store = openStore(options.store, now);
   // Rate limits count in memory, or in the store when other processes share it (Deno
   // KV), so that N processes allow what one allows.
   const counters = store.shared ? storeCounters(store) : createMemoryCounters(now);
   const activity = createActivityLog(store, now);
-  const emit = (event: PersonalMcpEvent) => {
+  const emit = eventSink(activity, options.onEvent);
+  const mcp = mcpService(content, options, opts, store, emit);
+  // A grant that ends early ends everywhere at once: its tokens (the store and its
+  // index), and on /mcp its sessions and open streams. The transport hears only an id.
+  const grants = createGrants(store, (grantId, reason, clientId, address) => {
+    emit({ type: "grant_revoked", grantId, reason, clientId, clientAddress: address });
+    mcp.closeGrant(grantId).catch((error) => emit({ type: "error", where: "/mcp", error }));
+  });
+  const clients = clientsService(opts, store, now, emit);
+  const owner = ownerServices({ opts, options, store, grants, activity, counters, now, emit });
+  const endpoints = endpointsOf({ opts, store, counters, clients, grants, owner, mcp, now, emit });
+  const fetch = createRoutes(opts, endpoints, emit);
+  return {
+    baseUrl: opts.baseUrl,
+    store,
+    owner: owner.controls,
+    fetch,
+    async close() {
+      await mcp.close();
+      await activity.flush();
+      await store.close();
+    },
+  };
+}
+
+/** The store, with the in-memory index of access tokens kept in step with it. */
+function openStore(store: PersonalMcpOptions["store"], now: () => number): IndexedStore {
+  return withAccessIndex(
+    store === undefined || store === "memory" ? createMemoryStore() : store,
+    now,
+    // Other processes sharing the store hear of ended sessions as of revoked grants.
+    { announce: [keys.mcpSessions[0]!] },
+  );
+}
+
+type Emit = (event: PersonalMcpEvent) => void;
+type IndexedStore = ReturnType<typeof withAccessIndex>;
+
+/** Where events go: the activity log keeps the auth events, and the owner's hook hears all. */
+function eventSink(activity: ActivityLog, onEvent: PersonalMcpOptions["onEvent"]): Emit {
+  return (event) => {
     if (isAuthEvent(event)) activity.record(event);
     try {
-      options.onEvent?.(event);
+      onEvent?.(event);
     } catch { /* a broken hook must not break a request */ }
   };
-  const mcp = createMcpEndpoint(checkedTools, {
+}
+
+/** What the MCP endpoint serves, checked when the server is created. */
+interface McpContent {
+  tools: Tools;
+  resources: ReturnType<typeof validateResources>;
+  prompts: ReturnType<typeof validatePrompts>;
+}
+
+/** The MCP endpoint over the checked tools, resources and prompts. */
+function mcpService(
+  content: McpContent,
+  options: PersonalMcpOptions,
+  opts: ResolvedOptions,
+  store: IndexedStore,
+  emit: Emit,
+): McpEndpoint {
+  const mcp = createMcpEndpoint(content.tools, {
     name: opts.name,
     version: opts.version,
     instructions: opts.instructions,
-    resources,
-    prompts,
+    resources: content.resources,
+    prompts: content.prompts,
     configureServer: options.configureServer,
     bodyTimeoutSeconds: opts.mcpBodyTimeoutSeconds,
     onError: (error) => emit({ type: "mcp_rejected", error }),
@@ -129,13 +188,17 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
       emit({ type: "error", where: "/mcp", error })
     )
   );
-  // A grant that ends early ends everywhere at once: its tokens (the store and its
-  // index), and on /mcp its sessions and open streams. The transport hears only an id.
-  const grants = createGrants(store, (grantId, reason, clientId, address) => {
-    emit({ type: "grant_revoked", grantId, reason, clientId, clientAddress: address });
-    mcp.closeGrant(grantId).catch((error) => emit({ type: "error", where: "/mcp", error }));
-  });
-  const clients = createClients({
+  return mcp;
+}
+
+/** Registered clients, client metadata documents (when enabled) and client assertions. */
+function clientsService(
+  opts: ResolvedOptions,
+  store: Store,
+  now: () => number,
+  emit: Emit,
+): Clients {
+  return createClients({
     store,
     metadata: opts.clientMetadataDocuments
       ? createMetadataResolver({
@@ -145,25 +208,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
         store,
         copyTtlMs: opts.refreshTokenTtlSeconds * 1000,
         onFailure: (clientId, failure, fallback) =>
-          emit({
-            type: "client_metadata_failed",
-            clientId: printable(clientId),
-            failure: failure.kind === "refused" ? "final" : "transport",
-            reason: failure.reason,
-            status: failure.status,
-            cfMitigated: failure.cfMitigated,
-            cfRay: failure.cfRay,
-            fallback: fallback?.kind === "stored"
-              ? "stored_copy"
-              : fallback?.kind === "builtin"
-              ? "builtin_copy"
-              : "none",
-            message: failureLine(
-              clientId,
-              failure,
-              fallback?.kind === "publisher" ? undefined : fallback,
-            ),
-          }),
+          emit(metadataFailed(clientId, failure, fallback)),
         onError: (error) => emit({ type: "error", where: "client metadata copy", error }),
       })
       : undefined,
@@ -182,7 +227,52 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
         }`,
       }),
   });
-  const owner = createPasswordOwner(store, options.password);
+}
+
+/** The event of a client metadata document that could not be fetched, and what served instead. */
+function metadataFailed(
+  clientId: string,
+  failure: DocumentFailure,
+  fallback: DocumentSource | undefined,
+): PersonalMcpEvent {
+  return {
+    type: "client_metadata_failed",
+    clientId: printable(clientId),
+    failure: failure.kind === "refused" ? "final" : "transport",
+    reason: failure.reason,
+    status: failure.status,
+    cfMitigated: failure.cfMitigated,
+    cfRay: failure.cfRay,
+    fallback: fallback?.kind === "stored"
+      ? "stored_copy"
+      : fallback?.kind === "builtin"
+      ? "builtin_copy"
+      : "none",
+    message: failureLine(clientId, failure, fallback?.kind === "publisher" ? undefined : fallback),
+  };
+}
+
+/** The owner's services: who they are (password, passkeys), their controls, their proof. */
+interface OwnerServices {
+  check: OwnerCheck;
+  passkeys: Passkeys;
+  controls: OwnerControls;
+  signer: Signer;
+  proof: OwnerProof;
+}
+
+function ownerServices(deps: {
+  opts: ResolvedOptions;
+  options: PersonalMcpOptions;
+  store: Store;
+  grants: Grants;
+  activity: ActivityLog;
+  counters: Counters;
+  now: () => number;
+  emit: Emit;
+}): OwnerServices {
+  const { opts, options, store, grants, activity, counters, now, emit } = deps;
+  const check = createPasswordOwner(store, options.password);
   const passkeys = createPasskeys({ store, baseUrl: opts.baseUrl, serverName: opts.name, now });
   const controls = createOwnerControls({
     store,
@@ -199,7 +289,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
   // (consent and owner page, password or passkey). The throttle counts through the
   // shared store when other processes share it, so N instances allow what one allows.
   const proof = createOwnerProof({
-    owner,
+    owner: check,
     passkeys,
     throttle: createLoginThrottle(now, counters),
     verifications: createConcurrencyLimit(CONCURRENT_VERIFICATIONS),
@@ -208,27 +298,43 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     now,
     emit,
   });
-  const usage = createUsageRecorder(store, now);
+  return { check, passkeys, controls, signer, proof };
+}
 
-  const fetch = createRoutes(opts, {
+/** The endpoints, each handed the services it uses; the discovery documents built once. */
+function endpointsOf(services: {
+  opts: ResolvedOptions;
+  store: IndexedStore;
+  counters: Counters;
+  clients: Clients;
+  grants: Grants;
+  owner: OwnerServices;
+  mcp: McpEndpoint;
+  now: () => number;
+  emit: Emit;
+}): Endpoints {
+  const { opts, store, counters, clients, grants, owner, mcp, now, emit } = services;
+  const { check, passkeys, controls, signer, proof } = owner;
+  const usage = createUsageRecorder(store, now);
+  const registrations = createRateLimiter(
+    REGISTRATIONS_PER_MINUTE,
+    60_000,
+    now,
+    counters,
+    "register",
+  );
+  return {
     protectedResourceJson: JSON.stringify(protectedResourceMetadata(opts)),
     rootResourceJson: JSON.stringify(protectedResourceMetadata(opts, opts.baseUrl)),
     authorizationServerJson: JSON.stringify(authorizationServerMetadata(opts)),
-    register: createRegisterEndpoint({
-      opts,
-      store,
-      registrations: createRateLimiter(REGISTRATIONS_PER_MINUTE, 60_000, now, counters, "register"),
-      grants,
-      now,
-      emit,
-    }),
+    register: createRegisterEndpoint({ opts, store, registrations, grants, now, emit }),
     token: createTokenEndpoint({ opts, store, clients, grants, now, emit }),
     revoke: createRevokeEndpoint({ maxBodyBytes: opts.maxBodyBytes, store, clients, grants }),
     authorize: createAuthorizeEndpoint({
       opts,
       store,
       clients,
-      owner,
+      owner: check,
       proof,
       passkeys,
       signer,
@@ -238,7 +344,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     owner: createOwnerEndpoint({
       opts,
       store,
-      owner,
+      owner: check,
       controls,
       proof,
       passkeys,
@@ -249,25 +355,13 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     passkey: createPasskeyEndpoint({ opts, passkeys, signer, now, emit }),
     gate: createBearerGate(opts, store, {
       refused: (reason, clientAddress, clientId) =>
-        emit({ type: "request_refused", path: "/mcp", reason, clientAddress, clientId }),
+        emit({ type: "request_refused", path: PATHS.mcp, reason, clientAddress, clientId }),
       used: usage.used,
     }),
     mcp,
     healthy: async () => {
       await store.get(keys.signingKey);
       return true;
-    },
-  }, emit);
-
-  return {
-    baseUrl: opts.baseUrl,
-    store,
-    owner: controls,
-    fetch,
-    async close() {
-      await mcp.close();
-      await activity.flush();
-      await store.close();
     },
   };
 }

@@ -60,7 +60,6 @@ const PENDING: Record<string, string[]> = {
     "runtime/owner_commands.ts",
   ],
   functionLines: [
-    "server/create.ts",
     "runtime/owner_commands.ts",
     "runtime/serve.ts",
   ],
