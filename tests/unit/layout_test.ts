@@ -56,11 +56,8 @@ const MAX_TOTAL_LINES = 200;
 const PENDING: Record<string, string[]> = {
   layer: [],
   folder: [],
-  fileLines: [
-    "runtime/owner_commands.ts",
-  ],
+  fileLines: [],
   functionLines: [
-    "runtime/owner_commands.ts",
     "runtime/serve.ts",
   ],
 };
