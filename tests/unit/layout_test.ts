@@ -57,9 +57,7 @@ const PENDING: Record<string, string[]> = {
   layer: [],
   folder: [],
   fileLines: [],
-  functionLines: [
-    "runtime/serve.ts",
-  ],
+  functionLines: [],
 };
 
 function sourceFiles(dir: string): string[] {
