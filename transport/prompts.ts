@@ -12,6 +12,7 @@ import type {
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import type { ArgumentShape, Icon, InferShape, PromptResult, RequestContext } from "./types.ts";
+import { checkDefinitions } from "./definitions.ts";
 
 /** What `run` may return: the text of one user message, or a full MCP result. */
 export type PromptOutput = string | PromptResult;
@@ -149,15 +150,9 @@ export function registerPrompts(server: McpServer, prompts: Prompts): void {
 
 /** Checks a prompts map once, at creation. */
 export function validatePrompts(prompts: unknown): Prompts | undefined {
-  if (prompts === undefined) return undefined;
-  if (!prompts || typeof prompts !== "object" || Array.isArray(prompts)) {
-    throw new TypeError(`"prompts" must be an object mapping names to prompt() definitions`);
-  }
-  for (const [name, p] of Object.entries(prompts)) {
-    if (name === "") throw new TypeError(`prompt names must not be empty`);
-    if ((p as Prompt)?.kind !== "personal-mcp-prompt" || !registerOf(p as Prompt)) {
-      throw new TypeError(`prompts.${name} must be made with prompt()`);
-    }
-  }
-  return prompts as Prompts;
+  return checkDefinitions<Prompt>(
+    prompts,
+    "prompt",
+    (p) => (p as Prompt)?.kind === "personal-mcp-prompt" && registerOf(p as Prompt) !== undefined,
+  );
 }

@@ -11,6 +11,7 @@ import {
   type ServerContext,
 } from "@modelcontextprotocol/server";
 import type { Icon, ReadResult, RequestContext, ResourceList } from "./types.ts";
+import { checkDefinitions } from "./definitions.ts";
 
 /** What `read` may return: the text of the resource, or a full MCP result. */
 export type ResourceOutput = string | ReadResult;
@@ -185,15 +186,10 @@ export function registerResources(server: McpServer, resources: Resources): void
 
 /** Checks a resources map once, at creation. */
 export function validateResources(resources: unknown): Resources | undefined {
-  if (resources === undefined) return undefined;
-  if (!resources || typeof resources !== "object" || Array.isArray(resources)) {
-    throw new TypeError(`"resources" must be an object mapping names to resource() definitions`);
-  }
-  for (const [name, r] of Object.entries(resources)) {
-    if (name === "") throw new TypeError(`resource names must not be empty`);
-    if ((r as Resource)?.kind !== "personal-mcp-resource" || !registerOf(r as Resource)) {
-      throw new TypeError(`resources.${name} must be made with resource()`);
-    }
-  }
-  return resources as Resources;
+  return checkDefinitions<Resource>(
+    resources,
+    "resource",
+    (r) =>
+      (r as Resource)?.kind === "personal-mcp-resource" && registerOf(r as Resource) !== undefined,
+  );
 }
