@@ -26,8 +26,6 @@ import { revoke } from "./commands/revoke.ts";
 import { processIo } from "./commands/terminal.ts";
 
 export type { CommandIo };
-export { KV_FILE } from "./commands/open.ts";
-export { processIo };
 
 /** The owner commands by name: a new command is one file in commands/ and one entry here. */
 const COMMANDS: Readonly<Record<string, OwnerCommand>> = { grants, revoke, password, passkey };
