@@ -11,7 +11,7 @@ import {
   type ServerContext,
 } from "@modelcontextprotocol/server";
 import type { Icon, ReadResult, RequestContext, ResourceList } from "./types.ts";
-import { checkDefinitions } from "./definitions.ts";
+import { definitionKind, type Register } from "./definitions.ts";
 
 /** What `read` may return: the text of the resource, or a full MCP result. */
 export type ResourceOutput = string | ReadResult;
@@ -76,19 +76,10 @@ export interface Resource {
   readonly uri: string;
 }
 
-type Register = (server: McpServer, name: string) => void;
+const RESOURCE = definitionKind<Resource>("resource");
 
-// A registry symbol: resources made by another copy of this package still register.
-const REGISTER = Symbol.for("personal-mcp.resource");
-
-function made(uri: string, register: Register): Resource {
-  const value: Resource = { kind: "personal-mcp-resource", uri };
-  Object.defineProperty(value, REGISTER, { value: register });
-  return Object.freeze(value);
-}
-
-function registerOf(r: Resource): Register | undefined {
-  return (r as unknown as { [REGISTER]?: Register })[REGISTER];
+function madeResource(uri: string, register: Register): Resource {
+  return RESOURCE.made({ kind: "personal-mcp-resource", uri }, register);
 }
 
 /** A map from resource name to resource. */
@@ -144,7 +135,7 @@ export function resource(
       );
     }
     const read = definition.read as unknown as SdkRead;
-    return made(uri.href, (server, name) =>
+    return madeResource(uri.href, (server, name) =>
       server.registerResource(
         name,
         uri.href,
@@ -161,7 +152,7 @@ export function resource(
     | SdkList
     | undefined;
   const read = (definition as TemplateResourceDefinition).read as unknown as SdkTemplateRead;
-  return made(template, (server, name) =>
+  return madeResource(template, (server, name) =>
     server.registerResource(
       name,
       // One per server instance: the SDK keeps its callbacks on it.
@@ -181,15 +172,10 @@ type SdkList = (ctx: ServerContext) => ReturnType<NonNullable<TemplateResourceDe
 
 /** Registers resources on an SDK server. */
 export function registerResources(server: McpServer, resources: Resources): void {
-  for (const [name, r] of Object.entries(resources)) registerOf(r)!(server, name);
+  RESOURCE.registerAll(server, resources);
 }
 
 /** Checks a resources map once, at creation. */
 export function validateResources(resources: unknown): Resources | undefined {
-  return checkDefinitions<Resource>(
-    resources,
-    "resource",
-    (r) =>
-      (r as Resource)?.kind === "personal-mcp-resource" && registerOf(r as Resource) !== undefined,
-  );
+  return RESOURCE.check(resources);
 }
