@@ -9,8 +9,11 @@
  */
 
 /**
- * How a client authenticates at /token and /revoke (RFC 7591 2). `private_key_jwt`
- * (RFC 7523 2.2) is for metadata-document clients only: their document names the keys.
+ * How a client authenticates at /token and /revoke. `private_key_jwt` is for
+ * metadata-document clients only: their document names the keys.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7591#section-2 | RFC 7591 2}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7523#section-2.2 | RFC 7523 2.2}
  */
 export type ClientAuthMethod =
   | "none"
@@ -18,7 +21,11 @@ export type ClientAuthMethod =
   | "client_secret_basic"
   | "private_key_jwt";
 
-/** The signature algorithms a client assertion may use (RFC 7518 3.1). */
+/**
+ * The signature algorithms a client assertion may use.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7518#section-3.1 | RFC 7518 3.1}
+ */
 export type AssertionAlg = "RS256" | "ES256";
 
 /** A client registered through RFC 7591 Dynamic Client Registration. */
@@ -41,7 +48,11 @@ export interface ClientRecord {
   clientName?: string;
   clientUri?: string;
   scope?: string;
-  /** The registration metadata as answered (without the secret), for RFC 7591 3.2.1. */
+  /**
+   * The registration metadata as answered (without the secret), for RFC 7591 3.2.1.
+   *
+   * @see {@link https://www.rfc-editor.org/rfc/rfc7591#section-3.2.1 | RFC 7591 3.2.1}
+   */
   metadata: Record<string, unknown>;
   createdAt: number;
   /** Set at the first token issued: clients never used are dropped first. */
@@ -52,14 +63,22 @@ export interface ClientRecord {
 export interface CodeRecord {
   clientId: string;
   redirectUri: string;
-  /** Whether `redirect_uri` was sent to /authorize, so /token must repeat it (RFC 6749 4.1.3). */
+  /**
+   * Whether `redirect_uri` was sent to /authorize, so /token must repeat it.
+   *
+   * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-4.1.3 | RFC 6749 4.1.3}
+   */
   redirectUriSent: boolean;
   codeChallenge: string;
   resource: string;
   scope: string;
   grantId: string;
   expiresAt: number;
-  /** Set when the code is redeemed; a second redemption revokes the grant (RFC 6749 4.1.2). */
+  /**
+   * Set when the code is redeemed; a second redemption revokes the grant.
+   *
+   * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2 | RFC 6749 4.1.2}
+   */
   usedAt?: number;
 }
 

@@ -101,7 +101,11 @@ export async function secretsEqual(a: string, b: string): Promise<boolean> {
   return timingSafeEqual(ha, hb);
 }
 
-/** RFC 7636 4.6: the S256 code challenge of a verifier. */
+/**
+ * RFC 7636 4.6: the S256 code challenge of a verifier.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7636#section-4.6 | RFC 7636 4.6}
+ */
 export async function s256Challenge(verifier: string): Promise<string> {
   return base64url(await sha256(verifier));
 }

@@ -6,7 +6,10 @@
  *
  * @module
  */
-import { OAuthError } from "./errors.ts";
+import { BodyTimeoutError, BodyTooLargeError, CLOSE_CONNECTION, OAuthError } from "./errors.ts";
+
+// The body readers throw these; their callers find them here, next to the readers.
+export { BodyTimeoutError, BodyTooLargeError, CLOSE_CONNECTION };
 
 /**
  * What the runtime tells the handler about the connection, in any of the forms the
@@ -78,20 +81,6 @@ export function setConnectionIdle(
   } catch { /* the connection is gone */ }
 }
 
-/** Raised when a body does not arrive in time; answered with 408 and a closed connection. */
-export class BodyTimeoutError extends Error {
-  constructor(readonly seconds: number) {
-    super(`the request body did not arrive within ${seconds} s`);
-    this.name = "BodyTimeoutError";
-  }
-}
-
-/**
- * The headers of a 408 answer: the connection is not reused, since the body never ended
- * (RFC 9110 15.5.9: a 408 SHOULD carry the "close" connection option).
- */
-export const CLOSE_CONNECTION: Readonly<Record<string, string>> = { connection: "close" };
-
 /**
  * The request with its body bounded in time: a read of the body that has not ended
  * `seconds` after this call fails with {@linkcode BodyTimeoutError}. A request without
@@ -158,14 +147,6 @@ export async function readTextWithin(
     return await Promise.race([reading, expired]);
   } finally {
     clearTimeout(timer);
-  }
-}
-
-/** Raised when a body exceeds the limit; answered with 413. */
-export class BodyTooLargeError extends Error {
-  constructor(readonly limit: number) {
-    super(`body exceeds ${limit} bytes`);
-    this.name = "BodyTooLargeError";
   }
 }
 
@@ -237,8 +218,11 @@ function mediaType(request: Request): string {
 }
 
 /**
- * Reads an `application/x-www-form-urlencoded` body (RFC 6749 3.2). A parameter sent
- * twice is an error (RFC 6749 3.1), so returns a plain record of single values.
+ * Reads an `application/x-www-form-urlencoded` body. A parameter sent twice is an
+ * error, so returns a plain record of single values.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-3.2 | RFC 6749 3.2}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-3.1 | RFC 6749 3.1}
  */
 export async function readForm(request: Request, limit: number): Promise<Record<string, string>> {
   if (mediaType(request) !== "application/x-www-form-urlencoded") {

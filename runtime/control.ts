@@ -16,7 +16,7 @@ import { join } from "node:path";
 import process from "node:process";
 import { randomToken, secretsEqual } from "../core/crypto.ts";
 import type { OwnerControls } from "../auth/owner/controls.ts";
-import { readLimited } from "../core/http.ts";
+import { readBodyText } from "../core/http.ts";
 
 /** The file, in the state folder, that tells the commands where the server listens. */
 export const CONTROL_FILE = "control.json";
@@ -130,12 +130,7 @@ export async function startControl(
     }
     let req: ControlRequest;
     try {
-      const bytes = await readLimited(
-        request.body,
-        MAX_BODY_BYTES,
-        request.headers.get("content-length"),
-      );
-      req = JSON.parse(new TextDecoder().decode(bytes));
+      req = JSON.parse(await readBodyText(request, MAX_BODY_BYTES));
     } catch {
       return json({ error: "bad request" }, 400);
     }

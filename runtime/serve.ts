@@ -191,6 +191,169 @@ export function banner(mcpUrl: string): string {
   ].join("\n");
 }
 
+/** Where to listen, with every option checked. */
+interface Place {
+  hostname: string;
+  port: number;
+  /** The host as it goes in a URL (IPv6 in brackets, "0.0.0.0" reached on loopback). */
+  hostForUrl: string;
+}
+
+/**
+ * Checks every option before a store is opened or a port bound: a bad one must fail the
+ * start, not leave a listener behind.
+ */
+function checkOptions(tools: Tools, options: ServeOptions): Place {
+  const hostname = options.hostname ?? "127.0.0.1";
+  const port = options.port ?? 8787;
+  if (!Number.isInteger(port) || port < 0 || port > 65535) {
+    throw new RangeError(`"port" must be an integer from 0 to 65535`);
+  }
+  if (options.insecureClientMetadata && !isLoopbackHost(hostname)) {
+    throw new TypeError(
+      `"insecureClientMetadata" is for local development only and needs a loopback "hostname", got ${hostname}`,
+    );
+  }
+  const hostForUrl = hostname.includes(":")
+    ? `[${hostname}]`
+    : hostname === "0.0.0.0"
+    ? "127.0.0.1"
+    : hostname;
+  // With port 0 the real port is known only once listening; any port stands in for it here.
+  resolveOptions({
+    ...options,
+    baseUrl: options.baseUrl ?? `http://${hostForUrl}:${port || 8787}`,
+    store: undefined,
+  });
+  validateTools(tools);
+  return { hostname, port, hostForUrl };
+}
+
+/**
+ * The listener's handler before the app exists: the port is bound first (its number
+ * may be part of the base URL), so a request that comes early waits for the app, or
+ * is told that the start failed rather than kept waiting.
+ */
+function createEarlyHandler() {
+  let app: PersonalMcp | undefined;
+  let ready!: () => void;
+  let failed!: (error: unknown) => void;
+  const readyPromise = new Promise<void>((resolve, reject) => {
+    ready = resolve;
+    failed = reject;
+  });
+  readyPromise.catch(() => {}); // a start can fail with nobody waiting
+  const handler: Handler = async (request, info) => {
+    if (!app) {
+      try {
+        await readyPromise;
+      } catch {
+        return new Response("The server failed to start.\n", {
+          status: 503,
+          headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
+        });
+      }
+    }
+    return await app!.fetch(request, info);
+  };
+  return {
+    handler,
+    /** The app exists: requests that come from now on are served at once. */
+    created(created: PersonalMcp) {
+      app = created;
+    },
+    /** The start is done: the requests that came early are served. */
+    ready: () => ready(),
+    failed: (error: unknown) => failed(error),
+  };
+}
+
+/**
+ * Sets up the owner password when the options give none: a generated one on a first
+ * start (or with `resetPassword`), printed once. Returns whether this is a first start
+ * (no password and no passkey yet).
+ */
+async function ownerPasswordAtStart(
+  store: Store,
+  options: ServeOptions,
+  show: boolean,
+): Promise<boolean> {
+  if (options.password !== undefined) return false;
+  let fresh: string | undefined;
+  let firstStart = false;
+  if (options.resetPassword) {
+    fresh = generatePassword();
+    await setOwnerPassword(store, fresh);
+  } else {
+    fresh = await ensureOwnerPassword(store);
+    firstStart = fresh !== undefined;
+  }
+  if (fresh && show) {
+    console.log(
+      `\nOwner password (shown once, only its hash is stored): ${fresh}\n` +
+        `To change it: run again with --reset-password, or set PERSONAL_MCP_PASSWORD.\n`,
+    );
+  }
+  return firstStart;
+}
+
+/**
+ * The owner is at the machine right now, reading the password: the moment to offer a
+ * passkey too. Later links come from `passkey add` only.
+ */
+async function offerPasskey(app: PersonalMcp): Promise<void> {
+  if (!passkeyRpId(app.baseUrl)) return;
+  const { url } = await app.owner.createPasskeyLink(undefined, "server start");
+  console.log(
+    `To approve with a passkey (this device's screen lock or a security key) instead of\n` +
+      `the password, open this link within 15 minutes (it works once):\n  ${url}\n` +
+      `Later: deno run -A mod.ts passkey add --base-url ${app.baseUrl}\n`,
+  );
+}
+
+/** The handle of a running server: its addresses, and a shutdown that runs once. */
+function serveHandle(
+  app: PersonalMcp,
+  hostname: string,
+  listener: Listener,
+  control: { stop(): Promise<void> } | undefined,
+  signal: AbortSignal | undefined,
+): ServeHandle {
+  let stopped: Promise<void> | undefined;
+  let settle!: (stopping: Promise<void>) => void;
+  const finished = new Promise<void>((resolve) => settle = resolve);
+  // Whoever awaits `finished` sees a failed close; nobody awaiting it must not crash the
+  // process with an unhandled rejection (shutdown() already hands the error to its caller).
+  finished.catch(() => {});
+  const onAbort = () => void handle.shutdown().catch(() => {});
+  const handle: ServeHandle = {
+    url: `${app.baseUrl}/mcp`,
+    baseUrl: app.baseUrl,
+    hostname,
+    port: listener.port,
+    addr: { hostname, port: listener.port, transport: "tcp" },
+    app,
+    finished,
+    shutdown() {
+      stopped ??= (async () => {
+        signal?.removeEventListener("abort", onAbort);
+        await control?.stop();
+        await listener.stop();
+        await app.close();
+      })();
+      settle(stopped);
+      return stopped;
+    },
+    [Symbol.asyncDispose]() {
+      return handle.shutdown();
+    },
+  };
+  // A signal that was aborted before the server was up stops it at once, as Deno.serve does.
+  if (signal?.aborted) onAbort();
+  else signal?.addEventListener("abort", onAbort, { once: true });
+  return handle;
+}
+
 /**
  * Serves tools over HTTP on Deno or Bun. Resolves once the server is listening.
  *
@@ -212,31 +375,8 @@ export async function servePersonalMcp(
   tools: Tools,
   options: ServeOptions = {},
 ): Promise<ServeHandle> {
-  const hostname = options.hostname ?? "127.0.0.1";
-  const port = options.port ?? 8787;
-  if (!Number.isInteger(port) || port < 0 || port > 65535) {
-    throw new RangeError(`"port" must be an integer from 0 to 65535`);
-  }
+  const { hostname, port, hostForUrl } = checkOptions(tools, options);
   const show = options.banner ?? true;
-  if (options.insecureClientMetadata && !isLoopbackHost(hostname)) {
-    throw new TypeError(
-      `"insecureClientMetadata" is for local development only and needs a loopback "hostname", got ${hostname}`,
-    );
-  }
-  const hostForUrl = hostname.includes(":")
-    ? `[${hostname}]`
-    : hostname === "0.0.0.0"
-    ? "127.0.0.1"
-    : hostname;
-  // Every option is checked before a store is opened or a port bound: a bad one must
-  // fail the start, not leave a listener behind. With port 0 the real port is known
-  // only once listening; any port stands in for it here.
-  resolveOptions({
-    ...options,
-    baseUrl: options.baseUrl ?? `http://${hostForUrl}:${port || 8787}`,
-    store: undefined,
-  });
-  validateTools(tools);
   const emit = (event: PersonalMcpEvent) => {
     try {
       options.onEvent?.(event);
@@ -244,79 +384,34 @@ export async function servePersonalMcp(
   };
   const stateDir = options.stateDir ?? ".oauth-state";
   const store = await openStore(options.store, stateDir);
-
-  let app: PersonalMcp | undefined;
-  let control: { stop(): Promise<void> } | undefined;
-  let ready!: () => void;
-  let failed!: (error: unknown) => void;
-  const readyPromise = new Promise<void>((resolve, reject) => {
-    ready = resolve;
-    failed = reject;
-  });
-  readyPromise.catch(() => {}); // a start can fail with nobody waiting
+  const early = createEarlyHandler();
   let listener: Listener;
   try {
-    listener = await listen(hostname, port, async (request, info) => {
-      if (!app) {
-        try {
-          await readyPromise;
-        } catch {
-          // The start failed: whoever came early is told so rather than kept waiting.
-          return new Response("The server failed to start.\n", {
-            status: 503,
-            headers: { "content-type": "text/plain; charset=utf-8", connection: "close" },
-          });
-        }
-      }
-      return await app!.fetch(request, info);
-    }, emit);
+    listener = await listen(hostname, port, early.handler, emit);
   } catch (error) {
     await store.close();
     throw error;
   }
   const baseUrl = options.baseUrl ?? `http://${hostForUrl}:${listener.port}`;
-  // A first start (no password, no passkey yet) also prints an enrolment link.
-  let firstStart = false;
+  let app: PersonalMcp | undefined;
+  let control: { stop(): Promise<void> } | undefined;
   try {
-    if (options.password === undefined) {
-      let fresh: string | undefined;
-      if (options.resetPassword) {
-        fresh = generatePassword();
-        await setOwnerPassword(store, fresh);
-      } else {
-        fresh = await ensureOwnerPassword(store);
-        firstStart = fresh !== undefined;
-      }
-      if (fresh && show) {
-        console.log(
-          `\nOwner password (shown once, only its hash is stored): ${fresh}\n` +
-            `To change it: run again with --reset-password, or set PERSONAL_MCP_PASSWORD.\n`,
-        );
-      }
-    }
+    const firstStart = await ownerPasswordAtStart(store, options, show);
     app = createPersonalMcpOn(tools, { ...options, baseUrl, store }, serverEdge());
     // The upstream servers are listed before the first request is served; names of
     // theirs that do not fit one namespace refuse the start here.
     await app.ready();
-    // The owner is at the machine right now, reading the password: the moment to offer a
-    // passkey too. Later links come from `passkey add` only.
-    if (firstStart && show && passkeyRpId(app.baseUrl)) {
-      const { url } = await app.owner.createPasskeyLink(undefined, "server start");
-      console.log(
-        `To approve with a passkey (this device's screen lock or a security key) instead of\n` +
-          `the password, open this link within 15 minutes (it works once):\n  ${url}\n` +
-          `Later: deno run -A mod.ts passkey add --base-url ${app.baseUrl}\n`,
-      );
-    }
+    early.created(app);
+    if (firstStart && show) await offerPasskey(app);
     // Requests are served from here on, while the control endpoint starts.
-    ready();
+    early.ready();
     // The file store's lock keeps the owner commands out: they come through here instead.
     // ... and `servers` reads the upstreams of the running server, whatever the store.
     if (usesFileStore(options.store) || (app.owner.listServers().length > 0 && !onDeploy())) {
       control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h, emit));
     }
   } catch (error) {
-    failed(error);
+    early.failed(error);
     await listener.stop();
     await app?.close();
     if (!app) await store.close();
@@ -330,40 +425,7 @@ export async function servePersonalMcp(
       );
     }
   }
-  let stopped: Promise<void> | undefined;
-  let settle!: (stopping: Promise<void>) => void;
-  const finished = new Promise<void>((resolve) => settle = resolve);
-  // Whoever awaits `finished` sees a failed close; nobody awaiting it must not crash the
-  // process with an unhandled rejection (shutdown() already hands the error to its caller).
-  finished.catch(() => {});
-  const signal = options.signal;
-  const onAbort = () => void handle.shutdown().catch(() => {});
-  const handle: ServeHandle = {
-    url: `${app.baseUrl}/mcp`,
-    baseUrl: app.baseUrl,
-    hostname,
-    port: listener.port,
-    addr: { hostname, port: listener.port, transport: "tcp" },
-    app,
-    finished,
-    shutdown() {
-      stopped ??= (async () => {
-        signal?.removeEventListener("abort", onAbort);
-        await control?.stop();
-        await listener.stop();
-        await app!.close();
-      })();
-      settle(stopped);
-      return stopped;
-    },
-    [Symbol.asyncDispose]() {
-      return handle.shutdown();
-    },
-  };
-  // A signal that was aborted before the server was up stops it at once, as Deno.serve does.
-  if (signal?.aborted) onAbort();
-  else signal?.addEventListener("abort", onAbort, { once: true });
-  return handle;
+  return serveHandle(app, hostname, listener, control, options.signal);
 }
 
 function onDeploy(): boolean {

@@ -7,11 +7,17 @@
  *
  * @module
  */
-import { createActivityLog, isAuthEvent } from "../auth/owner/activity.ts";
+import { type ActivityLog, createActivityLog, isAuthEvent } from "../auth/owner/activity.ts";
 import { createBearerGate } from "../auth/grants/bearer.ts";
 import { createAssertionVerifier } from "../auth/clients/assertion.ts";
-import { createMetadataResolver, failureLine, printable } from "../auth/clients/metadata.ts";
-import { createClients } from "../auth/clients/registry.ts";
+import {
+  createMetadataResolver,
+  type DocumentFailure,
+  type DocumentSource,
+  failureLine,
+  printable,
+} from "../auth/clients/metadata.ts";
+import { type Clients, createClients } from "../auth/clients/registry.ts";
 import { createAuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
 import {
   authorizationServerMetadata,
@@ -22,8 +28,8 @@ import { createRevokeEndpoint } from "../auth/endpoints/revoke.ts";
 import { createTokenEndpoint } from "../auth/endpoints/token.ts";
 import { createOwnerEndpoint } from "../auth/endpoints/owner.ts";
 import { createPasskeyEndpoint } from "../auth/endpoints/passkey.ts";
-import { createMemoryCounters, storeCounters } from "../auth/limits/counters.ts";
-import { createGrants } from "../auth/grants/grants.ts";
+import { type Counters, createMemoryCounters, storeCounters } from "../auth/limits/counters.ts";
+import { createGrants, type Grants } from "../auth/grants/grants.ts";
 import {
   CONCURRENT_VERIFICATIONS,
   createConcurrencyLimit,
@@ -31,11 +37,11 @@ import {
   createRateLimiter,
   REGISTRATIONS_PER_MINUTE,
 } from "../auth/limits/throttle.ts";
-import { createPasswordOwner } from "../auth/owner/password.ts";
-import { createOwnerProof } from "../auth/owner/proof.ts";
+import { createPasswordOwner, type OwnerCheck } from "../auth/owner/password.ts";
+import { createOwnerProof, type OwnerProof } from "../auth/owner/proof.ts";
 import { createOwnerControls, type OwnerControls } from "../auth/owner/controls.ts";
-import { createPasskeys } from "../auth/owner/passkeys.ts";
-import { createSigner } from "../auth/owner/signer.ts";
+import { createPasskeys, type Passkeys } from "../auth/owner/passkeys.ts";
+import { createSigner, type Signer } from "../auth/owner/signer.ts";
 import { keys } from "../store/keys.ts";
 import { type RemoteDeletions, withAccessIndex } from "../auth/grants/token_index.ts";
 import { createUsageRecorder } from "../auth/grants/usage.ts";
@@ -47,12 +53,13 @@ import { validateResources } from "../transport/resources.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { quoteForLog } from "../core/log.ts";
 import { type PersonalMcpOptions, resolveOptions, resolveServers } from "./options.ts";
-import type { StdioSpawner } from "../transport/upstreams/types.ts";
-import { serveUpstreams } from "./gateway.ts";
-import type { PersonalMcpEvent } from "../core/config.ts";
-import { type ConnectionInfo, createRoutes } from "./routes.ts";
+import type { UpstreamStatus } from "../transport/upstreams/types.ts";
+import { type ServerEdge, serveUpstreams } from "./gateway.ts";
 
-export type { ConnectionInfo, OwnerControls };
+export type { ConnectionInfo, OwnerControls, ServerEdge };
+import type { PersonalMcpEvent, ResolvedOptions } from "../core/config.ts";
+import { PATHS } from "../core/paths.ts";
+import { type ConnectionInfo, createRoutes, type Endpoints } from "./routes.ts";
 
 /** A personal MCP server as a fetch handler. */
 export interface PersonalMcp {
@@ -68,10 +75,8 @@ export interface PersonalMcp {
    */
   readonly owner: OwnerControls;
   /**
-   * Settles once the upstream servers (`servers`) are up, or have failed to come up, and
-   * are listed; rejects when their names do not fit one namespace (the message lists
-   * every offender). Resolves at once without `servers`. `servePersonalMcp()` waits
-   * for it before it serves.
+   * Settles once the upstream `servers` are up (or failed to come up) and listed;
+   * rejects, listing every offender, when their names do not fit one namespace.
    */
   ready(): Promise<void>;
   /**
@@ -79,21 +84,6 @@ export interface PersonalMcp {
    * process group), writes the activity log and closes the store.
    */
   close(): Promise<void>;
-}
-
-/**
- * What only the runtime can give the server: how to start a stdio upstream, and the
- * environment `${VAR}` is read from. `servePersonalMcp()` passes it (through
- * {@linkcode createPersonalMcpOn}); without `spawn`, stdio servers are refused with
- * `noSpawnReason`.
- */
-export interface ServerEdge {
-  /** Starts a stdio upstream's process group. */
-  spawn?: StdioSpawner;
-  /** Where `${VAR}` in `servers` is looked up. @default {} */
-  env?: Record<string, string | undefined>;
-  /** Why stdio servers cannot run here, completing "... is a stdio server, which ...". */
-  noSpawnReason?: string;
 }
 
 /**
@@ -136,48 +126,114 @@ export function createPersonalMcpOn(
       "createPersonalMcp() cannot start (it starts no process: serve with servePersonalMcp() " +
         "or the command line; Deno Deploy runs none)",
   );
-  const checkedTools = validateTools(tools);
-  const resources = validateResources(options.resources);
-  const prompts = validatePrompts(options.prompts);
+  const content: McpContent = {
+    tools: validateTools(tools),
+    resources: validateResources(options.resources),
+    prompts: validatePrompts(options.prompts),
+  };
   const now = () => Date.now();
-
-  // Services, composed once.
-  const store = withAccessIndex(
-    options.store === undefined || options.store === "memory" ? createMemoryStore() : options.store,
-    now,
-    // Other processes sharing the store hear of ended sessions as of revoked grants.
-    { announce: [keys.mcpSessions[0]!] },
-  );
+  const store = openStore(options.store, now);
   // Rate limits count in memory, or in the store when other processes share it (Deno
   // KV), so that N processes allow what one allows.
   const counters = store.shared ? storeCounters(store) : createMemoryCounters(now);
   const activity = createActivityLog(store, now);
-  const emit = (event: PersonalMcpEvent) => {
-    if (isAuthEvent(event)) activity.record(event);
-    try {
-      options.onEvent?.(event);
-    } catch { /* a broken hook must not break a request */ }
-  };
+  const emit = eventSink(activity, options.onEvent);
   // The upstreams start now, in the background (each connects, and reconnects, on its
   // own); the gateway lists them and is installed on every MCP server instance.
   const upstreams = serveUpstreams(
     { configs: servers, spawn: edge.spawn, configureServer: options.configureServer },
-    {
-      tools: Object.keys(checkedTools),
-      prompts: Object.keys(prompts ?? {}),
-      resources: Object.values(resources ?? {}).map((r) => r.uri),
-    },
+    content,
     emit,
     // Called only after an upstream answered (never during this function): `mcp` exists.
     (kinds) => mcp.listChanged(kinds),
   );
-  const mcp = createMcpEndpoint(checkedTools, {
+  const mcp = mcpService(
+    content,
+    { ...options, configureServer: upstreams.configureServer },
+    opts,
+    store,
+    emit,
+  );
+  // A grant that ends early ends everywhere at once: its tokens (the store and its
+  // index), and on /mcp its sessions and open streams. The transport hears only an id.
+  const grants = createGrants(store, (grantId, reason, clientId, address) => {
+    emit({ type: "grant_revoked", grantId, reason, clientId, clientAddress: address });
+    mcp.closeGrant(grantId).catch((error) => emit({ type: "error", where: "/mcp", error }));
+  });
+  const clients = clientsService(opts, store, now, emit);
+  const owner = ownerServices({
+    opts,
+    options,
+    store,
+    grants,
+    activity,
+    counters,
+    now,
+    emit,
+    servers: upstreams.statuses,
+  });
+  const endpoints = endpointsOf({ opts, store, counters, clients, grants, owner, mcp, now, emit });
+  const fetch = createRoutes(opts, endpoints, emit);
+  return {
+    baseUrl: opts.baseUrl,
+    store,
+    owner: owner.controls,
+    fetch,
+    ready: upstreams.ready,
+    async close() {
+      await mcp.close();
+      await upstreams.close();
+      await activity.flush();
+      await store.close();
+    },
+  };
+}
+
+/** The store, with the in-memory index of access tokens kept in step with it. */
+function openStore(store: PersonalMcpOptions["store"], now: () => number): IndexedStore {
+  return withAccessIndex(
+    store === undefined || store === "memory" ? createMemoryStore() : store,
+    now,
+    // Other processes sharing the store hear of ended sessions as of revoked grants.
+    { announce: [keys.mcpSessions[0]!] },
+  );
+}
+
+type Emit = (event: PersonalMcpEvent) => void;
+type IndexedStore = ReturnType<typeof withAccessIndex>;
+
+/** Where events go: the activity log keeps the auth events, and the owner's hook hears all. */
+function eventSink(activity: ActivityLog, onEvent: PersonalMcpOptions["onEvent"]): Emit {
+  return (event) => {
+    if (isAuthEvent(event)) activity.record(event);
+    try {
+      onEvent?.(event);
+    } catch { /* a broken hook must not break a request */ }
+  };
+}
+
+/** What the MCP endpoint serves, checked when the server is created. */
+interface McpContent {
+  tools: Tools;
+  resources: ReturnType<typeof validateResources>;
+  prompts: ReturnType<typeof validatePrompts>;
+}
+
+/** The MCP endpoint over the checked tools, resources and prompts. */
+function mcpService(
+  content: McpContent,
+  options: PersonalMcpOptions,
+  opts: ResolvedOptions,
+  store: IndexedStore,
+  emit: Emit,
+): McpEndpoint {
+  const mcp = createMcpEndpoint(content.tools, {
     name: opts.name,
     version: opts.version,
     instructions: opts.instructions,
-    resources,
-    prompts,
-    configureServer: upstreams.configureServer,
+    resources: content.resources,
+    prompts: content.prompts,
+    configureServer: options.configureServer,
     bodyTimeoutSeconds: opts.mcpBodyTimeoutSeconds,
     onError: (error) => emit({ type: "mcp_rejected", error }),
     sharedStore: store.shared ? store : undefined,
@@ -189,13 +245,17 @@ export function createPersonalMcpOn(
       emit({ type: "error", where: "/mcp", error })
     )
   );
-  // A grant that ends early ends everywhere at once: its tokens (the store and its
-  // index), and on /mcp its sessions and open streams. The transport hears only an id.
-  const grants = createGrants(store, (grantId, reason, clientId, address) => {
-    emit({ type: "grant_revoked", grantId, reason, clientId, clientAddress: address });
-    mcp.closeGrant(grantId).catch((error) => emit({ type: "error", where: "/mcp", error }));
-  });
-  const clients = createClients({
+  return mcp;
+}
+
+/** Registered clients, client metadata documents (when enabled) and client assertions. */
+function clientsService(
+  opts: ResolvedOptions,
+  store: Store,
+  now: () => number,
+  emit: Emit,
+): Clients {
+  return createClients({
     store,
     metadata: opts.clientMetadataDocuments
       ? createMetadataResolver({
@@ -205,25 +265,7 @@ export function createPersonalMcpOn(
         store,
         copyTtlMs: opts.refreshTokenTtlSeconds * 1000,
         onFailure: (clientId, failure, fallback) =>
-          emit({
-            type: "client_metadata_failed",
-            clientId: printable(clientId),
-            failure: failure.kind === "refused" ? "final" : "transport",
-            reason: failure.reason,
-            status: failure.status,
-            cfMitigated: failure.cfMitigated,
-            cfRay: failure.cfRay,
-            fallback: fallback?.kind === "stored"
-              ? "stored_copy"
-              : fallback?.kind === "builtin"
-              ? "builtin_copy"
-              : "none",
-            message: failureLine(
-              clientId,
-              failure,
-              fallback?.kind === "publisher" ? undefined : fallback,
-            ),
-          }),
+          emit(metadataFailed(clientId, failure, fallback)),
         onError: (error) => emit({ type: "error", where: "client metadata copy", error }),
       })
       : undefined,
@@ -242,7 +284,53 @@ export function createPersonalMcpOn(
         }`,
       }),
   });
-  const owner = createPasswordOwner(store, options.password);
+}
+
+/** The event of a client metadata document that could not be fetched, and what served instead. */
+function metadataFailed(
+  clientId: string,
+  failure: DocumentFailure,
+  fallback: DocumentSource | undefined,
+): PersonalMcpEvent {
+  return {
+    type: "client_metadata_failed",
+    clientId: printable(clientId),
+    failure: failure.kind === "refused" ? "final" : "transport",
+    reason: failure.reason,
+    status: failure.status,
+    cfMitigated: failure.cfMitigated,
+    cfRay: failure.cfRay,
+    fallback: fallback?.kind === "stored"
+      ? "stored_copy"
+      : fallback?.kind === "builtin"
+      ? "builtin_copy"
+      : "none",
+    message: failureLine(clientId, failure, fallback?.kind === "publisher" ? undefined : fallback),
+  };
+}
+
+/** The owner's services: who they are (password, passkeys), their controls, their proof. */
+interface OwnerServices {
+  check: OwnerCheck;
+  passkeys: Passkeys;
+  controls: OwnerControls;
+  signer: Signer;
+  proof: OwnerProof;
+}
+
+function ownerServices(deps: {
+  opts: ResolvedOptions;
+  options: PersonalMcpOptions;
+  store: Store;
+  grants: Grants;
+  activity: ActivityLog;
+  counters: Counters;
+  now: () => number;
+  emit: Emit;
+  servers: () => UpstreamStatus[];
+}): OwnerServices {
+  const { opts, options, store, grants, activity, counters, now, emit } = deps;
+  const check = createPasswordOwner(store, options.password);
   const passkeys = createPasskeys({ store, baseUrl: opts.baseUrl, serverName: opts.name, now });
   const controls = createOwnerControls({
     store,
@@ -253,14 +341,14 @@ export function createPersonalMcpOn(
     passwordFromOptions: options.password !== undefined,
     passkeys,
     baseUrl: opts.baseUrl,
-    servers: upstreams.statuses,
+    servers: deps.servers,
   });
   const signer = createSigner(store);
   // One proof, under one throttle, for every place the owner proves who they are
   // (consent and owner page, password or passkey). The throttle counts through the
   // shared store when other processes share it, so N instances allow what one allows.
   const proof = createOwnerProof({
-    owner,
+    owner: check,
     passkeys,
     throttle: createLoginThrottle(now, counters),
     verifications: createConcurrencyLimit(CONCURRENT_VERIFICATIONS),
@@ -269,27 +357,43 @@ export function createPersonalMcpOn(
     now,
     emit,
   });
-  const usage = createUsageRecorder(store, now);
+  return { check, passkeys, controls, signer, proof };
+}
 
-  const fetch = createRoutes(opts, {
+/** The endpoints, each handed the services it uses; the discovery documents built once. */
+function endpointsOf(services: {
+  opts: ResolvedOptions;
+  store: IndexedStore;
+  counters: Counters;
+  clients: Clients;
+  grants: Grants;
+  owner: OwnerServices;
+  mcp: McpEndpoint;
+  now: () => number;
+  emit: Emit;
+}): Endpoints {
+  const { opts, store, counters, clients, grants, owner, mcp, now, emit } = services;
+  const { check, passkeys, controls, signer, proof } = owner;
+  const usage = createUsageRecorder(store, now);
+  const registrations = createRateLimiter(
+    REGISTRATIONS_PER_MINUTE,
+    60_000,
+    now,
+    counters,
+    "register",
+  );
+  return {
     protectedResourceJson: JSON.stringify(protectedResourceMetadata(opts)),
     rootResourceJson: JSON.stringify(protectedResourceMetadata(opts, opts.baseUrl)),
     authorizationServerJson: JSON.stringify(authorizationServerMetadata(opts)),
-    register: createRegisterEndpoint({
-      opts,
-      store,
-      registrations: createRateLimiter(REGISTRATIONS_PER_MINUTE, 60_000, now, counters, "register"),
-      grants,
-      now,
-      emit,
-    }),
+    register: createRegisterEndpoint({ opts, store, registrations, grants, now, emit }),
     token: createTokenEndpoint({ opts, store, clients, grants, now, emit }),
     revoke: createRevokeEndpoint({ maxBodyBytes: opts.maxBodyBytes, store, clients, grants }),
     authorize: createAuthorizeEndpoint({
       opts,
       store,
       clients,
-      owner,
+      owner: check,
       proof,
       passkeys,
       signer,
@@ -299,7 +403,7 @@ export function createPersonalMcpOn(
     owner: createOwnerEndpoint({
       opts,
       store,
-      owner,
+      owner: check,
       controls,
       proof,
       passkeys,
@@ -310,27 +414,13 @@ export function createPersonalMcpOn(
     passkey: createPasskeyEndpoint({ opts, passkeys, signer, now, emit }),
     gate: createBearerGate(opts, store, {
       refused: (reason, clientAddress, clientId) =>
-        emit({ type: "request_refused", path: "/mcp", reason, clientAddress, clientId }),
+        emit({ type: "request_refused", path: PATHS.mcp, reason, clientAddress, clientId }),
       used: usage.used,
     }),
     mcp,
     healthy: async () => {
       await store.get(keys.signingKey);
       return true;
-    },
-  }, emit);
-
-  return {
-    baseUrl: opts.baseUrl,
-    store,
-    owner: controls,
-    fetch,
-    ready: upstreams.ready,
-    async close() {
-      await mcp.close();
-      await upstreams.close();
-      await activity.flush();
-      await store.close();
     },
   };
 }

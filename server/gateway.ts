@@ -10,9 +10,23 @@ import type { PersonalMcpEvent } from "../core/config.ts";
 import { escapeForLog } from "../core/log.ts";
 import type { UpstreamConfig } from "../transport/upstreams/config.ts";
 import { createGateway, type ListKind } from "../transport/upstreams/gateway.ts";
-import type { OwnNames } from "../transport/upstreams/catalog.ts";
 import type { StdioSpawner, UpstreamStatus } from "../transport/upstreams/types.ts";
 import { startUpstreams } from "../transport/upstreams/upstream.ts";
+
+/**
+ * What only the runtime can give the server: how to start a stdio upstream, and the
+ * environment `${VAR}` is read from. `servePersonalMcp()` passes it (through
+ * {@linkcode createPersonalMcpOn}); without `spawn`, stdio servers are refused with
+ * `noSpawnReason`.
+ */
+export interface ServerEdge {
+  /** Starts a stdio upstream's process group. */
+  spawn?: StdioSpawner;
+  /** Where `${VAR}` in `servers` is looked up. @default {} */
+  env?: Record<string, string | undefined>;
+  /** Why stdio servers cannot run here, completing "... is a stdio server, which ...". */
+  noSpawnReason?: string;
+}
 
 /** What the server needs of its upstreams. */
 export interface ServedUpstreams {
@@ -24,6 +38,13 @@ export interface ServedUpstreams {
   statuses(): UpstreamStatus[];
   /** Stops every upstream (whole process groups). */
   close(): Promise<void>;
+}
+
+/** The owner's own tools, prompts and resources, whose names the upstreams' must not take. */
+export interface OwnContent {
+  tools: Record<string, unknown>;
+  prompts?: Record<string, unknown>;
+  resources?: Record<string, { uri: string }>;
 }
 
 /** Where the upstreams come from. */
@@ -42,7 +63,7 @@ export interface UpstreamOptions {
  */
 export function serveUpstreams(
   options: UpstreamOptions,
-  own: OwnNames,
+  content: OwnContent,
   emit: (event: PersonalMcpEvent) => void,
   listChanged: (kinds: ListKind[]) => void,
 ): ServedUpstreams {
@@ -56,7 +77,11 @@ export function serveUpstreams(
     };
   }
   const gateway = createGateway({
-    own,
+    own: {
+      tools: Object.keys(content.tools),
+      prompts: Object.keys(content.prompts ?? {}),
+      resources: Object.values(content.resources ?? {}).map((r) => r.uri),
+    },
     onListChanged: listChanged,
     onLog: (server, params) =>
       emit({

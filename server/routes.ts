@@ -8,21 +8,25 @@ import type { AuthorizeEndpoint } from "../auth/endpoints/authorize.ts";
 import type { BearerGate } from "../auth/grants/bearer.ts";
 import type { OwnerEndpoint } from "../auth/endpoints/owner.ts";
 import type { PasskeyEndpoint } from "../auth/endpoints/passkey.ts";
-import { errorPage } from "../auth/pages/consent.ts";
-import { jsonResponse, OAuthError, oauthErrorResponse } from "../core/errors.ts";
-import { StoreUnavailableError } from "../store/store.ts";
-import { originAllowed } from "../auth/clients/redirects.ts";
-import { jsonRpcError, type McpEndpoint } from "../transport/mcp/endpoint.ts";
+import { type FormPageEndpoint, refusalPage } from "../auth/pages/page.ts";
 import {
-  BodyTimeoutError,
-  BodyTooLargeError,
+  jsonResponse,
+  jsonRpcError,
+  jsonRpcRefusal,
+  oauthErrorResponse,
+  type Refusal,
+  refusalOf,
+} from "../core/errors.ts";
+import { originAllowed } from "../auth/clients/redirects.ts";
+import type { McpEndpoint } from "../transport/mcp/endpoint.ts";
+import {
   clientAddress,
-  CLOSE_CONNECTION,
   type ConnectionInfo,
   remoteAddressOf,
   setConnectionIdle,
   withBodyDeadline,
 } from "../core/http.ts";
+import { withKeepalive } from "../core/sse.ts";
 import type { PersonalMcpEvent, ResolvedOptions } from "../core/config.ts";
 import { PATHS } from "../core/paths.ts";
 
@@ -51,14 +55,31 @@ export interface Endpoints {
 const CORS_ALLOW_HEADERS =
   "authorization, content-type, mcp-protocol-version, mcp-session-id, last-event-id";
 const CORS_EXPOSE_HEADERS = "www-authenticate, mcp-session-id, mcp-protocol-version";
-const OAUTH_PATHS = new Set([
-  "/.well-known/oauth-protected-resource",
-  "/.well-known/oauth-protected-resource/mcp",
-  "/.well-known/oauth-authorization-server",
-  "/register",
-  "/token",
-  "/revoke",
-]);
+
+/** Who reads a path's answers, and so how its refusals are written. */
+type Surface = "oauth" | "page" | "mcp";
+
+/** One renderer per surface: RFC 6749 5.2 JSON, a readable page, a JSON-RPC error. */
+const RENDER: Record<Surface, (refusal: Refusal) => Response> = {
+  oauth: oauthErrorResponse,
+  // RFC 6749 4.1.2.1: /authorize answers its errors as pages, never as a redirect.
+  page: refusalPage,
+  mcp: jsonRpcRefusal,
+};
+
+type Handler = (request: Request, info: ConnectionInfo | undefined) => Promise<Response>;
+
+/** One path of the table: who reads it, who may call it from a page, its methods. */
+interface Route {
+  surface: Surface;
+  /** Cross-origin callers: any origin (no cookies are used there), or the allowed ones. */
+  cors?: "any" | "allowed";
+  /** GET, and HEAD (the runtime drops the body). */
+  get?: Handler;
+  post?: Handler;
+  /** Every method: the handler tells them apart itself. */
+  any?: Handler;
+}
 
 function withHeaders(response: Response, headers: Record<string, string>): Response {
   // Responses from fetch() or the SDK may have immutable headers.
@@ -116,126 +137,69 @@ function discovery(body: string): Response {
   });
 }
 
-/**
- * A change that could not be stored changed nothing: the caller may try again. RFC 7009
- * 2.2.1 names 503 for a revocation that cannot be made now; the other endpoints follow.
- */
-function storeUnavailable(path: string): Response {
-  const retry = { "retry-after": "5" };
-  if (path === "/mcp") {
-    const res = jsonRpcError(503, -32603, "Temporarily unavailable: try again");
-    res.headers.set("retry-after", "5");
-    return res;
-  }
-  if (path === "/authorize" || path.startsWith(PATHS.owner)) {
-    return errorPage(
-      503,
-      "Try again in a moment",
-      "This server could not save the change, so nothing changed. Try again.",
-      retry,
-    );
-  }
-  return oauthErrorResponse(
-    new OAuthError("temporarily_unavailable", "the change could not be stored; try again", {
-      status: 503,
-      headers: retry,
-    }),
-  );
+function plainText(text: string, status = 200, cache?: string): Response {
+  const headers: Record<string, string> = { "content-type": "text/plain; charset=utf-8" };
+  if (cache) headers["cache-control"] = cache;
+  return new Response(text, { status, headers });
 }
 
-/** /authorize answers its errors as readable pages (RFC 6749 4.1.2.1: never a redirect here). */
-async function page(handler: () => Promise<Response>): Promise<Response> {
-  try {
-    return await handler();
-  } catch (error) {
-    if (error instanceof BodyTimeoutError) {
-      return errorPage(
-        408,
-        "Too slow",
-        "The form did not arrive in time. Go back and try again.",
-        CLOSE_CONNECTION,
-      );
-    }
-    if (!(error instanceof OAuthError)) throw error;
-    const title = error.status === 503 ? "Try again in a few minutes" : "Invalid request";
-    return errorPage(error.status, title, `${error.message}.`, error.headers);
-  }
+/** Calls the route's handler for the request's method, or answers 405. */
+function dispatch(route: Route, request: Request, info: ConnectionInfo | undefined) {
+  if (route.any) return route.any(request, info);
+  const method = request.method;
+  if ((method === "GET" || method === "HEAD") && route.get) return route.get(request, info);
+  if (method === "POST" && route.post) return route.post(request, info);
+  const allow = [route.get && "GET", route.post && "POST"].filter(Boolean).join(", ");
+  return Promise.resolve(methodNotAllowed(allow));
 }
 
-const encoder = new TextEncoder();
-const KEEPALIVE = encoder.encode(": keepalive\n\n");
-
-/** Whether a chunk of an event stream ends an event (a blank line). */
-function endsEvent(chunk: Uint8Array): boolean {
-  const n = chunk.length;
-  return n >= 2 && chunk[n - 1] === 10 && (chunk[n - 2] === 10 || chunk[n - 3] === 10);
-}
-
-/**
- * An SSE answer that sends a comment line between events whenever it has been quiet
- * for `seconds`: tunnels and proxies keep a busy stream open, and a client that has
- * gone is found out (the write fails and the stream is cancelled).
- */
-function withKeepalive(response: Response, seconds: number): Response {
-  const body = response.body;
-  if (!body) return response;
-  const reader = body.getReader();
-  let timer: ReturnType<typeof setInterval> | undefined;
-  let between = true;
-  let quiet = true;
-  const stream = new ReadableStream<Uint8Array>({
-    start(controller) {
-      timer = setInterval(() => {
-        // Only into a stream someone reads: an unread one must not fill with keepalives.
-        if (between && quiet && (controller.desiredSize ?? 0) > 0) {
-          try {
-            controller.enqueue(KEEPALIVE);
-          } catch {
-            clearInterval(timer); // closed
-          }
-        }
-        quiet = true;
-      }, seconds * 1000);
-      // The stream below may end (a revoked grant, a closed session) with nobody reading.
-      reader.closed.then(() => clearInterval(timer), () => clearInterval(timer));
-    },
-    async pull(controller) {
-      try {
-        const { done, value } = await reader.read();
-        if (done) {
-          clearInterval(timer);
-          controller.close();
-          return;
-        }
-        between = endsEvent(value);
-        quiet = false;
-        controller.enqueue(value);
-      } catch (error) {
-        clearInterval(timer);
-        controller.error(error);
-      }
-    },
-    cancel(reason) {
-      clearInterval(timer);
-      return reader.cancel(reason);
+/** The answer to a CORS preflight (OPTIONS) for `path`, with the headers `cors` allows. */
+function preflight(path: string, cors: Record<string, string> | undefined): Response {
+  const mcp = path === PATHS.mcp;
+  // A page whose origin /mcp does not know gets no permission (DNS rebinding).
+  if (!cors) return new Response(null, { status: mcp ? 403 : 204 });
+  return new Response(null, {
+    status: 204,
+    headers: {
+      ...cors,
+      "access-control-allow-methods": mcp ? "GET, POST, DELETE, OPTIONS" : "GET, POST, OPTIONS",
+      "access-control-allow-headers": CORS_ALLOW_HEADERS,
+      "access-control-max-age": "86400",
     },
   });
-  return new Response(stream, {
-    status: response.status,
-    statusText: response.statusText,
-    headers: response.headers,
-  });
 }
 
-/** Builds the fetch handler over the endpoints. */
-export function createRoutes(
+/** The CORS headers of an answer to a cross-origin call, by the route's rule. */
+function corsHeaders(
+  request: Request,
+  route: Route | undefined,
   opts: ResolvedOptions,
-  endpoints: Endpoints,
-  emit: (event: PersonalMcpEvent) => void,
-): (request: Request, info?: ConnectionInfo) => Promise<Response> {
-  const { authorize } = endpoints;
+): Record<string, string> | undefined {
+  const origin = request.headers.get("origin");
+  if (!origin || !route?.cors) return undefined;
+  if (route.cors === "any") {
+    return {
+      "access-control-allow-origin": "*",
+      "access-control-expose-headers": CORS_EXPOSE_HEADERS,
+    };
+  }
+  if (!originAllowed(origin, opts.allowedOrigins, opts.origin)) return undefined;
+  return {
+    "access-control-allow-origin": origin,
+    "access-control-expose-headers": CORS_EXPOSE_HEADERS,
+    vary: "Origin",
+  };
+}
+
+type AddressOf = (request: Request, info: ConnectionInfo | undefined) => string;
+
+/**
+ * The caller's address as the throttles key it; without one (fetch() called with no
+ * connection info), "unknown", and a warning the first time.
+ */
+function createAddressOf(opts: ResolvedOptions, emit: (event: PersonalMcpEvent) => void) {
   let toldUnknown = false;
-  const address = (request: Request, info: ConnectionInfo | undefined) => {
+  return (request: Request, info: ConnectionInfo | undefined): string => {
     const found = clientAddress(request, remoteAddressOf(request, info), opts.trustProxy);
     if (found !== undefined) return found;
     if (!toldUnknown) {
@@ -249,58 +213,81 @@ export function createRoutes(
     }
     return "unknown";
   };
+}
+
+/** The path table, built once. */
+function routeTable(
+  opts: ResolvedOptions,
+  endpoints: Endpoints,
+  addressOf: AddressOf,
+  emit: (event: PersonalMcpEvent) => void,
+): Map<string, Route> {
   /** A body that must arrive within the OAuth deadline; Bun's idle timer waits longer. */
   const bounded = (request: Request, info: ConnectionInfo | undefined) => {
     setConnectionIdle(request, info, opts.bodyTimeoutSeconds + 5);
     return withBodyDeadline(request, opts.bodyTimeoutSeconds);
   };
+  const document = (json: string): Route => ({
+    surface: "oauth",
+    cors: "any",
+    get: () => Promise.resolve(discovery(json)),
+  });
+  const oauthPost = (handle: (request: Request, address: string) => Promise<Response>): Route => ({
+    surface: "oauth",
+    cors: "any",
+    post: (request, info) => {
+      const from = addressOf(request, info);
+      return handle(bounded(request, info), from);
+    },
+  });
+  const formPage = (page: FormPageEndpoint): Route => ({
+    surface: "page",
+    get: (request, info) => page.get(request, addressOf(request, info)),
+    post: (request, info) => page.post(bounded(request, info), addressOf(request, info)),
+  });
+  const home = `${opts.name}: a personal MCP server.\nMCP endpoint: ${opts.resource}\n`;
+  return new Map<string, Route>([
+    [PATHS.resourceMetadataRoot, document(endpoints.rootResourceJson)],
+    [PATHS.resourceMetadata, document(endpoints.protectedResourceJson)],
+    [PATHS.authorizationServerMetadata, document(endpoints.authorizationServerJson)],
+    [PATHS.register, oauthPost(endpoints.register)],
+    [PATHS.token, oauthPost(endpoints.token)],
+    [PATHS.revoke, oauthPost(endpoints.revoke)],
+    [PATHS.authorize, formPage(endpoints.authorize)],
+    [PATHS.owner, formPage(endpoints.owner)],
+    [PATHS.passkey, formPage(endpoints.passkey)],
+    [PATHS.mcp, {
+      surface: "mcp",
+      cors: "allowed",
+      any: mcpHandler(opts, endpoints, addressOf, emit),
+    }],
+    [PATHS.healthz, { surface: "oauth", get: () => health(endpoints) }],
+    ["/", { surface: "oauth", any: () => Promise.resolve(plainText(home)) }],
+  ]);
+}
 
-  /**
-   * OAuth endpoints answer their errors as RFC 6749 5.2 JSON, and the activity log
-   * learns why; anything else is a bug (500).
-   */
-  async function oauth(
-    path: string,
-    from: string,
-    handler: () => Promise<Response>,
-  ): Promise<Response> {
-    try {
-      return await handler();
-    } catch (error) {
-      if (error instanceof OAuthError) {
-        emit({
-          type: "request_refused",
-          path,
-          reason: `${error.code}: ${error.message}`,
-          clientAddress: from,
-        });
-        return oauthErrorResponse(error);
-      }
-      if (error instanceof BodyTooLargeError) {
-        emit({ type: "request_refused", path, reason: error.message, clientAddress: from });
-        return jsonResponse({ error: "invalid_request", error_description: error.message }, 413);
-      }
-      if (error instanceof BodyTimeoutError) {
-        emit({ type: "request_refused", path, reason: error.message, clientAddress: from });
-        return jsonResponse(
-          { error: "invalid_request", error_description: error.message },
-          408,
-          CLOSE_CONNECTION,
-        );
-      }
-      throw error;
-    }
-  }
+/** For load balancers and Deno Deploy: up or not, and nothing else. */
+async function health(endpoints: Endpoints): Promise<Response> {
+  const ok = await endpoints.healthy().catch(() => false);
+  return plainText(ok ? "ok\n" : "unavailable\n", ok ? 200 : 503, "no-store");
+}
 
-  async function serveMcp(request: Request, info: ConnectionInfo | undefined): Promise<Response> {
+/** /mcp: the origin check, the bearer gate, then the MCP endpoint; streams kept alive. */
+function mcpHandler(
+  opts: ResolvedOptions,
+  endpoints: Endpoints,
+  addressOf: AddressOf,
+  emit: (event: PersonalMcpEvent) => void,
+): Handler {
+  return async (request, info) => {
     // Asked for only when needed: most calls never need the client's address now.
-    const from = () => address(request, info);
+    const from = () => addressOf(request, info);
     const origin = request.headers.get("origin");
     // DNS rebinding / hostile pages: a browser origin we do not know gets nothing.
     if (origin !== null && !originAllowed(origin, opts.allowedOrigins, opts.origin)) {
       emit({
         type: "request_refused",
-        path: "/mcp",
+        path: PATHS.mcp,
         reason: "origin not allowed",
         clientAddress: from(),
       });
@@ -315,147 +302,58 @@ export function createRoutes(
     return response.headers.get("content-type")?.startsWith("text/event-stream")
       ? withKeepalive(response, opts.sseKeepaliveSeconds)
       : response;
-  }
+  };
+}
 
-  async function route(
+/** Builds the fetch handler over the endpoints. */
+export function createRoutes(
+  opts: ResolvedOptions,
+  endpoints: Endpoints,
+  emit: (event: PersonalMcpEvent) => void,
+): (request: Request, info?: ConnectionInfo) => Promise<Response> {
+  const addressOf = createAddressOf(opts, emit);
+  const table = routeTable(opts, endpoints, addressOf, emit);
+
+  /**
+   * The one place where a thrown error becomes an answer, in the words of the path's
+   * surface. A refusal on an OAuth endpoint tells the activity log why; an outage or a
+   * bug goes to the log, and nothing of its cause onto the wire.
+   */
+  function refuse(
+    error: unknown,
+    path: string,
+    route: Route,
     request: Request,
-    url: { pathname: string },
-    info: ConnectionInfo | undefined,
-  ): Promise<Response> {
-    const method = request.method;
-    switch (url.pathname) {
-      case "/.well-known/oauth-protected-resource":
-        return method === "GET" || method === "HEAD"
-          ? discovery(endpoints.rootResourceJson)
-          : methodNotAllowed("GET");
-      case "/.well-known/oauth-protected-resource/mcp":
-        return method === "GET" || method === "HEAD"
-          ? discovery(endpoints.protectedResourceJson)
-          : methodNotAllowed("GET");
-      case "/.well-known/oauth-authorization-server":
-        return method === "GET" || method === "HEAD"
-          ? discovery(endpoints.authorizationServerJson)
-          : methodNotAllowed("GET");
-      case "/register":
-      case "/token":
-      case "/revoke": {
-        if (method !== "POST") return methodNotAllowed("POST");
-        const from = address(request, info);
-        const path = url.pathname;
-        const body = bounded(request, info);
-        return await oauth(
-          path,
-          from,
-          () =>
-            path === "/register"
-              ? endpoints.register(body, from)
-              : path === "/token"
-              ? endpoints.token(body, from)
-              : endpoints.revoke(body, from),
-        );
-      }
-      case "/authorize":
-        if (method === "GET" || method === "HEAD") {
-          return await page(() => authorize.get(request, address(request, info)));
-        }
-        if (method === "POST") {
-          return await page(() => authorize.post(bounded(request, info), address(request, info)));
-        }
-        return methodNotAllowed("GET, POST");
-      case PATHS.owner:
-        if (method === "GET" || method === "HEAD") {
-          return await endpoints.owner.get(request, address(request, info));
-        }
-        if (method === "POST") {
-          return await page(() =>
-            endpoints.owner.post(bounded(request, info), address(request, info))
-          );
-        }
-        return methodNotAllowed("GET, POST");
-      case PATHS.passkey:
-        if (method === "GET" || method === "HEAD") {
-          return await endpoints.passkey.get(request, address(request, info));
-        }
-        if (method === "POST") {
-          return await page(() =>
-            endpoints.passkey.post(bounded(request, info), address(request, info))
-          );
-        }
-        return methodNotAllowed("GET, POST");
-      case "/mcp":
-        return await serveMcp(request, info);
-      case "/healthz": {
-        if (method !== "GET" && method !== "HEAD") return methodNotAllowed("GET");
-        // For load balancers and Deno Deploy: up or not, and nothing else.
-        const ok = await endpoints.healthy().catch(() => false);
-        return new Response(ok ? "ok\n" : "unavailable\n", {
-          status: ok ? 200 : 503,
-          headers: { "content-type": "text/plain; charset=utf-8", "cache-control": "no-store" },
-        });
-      }
-      case "/":
-        return new Response(
-          `${opts.name}: a personal MCP server.\nMCP endpoint: ${opts.resource}\n`,
-          { headers: { "content-type": "text/plain; charset=utf-8" } },
-        );
-      default:
-        // Includes /.well-known/openid-configuration: a plain 404, so OIDC discovery stops.
-        return new Response("Not found\n", {
-          status: 404,
-          headers: { "content-type": "text/plain; charset=utf-8" },
-        });
+    info?: ConnectionInfo,
+  ) {
+    const refusal = refusalOf(error);
+    if (refusal.kind === "internal" || refusal.kind === "unavailable") {
+      emit({ type: "error", where: path, error });
+    } else if (route.surface !== "page") {
+      const reason = refusal.kind === "refused"
+        ? `${refusal.code}: ${refusal.description}`
+        : refusal.description;
+      emit({ type: "request_refused", path, reason, clientAddress: addressOf(request, info) });
     }
-  }
-
-  function corsHeaders(request: Request, path: string): Record<string, string> | undefined {
-    const origin = request.headers.get("origin");
-    if (!origin) return undefined;
-    if (OAUTH_PATHS.has(path)) {
-      // No cookies are used on these endpoints, so any origin may call them.
-      return {
-        "access-control-allow-origin": "*",
-        "access-control-expose-headers": CORS_EXPOSE_HEADERS,
-      };
-    }
-    if (path === "/mcp" && originAllowed(origin, opts.allowedOrigins, opts.origin)) {
-      return {
-        "access-control-allow-origin": origin,
-        "access-control-expose-headers": CORS_EXPOSE_HEADERS,
-        vary: "Origin",
-      };
-    }
-    return undefined;
+    return RENDER[route.surface](refusal);
   }
 
   return async (request, info) => {
     const pathname = pathnameOf(request.url);
     if (pathname === undefined) return new Response("Bad request\n", { status: 400 });
-    const url = { pathname };
-    const cors = corsHeaders(request, url.pathname);
-    if (request.method === "OPTIONS") {
-      if (!cors) return new Response(null, { status: url.pathname === "/mcp" ? 403 : 204 });
-      return new Response(null, {
-        status: 204,
-        headers: {
-          ...cors,
-          "access-control-allow-methods": url.pathname === "/mcp"
-            ? "GET, POST, DELETE, OPTIONS"
-            : "GET, POST, OPTIONS",
-          "access-control-allow-headers": CORS_ALLOW_HEADERS,
-          "access-control-max-age": "86400",
-        },
-      });
-    }
+    const route = table.get(pathname);
+    const cors = corsHeaders(request, route, opts);
+    if (request.method === "OPTIONS") return preflight(pathname, cors);
     let response: Response;
-    try {
-      response = await route(request, url, info);
-    } catch (error) {
-      emit({ type: "error", where: url.pathname, error });
-      response = error instanceof StoreUnavailableError
-        ? storeUnavailable(url.pathname)
-        : url.pathname === "/mcp"
-        ? jsonRpcError(500, -32603, "Internal error")
-        : jsonResponse({ error: "server_error", error_description: "internal error" }, 500);
+    if (!route) {
+      // Includes /.well-known/openid-configuration: a plain 404, so OIDC discovery stops.
+      response = plainText("Not found\n", 404);
+    } else {
+      try {
+        response = await dispatch(route, request, info);
+      } catch (error) {
+        response = refuse(error, pathname, route, request, info);
+      }
     }
     return withHeaders(response, { "x-content-type-options": "nosniff", ...cors });
   };

@@ -5,6 +5,10 @@
  * @module
  */
 
+// A store throws it and the router answers it (503), so it lives in core/ with the
+// other refusals; a store of one's own finds it here.
+export { StoreUnavailableError } from "../core/errors.ts";
+
 /** A key is a path of strings, like Deno KV keys: `["client", clientId]`. */
 export type Key = readonly string[];
 
@@ -120,27 +124,4 @@ export function hasPrefix(key: Key, prefix: Key): boolean {
   if (prefix.length > key.length) return false;
   for (let i = 0; i < prefix.length; i++) if (key[i] !== prefix[i]) return false;
   return true;
-}
-
-/**
- * A write that could not be stored (a full or failing disk, a database that refused the
- * commit). Nothing of it was kept; the caller may try again later (HTTP 503). A store
- * of your own throws it so that clients get a 503 and a retry, not a 500.
- *
- * @example Telling an outage from a bug
- * ```ts
- * import { StoreUnavailableError } from "../mod.ts";
- *
- * const error = new StoreUnavailableError("disk full", { cause: new Error("ENOSPC") });
- * if (!(error instanceof StoreUnavailableError) || error.name !== "StoreUnavailableError") {
- *   throw new Error("unexpected");
- * }
- * ```
- */
-export class StoreUnavailableError extends Error {
-  /** Builds the error; `cause` is the adapter's own error. */
-  constructor(message: string, options?: { cause?: unknown }) {
-    super(message, options);
-    this.name = "StoreUnavailableError";
-  }
 }

@@ -12,6 +12,7 @@ import type {
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import type { ArgumentShape, Icon, InferShape, PromptResult, RequestContext } from "./types.ts";
+import { definitionKind, type Register } from "./definitions.ts";
 
 /** What `run` may return: the text of one user message, or a full MCP result. */
 export type PromptOutput = string | PromptResult;
@@ -48,19 +49,10 @@ export interface Prompt {
   readonly kind: "personal-mcp-prompt";
 }
 
-type Register = (server: McpServer, name: string) => void;
+const PROMPT = definitionKind<Prompt>("prompt");
 
-// A registry symbol: prompts made by another copy of this package still register.
-const REGISTER = Symbol.for("personal-mcp.prompt");
-
-function made(register: Register): Prompt {
-  const value: Prompt = { kind: "personal-mcp-prompt" };
-  Object.defineProperty(value, REGISTER, { value: register });
-  return Object.freeze(value);
-}
-
-function registerOf(p: Prompt): Register | undefined {
-  return (p as unknown as { [REGISTER]?: Register })[REGISTER];
+function madePrompt(register: Register): Prompt {
+  return PROMPT.made({ kind: "personal-mcp-prompt" }, register);
 }
 
 /** A map from prompt name to prompt. */
@@ -119,7 +111,7 @@ export function prompt(
     const run = (definition as PromptWithoutArgsDefinition).run as unknown as (
       ctx: ServerContext,
     ) => PromptOutput | Promise<PromptOutput>;
-    return made((server, name) =>
+    return madePrompt((server, name) =>
       server.registerPrompt(name, config, async (ctx) => toResult(await run(ctx)))
     );
   }
@@ -133,7 +125,7 @@ export function prompt(
     args: unknown,
     ctx: ServerContext,
   ) => PromptOutput | Promise<PromptOutput>;
-  return made((server, name) =>
+  return madePrompt((server, name) =>
     server.registerPrompt(
       name,
       { ...config, argsSchema },
@@ -144,20 +136,10 @@ export function prompt(
 
 /** Registers prompts on an SDK server. */
 export function registerPrompts(server: McpServer, prompts: Prompts): void {
-  for (const [name, p] of Object.entries(prompts)) registerOf(p)!(server, name);
+  PROMPT.registerAll(server, prompts);
 }
 
 /** Checks a prompts map once, at creation. */
 export function validatePrompts(prompts: unknown): Prompts | undefined {
-  if (prompts === undefined) return undefined;
-  if (!prompts || typeof prompts !== "object" || Array.isArray(prompts)) {
-    throw new TypeError(`"prompts" must be an object mapping names to prompt() definitions`);
-  }
-  for (const [name, p] of Object.entries(prompts)) {
-    if (name === "") throw new TypeError(`prompt names must not be empty`);
-    if ((p as Prompt)?.kind !== "personal-mcp-prompt" || !registerOf(p as Prompt)) {
-      throw new TypeError(`prompts.${name} must be made with prompt()`);
-    }
-  }
-  return prompts as Prompts;
+  return PROMPT.check(prompts);
 }

@@ -11,6 +11,7 @@ import {
   type ServerContext,
 } from "@modelcontextprotocol/server";
 import type { Icon, ReadResult, RequestContext, ResourceList } from "./types.ts";
+import { definitionKind, type Register } from "./definitions.ts";
 
 /** What `read` may return: the text of the resource, or a full MCP result. */
 export type ResourceOutput = string | ReadResult;
@@ -75,19 +76,10 @@ export interface Resource {
   readonly uri: string;
 }
 
-type Register = (server: McpServer, name: string) => void;
+const RESOURCE = definitionKind<Resource>("resource");
 
-// A registry symbol: resources made by another copy of this package still register.
-const REGISTER = Symbol.for("personal-mcp.resource");
-
-function made(uri: string, register: Register): Resource {
-  const value: Resource = { kind: "personal-mcp-resource", uri };
-  Object.defineProperty(value, REGISTER, { value: register });
-  return Object.freeze(value);
-}
-
-function registerOf(r: Resource): Register | undefined {
-  return (r as unknown as { [REGISTER]?: Register })[REGISTER];
+function madeResource(uri: string, register: Register): Resource {
+  return RESOURCE.made({ kind: "personal-mcp-resource", uri }, register);
 }
 
 /** A map from resource name to resource. */
@@ -143,7 +135,7 @@ export function resource(
       );
     }
     const read = definition.read as unknown as SdkRead;
-    return made(uri.href, (server, name) =>
+    return madeResource(uri.href, (server, name) =>
       server.registerResource(
         name,
         uri.href,
@@ -160,7 +152,7 @@ export function resource(
     | SdkList
     | undefined;
   const read = (definition as TemplateResourceDefinition).read as unknown as SdkTemplateRead;
-  return made(template, (server, name) =>
+  return madeResource(template, (server, name) =>
     server.registerResource(
       name,
       // One per server instance: the SDK keeps its callbacks on it.
@@ -180,20 +172,10 @@ type SdkList = (ctx: ServerContext) => ReturnType<NonNullable<TemplateResourceDe
 
 /** Registers resources on an SDK server. */
 export function registerResources(server: McpServer, resources: Resources): void {
-  for (const [name, r] of Object.entries(resources)) registerOf(r)!(server, name);
+  RESOURCE.registerAll(server, resources);
 }
 
 /** Checks a resources map once, at creation. */
 export function validateResources(resources: unknown): Resources | undefined {
-  if (resources === undefined) return undefined;
-  if (!resources || typeof resources !== "object" || Array.isArray(resources)) {
-    throw new TypeError(`"resources" must be an object mapping names to resource() definitions`);
-  }
-  for (const [name, r] of Object.entries(resources)) {
-    if (name === "") throw new TypeError(`resource names must not be empty`);
-    if ((r as Resource)?.kind !== "personal-mcp-resource" || !registerOf(r as Resource)) {
-      throw new TypeError(`resources.${name} must be made with resource()`);
-    }
-  }
-  return resources as Resources;
+  return RESOURCE.check(resources);
 }

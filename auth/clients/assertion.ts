@@ -4,19 +4,23 @@
  * public half its document publishes at `jwks_uri`. The keys are fetched under the same
  * guards as documents; the JWT is checked with `jose`, never by hand.
  *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7523#section-2.2 | RFC 7523 2.2}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7521#section-4.2 | RFC 7521 4.2}
+ *
  * @module
  */
 import type { JSONWebKeySet, JWK } from "jose";
-import { BodyTooLargeError, readLimited } from "../../core/http.ts";
-import { isLoopbackHost } from "../../core/config.ts";
 import type { Store } from "../../store/store.ts";
-import { FETCH_TIMEOUT_MS, type MetadataFetchDeps } from "./metadata.ts";
+import { fetchJson, type OutboundDeps, OutboundError } from "./fetch.ts";
 import { hashSecret } from "../../core/crypto.ts";
 import type { AssertionJtiRecord, ClientRecord } from "../records.ts";
 import { keys } from "../../store/keys.ts";
-import { anyBlocked } from "./ssrf.ts";
 
-/** RFC 7523 2.2: the `client_assertion_type` of a JWT client assertion. */
+/**
+ * RFC 7523 2.2: the `client_assertion_type` of a JWT client assertion.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7523#section-2.2 | RFC 7523 2.2}
+ */
 export const JWT_BEARER_ASSERTION = "urn:ietf:params:oauth:client-assertion-type:jwt-bearer";
 /** Latest `exp` accepted, in seconds from now: an assertion is for one request. */
 export const MAX_ASSERTION_LIFETIME_SECONDS = 300;
@@ -36,15 +40,6 @@ const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
 /** jose, loaded when the first assertion comes (most servers never see one). */
 let jose: Promise<typeof import("jose")> | undefined;
 const loadJose = () => jose ??= import("jose");
-
-const defaultDeps: MetadataFetchDeps = {
-  async lookup(hostname) {
-    const { lookup } = await import("node:dns/promises");
-    const found = await lookup(hostname, { all: true, verbatim: true });
-    return found.map((a) => a.address);
-  },
-  fetch: (url, init) => fetch(url, init),
-};
 
 /** Why an assertion was refused: the message is safe to log, never sent to the client. */
 export class AssertionError extends Error {
@@ -99,10 +94,29 @@ function signatureKeys(set: unknown): JSONWebKeySet {
   };
 }
 
+/** Why a key set could not be used, for the log, by the step of the fetch that failed. */
+function keySetFailure(error: OutboundError): string {
+  switch (error.step) {
+    case "scheme":
+    case "address":
+      return error.message;
+    case "status":
+      return `fetching jwks_uri ${error.message}`;
+    case "size":
+      return "key set too large";
+    case "json":
+      return "key set is not JSON";
+    default:
+      return `jwks_uri could not be fetched (${error.message})`;
+  }
+}
+
 /**
  * Builds the verifier. `audiences` are the values `aud` may name (RFC 7523 3: this
  * server: its issuer or its token endpoint). `allowInsecureLoopback` admits key sets on
  * loopback hosts over http, as `insecureClientMetadata` does for documents.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc7523#section-3 | RFC 7523 3}
  *
  * @example Refusing an assertion that is not a JWT
  * ```ts
@@ -122,60 +136,26 @@ export function createAssertionVerifier(options: {
   allowInsecureLoopback: boolean;
   store: Store;
   now: () => number;
-  deps?: MetadataFetchDeps;
+  deps?: OutboundDeps;
 }): AssertionVerifier {
-  const deps = options.deps ?? defaultDeps;
   const cache = new Map<string, { keys: JSONWebKeySet; fetchedAt: number }>();
 
-  /** The key set at `uri`, fetched under the document guards (no redirects, public addresses). */
+  /** The key set at `uri`, fetched under the same guards as documents (./fetch.ts). */
   async function fetchKeys(uri: string): Promise<JSONWebKeySet> {
-    const url = new URL(uri);
-    // Development only: key sets served from this machine, as for documents.
-    const loopbackDev = options.allowInsecureLoopback && isLoopbackHost(url.hostname) &&
-      (url.protocol === "http:" || url.protocol === "https:");
-    if (url.protocol !== "https:" && !loopbackDev) {
-      throw new AssertionError("jwks_uri must use https");
-    }
-    const unreachable = (error: unknown) =>
-      new AssertionError(`jwks_uri could not be fetched (${(error as Error)?.message})`);
-    if (!loopbackDev) {
-      const addresses = await deps.lookup(url.hostname.replace(/^\[|\]$/g, "")).catch((e) => {
-        throw unreachable(e);
+    let answer;
+    try {
+      answer = await fetchJson(new URL(uri), {
+        accept: "application/json, application/jwk-set+json",
+        maxBytes: MAX_JWKS_BYTES,
+        allowLoopback: options.allowInsecureLoopback,
+        subject: "jwks_uri",
+        deps: options.deps,
       });
-      // Every address the name resolves to must be public (no DNS tricks to internal hosts).
-      if (addresses.length === 0 || await anyBlocked(addresses)) {
-        throw new AssertionError("jwks_uri resolves to a forbidden address");
-      }
-    }
-    const response = await deps.fetch(url.href, {
-      redirect: "manual", // a redirect could lead anywhere; keys must be served directly
-      signal: AbortSignal.timeout(FETCH_TIMEOUT_MS),
-      headers: { accept: "application/json, application/jwk-set+json" },
-    }).catch((e) => {
-      throw unreachable(e);
-    });
-    if (response.status !== 200) {
-      await response.body?.cancel().catch(() => {});
-      throw new AssertionError(`fetching jwks_uri answered ${response.status}`);
-    }
-    let text: string;
-    try {
-      const bytes = await readLimited(
-        response.body,
-        MAX_JWKS_BYTES,
-        response.headers.get("content-length"),
-      );
-      text = new TextDecoder("utf-8", { fatal: true }).decode(bytes);
     } catch (error) {
-      throw new AssertionError(
-        error instanceof BodyTooLargeError ? "key set too large" : "key set is not UTF-8",
-      );
+      if (!(error instanceof OutboundError)) throw error;
+      throw new AssertionError(keySetFailure(error));
     }
-    try {
-      return signatureKeys(JSON.parse(text));
-    } catch (error) {
-      throw error instanceof AssertionError ? error : new AssertionError("key set is not JSON");
-    }
+    return signatureKeys(answer.json);
   }
 
   async function keysFor(uri: string, fresh: boolean): Promise<JSONWebKeySet> {

@@ -23,7 +23,11 @@ export const CLAUDE_CONNECTOR_DOCUMENT = Object.freeze({
   token_endpoint_auth_method: "none",
 });
 
-/** Claude Code; its loopback redirects match any port (RFC 8252 7.3). */
+/**
+ * Claude Code; its loopback redirects match any port.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc8252#section-7.3 | RFC 8252 7.3}
+ */
 export const CLAUDE_CODE_DOCUMENT = Object.freeze({
   client_id: "https://claude.ai/oauth/claude-code-client-metadata",
   client_name: "Claude Code",

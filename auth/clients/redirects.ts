@@ -51,7 +51,11 @@ export function originAllowed(
 /**
  * Whether a redirect URI may be registered: it parses, has no fragment or userinfo
  * (RFC 6749 3.1.2, RFC 9700 4.1), uses no script scheme, and is named by an entry of
- * the allowlist. Plain http is allowed only to loopback (RFC 8252 7.3).
+ * the allowlist. Plain http is allowed only to loopback.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-3.1.2 | RFC 6749 3.1.2}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc9700#section-4.1 | RFC 9700 4.1}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc8252#section-7.3 | RFC 8252 7.3}
  */
 export function redirectAllowed(uri: string, allowlist: readonly string[]): boolean {
   const url = parse(uri);
@@ -75,6 +79,8 @@ export function redirectAllowed(uri: string, allowlist: readonly string[]): bool
  * Finds the registered URI a requested one matches: exact string equality, except
  * that loopback http URIs match on any port (RFC 8252 7.3; VS Code and CLI clients
  * pick a free port at run time). Returns undefined when none matches.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc8252#section-7.3 | RFC 8252 7.3}
  */
 export function matchRedirect(
   requested: string,

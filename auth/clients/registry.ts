@@ -5,6 +5,8 @@
  * `none` for public clients, or RFC 7523 `private_key_jwt` for metadata-document clients
  * that publish their keys).
  *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-2.3 | RFC 6749 2.3}
+ *
  * @module
  */
 import type { Store } from "../../store/store.ts";
@@ -116,7 +118,12 @@ export function createClients(deps: {
 }): Clients {
   const { store, metadata } = deps;
 
-  /** RFC 7523 2.2 / RFC 7521 4.2: the client proves itself with a signed assertion. */
+  /**
+   * RFC 7523 2.2 / RFC 7521 4.2: the client proves itself with a signed assertion.
+   *
+   * @see {@link https://www.rfc-editor.org/rfc/rfc7523#section-2.2 | RFC 7523 2.2}
+   * @see {@link https://www.rfc-editor.org/rfc/rfc7521#section-4.2 | RFC 7521 4.2}
+   */
   async function authenticateAssertion(
     form: Record<string, string>,
     failed: () => OAuthError,

@@ -11,6 +11,9 @@ import type { ResolvedOptions } from "../../core/config.ts";
  * `resource` must equal the identifier the document's well-known URL was derived
  * from, so the path-suffixed document names `/mcp` and the root document names the
  * server's origin (the base URL, which /authorize and /token take to mean `/mcp`).
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc9728#section-2 | RFC 9728 2}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc9728#section-3.3 | RFC 9728 3.3}
  */
 export function protectedResourceMetadata(opts: ResolvedOptions, resource = opts.resource) {
   return {
@@ -25,7 +28,11 @@ export function protectedResourceMetadata(opts: ResolvedOptions, resource = opts
 const AUTH_METHODS = ["none", "client_secret_post", "client_secret_basic", "private_key_jwt"];
 const ASSERTION_ALGS = ["RS256", "ES256"];
 
-/** RFC 8414 2: the authorization server's endpoints and capabilities. */
+/**
+ * RFC 8414 2: the authorization server's endpoints and capabilities.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc8414#section-2 | RFC 8414 2}
+ */
 export function authorizationServerMetadata(opts: ResolvedOptions) {
   const base = opts.baseUrl;
   return {

@@ -24,8 +24,8 @@ import {
   type FormPageEndpoint,
   isSameOriginPost,
   type PageEndpointDeps,
+  proofRefusal,
   readPageForm,
-  refusalOf,
 } from "../pages/page.ts";
 import type { OwnerSessionRecord } from "../records.ts";
 import { keys } from "../../store/keys.ts";
@@ -75,6 +75,40 @@ const ERRORS: Record<string, string> = {
   "passkey-last":
     "That is your only passkey and no password is kept: nobody could approve any more. Add another passkey (passkey add) or set a password first.",
 };
+
+/**
+ * Does what a signed-in owner's form asks of the controls; the word the page then
+ * shows (a key of NOTICES or ERRORS), or undefined for an action it does not know.
+ */
+async function control(
+  controls: OwnerControls,
+  form: Record<string, string>,
+  address: string,
+): Promise<string | undefined> {
+  switch (form.action) {
+    case "disconnect":
+      return form.grant && (await controls.revokeGrant(form.grant, address))
+        ? "disconnected"
+        : "unknown";
+    case "disconnect-all":
+      await controls.revokeAll(address);
+      return "all";
+    case "forget":
+      return form.client && (await controls.forgetClient(form.client, address))
+        ? "forgotten"
+        : "unknown";
+    case "remove-passkey": {
+      const result = form.passkey ? await controls.removePasskey(form.passkey, address) : "unknown";
+      return result === "removed"
+        ? "passkey-removed"
+        : result === "last"
+        ? "passkey-last"
+        : "unknown";
+    }
+    default:
+      return undefined;
+  }
+}
 
 /** Builds the owner page endpoint. */
 export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
@@ -211,7 +245,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
         : { method, password: form.password ?? "" },
     );
     if (!proved.ok) {
-      const refusal = refusalOf(proved, "sign in");
+      const refusal = proofRefusal(proved, "sign in");
       if (refusal instanceof Response) return refusal;
       if (refusal.status === 429) refused("too many wrong passwords", address);
       return await signIn(request, refusal.status, { error: refusal.error }, refusal.headers);
@@ -262,36 +296,14 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
     }
     const session = await liveSession(cookie);
     if (!session) return backToPage("expired");
-    switch (form.action) {
-      case "disconnect":
-        return backToPage(
-          form.grant && (await controls.revokeGrant(form.grant, address))
-            ? "disconnected"
-            : "unknown",
-        );
-      case "disconnect-all":
-        await controls.revokeAll(address);
-        return backToPage("all");
-      case "forget":
-        return backToPage(
-          form.client && (await controls.forgetClient(form.client, address))
-            ? "forgotten"
-            : "unknown",
-        );
-      case "remove-passkey": {
-        const result = form.passkey
-          ? await controls.removePasskey(form.passkey, address)
-          : "unknown";
-        return backToPage(
-          result === "removed" ? "passkey-removed" : result === "last" ? "passkey-last" : "unknown",
-        );
-      }
-      case "sign-out":
-        await store.write([{ op: "delete", key: keys.ownerSession(await hashSecret(cookie!)) }]);
-        return backToPage("signed-out", { "set-cookie": cookieHeader("", 0) });
-      default:
-        return errorPage(400, "Invalid request", "Unknown action.");
+    if (form.action === "sign-out") {
+      await store.write([{ op: "delete", key: keys.ownerSession(await hashSecret(cookie!)) }]);
+      return backToPage("signed-out", { "set-cookie": cookieHeader("", 0) });
     }
+    const done = await control(controls, form, address);
+    return done === undefined
+      ? errorPage(400, "Invalid request", "Unknown action.")
+      : backToPage(done);
   }
 
   return { get, post };

@@ -2,6 +2,8 @@
  * The gate in front of /mcp: a bearer token (RFC 6750 2.1, header only) bound to this
  * resource (RFC 8707), or a 401 with the challenge MCP clients need to start OAuth.
  *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6750#section-2.1 | RFC 6750 2.1}
+ *
  * @module
  */
 import type { AuthInfo } from "@modelcontextprotocol/server";
@@ -10,7 +12,12 @@ import { hashSecret, hashSecretSync, loadSyncHash } from "../../core/crypto.ts";
 import type { IndexedStore } from "./token_index.ts";
 import { PATHS } from "../../core/paths.ts";
 
-/** The 401 of RFC 6750 3 / RFC 9728 5.1, with no body worth parsing. */
+/**
+ * The 401 of RFC 6750 3 / RFC 9728 5.1, with no body worth parsing.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6750#section-3 | RFC 6750 3}
+ * @see {@link https://www.rfc-editor.org/rfc/rfc9728#section-5.1 | RFC 9728 5.1}
+ */
 function challenge(
   opts: ResolvedOptions,
   error?: { code: "invalid_token" | "invalid_request" | "insufficient_scope"; description: string },

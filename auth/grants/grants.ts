@@ -239,6 +239,8 @@ export type RotateOutcome =
  * of a token that is no longer live (two generations back, or past the window) revokes
  * the grant.
  *
+ * @see {@link https://datatracker.ietf.org/doc/html/draft-ietf-oauth-v2-1#section-4.3.1 | OAuth 2.1 4.3.1}
+ *
  * @example Reuse after the grace revokes the grant
  * ```ts
  * import { rotateRefresh } from "./grants.ts";

@@ -20,8 +20,10 @@ export function grantScope(requested: string | undefined, offered: readonly stri
 }
 
 /**
- * On refresh, a scope may narrow the grant's but never widen it (RFC 6749 6); the
- * scope that opens `/mcp` (`base`) is never narrowed away.
+ * On refresh, a scope may narrow the grant's but never widen it; the scope that
+ * opens `/mcp` (`base`) is never narrowed away.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-6 | RFC 6749 6}
  */
 export function narrowScope(
   requested: string | undefined,
@@ -38,8 +40,13 @@ export function narrowScope(
 /**
  * RFC 8707 2: the resource a token is for. Only this server's MCP endpoint is served;
  * its origin (what a user may have typed) is taken to mean the same resource.
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc8707#section-2 | RFC 8707 2}
  */
-export function checkResource(requested: string | undefined, opts: ResolvedOptions): string {
+export function checkResource(
+  requested: string | undefined,
+  opts: Pick<ResolvedOptions, "resource" | "baseUrl">,
+): string {
   if (requested === undefined) return opts.resource;
   const accepted = [opts.resource, `${opts.resource}/`, opts.baseUrl, `${opts.baseUrl}/`];
   if (accepted.includes(requested)) return opts.resource;

@@ -6,7 +6,15 @@
  * @module
  */
 import { randomToken } from "../../core/crypto.ts";
-import { escapeHtml, htmlPage, layout, pageHeaders } from "./page.ts";
+import type { ClientRefusal } from "../clients/registry.ts";
+import {
+  errorPage,
+  escapeHtml,
+  htmlPage,
+  layout,
+  type OwnerProofView,
+  pageHeaders,
+} from "./page.ts";
 import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
 
 export { errorPage, escapeHtml } from "./page.ts";
@@ -91,7 +99,7 @@ export function continuePage(target: string, heading: string, destination: strin
 }
 
 /** What the consent page shows and carries. */
-export interface ConsentView {
+export interface ConsentView extends OwnerProofView {
   serverName: string;
   /** As the client gave it; the page shows it through {@linkcode displayName}. */
   clientName: string;
@@ -110,16 +118,8 @@ export interface ConsentView {
   /** The scheme a custom-scheme redirect lands on, for CSP form-action (http(s): none). */
   redirectTarget?: string;
   scope: string;
-  /** The signed request, echoed back in a hidden field. */
+  /** The signed request, echoed back in a hidden field (it keeps the passkey challenge). */
   request: string;
-  /**
-   * When a passkey is enrolled: the `navigator.credentials.get()` options (JSON) for the
-   * challenge kept in `request`. The page then offers "Approve with passkey".
-   */
-  passkey?: string;
-  /** Whether an owner password is kept (its field and Approve button are shown). @default true */
-  password?: boolean;
-  error?: string;
 }
 
 /**
@@ -204,4 +204,46 @@ ${
     formTargets: view.redirectTarget ? [view.redirectTarget] : [],
     ...(view.passkey ? { script: PASSKEY_SCRIPT } : {}),
   });
+}
+
+/** The page for a client_id no client answers to; it says why, and what helps. */
+export function clientRefusalPage(refusal: ClientRefusal): Response {
+  switch (refusal.kind) {
+    case "unregistered":
+      return errorPage(
+        400,
+        "Unknown app",
+        "This app is not registered with this server. Remove the connector and add it again.",
+      );
+    case "documents_off":
+      return errorPage(
+        400,
+        "App not accepted",
+        "This app identified itself with a metadata document (its client_id is a URL), and this server is set not to accept metadata documents. Remove the connector and add it again: the app will then register with this server instead.",
+      );
+    case "document": {
+      const { host, failure } = refusal;
+      if (!host) {
+        return errorPage(
+          400,
+          "Invalid request",
+          `The app's client_id is not usable: ${failure.reason}.`,
+        );
+      }
+      if (failure.kind === "unreachable") {
+        // Temporary (the publisher has not spoken): "try again", never "unknown".
+        return errorPage(
+          503,
+          `Could not reach ${host}`,
+          `This app is described by a document that ${host} publishes, and the document could not be fetched from ${host}: ${failure.reason}. This server keeps no copy of it. Try again later; if it keeps failing, see Troubleshooting in the README of personal-mcp.`,
+          { "retry-after": "60" },
+        );
+      }
+      return errorPage(
+        400,
+        "App refused",
+        `This app is described by a document that ${host} publishes, and ${host}'s answer refuses it: ${failure.reason}. Nothing was sent to the app.`,
+      );
+    }
+  }
 }

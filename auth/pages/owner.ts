@@ -10,7 +10,7 @@ import type { ActivityEntry } from "../owner/activity.ts";
 import { describeEvent } from "../owner/activity.ts";
 import { describeScope } from "./consent.ts";
 import type { ClientSummary, GrantSummary } from "../owner/controls.ts";
-import { escapeHtml as e, htmlPage } from "./page.ts";
+import { escapeHtml as e, htmlPage, type OwnerProofView } from "./page.ts";
 import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
 import type { PasskeySummary } from "../owner/passkeys.ts";
 import { PATHS } from "../../core/paths.ts";
@@ -74,15 +74,10 @@ function appName(name: string | undefined): string {
 }
 
 /** What the sign-in form shows and carries. */
-export interface SignInView {
+export interface SignInView extends OwnerProofView {
   serverName: string;
-  /** The signed form token, bound to the browser's cookie. */
+  /** The signed form token, bound to the browser's cookie (it keeps the passkey challenge). */
   csrf: string;
-  /** When a passkey is enrolled: the `navigator.credentials.get()` options (JSON). */
-  passkey?: string;
-  /** Whether an owner password is kept (its field is shown). @default true */
-  password?: boolean;
-  error?: string;
   notice?: string;
 }
 

@@ -7,7 +7,8 @@
  *
  * @module
  */
-import { BodyTimeoutError, BodyTooLargeError, readForm } from "../../core/http.ts";
+import { readForm } from "../../core/http.ts";
+import { type Refusal, refusalHeaders, refusalOf } from "../../core/errors.ts";
 import type { PersonalMcpEvent, ResolvedOptions } from "../../core/config.ts";
 import { randomToken } from "../../core/crypto.ts";
 import type { Passkeys } from "../owner/passkeys.ts";
@@ -23,6 +24,23 @@ export interface PageEndpointDeps {
   signer: Signer;
   now: () => number;
   emit: (event: PersonalMcpEvent) => void;
+}
+
+/**
+ * What a page that asks the owner to prove who they are (the consent page, the owner
+ * sign-in) offers: the passkey button where a passkey is enrolled, the password field
+ * where a password is kept, and the last refusal.
+ */
+export interface OwnerProofView {
+  /**
+   * When a passkey is enrolled: the `navigator.credentials.get()` options (JSON) for the
+   * challenge the page's signed form keeps. The page then offers its passkey button.
+   */
+  passkey?: string;
+  /** Whether an owner password is kept (its field is shown). @default true */
+  password?: boolean;
+  /** Why the last proof was refused, shown above the form. */
+  error?: string;
 }
 
 /** A page with a form: GET renders it, POST acts on it. `address` is the caller's. */
@@ -161,7 +179,11 @@ export function htmlPage(
   });
 }
 
-/** A readable error page (used until client and redirect are known good, RFC 6749 4.1.2.1). */
+/**
+ * A readable error page (used until client and redirect are known good, RFC 6749 4.1.2.1).
+ *
+ * @see {@link https://www.rfc-editor.org/rfc/rfc6749#section-4.1.2.1 | RFC 6749 4.1.2.1}
+ */
 export function errorPage(
   status: number,
   title: string,
@@ -175,8 +197,45 @@ export function errorPage(
 }
 
 /**
+ * A refusal as a readable page, for a person at a browser (RFC 6749 4.1.2.1: until the
+ * client and its redirect are known good, /authorize answers errors so, never by a
+ * redirect).
+ */
+export function refusalPage(refusal: Refusal): Response {
+  const headers = refusalHeaders(refusal);
+  switch (refusal.kind) {
+    case "too_large":
+      return errorPage(413, "Request too large", "The form was larger than this server accepts.");
+    case "too_slow":
+      return errorPage(
+        408,
+        "Too slow",
+        "The form did not arrive in time. Go back and try again.",
+        headers,
+      );
+    case "unavailable":
+      return errorPage(
+        503,
+        "Try again in a moment",
+        "This server could not save the change, so nothing changed. Try again.",
+        headers,
+      );
+    case "internal":
+      return errorPage(
+        500,
+        "Something went wrong",
+        "This server could not answer. Try again later.",
+      );
+    case "refused": {
+      const title = refusal.status === 503 ? "Try again in a few minutes" : "Invalid request";
+      return errorPage(refusal.status, title, `${refusal.description}.`, headers);
+    }
+  }
+}
+
+/**
  * Reads a page's form: a body too large or unreadable becomes its error page (413,
- * 400). A body that stalls is thrown on ({@linkcode BodyTimeoutError}) for the router,
+ * 400). A body that stalls is thrown on (`BodyTimeoutError`) for the router,
  * which answers 408 and closes the connection.
  */
 export async function readPageForm(
@@ -186,10 +245,11 @@ export async function readPageForm(
   try {
     return await readForm(request, maxBytes);
   } catch (error) {
-    if (error instanceof BodyTimeoutError) throw error;
-    if (error instanceof BodyTooLargeError) {
-      return errorPage(413, "Request too large", "The form was larger than this server accepts.");
-    }
+    const refusal = refusalOf(error);
+    if (refusal.kind === "too_slow") throw error;
+    // Whatever else the reader throws (a bad encoding, a client gone mid-body) is the
+    // sender's: a page that says the form could not be read.
+    if (refusal.kind === "too_large") return refusalPage(refusal);
     return errorPage(400, "Invalid request", "The form could not be read.");
   }
 }
@@ -220,7 +280,7 @@ export function isSameOriginPost(request: Request, origin: string): boolean {
  * server has no credential at all (503); otherwise the status, the words and the
  * headers to show the form again with. `verb` is what the passkey does on that page.
  */
-export function refusalOf(
+export function proofRefusal(
   outcome: Exclude<ProofOutcome, { ok: true }>,
   verb: "approve" | "sign in",
 ): Response | { status: 401 | 429; error: string; headers: Record<string, string> } {

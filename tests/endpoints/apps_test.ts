@@ -6,6 +6,10 @@
  * client through the OAuth gate, over the server's fetch handler.
  */
 import assert from "node:assert/strict";
+import { mkdtemp, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+import { pathToFileURL } from "node:url";
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import {
   McpUiResourceMetaSchema,
@@ -126,11 +130,11 @@ Deno.test("the app's HTML is listed and read with the MCP Apps MIME type and its
 });
 
 Deno.test("an app's HTML may come from a file, read once when the tool is defined", async () => {
-  const dir = await Deno.makeTempDir();
-  const file = new URL(`file://${dir}/board.html`);
-  await Deno.writeTextFile(file, "<!doctype html><p>from a file</p>");
+  const dir = await mkdtemp(join(tmpdir(), "pmcp-app-"));
+  const file = pathToFileURL(join(dir, "board.html"));
+  await writeFile(file, "<!doctype html><p>from a file</p>");
   const fromFile = tool({ description: "Board", app: { html: file }, run: () => "ok" });
-  await Deno.writeTextFile(file, "<!doctype html><p>changed afterwards</p>");
+  await writeFile(file, "<!doctype html><p>changed afterwards</p>");
   const { app, client } = await connect({ board: fromFile });
   try {
     const read = await client.readResource({ uri: "ui://board/app.html" });
@@ -138,7 +142,7 @@ Deno.test("an app's HTML may come from a file, read once when the tool is define
   } finally {
     await client.close();
     await app.close();
-    await Deno.remove(dir, { recursive: true });
+    await rm(dir, { recursive: true, force: true });
   }
 });
 

@@ -489,8 +489,8 @@ Deno.test("what an upstream asks or tells while a call runs reaches the right cl
       "two clients' calls in flight: the upstream's request is refused, not guessed",
       async () => {
         const [first, second] = await Promise.all([
-          a.callTool({ name: "probe_ask", arguments: { ms: 300 } }),
-          b.callTool({ name: "probe_ask", arguments: { ms: 300 } }),
+          a.callTool({ name: "probe_ask", arguments: { ms: 500 } }),
+          b.callTool({ name: "probe_ask", arguments: { ms: 500 } }),
         ]);
         for (const result of [first, second]) {
           assert.equal(result.isError, true);

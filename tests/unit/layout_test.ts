@@ -56,25 +56,8 @@ const MAX_TOTAL_LINES = 200;
 const PENDING: Record<string, string[]> = {
   layer: [],
   folder: [],
-  fileLines: [
-    "store/file.ts",
-    "auth/clients/metadata.ts",
-    "auth/endpoints/authorize.ts",
-    "auth/owner/passkeys.ts",
-    "server/routes.ts",
-    "runtime/owner_commands.ts",
-  ],
-  functionLines: [
-    "store/file.ts",
-    "auth/clients/metadata.ts",
-    "auth/endpoints/authorize.ts",
-    "auth/endpoints/owner.ts",
-    "auth/owner/passkeys.ts",
-    "server/create.ts",
-    "server/routes.ts",
-    "runtime/owner_commands.ts",
-    "runtime/serve.ts",
-  ],
+  fileLines: [],
+  functionLines: [],
 };
 
 function sourceFiles(dir: string): string[] {

@@ -5,23 +5,14 @@
  *
  * @module
  */
-import {
-  BodyTimeoutError,
-  BodyTooLargeError,
-  CLOSE_CONNECTION,
-  readTextWithin,
-} from "../../core/http.ts";
+import { jsonRpcError, jsonRpcRefusal, refusalOf } from "../../core/errors.ts";
+import { readTextWithin } from "../../core/http.ts";
+
+// Written once, in core/errors.ts, with the other refusals; the endpoint's parts find it here.
+export { jsonRpcError };
 
 /** Largest POST body the endpoint reads, in bytes (the SDK's own default). */
 export const MAX_MCP_BODY_BYTES = 4 * 1024 * 1024;
-
-/** A JSON-RPC error answer that belongs to no request (`id: null`). */
-export function jsonRpcError(status: number, code: number, message: string): Response {
-  return new Response(JSON.stringify({ jsonrpc: "2.0", id: null, error: { code, message } }), {
-    status,
-    headers: { "content-type": "application/json" },
-  });
-}
 
 /**
  * Reads a POST body once, under the bound, so that it can be classified and handed on
@@ -35,15 +26,9 @@ export async function readBody(
   try {
     text = await readTextWithin(request, MAX_MCP_BODY_BYTES, bodyTimeoutSeconds);
   } catch (error) {
-    if (error instanceof BodyTooLargeError) {
-      return jsonRpcError(413, -32600, "Request body too large");
-    }
-    if (error instanceof BodyTimeoutError) {
-      const answer = jsonRpcError(408, -32600, "Request body did not arrive in time");
-      answer.headers.set("connection", CLOSE_CONNECTION.connection!);
-      return answer;
-    }
-    throw error;
+    const refusal = refusalOf(error);
+    if (refusal.kind !== "too_large" && refusal.kind !== "too_slow") throw error;
+    return jsonRpcRefusal(refusal);
   }
   try {
     return { body: JSON.parse(text) };
