@@ -672,3 +672,37 @@ Deno.test("names that do not fit one namespace refuse the start, listing every o
     assert.equal(new TextDecoder().decode(left.stdout).trim(), "", "no probe process left");
   });
 });
+
+Deno.test("the client's access token never reaches an upstream; the configured credentials do", async () => {
+  const port = await freePort();
+  const upstream = spawnChild("node", [`${ROOT}tests/upstreams/probe_http.mjs`], {
+    env: { PORT: String(port) },
+  });
+  await waitForListener(port, 20_000);
+  const server = gatewayServer({
+    servers: {
+      lab: {
+        type: "http",
+        url: `http://127.0.0.1:${port}/mcp`,
+        headers: { authorization: "Bearer lab-credential", "x-lab": "from config" },
+      },
+    },
+  });
+  try {
+    await server.app.ready();
+    const tokens = await tokensFor(server.app, await registerClient(server.app));
+    const res = await mcpPost(server.app, {
+      jsonrpc: "2.0",
+      id: 1,
+      method: "tools/call",
+      params: { name: "lab_headers", arguments: {} },
+    }, { authorization: `Bearer ${tokens.access_token}` });
+    const body = await rpcMessage(res) as { result: { content: Array<{ text: string }> } };
+    const seen = JSON.parse(body.result.content[0]!.text);
+    assert.deepEqual(seen, { authorization: "Bearer lab-credential", lab: "from config" });
+    assert.ok(!JSON.stringify(seen).includes(tokens.access_token));
+  } finally {
+    await server.app.close();
+    await upstream.stop();
+  }
+});
