@@ -15,6 +15,7 @@ import type { PersonalMcpEvent, PersonalMcpOptions } from "../../mod.ts";
 import { createStdioSpawner } from "../../runtime/stdio.ts";
 import { createPersonalMcpOn } from "../../server/create.ts";
 import { createMemoryStore } from "../../store/memory.ts";
+import { resource } from "../../transport/resources.ts";
 import { tool } from "../../transport/tools.ts";
 import {
   BASE_URL,
@@ -704,5 +705,38 @@ Deno.test("the client's access token never reaches an upstream; the configured c
   } finally {
     await server.app.close();
     await upstream.stop();
+  }
+});
+
+Deno.test("the owner's resources come before an upstream's URI template that also matches", async () => {
+  const server = gatewayServer({
+    servers: { everything: { command: "node", args: [EVERYTHING, "stdio"] } },
+    resources: {
+      mine: resource({ uri: "demo://resource/dynamic/text/mine", read: () => "the owner's own" }),
+    },
+  });
+  try {
+    await server.app.ready();
+    const tokens = await tokensFor(server.app, await registerClient(server.app));
+    const read = async (uri: string) =>
+      await rpcMessage(
+        await mcpPost(server.app, {
+          jsonrpc: "2.0",
+          id: 1,
+          method: "resources/read",
+          params: { uri },
+        }, { authorization: `Bearer ${tokens.access_token}` }),
+      ) as { result?: { contents: Array<{ text?: string }> } };
+    // everything's template demo://resource/dynamic/text/{resourceId} matches both.
+    assert.equal(
+      (await read("demo://resource/dynamic/text/mine")).result?.contents[0]?.text,
+      "the owner's own",
+    );
+    assert.match(
+      String((await read("demo://resource/dynamic/text/3")).result?.contents[0]?.text),
+      /3/,
+    );
+  } finally {
+    await server.app.close();
   }
 });

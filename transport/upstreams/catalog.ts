@@ -54,8 +54,10 @@ export interface Catalog {
   templates(): ResourceTemplate[];
   tool(name: string): Target<Tool> | undefined;
   prompt(name: string): Target<Prompt> | undefined;
-  /** The server a resource URI belongs to: listed by it, or matching one of its templates. */
-  resourceServer(uri: string): string | undefined;
+  /** The server that listed a resource URI. */
+  listedServer(uri: string): string | undefined;
+  /** The first server (in configuration order) one of whose URI templates matches `uri`. */
+  templateServer(uri: string): string | undefined;
 }
 
 const EMPTY: Listing = { tools: [], prompts: [], resources: [], templates: [] };
@@ -141,10 +143,8 @@ export function createCatalog(order: readonly NamingRules[], own: OwnNames): Cat
     templates: () => exposed.templates,
     tool: (name) => exposed.toolRoutes.get(name),
     prompt: (name) => exposed.promptRoutes.get(name),
-    resourceServer(uri) {
-      const listed = exposed.uriRoutes.get(uri);
-      if (listed !== undefined) return listed;
-      // URI templates in configuration order: the first server whose template matches.
+    listedServer: (uri) => exposed.uriRoutes.get(uri),
+    templateServer(uri) {
       for (const [template, server] of exposed.templateRoutes) {
         if (template.match(uri)) return server;
       }

@@ -23,6 +23,7 @@ import {
   type McpServer,
   ProtocolError,
   ProtocolErrorCode,
+  ResourceNotFoundError,
   type Server,
   type ServerContext,
 } from "@modelcontextprotocol/server";
@@ -193,6 +194,11 @@ function install(
   set(method, (request, ctx) => handler(request as { params?: Record<string, unknown> }, ctx, own));
 }
 
+/** Whether an error is the SDK's "resource not found" (the owner has no such resource). */
+function isNotFound(error: unknown): boolean {
+  return error instanceof ResourceNotFoundError;
+}
+
 /** Concatenates the owner's list (when there is one) with the upstreams'. */
 async function listed<T>(
   own: Handler | undefined,
@@ -260,15 +266,26 @@ export function installGateway(mcp: McpServer, deps: ForwardDeps): void {
     "resources/templates/list",
     (r, ctx, own) => listed(own, r, ctx, "resourceTemplates", catalog().templates()),
   );
-  install(server, "resources/read", (request, ctx, own) => {
+  install(server, "resources/read", async (request, ctx, own) => {
     const uri = String(request.params?.uri);
-    const name = catalog().resourceServer(uri);
+    let name = catalog().listedServer(uri);
+    if (name === undefined) {
+      // The owner's resources come before an upstream's URI templates, which may be wide.
+      const template = catalog().templateServer(uri);
+      if (own) {
+        try {
+          return await own(request, ctx);
+        } catch (error) {
+          if (template === undefined || !isNotFound(error)) throw error;
+        }
+      }
+      name = template;
+    }
     const upstream = name === undefined ? undefined : deps.upstream(name);
     if (!upstream) {
-      if (own) return own(request, ctx);
-      throw new ProtocolError(ProtocolErrorCode.ResourceNotFound, `Resource ${uri} not found`);
+      throw new ResourceNotFoundError(uri);
     }
-    return relay(
+    return await relay(
       deps,
       server,
       ctx,
