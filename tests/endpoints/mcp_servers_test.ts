@@ -63,3 +63,21 @@ Deno.test("servers() reaches every live instance, and a session's leaves with it
   }
   assert.equal(endpoint.servers().length, 0, "a closed endpoint keeps no instance");
 });
+
+Deno.test("an initialize the transport refuses opens no session and keeps no instance", async () => {
+  const endpoint = createMcpEndpoint(TOOLS, { name: "t", version: "1", bodyTimeoutSeconds: 5 });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const refused = await endpoint.fetch(
+        mcpRequest(initializeRequest("c"), { "content-type": "text/plain" }),
+        AUTH,
+      );
+      assert.equal(refused.status, 415);
+      assert.equal(refused.headers.get("mcp-session-id"), null);
+      await refused.body?.cancel();
+    }
+    assert.equal(endpoint.servers().length, 1, "only the shared server is alive");
+  } finally {
+    await endpoint.close();
+  }
+});
