@@ -32,6 +32,21 @@ export type PersonalMcpEvent =
     fallback: "stored_copy" | "builtin_copy" | "none";
     message: string;
   }
+  /**
+   * A configured upstream MCP server changed state (`starting`, `running`,
+   * `restarting`, `failed`, `stopped`); `reason` (raw: what it or its connection said)
+   * is escaped by every sink.
+   */
+  | {
+    type: "upstream_state";
+    server: string;
+    state: "starting" | "running" | "restarting" | "failed" | "stopped";
+    restarts: number;
+    pid?: number;
+    reason?: string;
+  }
+  /** A line a stdio upstream wrote on stderr (raw, at most 16 KiB; escaped by every sink). */
+  | { type: "upstream_stderr"; server: string; line: string }
   | AuthEvent;
 
 /**

@@ -1,0 +1,241 @@
+/**
+ * One live upstream (transport/upstreams/upstream.ts) against the real reference server
+ * `server-everything` over stdio and over HTTP, and against misbehaving servers of our
+ * own (tests/upstreams/fault_server.mjs): start, kill -9 mid-call, restart with backoff,
+ * a server that never answers beside one that does, garbage, a huge line, a server that
+ * exits at start, and stop. Node APIs only, so tests/upstreams/bun_test.ts runs this
+ * file under Bun too.
+ */
+import assert from "node:assert/strict";
+import process from "node:process";
+import type { PersonalMcpEvent } from "../../core/config.ts";
+import { createStdioSpawner } from "../../runtime/stdio.ts";
+import { parseServers, type UpstreamConfig } from "../../transport/upstreams/config.ts";
+import {
+  createUpstream,
+  startUpstreams,
+  type Upstream,
+  upstreamError,
+  UpstreamUnavailableError,
+} from "../../transport/upstreams/upstream.ts";
+import { freePort, ROOT, spawnChild, waitForListener } from "../fixtures.ts";
+
+const EVERYTHING = `${ROOT}node_modules/@modelcontextprotocol/server-everything/dist/index.js`;
+const FAULT = `${ROOT}tests/upstreams/fault_server.mjs`;
+/** Quick restarts, so that a test sees several within seconds. */
+const BACKOFF = { initialMs: 100, maxMs: 400, healthyMs: 60_000 };
+
+function config(name: string, entry: Record<string, unknown>): UpstreamConfig {
+  return parseServers({ mcpServers: { [name]: entry } }, "test", {})[0]!;
+}
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Calls a tool as the relay does: the configured timeout, restarted by progress. */
+async function call(upstream: Upstream, name: string, args: Record<string, unknown> = {}) {
+  try {
+    return await upstream.client().callTool({ name, arguments: args }, {
+      timeout: upstream.config.timeoutMs,
+      resetTimeoutOnProgress: true,
+    });
+  } catch (error) {
+    throw upstreamError(upstream, error);
+  }
+}
+
+function textOf(result: unknown): string {
+  return (result as { content: Array<{ text?: string }> }).content.map((c) => c.text).join("");
+}
+
+async function waitForState(upstream: Upstream, state: string, timeoutMs: number) {
+  const end = Date.now() + timeoutMs;
+  while (upstream.status().state !== state) {
+    if (Date.now() > end) {
+      throw new Error(`still ${JSON.stringify(upstream.status())} after ${timeoutMs} ms`);
+    }
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+Deno.test("a stdio upstream: start, kill -9 mid-call, restart, stop", async () => {
+  const events: PersonalMcpEvent[] = [];
+  const upstream = createUpstream(
+    config("everything", { command: "node", args: [EVERYTHING, "stdio"], timeoutMs: 20_000 }),
+    { spawn: createStdioSpawner(), backoff: BACKOFF, onEvent: (e) => events.push(e) },
+  );
+  let pids: number[] = [];
+  try {
+    assert.equal(upstream.status().state, "starting");
+    assert.throws(() => upstream.client(), UpstreamUnavailableError);
+    await upstream.ready();
+    const first = upstream.status();
+    assert.equal(first.state, "running");
+    assert.ok(first.pid && alive(first.pid));
+    assert.ok(first.tools >= 5, `${first.tools} tools`);
+    pids.push(first.pid!);
+    assert.equal(textOf(await call(upstream, "echo", { message: "hi" })), "Echo: hi");
+
+    const slow = call(upstream, "trigger-long-running-operation", { duration: 10, steps: 5 });
+    await new Promise((r) => setTimeout(r, 300));
+    const killedAt = Date.now();
+    process.kill(first.pid!, "SIGKILL");
+    const error = await slow.then(() => undefined, (e) => e);
+    assert.ok(Date.now() - killedAt < 1000, `the call failed ${Date.now() - killedAt} ms later`);
+    assert.ok(error instanceof UpstreamUnavailableError, String(error));
+    assert.match(error.message, /^upstream server "everything" is (restarting|starting)/);
+    assert.match(error.message, /SIGKILL/);
+
+    await waitForState(upstream, "running", 15_000);
+    const second = upstream.status();
+    assert.equal(second.restarts, 1);
+    assert.notEqual(second.pid, first.pid);
+    pids.push(second.pid!);
+    assert.equal(textOf(await call(upstream, "echo", { message: "again" })), "Echo: again");
+    assert.deepEqual(
+      events.filter((e) => e.type === "upstream_state").map((e) => (e as { state: string }).state),
+      ["running", "restarting", "starting", "running"],
+    );
+  } finally {
+    await upstream.stop();
+  }
+  assert.equal(upstream.status().state, "stopped");
+  assert.ok(!pids.some(alive), "every process it started is gone");
+  pids = [];
+  await assert.rejects(upstream.ready(), /"everything" is stopped/);
+});
+
+Deno.test("an upstream that never answers times out while another answers meanwhile", async () => {
+  const { upstreams, stop } = startUpstreams([
+    config("stuck", { command: "node", args: [FAULT, "hang"], timeoutMs: 1500 }),
+    config("everything", { command: "node", args: [EVERYTHING, "stdio"] }),
+  ], { spawn: createStdioSpawner(), backoff: BACKOFF });
+  const [stuck, everything] = upstreams as [Upstream, Upstream];
+  try {
+    await Promise.all([stuck.ready(), everything.ready()]);
+    const started = Date.now();
+    const hanging = call(stuck, "poke").then(() => undefined, (e) => e);
+    const echoes: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const t = Date.now();
+      assert.equal(textOf(await call(everything, "echo", { message: `${i}` })), `Echo: ${i}`);
+      echoes.push(Date.now() - t);
+    }
+    const error = await hanging;
+    const waited = Date.now() - started;
+    assert.ok(error instanceof UpstreamUnavailableError, String(error));
+    assert.equal(error.message, 'upstream server "stuck" is running: no answer within 1500 ms');
+    assert.ok(waited >= 1400 && waited < 4000, `timed out after ${waited} ms`);
+    assert.ok(Math.max(...echoes) < 1000, `echo took ${echoes} ms meanwhile`);
+    assert.equal(stuck.status().state, "running", "a slow answer is not a broken connection");
+  } finally {
+    await stop();
+  }
+});
+
+Deno.test("garbage or a line over the bound breaks that connection with a clear error", async (t) => {
+  for (
+    const [mode, expected] of [
+      ["garbage", /sent a line that is not JSON-RPC: "this is not JSON-RPC"/],
+      ["huge", /sent a message over 16777216 bytes/],
+    ] as const
+  ) {
+    await t.step(mode, async () => {
+      const upstream = createUpstream(
+        config(mode, { command: "node", args: [FAULT, mode], timeoutMs: 10_000 }),
+        { spawn: createStdioSpawner(), backoff: { ...BACKOFF, initialMs: 2000 } },
+      );
+      try {
+        await upstream.ready();
+        const pid = upstream.status().pid!;
+        const started = Date.now();
+        const error = await call(upstream, "poke").then(() => undefined, (e) => e);
+        assert.ok(Date.now() - started < 5000, `failed after ${Date.now() - started} ms`);
+        assert.ok(error instanceof UpstreamUnavailableError, String(error));
+        assert.match(error.message, new RegExp(`^upstream server "${mode}" is restarting`));
+        assert.match(error.message, expected);
+        assert.match(upstream.status().lastError ?? "", expected);
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(alive(pid), false, "the broken process was stopped");
+      } finally {
+        await upstream.stop();
+      }
+    });
+  }
+});
+
+Deno.test("a server that exits at start is retried with backoff and reads failed", async () => {
+  const states: string[] = [];
+  const upstream = createUpstream(
+    config("broken", { command: "node", args: [FAULT, "exit"], timeoutMs: 3000 }),
+    { spawn: createStdioSpawner(), backoff: BACKOFF },
+  );
+  upstream.onStateChange((s) => states.push(s.state));
+  try {
+    const error = await upstream.ready().then(() => undefined, (e) => e);
+    assert.ok(error instanceof UpstreamUnavailableError, String(error));
+    assert.match(error.message, /^upstream server "broken" is (failed|starting|restarting)/);
+    await waitForState(upstream, "failed", 10_000);
+    const status = upstream.status();
+    assert.ok(status.restarts >= 2, `${status.restarts} restarts`);
+    assert.match(status.lastError ?? "", /exited with code 3|Connection closed/);
+    assert.ok(status.stderr.includes("fault_server: exiting at start on purpose"));
+    assert.equal(status.pid, undefined);
+    assert.deepEqual(states.slice(0, 4), ["restarting", "starting", "restarting", "starting"]);
+  } finally {
+    await upstream.stop();
+  }
+});
+
+Deno.test("without a spawner (Deno Deploy) a stdio upstream fails at once, clearly", async () => {
+  const upstream = createUpstream(config("memory", { command: "npx" }), {});
+  await assert.rejects(
+    upstream.ready(),
+    /"memory" is failed: stdio servers cannot be started here/,
+  );
+  await upstream.stop();
+});
+
+Deno.test("an HTTP upstream: connect, lose the server, reconnect when it is back", async () => {
+  const port = await freePort();
+  const startEverything = async () => {
+    const child = spawnChild("node", [EVERYTHING, "streamableHttp"], {
+      env: { PORT: String(port) },
+      group: true,
+    });
+    await waitForListener(port, 15_000);
+    return child;
+  };
+  let server = await startEverything();
+  const upstream = createUpstream(
+    config("lab", { type: "http", url: `http://127.0.0.1:${port}/mcp`, timeoutMs: 5000 }),
+    { backoff: BACKOFF },
+  );
+  try {
+    await upstream.ready();
+    assert.equal(upstream.status().type, "http");
+    assert.ok(upstream.status().tools >= 5);
+    assert.equal(textOf(await call(upstream, "echo", { message: "http" })), "Echo: http");
+    await server.stop();
+    const error = await call(upstream, "echo", { message: "gone" }).then(() => undefined, (e) => e);
+    assert.ok(error instanceof UpstreamUnavailableError, String(error));
+    assert.match(
+      error.message,
+      /^upstream server "lab" is \w+: .*(fetch failed|ECONNRESET|ECONNREFUSED)/,
+    );
+    await waitForState(upstream, "restarting", 5000);
+    assert.match(upstream.status().lastError ?? "", /fetch failed|ECONNRESET|ECONNREFUSED/);
+    server = await startEverything();
+    await waitForState(upstream, "running", 15_000);
+    assert.equal(textOf(await call(upstream, "echo", { message: "back" })), "Echo: back");
+  } finally {
+    await upstream.stop();
+    await server.stop();
+  }
+});
