@@ -81,6 +81,15 @@ Deno.test("a stdio upstream: start, kill -9 mid-call, restart, stop", async () =
     assert.ok(first.tools >= 5, `${first.tools} tools`);
     pids.push(first.pid!);
     assert.equal(textOf(await call(upstream, "echo", { message: "hi" })), "Echo: hi");
+    for (let i = 0; i < 3; i++) {
+      // The last progress and the result often share one chunk: neither may be lost.
+      const progress: number[] = [];
+      await upstream.client().callTool(
+        { name: "trigger-long-running-operation", arguments: { duration: 0.2, steps: 4 } },
+        { onprogress: (p) => progress.push(p.progress) },
+      );
+      assert.deepEqual(progress, [1, 2, 3, 4]);
+    }
 
     const slow = call(upstream, "trigger-long-running-operation", { duration: 10, steps: 5 });
     await new Promise((r) => setTimeout(r, 300));

@@ -27,7 +27,10 @@ export interface StdioTransportOptions {
   stopGraceMs?: number;
 }
 
-/** Why a stdio connection broke; `message` names the server. */
+/**
+ * Why a stdio connection broke, as the upstream's state reports it
+ * (`upstream server "memory" is restarting: <message>`).
+ */
 export class StdioProtocolError extends Error {
   /** @param message what the upstream did wrong */
   constructor(message: string) {
@@ -59,6 +62,8 @@ export function createStdioTransport(
   let pendingBytes = 0;
   let closed = false;
   let started = false;
+  const queue: JSONRPCMessage[] = [];
+  let pumping = false;
   const server = JSON.stringify(options.name);
 
   const transport: Transport = {
@@ -69,7 +74,7 @@ export function createStdioTransport(
       child.exit.then((exit) => {
         const why = exit.error ??
           (exit.signal ? `killed by ${exit.signal}` : `exited with code ${exit.code}`);
-        shut(closed ? undefined : new StdioProtocolError(`upstream server ${server} ${why}`));
+        shut(closed ? undefined : new StdioProtocolError(why));
       });
       return Promise.resolve();
     },
@@ -86,6 +91,7 @@ export function createStdioTransport(
     if (closed) return;
     closed = true;
     pending = [];
+    queue.length = 0;
     if (error) transport.onerror?.(error);
     // The SDK fails every request in flight on close: a killed process's callers hear at once.
     transport.onclose?.();
@@ -93,7 +99,7 @@ export function createStdioTransport(
   }
 
   function fail(problem: string): void {
-    void shut(new StdioProtocolError(`upstream server ${server} ${problem}`));
+    void shut(new StdioProtocolError(problem));
   }
 
   function read(chunk: Uint8Array): void {
@@ -131,7 +137,28 @@ export function createStdioTransport(
     } catch {
       return fail(`sent a line that is not JSON-RPC: ${JSON.stringify(line.slice(0, 80))}`);
     }
-    transport.onmessage?.(message);
+    queue.push(message);
+    if (!pumping) void pump();
+  }
+
+  /**
+   * Delivers in order, letting a notification's handler run before the next message:
+   * the SDK runs notification handlers a microtask late but responses at once, so a
+   * last progress notification and the response in one chunk would otherwise lose the
+   * progress (its handler is gone with the response).
+   */
+  async function pump(): Promise<void> {
+    pumping = true;
+    while (queue.length > 0 && !closed) {
+      const message = queue.shift()!;
+      transport.onmessage?.(message);
+      // Even with the queue empty: the runtime may hand over the next chunk in this tick.
+      if (!("id" in message)) {
+        await Promise.resolve();
+        await Promise.resolve();
+      }
+    }
+    pumping = false;
   }
 
   return transport;
