@@ -120,7 +120,8 @@ export type {
   ToolResult,
 } from "./transport/types.ts";
 export { DEFAULT_REDIRECT_ALLOWLIST, type PersonalMcpOptions } from "./server/options.ts";
-export type { AuthEvent, PersonalMcpEvent } from "./core/config.ts";
+export type { AuthEvent, PersonalMcpEvent, UpstreamState, UpstreamStatus } from "./core/config.ts";
+export type { ServerEntry, ServersOption } from "./transport/upstreams/config.ts";
 export { escapeForLog, quoteForLog } from "./core/log.ts";
 export { formatEvent } from "./auth/owner/activity.ts";
 export {

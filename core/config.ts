@@ -6,6 +6,35 @@
  *
  * @module
  */
+/**
+ * Where an upstream stands. `starting`: its first connection is being made;
+ * `running`: connected and initialized; `restarting`: it exited or broke and waits out
+ * its backoff; `failed`: it cannot be started as configured (refused, or it keeps
+ * exiting at start; it is still retried, at the longest backoff); `stopped`: the server
+ * stopped it.
+ */
+export type UpstreamState = "starting" | "running" | "restarting" | "failed" | "stopped";
+
+/** What the owner sees of one upstream (`servers` command, owner page). */
+export interface UpstreamStatus {
+  /** Its name in the configuration. */
+  name: string;
+  /** How it is reached. */
+  type: "stdio" | "http" | "sse";
+  /** Where it stands. */
+  state: UpstreamState;
+  /** The process id of a running stdio upstream. */
+  pid?: number;
+  /** How many times it was restarted since the server started. */
+  restarts: number;
+  /** How many tools it listed on its last connection. */
+  tools: number;
+  /** Why it last went down, raw (escape before showing). */
+  lastError?: string;
+  /** Its last stderr lines, raw (escape before showing); empty for HTTP upstreams. */
+  stderr: string[];
+}
+
 /** What the server reports through {@linkcode PersonalMcpOptions.onEvent}. */
 export type PersonalMcpEvent =
   | { type: "error"; where: string; error: unknown }
@@ -40,7 +69,7 @@ export type PersonalMcpEvent =
   | {
     type: "upstream_state";
     server: string;
-    state: "starting" | "running" | "restarting" | "failed" | "stopped";
+    state: UpstreamState;
     restarts: number;
     pid?: number;
     reason?: string;

@@ -14,6 +14,12 @@ import { formatEvent } from "../auth/owner/activity.ts";
 import { OWNER_COMMANDS, runOwnerCommand } from "./owner_commands.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { resolve } from "node:path";
+import { readFile } from "node:fs/promises";
+import {
+  parseServers,
+  readServersJson,
+  type ServersOption,
+} from "../transport/upstreams/config.ts";
 import { pathToFileURL } from "node:url";
 
 const USAGE = `Usage: deno run -A mod.ts [options]   (or: bun run mod.ts [options])
@@ -42,10 +48,13 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
   --log-format <fmt>    activity log on the console: text (default) or json (JSON lines)
   --tools <module>      serve the tools a module exports by default (a path or URL),
                         e.g. --tools ./tools.ts, instead of the demo
+  --servers <file>      also serve the MCP servers listed in a Claude Desktop, Cursor
+                        or VS Code config file ("mcpServers" or "servers"), e.g.
+                        --servers ~/.config/Claude/claude_desktop_config.json
   --help                show this text
 
 Owner commands: grants [--json], revoke <id> | --all, password [--remove],
-passkey add [--name <label>] | list | remove <id> (see --help of each:
+passkey add [--name <label>] | list | remove <id>, servers [--json] (see --help of each:
 deno run -A mod.ts grants --help). The owner page is at <base-url>/owner.
 `;
 
@@ -61,6 +70,7 @@ const FLAGS = {
   "no-client-metadata-documents": { type: "boolean" },
   "log-format": { type: "string" },
   tools: { type: "string" },
+  servers: { type: "string" },
   help: { type: "boolean" },
 } as const;
 
@@ -70,6 +80,8 @@ export interface CliOptions extends ServeOptions {
   logFormat?: "text" | "json";
   /** A module whose default export is the tools to serve, instead of the given ones. */
   toolsModule?: string;
+  /** A servers file (`mcpServers` or VS Code `servers`) whose servers are served too. */
+  serversFile?: string;
 }
 
 /**
@@ -125,6 +137,7 @@ export function parseCli(
     port,
     logFormat,
     toolsModule: pick("tools"),
+    serversFile: pick("servers"),
     hostname: pick("hostname"),
     baseUrl: pick("base-url"),
     stateDir: pick("state-dir"),
@@ -171,6 +184,25 @@ export async function loadTools(specifier: string): Promise<Tools> {
   } catch (error) {
     throw new TypeError(`its default export is not a tools object: ${(error as Error).message}`);
   }
+}
+
+/**
+ * Reads and checks a servers file: any mistake is one message naming the file, the
+ * server and the key, before anything starts.
+ */
+export async function loadServers(
+  path: string,
+  env: Record<string, string | undefined>,
+): Promise<ServersOption> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    throw new Error(`${path}: cannot be read (${(error as NodeJS.ErrnoException).code ?? error})`);
+  }
+  const value = readServersJson(text, path);
+  parseServers(value, path, env);
+  return value as ServersOption;
 }
 
 /**
@@ -227,7 +259,16 @@ export async function runCli(
   }
   // Unset flags parse as undefined (or false for switches) and must not erase `options`;
   // clientMetadataDocuments is false only when its off switch was given.
-  const { logFormat = "text", toolsModule: _, ...serve } = parsed;
+  if (parsed.serversFile !== undefined) {
+    try {
+      options = { ...options, servers: await loadServers(parsed.serversFile, process.env) };
+    } catch (error) {
+      console.error(`error: ${(error as Error).message}`);
+      process.exitCode = 2;
+      return undefined;
+    }
+  }
+  const { logFormat = "text", toolsModule: _, serversFile: __, ...serve } = parsed;
   const given = Object.fromEntries(
     Object.entries(serve).filter(([key, value]) =>
       value !== undefined && (value !== false || key === "clientMetadataDocuments")

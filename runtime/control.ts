@@ -42,7 +42,8 @@ export type ControlRequest =
   | { op: "removePassword" }
   | { op: "listPasskeys" }
   | { op: "removePasskey"; id: string }
-  | { op: "createPasskeyLink"; name?: string };
+  | { op: "createPasskeyLink"; name?: string }
+  | { op: "listServers" };
 
 type Listen = (
   handler: (request: Request) => Promise<Response>,
@@ -94,6 +95,8 @@ export async function performControl(
         typeof req.name === "string" ? req.name : undefined,
         COMMAND_LINE,
       );
+    case "listServers":
+      return controls.listServers();
     default:
       throw new TypeError("unknown op");
   }

@@ -7,7 +7,8 @@
  *   or standard input, never a flag; only its hash is kept); `password --remove`: remove
  *   it once a passkey is enrolled;
  * - `passkey add [--name <label>]`: print a one-time enrolment link (15 minutes, one
- *   passkey); `passkey list [--json]`; `passkey remove <id>`.
+ *   passkey); `passkey list [--json]`; `passkey remove <id>`;
+ * - `servers [--json]`: the running server's upstream MCP servers.
  *
  * They work whether the server is stopped or running. Stopped, or on Deno KV (which
  * several processes may open; the server sees the revocation notice within a second):
@@ -23,12 +24,19 @@ import { openOwner, readBaseUrl } from "./commands/open.ts";
 import { passkey } from "./commands/passkey.ts";
 import { password } from "./commands/password.ts";
 import { revoke } from "./commands/revoke.ts";
+import { servers } from "./commands/servers.ts";
 import { processIo } from "./commands/terminal.ts";
 
 export type { CommandIo };
 
 /** The owner commands by name: a new command is one file in commands/ and one entry here. */
-const COMMANDS: Readonly<Record<string, OwnerCommand>> = { grants, revoke, password, passkey };
+const COMMANDS: Readonly<Record<string, OwnerCommand>> = {
+  grants,
+  revoke,
+  password,
+  passkey,
+  servers,
+};
 
 /** The first positional arguments that are owner commands rather than flags of the server. */
 export const OWNER_COMMANDS: readonly string[] = Object.keys(COMMANDS);
@@ -51,6 +59,8 @@ const USAGE = `Owner commands (on the state of --state-dir, whether the server r
                                         (valid 15 minutes, for one passkey)
   passkey list [--json]                 list the passkeys
   passkey remove <id>                   remove a passkey
+  servers [--json]                      the running server's upstream MCP servers: state,
+                                        pid, restarts, tools, last stderr lines
 Options:
   --state-dir <dir>   the server's state folder (default .oauth-state, or PERSONAL_MCP_STATE_DIR)
   --base-url <url>    the server's public URL, for passkey add on a stopped server or
@@ -129,7 +139,8 @@ export async function runOwnerCommand(
     io.stdout(USAGE);
     return 0;
   }
-  const args: CommandArgs = { rest, values };
+  const stateDir = values["state-dir"] ?? (io.env.PERSONAL_MCP_STATE_DIR || ".oauth-state");
+  const args: CommandArgs = { rest, values, stateDir };
   const problem = misuse(name, args);
   if (problem !== undefined) return usage(problem);
   let baseUrl: string | undefined;
@@ -138,7 +149,6 @@ export async function runOwnerCommand(
   } catch (error) {
     return usage((error as Error).message);
   }
-  const stateDir = values["state-dir"] ?? (io.env.PERSONAL_MCP_STATE_DIR || ".oauth-state");
   let owner: Awaited<ReturnType<typeof openOwner>> | undefined;
   try {
     return await COMMANDS[name!]!.run(args, io, async () => {

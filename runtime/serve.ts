@@ -11,9 +11,10 @@ import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner/password.ts
 import { passkeyRpId } from "../auth/owner/passkeys.ts";
 import { type PersonalMcpOptions, resolveOptions } from "../server/options.ts";
 import { isLoopbackHost, type PersonalMcpEvent } from "../core/config.ts";
-import { createPersonalMcp, type PersonalMcp } from "../server/create.ts";
+import { createPersonalMcpOn, type PersonalMcp, type ServerEdge } from "../server/create.ts";
 import type { ConnectionInfo } from "../core/http.ts";
 import { startControl } from "./control.ts";
+import { createStdioSpawner } from "./stdio.ts";
 import { openFileStore, prepareStateDir } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { createMemoryStore } from "../store/memory.ts";
@@ -396,13 +397,14 @@ export async function servePersonalMcp(
   let control: { stop(): Promise<void> } | undefined;
   try {
     const firstStart = await ownerPasswordAtStart(store, options, show);
-    app = createPersonalMcp(tools, { ...options, baseUrl, store });
+    app = createPersonalMcpOn(tools, { ...options, baseUrl, store }, serverEdge());
     early.created(app);
     if (firstStart && show) await offerPasskey(app);
     // Requests are served from here on, while the control endpoint starts.
     early.ready();
     // The file store's lock keeps the owner commands out: they come through here instead.
-    if (usesFileStore(options.store)) {
+    // ... and `servers` reads the upstreams of the running server, whatever the store.
+    if (usesFileStore(options.store) || (app.owner.listServers().length > 0 && !onDeploy())) {
       control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h, emit));
     }
   } catch (error) {
@@ -421,4 +423,16 @@ export async function servePersonalMcp(
     }
   }
   return serveHandle(app, hostname, listener, control, options.signal);
+}
+
+function onDeploy(): boolean {
+  return Boolean(process.env.DENO_DEPLOYMENT_ID);
+}
+
+/** Processes for stdio upstreams, except on Deno Deploy, which runs none. */
+function serverEdge(): ServerEdge {
+  if (onDeploy()) {
+    return { env: process.env, noSpawnReason: "Deno Deploy cannot start (it runs no processes)" };
+  }
+  return { env: process.env, spawn: createStdioSpawner() };
 }

@@ -52,8 +52,10 @@ import { validatePrompts } from "../transport/prompts.ts";
 import { validateResources } from "../transport/resources.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { quoteForLog } from "../core/log.ts";
-import { type PersonalMcpOptions, resolveOptions } from "./options.ts";
-import type { PersonalMcpEvent, ResolvedOptions } from "../core/config.ts";
+import { type PersonalMcpOptions, resolveOptions, resolveServers } from "./options.ts";
+import { startUpstreams } from "../transport/upstreams/upstream.ts";
+import type { StdioSpawner } from "../transport/upstreams/types.ts";
+import type { PersonalMcpEvent, ResolvedOptions, UpstreamStatus } from "../core/config.ts";
 import { PATHS } from "../core/paths.ts";
 import { type ConnectionInfo, createRoutes, type Endpoints } from "./routes.ts";
 
@@ -72,7 +74,10 @@ export interface PersonalMcp {
    * activity log. What the owner page and the owner commands use.
    */
   readonly owner: OwnerControls;
-  /** Ends in-flight MCP exchanges, writes the activity log and closes the store. */
+  /**
+   * Ends in-flight MCP exchanges, stops the upstream servers (each stdio server's whole
+   * process group), writes the activity log and closes the store.
+   */
   close(): Promise<void>;
 }
 
@@ -95,7 +100,42 @@ export interface PersonalMcp {
  * ```
  */
 export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): PersonalMcp {
+  return createPersonalMcpOn(tools, options, {});
+}
+
+/**
+ * What only the runtime can give the server: how to start a stdio upstream, and the
+ * environment `${VAR}` is read from. `servePersonalMcp()` passes it (through
+ * {@linkcode createPersonalMcpOn}); without `spawn`, stdio servers are refused with
+ * `noSpawnReason`.
+ */
+export interface ServerEdge {
+  /** Starts a stdio upstream's process group. */
+  spawn?: StdioSpawner;
+  /** Where `${VAR}` in `servers` is looked up. @default {} */
+  env?: Record<string, string | undefined>;
+  /** Why stdio servers cannot run here, completing "... is a stdio server, which ...". */
+  noSpawnReason?: string;
+}
+
+/**
+ * {@linkcode createPersonalMcp} with what the runtime gives (processes for stdio
+ * upstreams, the environment): what `servePersonalMcp()` calls. Not public API.
+ */
+export function createPersonalMcpOn(
+  tools: Tools,
+  options: PersonalMcpOptions,
+  edge: ServerEdge,
+): PersonalMcp {
   const opts = resolveOptions(options);
+  const servers = resolveServers(
+    options.servers,
+    edge.env ?? {},
+    edge.spawn !== undefined,
+    edge.noSpawnReason ??
+      "createPersonalMcp() cannot start (it starts no process: serve with servePersonalMcp() " +
+        "or the command line; Deno Deploy runs none)",
+  );
   const content: McpContent = {
     tools: validateTools(tools),
     resources: validateResources(options.resources),
@@ -116,7 +156,20 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     mcp.closeGrant(grantId).catch((error) => emit({ type: "error", where: "/mcp", error }));
   });
   const clients = clientsService(opts, store, now, emit);
-  const owner = ownerServices({ opts, options, store, grants, activity, counters, now, emit });
+  // Started now, in the background: each connects, and reconnects, on its own.
+  const upstreams = startUpstreams(servers, { spawn: edge.spawn, onEvent: emit });
+  const statuses = () => upstreams.upstreams.map((u) => u.status());
+  const owner = ownerServices({
+    opts,
+    options,
+    store,
+    grants,
+    activity,
+    counters,
+    now,
+    emit,
+    servers: statuses,
+  });
   const endpoints = endpointsOf({ opts, store, counters, clients, grants, owner, mcp, now, emit });
   const fetch = createRoutes(opts, endpoints, emit);
   return {
@@ -126,6 +179,7 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
     fetch,
     async close() {
       await mcp.close();
+      await upstreams.stop();
       await activity.flush();
       await store.close();
     },
@@ -270,6 +324,7 @@ function ownerServices(deps: {
   counters: Counters;
   now: () => number;
   emit: Emit;
+  servers: () => UpstreamStatus[];
 }): OwnerServices {
   const { opts, options, store, grants, activity, counters, now, emit } = deps;
   const check = createPasswordOwner(store, options.password);
@@ -283,6 +338,7 @@ function ownerServices(deps: {
     passwordFromOptions: options.password !== undefined,
     passkeys,
     baseUrl: opts.baseUrl,
+    servers: deps.servers,
   });
   const signer = createSigner(store);
   // One proof, under one throttle, for every place the owner proves who they are

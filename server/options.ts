@@ -8,6 +8,12 @@ import type { Store } from "../store/store.ts";
 import type { Prompts } from "../transport/prompts.ts";
 import type { Resources } from "../transport/resources.ts";
 import { isLoopbackHost, type PersonalMcpEvent, type ResolvedOptions } from "../core/config.ts";
+import {
+  type Environment,
+  parseServers,
+  type ServersOption,
+  type UpstreamConfig,
+} from "../transport/upstreams/config.ts";
 
 /** Options of `createPersonalMcp()` and `servePersonalMcp()`. */
 export interface PersonalMcpOptions {
@@ -157,6 +163,16 @@ export interface PersonalMcpOptions {
    * code, secret or password.
    */
   onEvent?: (event: PersonalMcpEvent) => void;
+  /**
+   * The owner's existing MCP servers, served beside the tools through the same front
+   * door: the content of a Claude Desktop / Cursor / VS Code servers file
+   * (`{ mcpServers: { memory: { command: "npx", args: [...] } } }`), or the map of name
+   * to entry itself. Stdio servers are started (one process each) by
+   * `servePersonalMcp()`; `createPersonalMcp()` alone, and Deno Deploy, take HTTP servers
+   * (`url`) only. `${VAR}` in values is read from the environment under
+   * `servePersonalMcp()`.
+   */
+  servers?: ServersOption;
 }
 
 /**
@@ -312,4 +328,33 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
     mcpBodyTimeoutSeconds: positiveInt(options.mcpBodyTimeoutSeconds, "mcpBodyTimeoutSeconds", 60),
     sseKeepaliveSeconds: positiveInt(options.sseKeepaliveSeconds, "sseKeepaliveSeconds", 15),
   };
+}
+
+/**
+ * The `servers` option read into upstream entries, once, at creation. Stdio servers
+ * are refused where no process can be started (`canSpawn` false), with `where` saying
+ * why, so that the start stops with a message rather than an upstream that never runs.
+ */
+export function resolveServers(
+  servers: ServersOption | undefined,
+  env: Environment,
+  canSpawn: boolean,
+  where: string,
+): UpstreamConfig[] {
+  if (servers === undefined) return [];
+  let configs: UpstreamConfig[];
+  try {
+    configs = parseServers(servers, "servers", env, { bareMap: true });
+  } catch (error) {
+    throw new TypeError((error as Error).message);
+  }
+  const stdio = configs.filter((c) => c.transport.type === "stdio").map((c) => c.name);
+  if (stdio.length > 0 && !canSpawn) {
+    throw new TypeError(
+      `servers: ${stdio.map((n) => JSON.stringify(n)).join(", ")} ${
+        stdio.length === 1 ? "is a stdio server" : "are stdio servers"
+      }, which ${where}; HTTP servers ("url") work everywhere`,
+    );
+  }
+  return configs;
 }

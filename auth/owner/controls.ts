@@ -6,7 +6,7 @@
  *
  * @module
  */
-import type { PersonalMcpEvent } from "../../core/config.ts";
+import type { PersonalMcpEvent, UpstreamStatus } from "../../core/config.ts";
 import type { Store } from "../../store/store.ts";
 import {
   type ActivityEntry,
@@ -87,6 +87,11 @@ export interface OwnerControls {
   /** The activity log, newest first. */
   recentEvents(limit?: number): Promise<ActivityEntry[]>;
   /**
+   * The upstream MCP servers as they stand (empty where none runs); names, errors and
+   * stderr are raw: escape them where a person reads them.
+   */
+  listServers(): UpstreamStatus[];
+  /**
    * Replaces the stored owner password (only its PBKDF2 hash is kept) and signs out
    * every owner page. A server created with `password` keeps using that one.
    */
@@ -126,6 +131,8 @@ export interface OwnerControlsDeps {
   passkeys: Passkeys;
   /** The server's base URL, for enrolment links; unknown to a command without --base-url. */
   baseUrl?: string;
+  /** The upstream MCP servers as they stand; none for a command working on the store. */
+  servers?: () => UpstreamStatus[];
 }
 
 function summarize(grant: GrantRecord, client: ClientRecord | undefined, t: number): GrantSummary {
@@ -235,6 +242,9 @@ export function createOwnerControls(deps: OwnerControlsDeps): OwnerControls {
         if (await grants.revoke(value.grantId, "everything disconnected by the owner", by)) count++;
       }
       return count;
+    },
+    listServers() {
+      return deps.servers?.() ?? [];
     },
     recentEvents(limit) {
       return deps.activity.recent(limit);

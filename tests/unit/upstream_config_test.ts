@@ -160,7 +160,8 @@ Deno.test("what is read, case by case", async (t) => {
     const text = `{
       // my servers
       "servers": {
-        /* the memory */ "memory": { "type": "stdio", "command": "npx", "args": ["a // b", "c,]"], },
+        /* the memory */ "memory": { "type": "stdio", "command": "npx", "args": ["a // b", "c,]"], // trailing
+        },
       },
     }`;
     const [memory] = parseServersFile(text, "mcp.json", {});
@@ -311,4 +312,17 @@ Deno.test("every mistake stops the start with one message naming the file, serve
       );
     });
   }
+});
+
+Deno.test("examples/servers.json reads as the README says", async () => {
+  const { readFileSync } = await import("node:fs");
+  const text = readFileSync(new URL("../../examples/servers.json", import.meta.url), "utf8");
+  const servers = parseServersFile(text, "examples/servers.json", { HOME: "/home/me" });
+  assert.deepEqual(servers.map((s) => s.name), ["memory", "files"], "lab is disabled");
+  assert.deepEqual(servers[0]?.transport, {
+    type: "stdio",
+    command: "npx",
+    args: ["-y", "@modelcontextprotocol/server-memory"],
+    env: { MEMORY_FILE_PATH: "/home/me/memory.jsonl" },
+  });
 });

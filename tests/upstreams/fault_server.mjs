@@ -12,6 +12,8 @@ import { createInterface } from "node:readline";
 const mode = process.argv[2] ?? "hang";
 if (mode === "exit") {
   process.stderr.write("fault_server: exiting at start on purpose\n");
+  // What a terminal would act on, or a reader misread, if it were shown raw.
+  process.stderr.write("\u202edetaehrevo\x1b[31m red\n");
   process.exit(3);
 }
 if (mode === "family") {

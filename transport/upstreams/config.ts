@@ -7,6 +7,9 @@
  *
  * @module
  */
+import { readServersJson } from "./jsonc.ts";
+
+export { readServersJson };
 
 /** How a stdio upstream is started: one process, JSON-RPC over its stdin and stdout. */
 export interface StdioTarget {
@@ -52,6 +55,46 @@ export interface UpstreamConfig {
 export const DEFAULT_TIMEOUT_MS = 60_000;
 /** The default of {@linkcode UpstreamConfig.maxMessageBytes}. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 16 * 1024 * 1024;
+
+/**
+ * One server entry as the owner writes it (Claude Desktop, Cursor, VS Code): `command`
+ * (with `args`, `env`, `cwd`) for a stdio server, or `url` (with `headers`) for an HTTP
+ * one. String values may hold `${VAR}`, read from the environment.
+ */
+export interface ServerEntry {
+  /** `"stdio"`, `"http"` (also `"streamable-http"`, `"streamableHttp"`) or `"sse"`; inferred when absent. */
+  type?: "stdio" | "http" | "streamable-http" | "streamableHttp" | "sse";
+  /** The program of a stdio server. */
+  command?: string;
+  /** Its arguments. */
+  args?: string[];
+  /** Variables set for it. */
+  env?: Record<string, string>;
+  /** Its working folder. */
+  cwd?: string;
+  /** The endpoint of an HTTP server. */
+  url?: string;
+  /** Headers sent to it (its credentials). */
+  headers?: Record<string, string>;
+  /** How long a request may wait for its answer, in ms; progress restarts it. @default 60000 */
+  timeoutMs?: number;
+  /** Namespace prefix instead of `<name>_`. */
+  prefix?: string;
+  /** Upstream tool or prompt name -> exposed name. */
+  rename?: Record<string, string>;
+  /** The largest message accepted from it, in bytes. @default 16777216 */
+  maxMessageBytes?: number;
+  /** Leaves the server out. @default false */
+  disabled?: boolean;
+}
+
+/**
+ * The `servers` option: the content of a servers file (`{ "mcpServers": {...} }`, or VS
+ * Code's `{ "servers": {...} }`), or the map of server name to entry itself.
+ */
+export type ServersOption =
+  | { mcpServers?: Record<string, ServerEntry>; servers?: Record<string, ServerEntry> }
+  | Record<string, ServerEntry>;
 
 /** The environment `${VAR}` is read from. */
 export type Environment = Record<string, string | undefined>;
@@ -109,23 +152,13 @@ class EntryError extends Error {
  * ```
  */
 export function parseServersFile(text: string, source: string, env: Environment): UpstreamConfig[] {
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (strict) {
-    try {
-      value = JSON.parse(stripJsonComments(text));
-    } catch {
-      throw new Error(`${source}: not valid JSON (${(strict as Error).message})`);
-    }
-  }
-  return parseServers(value, source, env);
+  return parseServers(readServersJson(text, source), source, env);
 }
 
 /**
  * Reads the parsed content of a servers file, or the `servers` option given in code:
- * an object with `mcpServers` and/or `servers` (other keys ignored), or directly the
- * map of server name to entry.
+ * an object with `mcpServers` and/or `servers` (other keys ignored), or, with
+ * `bareMap`, directly the map of server name to entry.
  *
  * @throws Error naming `source`, the server and the key, for any mistake
  *
@@ -140,11 +173,18 @@ export function parseServersFile(text: string, source: string, env: Environment)
  * if (lab?.transport.type !== "http" || lab.transport.headers.Authorization !== "Bearer t0k") throw new Error("not read");
  * ```
  */
-export function parseServers(value: unknown, source: string, env: Environment): UpstreamConfig[] {
+export function parseServers(
+  value: unknown,
+  source: string,
+  env: Environment,
+  options: { bareMap?: boolean } = {},
+): UpstreamConfig[] {
   if (!isObject(value)) throw new Error(`${source}: expected a JSON object`);
   const maps: Array<[string, unknown]> = [];
   if ("mcpServers" in value) maps.push(["mcpServers", value.mcpServers]);
   if ("servers" in value) maps.push(["servers", value.servers]);
+  // In code, `servers: { memory: {...} }` is the map itself.
+  if (maps.length === 0 && options.bareMap) maps.push(["servers", value]);
   if (maps.length === 0) {
     throw new Error(`${source}: no "mcpServers" (or VS Code "servers") object`);
   }
@@ -369,39 +409,4 @@ function editDistance(a: string, b: string): number {
     row = next;
   }
   return row[b.length]!;
-}
-
-/**
- * JSON with comments (`//`, `/* *\/`) and trailing commas, as VS Code writes `mcp.json`,
- * turned into JSON; strings are copied untouched.
- */
-function stripJsonComments(text: string): string {
-  let out = "";
-  for (let i = 0; i < text.length; i++) {
-    const c = text[i]!;
-    if (c === '"') {
-      const end = stringEnd(text, i);
-      out += text.slice(i, end);
-      i = end - 1;
-    } else if (c === "/" && text[i + 1] === "/") {
-      while (i < text.length && text[i] !== "\n") i++;
-      out += "\n";
-    } else if (c === "/" && text[i + 1] === "*") {
-      const end = text.indexOf("*/", i + 2);
-      i = end < 0 ? text.length : end + 1;
-      out += " ";
-    } else if (c === "," && /^\s*[}\]]/.test(text.slice(i + 1, i + 200))) {
-      continue;
-    } else out += c;
-  }
-  return out;
-}
-
-/** The index just past the JSON string that opens at `start`. */
-function stringEnd(text: string, start: number): number {
-  for (let i = start + 1; i < text.length; i++) {
-    if (text[i] === "\\") i++;
-    else if (text[i] === '"') return i + 1;
-  }
-  return text.length;
 }
