@@ -218,6 +218,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       events,
       passkeys: enrolled,
       passwordKept,
+      servers: controls.listServers(),
       now: now(),
       notice,
       error,

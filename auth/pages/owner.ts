@@ -14,6 +14,8 @@ import { escapeHtml as e, htmlPage, type OwnerProofView } from "./page.ts";
 import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
 import type { PasskeySummary } from "../owner/passkeys.ts";
 import { PATHS } from "../../core/paths.ts";
+import { escapeForLog } from "../../core/log.ts";
+import type { UpstreamStatus } from "../../core/config.ts";
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 
@@ -142,6 +144,8 @@ export interface OwnerView {
   passkeys?: PasskeySummary[];
   /** Whether an owner password is kept. @default true */
   passwordKept?: boolean;
+  /** The upstream MCP servers (`servers` option); the section shows only when there are some. */
+  servers?: UpstreamStatus[];
   now: number;
   /** The outcome of the last action. */
   notice?: string;
@@ -223,6 +227,44 @@ ${table}
 link it prints; nobody can add one from this page or the network.</p>`;
 }
 
+/** Stderr lines shown per server (the `servers` command shows the same). */
+const STDERR_SHOWN = 5;
+
+/**
+ * Text an upstream or its configuration wrote, for the page: control, invisible and
+ * direction-changing characters made visible as escapes (`\u{202e}`), as on the console
+ * log, then HTML-escaped.
+ */
+function upstreamText(text: string): string {
+  return e(escapeForLog(text.length > 2000 ? `${text.slice(0, 2000)}…` : text));
+}
+
+/** The upstream MCP servers: state, pid, restarts, tools, and each one's last words. */
+function serversSection(servers: UpstreamStatus[]): string {
+  if (servers.length === 0) return "";
+  const rows = servers.map((s) =>
+    `<tr><td>${upstreamText(s.name)}</td><td>${e(s.type)}</td><td class="${
+      s.state === "running" ? "ok" : "bad"
+    }">${e(s.state)}</td><td>${s.pid ?? ""}</td><td>${s.restarts}</td><td>${s.tools}</td></tr>`
+  ).join("\n");
+  const details = servers.filter((s) => s.lastError !== undefined || s.stderr.length > 0)
+    .map((s) => {
+      const lines = [
+        ...(s.lastError !== undefined ? [`last error: ${s.lastError}`] : []),
+        ...s.stderr.slice(-STDERR_SHOWN).map((line) => `stderr: ${line}`),
+      ];
+      return `<h3>${upstreamText(s.name)}</h3>
+<pre class="scroll">${lines.map(upstreamText).join("\n")}</pre>`;
+    }).join("\n");
+  return `<h2>Your MCP servers</h2>
+<div class="scroll"><table><thead><tr><th>Server</th><th>Type</th><th>State</th><th>PID</th><th>Restarts</th><th>Tools</th></tr></thead><tbody>
+${rows}
+</tbody></table></div>
+${details}
+<p class="note">Every app you approve reaches these servers' tools too. What a server
+wrote is shown with invisible and control characters as escapes.</p>`;
+}
+
 /** The owner page: connected apps, registered apps without access, recent activity. */
 export function ownerPage(view: OwnerView, status = 200): Response {
   const names = new Map<string, string>();
@@ -268,6 +310,7 @@ ${
       : ""
   }
 ${idle}
+${serversSection(view.servers ?? [])}
 ${passkeySection(view)}
 <h2>Recent activity</h2>
 ${events}`;
