@@ -30,6 +30,35 @@ const INHERITED_ENV = process.platform === "win32"
   ]
   : ["HOME", "LOGNAME", "PATH", "SHELL", "TERM", "USER", "LANG", "TMPDIR"];
 
+/**
+ * Process groups started and not yet stopped, by every spawner of this process: they
+ * run detached, so if the server dies without stopping them (an uncaught error,
+ * `process.exit()`), they are killed as it exits rather than left running.
+ */
+const LIVE_GROUPS = new Set<number>();
+let exitHookInstalled = false;
+
+function killLiveGroups(): void {
+  for (const pid of LIVE_GROUPS) signalGroup(pid, "SIGKILL");
+  LIVE_GROUPS.clear();
+}
+
+/**
+ * Node and Bun emit `exit` even when an uncaught error ends the process; Deno emits it
+ * for `process.exit()`, and dispatches `error` / `unhandledrejection` on the global
+ * before it dies of one. (A handler that keeps a Deno process alive after such an
+ * event costs its upstreams a restart, not their processes.)
+ */
+function installExitHook(): void {
+  exitHookInstalled = true;
+  process.once("exit", killLiveGroups);
+  const global = globalThis as { addEventListener?: (type: string, fn: () => void) => void };
+  if ("Deno" in globalThis && global.addEventListener) {
+    global.addEventListener("error", killLiveGroups);
+    global.addEventListener("unhandledrejection", killLiveGroups);
+  }
+}
+
 /** Options of {@linkcode createStdioSpawner}. */
 export interface StdioSpawnerOptions {
   /** Where the inherited variables are read. @default process.env */
@@ -71,6 +100,10 @@ export function createStdioSpawner(options: StdioSpawnerOptions = {}): StdioSpaw
       detached: process.platform !== "win32",
       windowsHide: true,
     });
+    if (child.pid !== undefined && process.platform !== "win32") {
+      LIVE_GROUPS.add(child.pid);
+      if (!exitHookInstalled) installExitHook();
+    }
     const ring = stderrRing(maxLines, maxBytes);
     const exit = new Promise<StdioExit>((resolve) => {
       child.once("exit", (code, signal) => resolve({ code, signal }));
@@ -105,7 +138,10 @@ export function createStdioSpawner(options: StdioSpawnerOptions = {}): StdioSpaw
         });
       },
       stderr: () => ring.lines(),
-      stop: (graceMs = 2000) => stopGroup(child.pid, exit, () => child.stdin.end(), graceMs),
+      async stop(graceMs = 2000) {
+        await stopGroup(child.pid, exit, () => child.stdin.end(), graceMs);
+        if (child.pid !== undefined) LIVE_GROUPS.delete(child.pid);
+      },
     };
   };
 }

@@ -248,3 +248,25 @@ Deno.test("an HTTP upstream: connect, lose the server, reconnect when it is back
     await server.stop();
   }
 });
+
+Deno.test("stop() during the start stops the process just spawned, before it resolves", async () => {
+  const spawn = createStdioSpawner();
+  const children: Array<ReturnType<typeof spawn>> = [];
+  const upstream = createUpstream(
+    config("everything", { command: "node", args: [EVERYTHING, "stdio"] }),
+    {
+      spawn: (target) => {
+        const child = spawn(target);
+        children.push(child);
+        return child;
+      },
+    },
+  );
+  await new Promise((r) => setTimeout(r, 50));
+  assert.equal(upstream.status().state, "starting");
+  await upstream.stop();
+  assert.equal(children.length, 1);
+  const pid = children[0]!.pid!;
+  assert.equal(alive(pid), false, "the process spawned during the start is gone");
+  assert.equal(upstream.status().state, "stopped");
+});

@@ -116,3 +116,30 @@ Deno.test("an upstream inherits PATH and HOME, its configured env, and not the s
   assert.equal(env.MEMORY_FILE_PATH, "/tmp/m.jsonl");
   assert.equal(env.PERSONAL_MCP_PASSWORD, undefined);
 });
+
+Deno.test("a server that dies without stopping its upstreams takes their groups with it", async () => {
+  // A process that spawns an upstream with a grandchild, prints their pids, then dies
+  // of an uncaught error: what it started must not outlive it.
+  const script = `
+    import { createStdioSpawner } from "${ROOT}runtime/stdio.ts";
+    const child = createStdioSpawner()({ type: "stdio", command: "node", args: ["${FAULT}", "family"], env: {} });
+    child.onStderr((line) => {
+      if (!line.startsWith("pids ")) return;
+      console.log(line);
+      setTimeout(() => { throw new Error("the server crashed"); }, 50);
+    });
+  `;
+  const { spawnSync } = await import("node:child_process");
+  const { DENO_BIN, BUN_BIN } = await import("../fixtures.ts");
+  for (const [bin, args] of [[DENO_BIN, ["eval", script]], [BUN_BIN, ["-e", script]]] as const) {
+    const r = spawnSync(bin, [...args], { cwd: ROOT, encoding: "utf8", timeout: 20_000 });
+    const pids = (/pids (\d+) (\d+)/.exec(r.stdout) ?? []).slice(1).map(Number);
+    try {
+      assert.equal(pids.length, 2, `${bin}: ${r.stdout}${r.stderr}`);
+      assert.notEqual(r.status, 0, "it crashed");
+      assert.ok(await until(() => !pids.some(alive), 2000), `${bin} left ${pids.filter(alive)}`);
+    } finally {
+      for (const pid of pids.filter(alive)) process.kill(pid, "SIGKILL");
+    }
+  }
+});

@@ -65,6 +65,7 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
   let tools = 0;
   let lastError: string | undefined;
   let current: Connection | undefined;
+  let connecting: Omit<Connection, "down"> | undefined;
   // Across restarts: the last words of a process that died are what the owner looks for.
   const stderr: string[] = [];
   let wake: (() => void) | undefined;
@@ -113,10 +114,15 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
       stopping ??= (async () => {
         state = "stopped";
         wake?.();
-        const connection = current;
+        // The live connection, and one being made: a process spawned a moment ago is
+        // stopped too, before stop() resolves (its group would outlive the server).
+        const open = [current, connecting];
         current = undefined;
-        await connection?.client.close().catch(() => {});
-        await connection?.child?.stop();
+        await Promise.all(open.map(async (connection) => {
+          await connection?.client.close().catch(() => {});
+          await connection?.child?.stop();
+        }));
+        await running;
         const snapshot = status();
         report(deps.onEvent, upstreamEvent(snapshot, undefined));
         for (const listener of [...listeners]) listener(snapshot);
@@ -182,8 +188,11 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
         set("restarting", why);
       }
       await new Promise<void>((resolve) => {
-        wake = resolve;
-        setTimeout(resolve, delay);
+        const timer = setTimeout(resolve, delay);
+        wake = () => {
+          clearTimeout(timer);
+          resolve();
+        };
       });
       wake = undefined;
       if (stopping) return;
@@ -210,6 +219,7 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
     };
     client.onclose = () => goDown(lastProblem ?? "its connection closed");
     const { transport, child } = openTransport();
+    connecting = { client, child };
     try {
       await client.connect(transport, { timeout: config.timeoutMs });
       if (client.getServerCapabilities()?.tools) {
@@ -219,6 +229,8 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
       await client.close().catch(() => {});
       await child?.stop();
       throw new Error(lastProblem ?? describe(error));
+    } finally {
+      connecting = undefined;
     }
     return { client, child, down };
   }
@@ -247,7 +259,7 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
     };
   }
 
-  void run();
+  const running = run();
   return upstream;
 }
 
