@@ -68,6 +68,7 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
   let connecting: Omit<Connection, "down"> | undefined;
   // Across restarts: the last words of a process that died are what the owner looks for.
   const stderr: string[] = [];
+  const log = stderrReporter(config.name, deps.onEvent, now);
   let wake: (() => void) | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -218,7 +219,10 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
       }
     };
     client.onclose = () => goDown(lastProblem ?? "its connection closed");
-    const { transport, child } = openTransport();
+    const { transport, child } = openTransport(config, deps, (line) => {
+      keep(stderr, line);
+      log(line);
+    });
     connecting = { client, child };
     try {
       await client.connect(transport, { timeout: config.timeoutMs });
@@ -235,32 +239,33 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
     return { client, child, down };
   }
 
-  function openTransport(): { transport: Transport; child?: StdioProcess } {
-    const target = config.transport;
-    if (target.type === "stdio") {
-      const child = deps.spawn!(target);
-      const log = stderrReporter(config.name, deps.onEvent, now);
-      child.onStderr((line) => {
-        keep(stderr, line);
-        log(line);
-      });
-      const transport = createStdioTransport(child, {
-        name: config.name,
-        maxMessageBytes: config.maxMessageBytes,
-      });
-      return { transport, child };
-    }
-    const url = new URL(target.url);
-    const requestInit = { headers: target.headers };
-    return {
-      transport: target.type === "sse"
-        ? new SSEClientTransport(url, { requestInit })
-        : new StreamableHTTPClientTransport(url, { requestInit }),
-    };
-  }
-
   const running = run();
   return upstream;
+}
+
+/** A new connection's transport: a spawned process for stdio, or HTTP with the configured headers. */
+function openTransport(
+  config: UpstreamConfig,
+  deps: UpstreamDeps,
+  onStderr: (line: string) => void,
+): { transport: Transport; child?: StdioProcess } {
+  const target = config.transport;
+  if (target.type === "stdio") {
+    const child = deps.spawn!(target);
+    child.onStderr(onStderr);
+    const transport = createStdioTransport(child, {
+      name: config.name,
+      maxMessageBytes: config.maxMessageBytes,
+    });
+    return { transport, child };
+  }
+  const url = new URL(target.url);
+  const requestInit = { headers: target.headers };
+  return {
+    transport: target.type === "sse"
+      ? new SSEClientTransport(url, { requestInit })
+      : new StreamableHTTPClientTransport(url, { requestInit }),
+  };
 }
 
 /**
