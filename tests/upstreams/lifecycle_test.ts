@@ -270,3 +270,42 @@ Deno.test("stop() during the start stops the process just spawned, before it res
   assert.equal(alive(pid), false, "the process spawned during the start is gone");
   assert.equal(upstream.status().state, "stopped");
 });
+
+Deno.test("an HTTP upstream restarted between two calls (its session lost) is reconnected", async () => {
+  const port = await freePort();
+  const startEverything = async () => {
+    const child = spawnChild("node", [EVERYTHING, "streamableHttp"], {
+      env: { PORT: String(port) },
+      group: true,
+    });
+    await waitForListener(port, 15_000);
+    return child;
+  };
+  let server = await startEverything();
+  const upstream = createUpstream(
+    config("lab", { type: "http", url: `http://127.0.0.1:${port}/mcp`, timeoutMs: 5000 }),
+    { backoff: BACKOFF },
+  );
+  try {
+    await upstream.ready();
+    await server.stop();
+    server = await startEverything();
+    // Whichever it notices first (its event stream breaking, or the new server refusing
+    // the old session), the call in between errs naming the server, never hangs.
+    const error = await call(upstream, "echo", { message: "old session" }).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(error instanceof UpstreamUnavailableError, String(error));
+    assert.match(
+      error.message,
+      /^upstream server "lab" is \w+: .*(lost our session|No valid session ID|fetch failed)/,
+    );
+    await waitForState(upstream, "running", 10_000);
+    assert.equal(textOf(await call(upstream, "echo", { message: "new" })), "Echo: new");
+    assert.ok(upstream.status().restarts >= 1, "a new connection (and session) was made");
+  } finally {
+    await upstream.stop();
+    await server.stop();
+  }
+});

@@ -213,8 +213,11 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
     let lastProblem: string | undefined;
     client.onerror = (error) => {
       lastProblem = describe(error);
-      // An HTTP upstream has no process to watch: a refused connection is its exit.
-      if (config.transport.type !== "stdio" && isConnectionFailure(error)) {
+      // An HTTP upstream has no process to watch: a refused connection is its exit, and
+      // a lost session (it restarted) needs a new connection, as the spec says.
+      if (
+        config.transport.type !== "stdio" && (isConnectionFailure(error) || isSessionLost(error))
+      ) {
         void client.close().catch(() => {});
       }
     };
@@ -311,6 +314,9 @@ export function upstreamError(upstream: Upstream, error: unknown): unknown {
       `no answer within ${upstream.config.timeoutMs} ms`,
     );
   }
+  if (isSessionLost(error)) {
+    return new UpstreamUnavailableError(upstream.name, state, "it lost our session (restarted?)");
+  }
   if (isConnectionFailure(error)) {
     return new UpstreamUnavailableError(upstream.name, state, `unreachable (${describe(error)})`);
   }
@@ -357,6 +363,17 @@ function stderrReporter(
     if (++count > STDERR_LINES_PER_SECOND) dropped++;
     else report(onEvent, { type: "upstream_stderr", server, line });
   };
+}
+
+/**
+ * An HTTP upstream that no longer knows our session: 404 (MCP streamable HTTP: "the
+ * client MUST start a new session"), or the 400 "No valid session ID" of servers built
+ * on the SDK's examples.
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
+ */
+function isSessionLost(error: unknown): boolean {
+  const status = (error as { status?: unknown })?.status;
+  return status === 404 || (status === 400 && /session/i.test((error as Error).message));
 }
 
 function isConnectionFailure(error: unknown): boolean {
