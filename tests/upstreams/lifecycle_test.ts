@@ -299,7 +299,7 @@ Deno.test("an HTTP upstream restarted between two calls (its session lost) is re
     assert.ok(error instanceof UpstreamUnavailableError, String(error));
     assert.match(
       error.message,
-      /^upstream server "lab" is \w+: .*(lost our session|No valid session ID|fetch failed)/,
+      /^upstream server "lab" is \w+: .*(lost our session|No valid session ID|fetch failed|ECONNREFUSED|ECONNRESET)/,
     );
     await waitForState(upstream, "running", 10_000);
     assert.equal(textOf(await call(upstream, "echo", { message: "new" })), "Echo: new");
