@@ -38,12 +38,16 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Calls a tool as the relay does: the configured timeout, restarted by progress. */
+/**
+ * Calls a tool as the relay does: the configured timeout, restarted by progress. The
+ * SDK asks for progress only with an `onprogress`: without one, nothing resets it.
+ */
 async function call(upstream: Upstream, name: string, args: Record<string, unknown> = {}) {
   try {
     return await upstream.client().callTool({ name, arguments: args }, {
       timeout: upstream.config.timeoutMs,
       resetTimeoutOnProgress: true,
+      onprogress: () => {},
     });
   } catch (error) {
     throw upstreamError(upstream, error);
@@ -307,5 +311,71 @@ Deno.test("an HTTP upstream restarted between two calls (its session lost) is re
   } finally {
     await upstream.stop();
     await server.stop();
+  }
+});
+
+Deno.test("an upstream of the 2024-11-05 HTTP+SSE transport (type sse) is served", async () => {
+  const port = await freePort();
+  const server = spawnChild("node", [EVERYTHING, "sse"], {
+    env: { PORT: String(port) },
+    group: true,
+  });
+  const upstream = createUpstream(
+    config("old", { type: "sse", url: `http://127.0.0.1:${port}/sse`, timeoutMs: 5000 }),
+    { backoff: BACKOFF },
+  );
+  try {
+    await waitForListener(port, 15_000);
+    await upstream.ready();
+    assert.equal(upstream.status().type, "sse");
+    assert.ok(upstream.status().tools >= 5);
+    assert.equal(textOf(await call(upstream, "echo", { message: "sse" })), "Echo: sse");
+  } finally {
+    await upstream.stop();
+    await server.stop();
+  }
+});
+
+Deno.test("progress restarts timeoutMs: a call longer than it, with progress, succeeds", async () => {
+  const upstream = createUpstream(
+    config("everything", { command: "node", args: [EVERYTHING, "stdio"], timeoutMs: 1500 }),
+    { spawn: createStdioSpawner(), backoff: BACKOFF },
+  );
+  try {
+    await upstream.ready();
+    const started = Date.now();
+    const result = await call(upstream, "trigger-long-running-operation", {
+      duration: 3,
+      steps: 6,
+    });
+    assert.ok(Date.now() - started >= 2500, "it ran past timeoutMs");
+    assert.match(textOf(result), /Long running operation completed/);
+  } finally {
+    await upstream.stop();
+  }
+});
+
+Deno.test("server-memory over stdio: its env reaches it, and its writes land in its file", async () => {
+  const { mkdtemp, readFile, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const dir = await mkdtemp(`${tmpdir()}/pmcp-memory-`);
+  const upstream = createUpstream(
+    config("memory", {
+      command: "node",
+      args: [`${ROOT}node_modules/@modelcontextprotocol/server-memory/dist/index.js`],
+      env: { MEMORY_FILE_PATH: `${dir}/memory.jsonl` },
+    }),
+    { spawn: createStdioSpawner(), backoff: BACKOFF },
+  );
+  try {
+    await upstream.ready();
+    await call(upstream, "create_entities", {
+      entities: [{ name: "Ada", entityType: "person", observations: ["wrote the first program"] }],
+    });
+    const file = await readFile(`${dir}/memory.jsonl`, "utf8");
+    assert.match(file, /"name":"Ada"/);
+  } finally {
+    await upstream.stop();
+    await rm(dir, { recursive: true, force: true });
   }
 });
