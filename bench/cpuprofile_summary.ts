@@ -29,7 +29,10 @@ interface Profile {
 
 /** Hot-path buckets; a sample counts once per bucket. Order is print order. */
 const BUCKETS: [string, (f: CallFrame) => boolean][] = [
-  ["router: fetch handler (router.ts), everything below it", (f) => inFile(f, "/router.ts")],
+  [
+    "router: fetch handler (server/routes.ts), everything below it",
+    (f) => inFile(f, "/server/routes.ts"),
+  ],
   ["  bearer: the gate (hash + index)", (f) => f.functionName === "createBearerGate"],
   ["    SHA-256 of the token (hashSecret)", (f) => f.functionName === "hashSecret"],
   ["  SDK: createMcpHandler fetch (all MCP work)", (f) => sdk(f) && f.functionName === "fetchFace"],
@@ -38,7 +41,7 @@ const BUCKETS: [string, (f: CallFrame) => boolean][] = [
     (f) => sdk(f) && f.functionName === "classifyEntryRequest",
   ],
   [
-    "    factory: new McpServer + registerTools (transport/mcp/endpoint.ts)",
+    "    factory: new McpServer + registerTools (transport/mcp/servers.ts)",
     (f) =>
       f.functionName === "registerTools" || (sdk(f) && /^(_?McpServer|Server|Protocol)$/.test(
         f.functionName,
@@ -58,7 +61,7 @@ const BUCKETS: [string, (f: CallFrame) => boolean][] = [
       ),
   ],
   ["    zod (any frame in zod)", (f) => f.url.includes("/zod/")],
-  ["  withHeaders (router.ts)", (f) => f.functionName === "withHeaders"],
+  ["  withHeaders (server/routes.ts)", (f) => f.functionName === "withHeaders"],
   ["garbage collector", (f) => f.functionName === "(garbage collector)"],
   ["(program): native work outside JS (HTTP server, I/O)", (f) => f.functionName === "(program)"],
 ];

@@ -8,7 +8,7 @@
  *   it once a passkey is enrolled;
  * - `passkey add [--name <label>]`: print a one-time enrolment link (15 minutes, one
  *   passkey); `passkey list [--json]`; `passkey remove <id>`;
- * - `servers [--json]`: the running server's upstream MCP servers (servers_command.ts).
+ * - `servers [--json]`: the running server's upstream MCP servers.
  *
  * They work whether the server is stopped or running. Stopped, or on Deno KV (which
  * several processes may open; the server sees the revocation notice within a second):
@@ -24,8 +24,8 @@ import { openOwner, readBaseUrl } from "./commands/open.ts";
 import { passkey } from "./commands/passkey.ts";
 import { password } from "./commands/password.ts";
 import { revoke } from "./commands/revoke.ts";
+import { servers } from "./commands/servers.ts";
 import { processIo } from "./commands/terminal.ts";
-import { serversCommand } from "./servers_command.ts";
 
 export type { CommandIo };
 
@@ -35,11 +35,7 @@ const COMMANDS: Readonly<Record<string, OwnerCommand>> = {
   revoke,
   password,
   passkey,
-  // `servers` asks the running server itself (servers_command.ts): it has no store to open.
-  servers: {
-    check: ({ rest }) => rest.length ? "servers takes no argument" : undefined,
-    run: () => Promise.reject(new Error("servers runs through serversCommand")),
-  },
+  servers,
 };
 
 /** The first positional arguments that are owner commands rather than flags of the server. */
@@ -143,7 +139,8 @@ export async function runOwnerCommand(
     io.stdout(USAGE);
     return 0;
   }
-  const args: CommandArgs = { rest, values };
+  const stateDir = values["state-dir"] ?? (io.env.PERSONAL_MCP_STATE_DIR || ".oauth-state");
+  const args: CommandArgs = { rest, values, stateDir };
   const problem = misuse(name, args);
   if (problem !== undefined) return usage(problem);
   let baseUrl: string | undefined;
@@ -152,8 +149,6 @@ export async function runOwnerCommand(
   } catch (error) {
     return usage((error as Error).message);
   }
-  const stateDir = values["state-dir"] ?? (io.env.PERSONAL_MCP_STATE_DIR || ".oauth-state");
-  if (name === "servers") return await serversCommand(stateDir, values.json === true, io);
   let owner: Awaited<ReturnType<typeof openOwner>> | undefined;
   try {
     return await COMMANDS[name!]!.run(args, io, async () => {

@@ -53,13 +53,12 @@ import { validateResources } from "../transport/resources.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
 import { quoteForLog } from "../core/log.ts";
 import { type PersonalMcpOptions, resolveOptions, resolveServers } from "./options.ts";
-import type { UpstreamStatus } from "../transport/upstreams/types.ts";
 import { type ServerEdge, serveUpstreams } from "./gateway.ts";
-
-export type { ConnectionInfo, OwnerControls, ServerEdge };
-import type { PersonalMcpEvent, ResolvedOptions } from "../core/config.ts";
+import type { PersonalMcpEvent, ResolvedOptions, UpstreamStatus } from "../core/config.ts";
 import { PATHS } from "../core/paths.ts";
 import { type ConnectionInfo, createRoutes, type Endpoints } from "./routes.ts";
+
+export type { ConnectionInfo, OwnerControls, ServerEdge };
 
 /** A personal MCP server as a fetch handler. */
 export interface PersonalMcp {
@@ -75,15 +74,15 @@ export interface PersonalMcp {
    */
   readonly owner: OwnerControls;
   /**
-   * Settles once the upstream `servers` are up (or failed to come up) and listed;
-   * rejects, listing every offender, when their names do not fit one namespace.
-   */
-  ready(): Promise<void>;
-  /**
    * Ends in-flight MCP exchanges, stops the upstream servers (each stdio server's whole
    * process group), writes the activity log and closes the store.
    */
   close(): Promise<void>;
+  /**
+   * Settles once the upstream `servers` are up (or failed to come up) and listed;
+   * rejects, listing every offender, when their names do not fit one namespace.
+   */
+  ready(): Promise<void>;
 }
 
 /**
@@ -147,13 +146,8 @@ export function createPersonalMcpOn(
     // Called only after an upstream answered (never during this function): `mcp` exists.
     (kinds) => mcp.listChanged(kinds),
   );
-  const mcp = mcpService(
-    content,
-    { ...options, configureServer: upstreams.configureServer },
-    opts,
-    store,
-    emit,
-  );
+  const configureServer = upstreams.configureServer;
+  const mcp = mcpService(content, { ...options, configureServer }, opts, store, emit);
   // A grant that ends early ends everywhere at once: its tokens (the store and its
   // index), and on /mcp its sessions and open streams. The transport hears only an id.
   const grants = createGrants(store, (grantId, reason, clientId, address) => {

@@ -42,6 +42,8 @@ export interface CommandFlags {
 export interface CommandArgs {
   rest: string[];
   values: CommandFlags;
+  /** The state folder (`--state-dir`), for a command that only a running server answers. */
+  stateDir: string;
 }
 
 /** One owner command. The dispatcher (../owner_commands.ts) parses, checks and runs it. */

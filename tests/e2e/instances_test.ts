@@ -23,6 +23,7 @@ import {
   formField,
   freePort,
   initializeRequest,
+  mcpPostAt,
   NODE_BIN,
   obtainTokens,
   PASSWORD,
@@ -98,29 +99,13 @@ function roundRobin(port: number, targets: number[], token?: string): Promise<Ro
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
-/** POSTs one JSON-RPC message to an instance's /mcp as a 2025-era client. */
-function mcpPost(
-  baseUrl: string,
-  token: string,
-  message: unknown,
-  sessionId?: string,
-): Promise<Response> {
-  return fetch(`${baseUrl}/mcp`, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${token}`,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2025-06-18",
-      ...(sessionId ? { "mcp-session-id": sessionId } : {}),
-    },
-    body: JSON.stringify(message),
-  });
-}
-
 /** The status of a sessionless `tools/list` on an instance with `token`. */
 async function listStatus(baseUrl: string, token: string): Promise<number> {
-  const res = await mcpPost(baseUrl, token, { jsonrpc: "2.0", id: 1, method: "tools/list" });
+  const res = await mcpPostAt(`${baseUrl}/mcp`, token, {
+    jsonrpc: "2.0",
+    id: 1,
+    method: "tools/list",
+  });
   await res.body?.cancel();
   return res.status;
 }
@@ -143,16 +128,14 @@ async function refusedAfter(baseUrl: string, token: string, since: number): Prom
  * `ended` with the time the stream ended (the server closed it).
  */
 async function openStream(baseUrl: string, token: string): Promise<{ ended: Promise<number> }> {
-  const init = await mcpPost(baseUrl, token, initializeRequest("stream-holder"));
+  const init = await mcpPostAt(`${baseUrl}/mcp`, token, initializeRequest("stream-holder"));
   assert.equal(init.status, 200);
   const sessionId = init.headers.get("mcp-session-id")!;
   await init.body?.cancel();
-  const ack = await mcpPost(
-    baseUrl,
-    token,
-    { jsonrpc: "2.0", method: "notifications/initialized" },
-    sessionId,
-  );
+  const ack = await mcpPostAt(`${baseUrl}/mcp`, token, {
+    jsonrpc: "2.0",
+    method: "notifications/initialized",
+  }, sessionId);
   await ack.body?.cancel();
   const stream = await fetch(`${baseUrl}/mcp`, {
     headers: {
@@ -373,7 +356,7 @@ Deno.test({
       // And a 2025-era client that never opens a session (Claude.ai's way).
       const token = (await obtainTokens(publicUrl, "sessionless")).accessToken;
       for (let i = 0; i < INSTANCES; i++) {
-        const res = await mcpPost(publicUrl, token, {
+        const res = await mcpPostAt(`${publicUrl}/mcp`, token, {
           jsonrpc: "2.0",
           id: i,
           method: "tools/call",

@@ -10,43 +10,14 @@ import { tmpdir } from "node:os";
 import { join } from "node:path";
 import {
   initializeRequest,
+  mcpPostAt,
   obtainTokens,
   PASSWORD,
+  rpcMessage,
   RUNTIMES,
   type ServerProcess,
   startServer,
 } from "../fixtures.ts";
-
-/** POSTs one JSON-RPC message to /mcp as a 2025-era client with a session would. */
-async function post(
-  mcpUrl: string,
-  token: string,
-  message: unknown,
-  sessionId?: string,
-): Promise<Response> {
-  return await fetch(mcpUrl, {
-    method: "POST",
-    headers: {
-      authorization: `Bearer ${token}`,
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2025-06-18",
-      ...(sessionId ? { "mcp-session-id": sessionId } : {}),
-    },
-    body: JSON.stringify(message),
-  });
-}
-
-/** The JSON-RPC answer in a JSON or SSE body. */
-async function answer(res: Response): Promise<Record<string, unknown>> {
-  const text = await res.text();
-  const json = (res.headers.get("content-type") ?? "").includes("text/event-stream")
-    ? text.split("\n").filter((l) => l.startsWith("data:")).map((l) => l.slice(5))
-      .find((d) => d.trim().startsWith("{"))
-    : text;
-  assert.ok(json, `a JSON-RPC answer: ${text.slice(0, 300)}`);
-  return JSON.parse(json);
-}
 
 const HELLO = (id: number) => ({
   jsonrpc: "2.0",
@@ -66,12 +37,12 @@ for (const runtime of RUNTIMES) {
       let sessionId!: string;
 
       await t.step("initialize opens a session and a call in it works", async () => {
-        const init = await post(mcpUrl, accessToken, initializeRequest("claude-code"));
+        const init = await mcpPostAt(mcpUrl, accessToken, initializeRequest("claude-code"));
         assert.equal(init.status, 200);
         sessionId = init.headers.get("mcp-session-id")!;
         assert.ok(sessionId);
         await init.body?.cancel();
-        const call = await post(mcpUrl, accessToken, HELLO(2), sessionId);
+        const call = await mcpPostAt(mcpUrl, accessToken, HELLO(2), sessionId);
         assert.equal(call.status, 200);
         await call.body?.cancel();
       });
@@ -80,9 +51,9 @@ for (const runtime of RUNTIMES) {
         const port = server!.port;
         await server!.stop();
         server = await startServer({ runtime, stateDir, password: PASSWORD, port });
-        const call = await post(mcpUrl, accessToken, HELLO(3), sessionId);
+        const call = await mcpPostAt(mcpUrl, accessToken, HELLO(3), sessionId);
         assert.equal(call.status, 200);
-        const message = await answer(call);
+        const message = await rpcMessage(call);
         assert.deepEqual((message.result as { content: unknown[] }).content, [{
           type: "text",
           text: "Hello, Claude Code!",
@@ -92,15 +63,15 @@ for (const runtime of RUNTIMES) {
       await t.step(
         "tools/list with the old id works too, and a bad token is still 401",
         async () => {
-          const list = await post(
+          const list = await mcpPostAt(
             mcpUrl,
             accessToken,
             { jsonrpc: "2.0", id: 4, method: "tools/list" },
             sessionId,
           );
           assert.equal(list.status, 200);
-          assert.ok((await answer(list)).result);
-          const stranger = await post(mcpUrl, "A".repeat(43), HELLO(5), sessionId);
+          assert.ok((await rpcMessage(list)).result);
+          const stranger = await mcpPostAt(mcpUrl, "A".repeat(43), HELLO(5), sessionId);
           assert.equal(stranger.status, 401);
           await stranger.body?.cancel();
         },

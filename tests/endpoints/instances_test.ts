@@ -27,6 +27,7 @@ import {
   PASSWORD,
   postConsent,
   postForm,
+  readUntil,
   registerClient,
   tokensFor,
 } from "../fixtures.ts";
@@ -97,18 +98,6 @@ async function standalone(app: PersonalMcp, headers: Record<string, string>) {
   );
   assert.equal(get.status, 200);
   return get.body!.getReader();
-}
-
-/** Reads from a stream until `pattern` has been seen; throws if it ends first. */
-async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, pattern: RegExp) {
-  let text = "";
-  const decoder = new TextDecoder();
-  while (!pattern.test(text)) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`stream ended before ${pattern}: ${text}`);
-    text += decoder.decode(value, { stream: true });
-  }
-  return text;
 }
 
 /** Bound of every wait below: a bound on waiting, not a timing claim. */

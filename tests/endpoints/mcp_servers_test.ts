@@ -8,23 +8,10 @@ import assert from "node:assert/strict";
 import type { AuthInfo, McpServer } from "@modelcontextprotocol/server";
 import { createMcpEndpoint } from "../../transport/mcp/endpoint.ts";
 import { tool } from "../../transport/tools.ts";
-import { initializeRequest, MCP_URL, rpcMessage } from "../fixtures.ts";
+import { initializeRequest, MCP_URL, mcpRequest, rpcMessage } from "../fixtures.ts";
 
 const AUTH: AuthInfo = { token: "t", clientId: "c", scopes: [], extra: { grantId: "g" } };
 const TOOLS = { hello: tool({ description: "Says hello", run: () => "hello" }) };
-
-function post(body: unknown, headers: Record<string, string> = {}): Request {
-  return new Request(MCP_URL, {
-    method: "POST",
-    headers: {
-      "content-type": "application/json",
-      accept: "application/json, text/event-stream",
-      "mcp-protocol-version": "2025-06-18",
-      ...headers,
-    },
-    body: JSON.stringify(body),
-  });
-}
 
 async function toolNames(response: Response): Promise<string[]> {
   const message = await rpcMessage(response);
@@ -41,7 +28,7 @@ Deno.test("servers() reaches every live instance, and a session's leaves with it
   });
   try {
     assert.equal(endpoint.servers().length, 1, "the shared server is built at once");
-    const init = await endpoint.fetch(post(initializeRequest("c")), AUTH);
+    const init = await endpoint.fetch(mcpRequest(initializeRequest("c")), AUTH);
     const sessionId = init.headers.get("mcp-session-id")!;
     await init.body?.cancel();
     assert.ok(sessionId);
@@ -55,9 +42,12 @@ Deno.test("servers() reaches every live instance, and a session's leaves with it
       }));
     }
     const list = { jsonrpc: "2.0", id: 2, method: "tools/list" };
-    const inSession = await endpoint.fetch(post(list, { "mcp-session-id": sessionId }), AUTH);
+    const inSession = await endpoint.fetch(mcpRequest(list, { "mcp-session-id": sessionId }), AUTH);
     assert.deepEqual(await toolNames(inSession), ["added", "hello"]);
-    assert.deepEqual(await toolNames(await endpoint.fetch(post(list), AUTH)), ["added", "hello"]);
+    assert.deepEqual(await toolNames(await endpoint.fetch(mcpRequest(list), AUTH)), [
+      "added",
+      "hello",
+    ]);
 
     const end = await endpoint.fetch(
       new Request(MCP_URL, {
@@ -72,4 +62,22 @@ Deno.test("servers() reaches every live instance, and a session's leaves with it
     await endpoint.close();
   }
   assert.equal(endpoint.servers().length, 0, "a closed endpoint keeps no instance");
+});
+
+Deno.test("an initialize the transport refuses opens no session and keeps no instance", async () => {
+  const endpoint = createMcpEndpoint(TOOLS, { name: "t", version: "1", bodyTimeoutSeconds: 5 });
+  try {
+    for (let i = 0; i < 3; i++) {
+      const refused = await endpoint.fetch(
+        mcpRequest(initializeRequest("c"), { "content-type": "text/plain" }),
+        AUTH,
+      );
+      assert.equal(refused.status, 415);
+      assert.equal(refused.headers.get("mcp-session-id"), null);
+      await refused.body?.cancel();
+    }
+    assert.equal(endpoint.servers().length, 1, "only the shared server is alive");
+  } finally {
+    await endpoint.close();
+  }
 });

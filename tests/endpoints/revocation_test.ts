@@ -17,6 +17,7 @@ import {
   mcpStatus,
   PASSWORD,
   postForm,
+  readUntil,
   refreshWith,
   registerClient,
   type TestClient,
@@ -50,18 +51,6 @@ async function streamOutcome(
   } finally {
     clearTimeout(timer);
   }
-}
-
-/** Reads from a stream until `pattern` has been seen in its text. */
-async function readUntil(reader: ReadableStreamDefaultReader<Uint8Array>, pattern: RegExp) {
-  let text = "";
-  const decoder = new TextDecoder();
-  while (!pattern.test(text)) {
-    const { done, value } = await reader.read();
-    if (done) throw new Error(`stream ended before ${pattern}: ${text}`);
-    text += decoder.decode(value, { stream: true });
-  }
-  return text;
 }
 
 /** A server with a tool that reports progress, then waits until the test lets it finish. */

@@ -38,12 +38,16 @@ function alive(pid: number): boolean {
   }
 }
 
-/** Calls a tool as the relay does: the configured timeout, restarted by progress. */
+/**
+ * Calls a tool as the relay does: the configured timeout, restarted by progress. The
+ * SDK asks for progress only with an `onprogress`: without one, nothing resets it.
+ */
 async function call(upstream: Upstream, name: string, args: Record<string, unknown> = {}) {
   try {
     return await upstream.client().callTool({ name, arguments: args }, {
       timeout: upstream.config.timeoutMs,
       resetTimeoutOnProgress: true,
+      onprogress: () => {},
     });
   } catch (error) {
     throw upstreamError(upstream, error);
@@ -269,4 +273,109 @@ Deno.test("stop() during the start stops the process just spawned, before it res
   const pid = children[0]!.pid!;
   assert.equal(alive(pid), false, "the process spawned during the start is gone");
   assert.equal(upstream.status().state, "stopped");
+});
+
+Deno.test("an HTTP upstream restarted between two calls (its session lost) is reconnected", async () => {
+  const port = await freePort();
+  const startEverything = async () => {
+    const child = spawnChild("node", [EVERYTHING, "streamableHttp"], {
+      env: { PORT: String(port) },
+      group: true,
+    });
+    await waitForListener(port, 15_000);
+    return child;
+  };
+  let server = await startEverything();
+  const upstream = createUpstream(
+    config("lab", { type: "http", url: `http://127.0.0.1:${port}/mcp`, timeoutMs: 5000 }),
+    { backoff: BACKOFF },
+  );
+  try {
+    await upstream.ready();
+    await server.stop();
+    server = await startEverything();
+    // Whichever it notices first (its event stream breaking, or the new server refusing
+    // the old session), the call in between errs naming the server, never hangs.
+    const error = await call(upstream, "echo", { message: "old session" }).then(
+      () => undefined,
+      (e) => e,
+    );
+    assert.ok(error instanceof UpstreamUnavailableError, String(error));
+    assert.match(
+      error.message,
+      /^upstream server "lab" is \w+: .*(lost our session|No valid session ID|fetch failed|ECONNREFUSED|ECONNRESET)/,
+    );
+    await waitForState(upstream, "running", 10_000);
+    assert.equal(textOf(await call(upstream, "echo", { message: "new" })), "Echo: new");
+    assert.ok(upstream.status().restarts >= 1, "a new connection (and session) was made");
+  } finally {
+    await upstream.stop();
+    await server.stop();
+  }
+});
+
+Deno.test("an upstream of the 2024-11-05 HTTP+SSE transport (type sse) is served", async () => {
+  const port = await freePort();
+  const server = spawnChild("node", [EVERYTHING, "sse"], {
+    env: { PORT: String(port) },
+    group: true,
+  });
+  const upstream = createUpstream(
+    config("old", { type: "sse", url: `http://127.0.0.1:${port}/sse`, timeoutMs: 5000 }),
+    { backoff: BACKOFF },
+  );
+  try {
+    await waitForListener(port, 15_000);
+    await upstream.ready();
+    assert.equal(upstream.status().type, "sse");
+    assert.ok(upstream.status().tools >= 5);
+    assert.equal(textOf(await call(upstream, "echo", { message: "sse" })), "Echo: sse");
+  } finally {
+    await upstream.stop();
+    await server.stop();
+  }
+});
+
+Deno.test("progress restarts timeoutMs: a call longer than it, with progress, succeeds", async () => {
+  const upstream = createUpstream(
+    config("everything", { command: "node", args: [EVERYTHING, "stdio"], timeoutMs: 1500 }),
+    { spawn: createStdioSpawner(), backoff: BACKOFF },
+  );
+  try {
+    await upstream.ready();
+    const started = Date.now();
+    const result = await call(upstream, "trigger-long-running-operation", {
+      duration: 3,
+      steps: 6,
+    });
+    assert.ok(Date.now() - started >= 2500, "it ran past timeoutMs");
+    assert.match(textOf(result), /Long running operation completed/);
+  } finally {
+    await upstream.stop();
+  }
+});
+
+Deno.test("server-memory over stdio: its env reaches it, and its writes land in its file", async () => {
+  const { mkdtemp, readFile, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const dir = await mkdtemp(`${tmpdir()}/pmcp-memory-`);
+  const upstream = createUpstream(
+    config("memory", {
+      command: "node",
+      args: [`${ROOT}node_modules/@modelcontextprotocol/server-memory/dist/index.js`],
+      env: { MEMORY_FILE_PATH: `${dir}/memory.jsonl` },
+    }),
+    { spawn: createStdioSpawner(), backoff: BACKOFF },
+  );
+  try {
+    await upstream.ready();
+    await call(upstream, "create_entities", {
+      entities: [{ name: "Ada", entityType: "person", observations: ["wrote the first program"] }],
+    });
+    const file = await readFile(`${dir}/memory.jsonl`, "utf8");
+    assert.match(file, /"name":"Ada"/);
+  } finally {
+    await upstream.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
 });

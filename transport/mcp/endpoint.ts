@@ -118,7 +118,17 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
   const now = () => Date.now();
   const onError = (error: unknown) =>
     options.onError?.(error instanceof Error ? error : new Error(String(error)));
-  const servers = createServerInstances({ ...options, tools });
+  // Every McpServer of this endpoint is built from this one blueprint (servers.ts).
+  const { name, version, instructions, resources, prompts, configureServer } = options;
+  const servers = createServerInstances({
+    name,
+    version,
+    instructions,
+    tools,
+    resources,
+    prompts,
+    configureServer,
+  });
   const sessionless = createSessionless(servers, options.onError);
   const records = options.sharedStore ? createSessionRecords(options.sharedStore, now) : undefined;
   const relay = createAnswerRelay(options.sharedStore, onError);

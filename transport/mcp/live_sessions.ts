@@ -195,7 +195,13 @@ export function createSessionOpener(deps: SessionOpenerDeps): SessionOpener {
   return {
     async open(request, parsedBody, authInfo) {
       const session = await newSession(authInfo, (parsedBody as { params?: unknown }).params);
-      return await session.transport.handleRequest(request, { authInfo, parsedBody });
+      const answer = await session.transport.handleRequest(request, { authInfo, parsedBody });
+      // Refused before it took an id (a wrong media type, say): nothing was opened, and
+      // its server must not stay among the live ones.
+      if (session.transport.sessionId === undefined) {
+        await session.transport.close().catch(() => {});
+      }
+      return answer;
     },
     restore(id, authInfo) {
       const grant = grantOf(authInfo);

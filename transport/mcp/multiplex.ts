@@ -10,7 +10,7 @@
  * What no single exchange may reach is kept away from the shared server: a client's
  * `notifications/cancelled` or `notifications/progress` names an id of this server's
  * (another client's request), so it is dropped, as a fresh per-request server would in
- * effect have ignored it; a posted JSON-RPC response never comes here (see mcp.ts).
+ * effect have ignored it; a posted JSON-RPC response never comes here (sessionless.ts).
  *
  * @module
  */

@@ -28,6 +28,7 @@ import {
 } from "@modelcontextprotocol/server";
 import type { Store } from "../../store/store.ts";
 import { keys } from "../../store/keys.ts";
+import { replayRequest } from "./wire.ts";
 
 /**
  * How long a request of this process waits for an answer relayed through the store,
@@ -88,22 +89,6 @@ function isAnswer(message: unknown): message is JSONRPCMessage & { id: string | 
   return isJSONRPCResultResponse(message) || isJSONRPCErrorResponse(message);
 }
 
-/** The synthetic POST that hands `message` to a session's transport as the client's own. */
-function clientPost(sessionId: string, message: unknown): [Request, { parsedBody: unknown }] {
-  return [
-    new Request("http://relay.invalid/mcp", {
-      method: "POST",
-      headers: {
-        "content-type": "application/json",
-        accept: "application/json, text/event-stream",
-        "mcp-session-id": sessionId,
-      },
-      body: "{}",
-    }),
-    { parsedBody: message },
-  ];
-}
-
 /**
  * Builds the relay. `store` is the shared store (undefined when the process is alone:
  * requests keep the SDK's ids and answers always arrive here).
@@ -126,8 +111,10 @@ export function createAnswerRelay(
       const pending = new Map<string, { original: string | number; stop: () => void }>();
 
       const deliver = async (message: unknown) => {
-        const [request, options] = clientPost(sessionId, message);
-        const res = await transport.handleRequest(request, options);
+        // Handed over as the client's own POST of `message`.
+        const res = await transport.handleRequest(replayRequest(sessionId), {
+          parsedBody: message,
+        });
         await res.body?.cancel();
       };
 

@@ -68,6 +68,7 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
   let connecting: Omit<Connection, "down"> | undefined;
   // Across restarts: the last words of a process that died are what the owner looks for.
   const stderr: string[] = [];
+  const log = stderrReporter(config.name, deps.onEvent, now);
   let wake: (() => void) | undefined;
   let stopping: Promise<void> | undefined;
 
@@ -212,13 +213,19 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
     let lastProblem: string | undefined;
     client.onerror = (error) => {
       lastProblem = describe(error);
-      // An HTTP upstream has no process to watch: a refused connection is its exit.
-      if (config.transport.type !== "stdio" && isConnectionFailure(error)) {
+      // An HTTP upstream has no process to watch: a refused connection is its exit, and
+      // a lost session (it restarted) needs a new connection, as the spec says.
+      if (
+        config.transport.type !== "stdio" && (isConnectionFailure(error) || isSessionLost(error))
+      ) {
         void client.close().catch(() => {});
       }
     };
     client.onclose = () => goDown(lastProblem ?? "its connection closed");
-    const { transport, child } = openTransport();
+    const { transport, child } = openTransport(config, deps, (line) => {
+      keep(stderr, line);
+      log(line);
+    });
     connecting = { client, child };
     try {
       await client.connect(transport, { timeout: config.timeoutMs });
@@ -235,32 +242,33 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
     return { client, child, down };
   }
 
-  function openTransport(): { transport: Transport; child?: StdioProcess } {
-    const target = config.transport;
-    if (target.type === "stdio") {
-      const child = deps.spawn!(target);
-      const log = stderrReporter(config.name, deps.onEvent, now);
-      child.onStderr((line) => {
-        keep(stderr, line);
-        log(line);
-      });
-      const transport = createStdioTransport(child, {
-        name: config.name,
-        maxMessageBytes: config.maxMessageBytes,
-      });
-      return { transport, child };
-    }
-    const url = new URL(target.url);
-    const requestInit = { headers: target.headers };
-    return {
-      transport: target.type === "sse"
-        ? new SSEClientTransport(url, { requestInit })
-        : new StreamableHTTPClientTransport(url, { requestInit }),
-    };
-  }
-
   const running = run();
   return upstream;
+}
+
+/** A new connection's transport: a spawned process for stdio, or HTTP with the configured headers. */
+function openTransport(
+  config: UpstreamConfig,
+  deps: UpstreamDeps,
+  onStderr: (line: string) => void,
+): { transport: Transport; child?: StdioProcess } {
+  const target = config.transport;
+  if (target.type === "stdio") {
+    const child = deps.spawn!(target);
+    child.onStderr(onStderr);
+    const transport = createStdioTransport(child, {
+      name: config.name,
+      maxMessageBytes: config.maxMessageBytes,
+    });
+    return { transport, child };
+  }
+  const url = new URL(target.url);
+  const requestInit = { headers: target.headers };
+  return {
+    transport: target.type === "sse"
+      ? new SSEClientTransport(url, { requestInit })
+      : new StreamableHTTPClientTransport(url, { requestInit }),
+  };
 }
 
 /**
@@ -305,6 +313,9 @@ export function upstreamError(upstream: Upstream, error: unknown): unknown {
       state,
       `no answer within ${upstream.config.timeoutMs} ms`,
     );
+  }
+  if (isSessionLost(error)) {
+    return new UpstreamUnavailableError(upstream.name, state, "it lost our session (restarted?)");
   }
   if (isConnectionFailure(error)) {
     return new UpstreamUnavailableError(upstream.name, state, `unreachable (${describe(error)})`);
@@ -352,6 +363,17 @@ function stderrReporter(
     if (++count > STDERR_LINES_PER_SECOND) dropped++;
     else report(onEvent, { type: "upstream_stderr", server, line });
   };
+}
+
+/**
+ * An HTTP upstream that no longer knows our session: 404 (MCP streamable HTTP: "the
+ * client MUST start a new session"), or the 400 "No valid session ID" of servers built
+ * on the SDK's examples.
+ * @see https://modelcontextprotocol.io/specification/2025-11-25/basic/transports#session-management
+ */
+function isSessionLost(error: unknown): boolean {
+  const status = (error as { status?: unknown })?.status;
+  return status === 404 || (status === 400 && /session/i.test((error as Error).message));
 }
 
 function isConnectionFailure(error: unknown): boolean {

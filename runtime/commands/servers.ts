@@ -1,6 +1,6 @@
 /**
  * `servers [--json]`: the running server's upstream MCP servers, asked through its
- * local control endpoint (control.ts). Names, errors and stderr lines come from the
+ * local control endpoint (../control.ts) whatever the store: only the server knows them. Names, errors and stderr lines come from the
  * configuration and from the upstreams themselves: every one is escaped as a log value
  * (table) or with its invisible and bidirectional characters as `\uXXXX` (JSON), so that
  * an upstream cannot drive or mislead the owner's terminal.
@@ -9,9 +9,10 @@
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { logValue } from "../auth/owner/activity.ts";
-import type { UpstreamStatus } from "../core/config.ts";
-import { callControl, CONTROL_FILE } from "./control.ts";
+import { logValue } from "../../auth/owner/activity.ts";
+import type { UpstreamStatus } from "../../core/config.ts";
+import { callControl, CONTROL_FILE } from "../control.ts";
+import type { OwnerCommand } from "./command.ts";
 
 /** How many stderr lines the table shows per server (`--json` gives all that are kept). */
 const TABLE_STDERR_LINES = 5;
@@ -20,43 +21,22 @@ const TABLE_STDERR_LINES = 5;
 const UNSAFE_IN_JSON =
   /[\u007f-\u009f\u00ad\u061c\u180e\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/g;
 
-/** Where the command writes. */
-export interface ServersIo {
-  stdout(text: string): void;
-  stderr(text: string): void;
-}
-
-/**
- * Prints the upstreams of the server running on `stateDir`; returns the exit code.
- *
- * @example
- * ```ts ignore
- * import { serversCommand } from "./servers_command.ts";
- * const code = await serversCommand(".oauth-state", true, { stdout: console.log, stderr: console.error });
- * ```
- */
-export async function serversCommand(
-  stateDir: string,
-  json: boolean,
-  io: ServersIo,
-): Promise<number> {
-  if (!existsSync(join(stateDir, CONTROL_FILE))) {
-    io.stderr(
-      `error: no server is running on ${stateDir} (servers lists a running server's upstream ` +
-        `MCP servers; start it with --servers <file>)\n`,
-    );
-    return 1;
-  }
-  let list: UpstreamStatus[];
-  try {
-    list = await callControl(stateDir, { op: "listServers" }) as UpstreamStatus[];
-  } catch (error) {
-    io.stderr(`error: ${logValue((error as Error).message)}\n`);
-    return 1;
-  }
-  io.stdout(json ? serversJson(list) : serversTable(list));
-  return 0;
-}
+/** `servers [--json]`. */
+export const servers: OwnerCommand = {
+  check: ({ rest }) => rest.length ? "servers takes no argument" : undefined,
+  async run({ values, stateDir }, io) {
+    if (!existsSync(join(stateDir, CONTROL_FILE))) {
+      io.stderr(
+        `error: no server is running on ${stateDir} (servers lists a running server's ` +
+          `upstream MCP servers; start it with --servers <file>)\n`,
+      );
+      return 1;
+    }
+    const list = await callControl(stateDir, { op: "listServers" }) as UpstreamStatus[];
+    io.stdout(values.json ? serversJson(list) : serversTable(list));
+    return 0;
+  },
+};
 
 /** `--json`: one array, every field present; text escaped for a terminal. */
 export function serversJson(list: UpstreamStatus[]): string {
