@@ -162,6 +162,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     async start(upstreams, ready) {
       for (const upstream of upstreams) byName.set(upstream.name, upstream);
       catalog = createCatalog(upstreams.map((u) => u.config), options.own ?? {});
+      const listed = new Set<string>();
       await Promise.all(upstreams.map(async (upstream) => {
         try {
           if (ready) {
@@ -172,6 +173,7 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
             upstream.config,
             await fetchListing(upstream.client(), upstream.config.timeoutMs),
           );
+          listed.add(upstream.name);
         } catch (error) {
           // Down at start: nothing of it is listed until it comes up.
           warn(
@@ -194,6 +196,10 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
         unwatch.push(upstream.onStateChange((status) => {
           if (status.state === "running") void refresh(upstream.name);
         }));
+        // One that came up while the others were listed has had no listing of its own.
+        if (!listed.has(upstream.name) && upstream.status().state === "running") {
+          void refresh(upstream.name);
+        }
       }
     },
     configureServer(server) {
