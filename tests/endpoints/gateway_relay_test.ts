@@ -125,17 +125,21 @@ Deno.test("the gateway passes server-everything through whole, in a 2025-era ses
         text: `sampled: ${JSON.stringify(request.params.messages[0]?.content)}`,
       },
     }));
-    c.setRequestHandler("elicitation/create", () => ({
-      action: "accept",
-      content: {
-        name: "Ada",
-        check: true,
-        email: "ada@example.com",
-        integer: 7,
-        number: 1.5,
-        color: "red",
-      },
-    }));
+    c.setRequestHandler(
+      "elicitation/create",
+      (request) =>
+        request.params.mode === "url" ? { action: "accept" } : {
+          action: "accept",
+          content: {
+            name: "Ada",
+            check: true,
+            email: "ada@example.com",
+            integer: 7,
+            number: 1.5,
+            color: "red",
+          },
+        },
+    );
   });
   try {
     await t.step("tools: the owner's own and every upstream tool, definitions whole", async () => {
@@ -239,6 +243,23 @@ Deno.test("the gateway passes server-everything through whole, in a 2025-era ses
       assert.match(
         JSON.stringify(result.content),
         /supports roots but no roots are currently configured/,
+      );
+    });
+
+    await t.step("URL elicitation: the request path and the -32042 error path", async () => {
+      const asked = await client.callTool({
+        name: "everything_trigger-url-elicitation",
+        arguments: { url: "https://example.com/consent" },
+      });
+      assert.notEqual(asked.isError, true, JSON.stringify(asked));
+      assert.match(JSON.stringify(asked.content), /accept/);
+      // The upstream's UrlElicitationRequired error reaches the client as that error.
+      await assert.rejects(
+        client.callTool({
+          name: "everything_trigger-url-elicitation",
+          arguments: { url: "https://example.com/first", errorPath: true },
+        }),
+        (error: { code?: number }) => error.code === -32042,
       );
     });
 
