@@ -300,6 +300,28 @@ Deno.test("the gateway passes server-everything through whole, in a 2025-era ses
       );
     });
 
+    await t.step("completions of an upstream's prompt and resource template", async () => {
+      const prompt = await client.complete({
+        ref: { type: "ref/prompt", name: "everything_completable-prompt" },
+        argument: { name: "department", value: "S" },
+      });
+      assert.deepEqual(
+        prompt,
+        await direct.complete({
+          ref: { type: "ref/prompt", name: "completable-prompt" },
+          argument: { name: "department", value: "S" },
+        }),
+      );
+      assert.ok(prompt.completion.values.includes("Sales"));
+      const template = (await direct.listResourceTemplates()).resourceTemplates[0]!;
+      const variable = /\{(\w+)\}/.exec(template.uriTemplate)![1]!;
+      const args = {
+        ref: { type: "ref/resource" as const, uri: template.uriTemplate },
+        argument: { name: variable, value: "1" },
+      };
+      assert.deepEqual(await client.complete(args), await direct.complete(args));
+    });
+
     await t.step("list_changed: a resource the upstream adds reaches this session", async () => {
       let changed = 0;
       client.setNotificationHandler("notifications/resources/list_changed", () => void changed++);

@@ -58,6 +58,8 @@ export interface Catalog {
   listedServer(uri: string): string | undefined;
   /** The first server (in configuration order) one of whose URI templates matches `uri`. */
   templateServer(uri: string): string | undefined;
+  /** The server that listed this very URI template (as a completion names it). */
+  templateOwner(uriTemplate: string): string | undefined;
 }
 
 const EMPTY: Listing = { tools: [], prompts: [], resources: [], templates: [] };
@@ -74,6 +76,7 @@ export function createCatalog(order: readonly NamingRules[], own: OwnNames): Cat
     promptRoutes: new Map<string, Target<Prompt>>(),
     uriRoutes: new Map<string, string>(),
     templateRoutes: [] as Array<[UriTemplate, string]>,
+    templateOwners: new Map<string, string>(),
   };
 
   function rebuild(): string[] {
@@ -117,6 +120,7 @@ export function createCatalog(order: readonly NamingRules[], own: OwnNames): Cat
     next.templates = listed.flatMap(({ rules, listing }) =>
       listing.templates.filter((t) => templateTable.routes.get(t.uriTemplate) === rules.name)
     );
+    next.templateOwners = templateTable.routes;
     next.templateRoutes = [];
     for (const [template, server] of templateTable.routes) {
       try {
@@ -144,6 +148,7 @@ export function createCatalog(order: readonly NamingRules[], own: OwnNames): Cat
     tool: (name) => exposed.toolRoutes.get(name),
     prompt: (name) => exposed.promptRoutes.get(name),
     listedServer: (uri) => exposed.uriRoutes.get(uri),
+    templateOwner: (uriTemplate) => exposed.templateOwners.get(uriTemplate),
     templateServer(uri) {
       for (const [template, server] of exposed.templateRoutes) {
         if (template.match(uri)) return server;

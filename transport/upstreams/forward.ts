@@ -211,6 +211,45 @@ async function listed<T>(
   return { [key]: upstream.length === 0 ? mine : [...mine, ...upstream] };
 }
 
+type CompleteParams = {
+  ref: { type: string; name?: string; uri?: string };
+  argument: { name: string; value: string };
+  context?: { arguments?: Record<string, string> };
+};
+
+/**
+ * `completion/complete` for an upstream's prompt (by its exposed name) or resource
+ * template: asked of that upstream; anything else is the owner's (or has no values).
+ */
+function installCompletions(server: Server, deps: ForwardDeps): void {
+  install(server, "completion/complete", (request, ctx, own) => {
+    const params = request.params as CompleteParams;
+    const catalog = deps.catalog();
+    const { ref } = params;
+    const prompt = ref.type === "ref/prompt" ? catalog.prompt(String(ref.name)) : undefined;
+    const name = prompt?.server ??
+      (ref.type === "ref/resource"
+        ? catalog.templateOwner(String(ref.uri)) ?? catalog.listedServer(String(ref.uri))
+        : undefined);
+    const upstream = name === undefined ? undefined : deps.upstream(name);
+    if (!upstream) return own ? own(request, ctx) : Promise.resolve({ completion: { values: [] } });
+    const forwarded = { ...params, ref: prompt ? { ...ref, name: prompt.name } : ref };
+    return relay(
+      deps,
+      server,
+      ctx,
+      upstream,
+      (client) =>
+        withProgress(
+          upstream,
+          ctx,
+          (options) => client.complete(forwarded as Parameters<Client["complete"]>[0], options),
+        ),
+      unavailable,
+    );
+  });
+}
+
 /**
  * Installs the gateway's handlers on one downstream server instance. Runs once per
  * instance (at build, before it connects), after every registration of the owner's.
@@ -221,8 +260,10 @@ export function installGateway(mcp: McpServer, deps: ForwardDeps): void {
     tools: { listChanged: true },
     prompts: { listChanged: true },
     resources: { listChanged: true },
+    completions: {},
   });
   const catalog = () => deps.catalog();
+  installCompletions(server, deps);
   install(server, "tools/list", (r, ctx, own) => listed(own, r, ctx, "tools", catalog().tools()));
   install(server, "tools/call", (request, ctx, own) => {
     const forwarded = callTool(deps, server, request as never, ctx);
