@@ -9,7 +9,11 @@ import type { McpServer } from "@modelcontextprotocol/server";
 import type { PersonalMcpEvent } from "../core/config.ts";
 import { escapeForLog } from "../core/log.ts";
 import type { UpstreamConfig } from "../transport/upstreams/config.ts";
-import { createGateway, type ListKind } from "../transport/upstreams/gateway.ts";
+import {
+  createGateway,
+  type ListKind,
+  type UpstreamToolFactsSource,
+} from "../transport/upstreams/gateway.ts";
 import type { StdioSpawner, UpstreamStatus } from "../transport/upstreams/types.ts";
 import { startUpstreams } from "../transport/upstreams/upstream.ts";
 
@@ -38,6 +42,8 @@ export interface ServedUpstreams {
   statuses(): UpstreamStatus[];
   /** Stops every upstream (whole process groups). */
   close(): Promise<void>;
+  /** The upstream tools served now, for the owner's per-app tool policy (issue 22). */
+  toolFacts: UpstreamToolFactsSource;
 }
 
 /** The owner's own tools, prompts and resources, whose names the upstreams' must not take. */
@@ -74,6 +80,7 @@ export function serveUpstreams(
       ready: () => Promise.resolve(),
       statuses: () => [],
       close: () => Promise.resolve(),
+      toolFacts: { facts: () => undefined, all: () => [] },
     };
   }
   const gateway = createGateway({
@@ -110,6 +117,7 @@ export function serveUpstreams(
     },
     ready: () => ready,
     statuses: () => set.upstreams.map((upstream) => upstream.status()),
+    toolFacts: gateway.toolFacts,
     async close() {
       gateway.close();
       await set.stop();

@@ -14,6 +14,8 @@ import { z } from "zod";
 import type { PersonalMcpEvent, PersonalMcpOptions } from "../../mod.ts";
 import { createStdioSpawner } from "../../runtime/stdio.ts";
 import { createPersonalMcpOn } from "../../server/create.ts";
+import { serveUpstreams } from "../../server/gateway.ts";
+import { resolveServers } from "../../server/options.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import { resource } from "../../transport/resources.ts";
 import { tool } from "../../transport/tools.ts";
@@ -781,5 +783,40 @@ Deno.test("the owner's resources come before an upstream's URI template that als
     );
   } finally {
     await server.app.close();
+  }
+});
+
+Deno.test("the upstream tools' facts for the owner's per-app policy: name, server, annotations", async () => {
+  const served = serveUpstreams(
+    {
+      configs: resolveServers(
+        { everything: { command: "node", args: [EVERYTHING, "stdio"] } },
+        {},
+        true,
+        "",
+      ),
+      spawn: createStdioSpawner(),
+    },
+    { tools: {} },
+    () => {},
+    () => {},
+  );
+  try {
+    await served.ready();
+    const direct = await directEverything();
+    try {
+      const echo = (await direct.listTools()).tools.find((t) => t.name === "echo")!;
+      assert.deepEqual(served.toolFacts.facts("everything_echo"), {
+        name: "everything_echo",
+        server: "everything",
+        annotations: echo.annotations,
+      });
+      assert.equal(served.toolFacts.facts("echo"), undefined);
+      assert.equal(served.toolFacts.all().length, (await direct.listTools()).tools.length);
+    } finally {
+      await direct.close();
+    }
+  } finally {
+    await served.close();
   }
 });

@@ -38,8 +38,28 @@ export interface GatewayOptions {
   onListChanged?: (kinds: ListKind[]) => void;
 }
 
+/** What the owner's per-app tool policy needs of one exposed upstream tool. */
+export interface UpstreamToolFacts {
+  /** Its exposed name (`<server>_<tool>`, or as `prefix`/`rename` say). */
+  name: string;
+  /** The upstream server that owns it. */
+  server: string;
+  /** Its MCP annotations, as the upstream listed them (unverified: the upstream's word). */
+  annotations?: { readOnlyHint?: boolean; destructiveHint?: boolean };
+}
+
+/** The upstream tools served now, as the policy reads them (the catalog as it stands). */
+export interface UpstreamToolFactsSource {
+  /** One exposed upstream tool's facts; undefined when no upstream tool has that name. */
+  facts(name: string): UpstreamToolFacts | undefined;
+  /** Every exposed upstream tool. */
+  all(): UpstreamToolFacts[];
+}
+
 /** The gateway, between the upstream connections and the downstream server instances. */
 export interface Gateway {
+  /** The upstream tools served now, for the owner's per-app tool policy. */
+  readonly toolFacts: UpstreamToolFactsSource;
   /** Declared to every upstream at initialize: sampling, elicitation (form, url), roots. */
   readonly clientCapabilities: ClientCapabilities;
   /** Installs the handlers of an upstream's requests on its client, before it connects. */
@@ -151,7 +171,22 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
     return task;
   }
 
+  const factsOf = (name: string, server: string, tool: { annotations?: unknown }) => ({
+    name,
+    server,
+    ...(tool.annotations
+      ? { annotations: tool.annotations as UpstreamToolFacts["annotations"] }
+      : {}),
+  });
   return {
+    toolFacts: {
+      facts(name) {
+        const target = catalog.tool(name);
+        return target && factsOf(name, target.server, target.definition);
+      },
+      all: () =>
+        catalog.tools().map((tool) => factsOf(tool.name, catalog.tool(tool.name)!.server, tool)),
+    },
     clientCapabilities: GATEWAY_CLIENT_CAPABILITIES,
     setupClient(client, upstream) {
       setupRelay(client, upstream.name, calls, {
