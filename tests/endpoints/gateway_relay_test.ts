@@ -508,6 +508,12 @@ Deno.test("what an upstream asks or tells while a call runs reaches the right cl
         await new Promise((r) => setTimeout(r, 20));
       }
       assert.deepEqual(seen, ["from upstream"]);
+      // Under the level the client set: an info message no longer reaches it.
+      await a.setLoggingLevel("warning");
+      await a.callTool({ name: "probe_log", arguments: {} });
+      await new Promise((r) => setTimeout(r, 200));
+      assert.deepEqual(seen, ["from upstream"]);
+      await a.setLoggingLevel("debug");
       // Not also on the activity log (which takes what no call can: everything's own, at start).
       assert.deepEqual(logged("probe"), []);
     });

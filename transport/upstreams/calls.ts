@@ -178,8 +178,11 @@ export function setupRelay(
   client.setNotificationHandler("notifications/message", (notification) => {
     const call = calls.logTarget(upstream);
     if (!call) return options.onLog(upstream, notification.params);
-    call.ctx.mcpReq.notify({ method: "notifications/message", params: notification.params })
-      .catch(() => options.onLog(upstream, notification.params));
+    // As the client's own: on the call's stream, under the level it set (logging/setLevel).
+    const { level, data, logger } = notification.params;
+    call.ctx.mcpReq.log(level, data, logger).catch(() =>
+      options.onLog(upstream, notification.params)
+    );
   });
   for (
     const method of [
