@@ -91,8 +91,9 @@ async function relay<T>(
   try {
     return await send(client);
   } catch (error) {
+    // The upstream's own JSON-RPC error, passed on (its message bounded: it is input too).
     if (error instanceof ProtocolError) {
-      throw new ProtocolError(error.code, error.message, error.data);
+      throw new ProtocolError(error.code, error.message.slice(0, 4000), error.data);
     }
     return onFailure(failure(upstream, error));
   } finally {
