@@ -376,6 +376,63 @@ Deno.test("sessionless 2025-era and 2026-07-28 requests reach the upstream too",
       }
     });
     await t.step(
+      "a 2026-07-28 client answers the upstream's sampling and elicitation in rounds",
+      async () => {
+        const client = await connect({
+          versionNegotiation: { mode: { pin: "2026-07-28" } },
+          capabilities: { sampling: {}, elicitation: { form: {} } },
+        }, (c) => {
+          c.setRequestHandler("sampling/createMessage", () => ({
+            role: "assistant",
+            model: "modern-model",
+            content: { type: "text", text: "sampled in rounds" },
+          }));
+          c.setRequestHandler("elicitation/create", () => ({
+            action: "accept",
+            content: {
+              name: "Ada",
+              check: true,
+              email: "ada@example.com",
+              integer: 1,
+              number: 1,
+              color: "red",
+            },
+          }));
+        });
+        try {
+          const sampled = await client.callTool({
+            name: "everything_trigger-sampling-request",
+            arguments: { prompt: "hi", maxTokens: 5 },
+          });
+          assert.match(JSON.stringify(sampled.content), /sampled in rounds/);
+          const elicited = await client.callTool({
+            name: "everything_trigger-elicitation-request",
+            arguments: {},
+          });
+          assert.match(JSON.stringify(elicited.content), /Ada/);
+        } finally {
+          await client.close();
+        }
+      },
+    );
+    await t.step(
+      "a 2026-07-28 client that did not declare sampling: the upstream is told so",
+      async () => {
+        const client = await connect({ versionNegotiation: { mode: { pin: "2026-07-28" } } });
+        try {
+          const result = await client.callTool({
+            name: "everything_trigger-sampling-request",
+            arguments: { prompt: "hi", maxTokens: 5 },
+          });
+          assert.equal(result.isError, true);
+          assert.match(JSON.stringify(result.content), /did not declare sampling/);
+        } finally {
+          await client.close();
+        }
+      },
+    );
+
+    await t.step(
       "sampling without a session: the upstream is told why, the call errs clearly",
       async () => {
         const res = await mcpPost(server.app, {

@@ -20,6 +20,7 @@
 import type { Client } from "@modelcontextprotocol/client";
 import {
   type CallToolResult,
+  type InputRequiredResult,
   type McpServer,
   ProtocolError,
   ProtocolErrorCode,
@@ -28,7 +29,8 @@ import {
   type ServerContext,
 } from "@modelcontextprotocol/server";
 import type { Catalog } from "./catalog.ts";
-import type { CallTable } from "./calls.ts";
+
+import type { Ask, CallTable, Rounds } from "./calls.ts";
 import { quoted } from "./namespace.ts";
 
 /** What the handlers need to know of one upstream (G1's `Upstream` satisfies it). */
@@ -53,6 +55,8 @@ export interface ForwardDeps {
   /** The catalog as it stands (replaced when the upstreams start). */
   catalog(): Catalog;
   calls: CallTable;
+  /** The calls of 2026-07-28 clients kept across their rounds (input_required). */
+  rounds: Rounds;
   upstream(name: string): GatewayUpstream | undefined;
 }
 
@@ -80,6 +84,7 @@ async function relay<T>(
   upstream: GatewayUpstream,
   send: (client: Client) => Promise<T>,
   onFailure: (message: string) => T,
+  ask?: Ask,
 ): Promise<T> {
   let client: Client;
   try {
@@ -87,7 +92,7 @@ async function relay<T>(
   } catch (error) {
     return onFailure(failure(upstream, error));
   }
-  const leave = deps.calls.enter(upstream.name, { server, ctx, sessionId: ctx.sessionId });
+  const leave = deps.calls.enter(upstream.name, { server, ctx, sessionId: ctx.sessionId, ask });
   try {
     return await send(client);
   } catch (error) {
@@ -111,11 +116,11 @@ function unavailable(message: string): never {
  * progress notifications sent downstream are kept until `flush()`, which the answer
  * waits for: the last one must not arrive after the result that ends the stream.
  */
-function requestOptions(upstream: GatewayUpstream, ctx: ServerContext) {
+function requestOptions(upstream: GatewayUpstream, ctx: ServerContext, signal?: AbortSignal) {
   const token = ctx.mcpReq._meta?.progressToken;
   const sent = new Set<Promise<void>>();
   return {
-    signal: ctx.mcpReq.signal,
+    signal: signal ?? ctx.mcpReq.signal,
     timeout: upstream.config.timeoutMs,
     // Progress from the upstream restarts its timeout (issue 21: `timeoutMs`).
     resetTimeoutOnProgress: true,
@@ -136,8 +141,9 @@ async function withProgress<T>(
   upstream: GatewayUpstream,
   ctx: ServerContext,
   send: (options: ReturnType<typeof requestOptions>) => Promise<T>,
+  signal?: AbortSignal,
 ): Promise<T> {
-  const options = requestOptions(upstream, ctx);
+  const options = requestOptions(upstream, ctx, signal);
   const result = await send(options);
   await options.flush();
   return result;
@@ -149,7 +155,7 @@ function callTool(
   server: Server,
   request: { params: { name: string; arguments?: Record<string, unknown> } },
   ctx: ServerContext,
-): Promise<CallToolResult> | undefined {
+): Promise<CallToolResult | InputRequiredResult> | undefined {
   const target = deps.catalog().tool(request.params.name);
   const upstream = target && deps.upstream(target.server);
   if (!target || !upstream) return undefined;
@@ -157,21 +163,33 @@ function callTool(
     name: target.name,
     ...(request.params.arguments !== undefined ? { arguments: request.params.arguments } : {}),
   };
-  return relay(
-    deps,
-    server,
-    ctx,
-    upstream,
-    // request(), not callTool(): the SDK client would check structuredContent against
-    // the upstream's outputSchema, and the result is the upstream's to vouch for.
-    (client) =>
-      withProgress(
-        upstream,
-        ctx,
-        (options) =>
-          client.request({ method: "tools/call", params }, options) as Promise<CallToolResult>,
-      ),
-    (text) => ({ content: [{ type: "text", text }], isError: true }),
+  const toolError = (text: string): CallToolResult => ({
+    content: [{ type: "text", text }],
+    isError: true,
+  });
+  // request(), not callTool(): the SDK client would check structuredContent against
+  // the upstream's outputSchema, and the result is the upstream's to vouch for.
+  const send = (client: Client, signal?: AbortSignal) =>
+    withProgress(
+      upstream,
+      ctx,
+      (options) =>
+        client.request({ method: "tools/call", params }, options) as Promise<CallToolResult>,
+      signal,
+    );
+  if (ctx.mcpReq.envelope === undefined) return relay(deps, server, ctx, upstream, send, toolError);
+  // 2026-07-28: the upstream may ask its client something; that takes rounds (calls.ts).
+  const grant = ctx.http?.authInfo?.extra?.grantId;
+  const state = ctx.mcpReq.requestState();
+  const { timeoutMs } = upstream.config;
+  if (typeof state === "string") {
+    return deps.rounds.resume(state, grant, timeoutMs, ctx.mcpReq.inputResponses);
+  }
+  return deps.rounds.start(
+    grant,
+    timeoutMs,
+    (ask, signal) =>
+      relay(deps, server, ctx, upstream, (client) => send(client, signal), toolError, ask),
   );
 }
 

@@ -18,7 +18,7 @@ import type {
   McpServer,
 } from "@modelcontextprotocol/server";
 import { createCatalog, fetchListing, type OwnNames } from "./catalog.ts";
-import { createCallTable, GATEWAY_CLIENT_CAPABILITIES, setupRelay } from "./calls.ts";
+import { createCallTable, createRounds, GATEWAY_CLIENT_CAPABILITIES, setupRelay } from "./calls.ts";
 import { type GatewayUpstream, installGateway } from "./forward.ts";
 
 export type { GatewayUpstream } from "./forward.ts";
@@ -126,7 +126,12 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
   const unwatch: Array<() => void> = [];
   const refreshing = new Map<string, Promise<void>>();
   const again = new Set<string>();
-  const deps = { catalog: () => catalog, calls, upstream: (n: string) => byName.get(n) };
+  const deps = {
+    catalog: () => catalog,
+    calls,
+    rounds: createRounds(),
+    upstream: (n: string) => byName.get(n),
+  };
   const warn = (message: string) => options.onWarning?.(message);
 
   function snapshot(): Record<ListKind, string> {
@@ -145,7 +150,8 @@ export function createGateway(options: GatewayOptions = {}): Gateway {
       return running;
     }
     const upstream = byName.get(name);
-    if (!upstream) return Promise.resolve();
+    // One not (yet) running is listed when it is: its state change says so.
+    if (!upstream || upstream.status().state !== "running") return Promise.resolve();
     const task = (async () => {
       do {
         again.delete(name);
