@@ -405,7 +405,8 @@ export async function servePersonalMcp(
     // The file store's lock keeps the owner commands out: they come through here instead.
     // ... and `servers` asks the running server for its upstreams, on any store kept in the
     // state folder (a memory store or a Store object may have no folder to write to).
-    if (usesFileStore(options.store) || (hasServers(app) && keptInStateDir(options.store))) {
+    const servers = app.owner.listServers().length > 0;
+    if (usesFileStore(options.store) || (servers && keptInStateDir(options.store))) {
       control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h, emit));
     }
   } catch (error) {
@@ -424,10 +425,6 @@ export async function servePersonalMcp(
     }
   }
   return serveHandle(app, hostname, listener, control, options.signal);
-}
-
-function hasServers(app: PersonalMcp): boolean {
-  return app.owner.listServers().length > 0;
 }
 
 /** Whether the state lives in `stateDir` (the file store, or a local Deno KV file). */
