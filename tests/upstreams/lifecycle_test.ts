@@ -438,3 +438,33 @@ Deno.test("an HTTP upstream gets the configured headers (${VAR} from the environ
     await everything.stop();
   }
 });
+
+Deno.test("the backoff doubles while an upstream keeps dying, and starts over after a healthy run", async () => {
+  const gaps: number[] = [];
+  let downAt = 0;
+  const upstream = createUpstream(
+    config("everything", { command: "node", args: [EVERYTHING, "stdio"] }),
+    {
+      spawn: createStdioSpawner(),
+      backoff: { initialMs: 600, maxMs: 10_000, healthyMs: 1500 },
+    },
+  );
+  upstream.onStateChange((s) => {
+    if (s.state === "restarting") downAt = Date.now();
+    if (s.state === "starting") gaps.push(Date.now() - downAt);
+  });
+  try {
+    for (const healthyFor of [0, 0, 1700]) {
+      await waitForState(upstream, "running", 15_000);
+      await new Promise((r) => setTimeout(r, healthyFor));
+      process.kill(upstream.status().pid!, "SIGKILL");
+      await waitForState(upstream, "starting", 15_000);
+    }
+    const [first, second, afterHealth] = gaps as [number, number, number];
+    assert.ok(first >= 550 && first < 1100, `first wait ${first} ms`);
+    assert.ok(second >= 1150 && second < 1800, `doubled: ${second} ms`);
+    assert.ok(afterHealth >= 550 && afterHealth < 1100, `after a healthy run: ${afterHealth} ms`);
+  } finally {
+    await upstream.stop();
+  }
+});

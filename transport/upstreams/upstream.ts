@@ -166,7 +166,6 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
     let delay = backoff.initialMs;
     let failures = 0;
     while (!stopping) {
-      const startedAt = now();
       const connection = await connect().catch((error: unknown) => describe(error));
       if (stopping) {
         if (typeof connection !== "string") {
@@ -182,10 +181,11 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
         failures = 0;
         current = connection;
         set("running");
+        const upAt = now();
         const why = await connection.down;
         current = undefined;
         if (stopping) return;
-        if (now() - startedAt >= backoff.healthyMs) delay = backoff.initialMs;
+        if (now() - upAt >= backoff.healthyMs) delay = backoff.initialMs;
         set("restarting", why);
       }
       await new Promise<void>((resolve) => {
