@@ -406,8 +406,10 @@ export async function servePersonalMcp(
     // Requests are served from here on, while the control endpoint starts.
     early.ready();
     // The file store's lock keeps the owner commands out: they come through here instead.
-    // ... and `servers` reads the upstreams of the running server, whatever the store.
-    if (usesFileStore(options.store) || (app.owner.listServers().length > 0 && !onDeploy())) {
+    // ... and `servers` asks the running server for its upstreams, on any store kept in the
+    // state folder (a memory store or a Store object may have no folder to write to).
+    const servers = app.owner.listServers().length > 0;
+    if (usesFileStore(options.store) || (servers && keptInStateDir(options.store))) {
       control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h, emit));
     }
   } catch (error) {
@@ -426,6 +428,11 @@ export async function servePersonalMcp(
     }
   }
   return serveHandle(app, hostname, listener, control, options.signal);
+}
+
+/** Whether the state lives in `stateDir` (the file store, or a local Deno KV file). */
+function keptInStateDir(choice: ServeOptions["store"]): boolean {
+  return (choice === undefined || choice === "kv" || choice === "file") && !onDeploy();
 }
 
 function onDeploy(): boolean {

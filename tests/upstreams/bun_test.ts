@@ -12,6 +12,7 @@ const FILES = [
   "tests/upstreams/lifecycle_test.ts",
   "tests/upstreams/options_test.ts",
   "tests/upstreams/owner_page_test.ts",
+  "tests/upstreams/isolation_test.ts",
 ];
 const RUNNER = 'import { runDenoTestFiles } from "./tests/fixtures.ts";' +
   "process.exit((await runDenoTestFiles(process.argv.slice(1))) === 0 ? 0 : 1);";

@@ -6,6 +6,7 @@
 //   exit      writes to stderr and exits 3 at once
 //   family    starts a grandchild (same process group), prints both pids on stderr, serves
 //   noisy     writes long stderr lines without end, serves
+//   silent    reads stdin and never writes a byte (not even to initialize)
 import { spawn } from "node:child_process";
 import { createInterface } from "node:readline";
 
@@ -25,9 +26,14 @@ if (mode === "family") {
 if (mode === "noisy") {
   setInterval(() => process.stderr.write("x".repeat(5000) + "\u202e\x1b[31m\n"), 5);
 }
+if (mode === "silent") {
+  process.stdin.resume();
+  setInterval(() => {}, 1000);
+}
 const send = (message) =>
   process.stdout.write(JSON.stringify({ jsonrpc: "2.0", ...message }) + "\n");
 createInterface({ input: process.stdin }).on("line", (line) => {
+  if (mode === "silent") return;
   const message = JSON.parse(line);
   if (message.id === undefined) return;
   if (message.method === "initialize") {

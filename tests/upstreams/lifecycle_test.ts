@@ -379,3 +379,92 @@ Deno.test("server-memory over stdio: its env reaches it, and its writes land in 
     await rm(dir, { recursive: true, force: true });
   }
 });
+
+Deno.test("an HTTP upstream gets the configured headers (${VAR} from the environment), and a refusal is its error", async () => {
+  const { createServer, request } = await import("node:http");
+  const port = await freePort();
+  const everything = spawnChild("node", [EVERYTHING, "streamableHttp"], {
+    env: { PORT: String(port) },
+    group: true,
+  });
+  // A gate in front of it, as a home server behind a token would be.
+  const seen: Array<string | undefined> = [];
+  const gate = createServer((req, res) => {
+    seen.push(req.headers.authorization);
+    if (req.headers.authorization !== "Bearer lab-secret") {
+      res.writeHead(401, { "content-type": "text/plain" }).end("no");
+      return;
+    }
+    const upstream = request(
+      { host: "127.0.0.1", port, path: req.url, method: req.method, headers: req.headers },
+      (answer) => {
+        res.writeHead(answer.statusCode!, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    upstream.on("error", () => res.writeHead(502).end());
+    req.pipe(upstream);
+  });
+  await new Promise<void>((resolve) => gate.listen(0, "127.0.0.1", resolve));
+  const gatePort = (gate.address() as { port: number }).port;
+  const entry = (token: string) => ({
+    url: `http://127.0.0.1:${gatePort}/mcp`,
+    headers: { Authorization: `Bearer \${${token}}` },
+    timeoutMs: 5000,
+  });
+  const env = { LAB_TOKEN: "lab-secret", WRONG_TOKEN: "guess" };
+  await waitForListener(port, 15_000);
+  const [good, bad] = parseServers(
+    { mcpServers: { good: entry("LAB_TOKEN"), bad: entry("WRONG_TOKEN") } },
+    "t",
+    env,
+  )
+    .map((c) => createUpstream(c, { backoff: BACKOFF }));
+  try {
+    await good!.ready();
+    assert.equal(
+      textOf(await call(good!, "echo", { message: "behind a gate" })),
+      "Echo: behind a gate",
+    );
+    await waitForState(bad!, "failed", 10_000);
+    assert.equal(bad!.status().lastError, "HTTP 401: Error POSTing to endpoint: no");
+    assert.ok(seen.includes("Bearer guess") && seen.includes("Bearer lab-secret"));
+  } finally {
+    await good!.stop();
+    await bad!.stop();
+    const closed = new Promise((resolve) => gate.close(resolve));
+    gate.closeAllConnections();
+    await closed;
+    await everything.stop();
+  }
+});
+
+Deno.test("the backoff doubles while an upstream keeps dying, and starts over after a healthy run", async () => {
+  const gaps: number[] = [];
+  let downAt = 0;
+  const upstream = createUpstream(
+    config("everything", { command: "node", args: [EVERYTHING, "stdio"] }),
+    {
+      spawn: createStdioSpawner(),
+      backoff: { initialMs: 600, maxMs: 10_000, healthyMs: 1500 },
+    },
+  );
+  upstream.onStateChange((s) => {
+    if (s.state === "restarting") downAt = Date.now();
+    if (s.state === "starting") gaps.push(Date.now() - downAt);
+  });
+  try {
+    for (const healthyFor of [0, 0, 1700]) {
+      await waitForState(upstream, "running", 15_000);
+      await new Promise((r) => setTimeout(r, healthyFor));
+      process.kill(upstream.status().pid!, "SIGKILL");
+      await waitForState(upstream, "starting", 15_000);
+    }
+    const [first, second, afterHealth] = gaps as [number, number, number];
+    assert.ok(first >= 550 && first < 1100, `first wait ${first} ms`);
+    assert.ok(second >= 1150 && second < 1800, `doubled: ${second} ms`);
+    assert.ok(afterHealth >= 550 && afterHealth < 1100, `after a healthy run: ${afterHealth} ms`);
+  } finally {
+    await upstream.stop();
+  }
+});

@@ -82,3 +82,25 @@ Deno.test("on Deno Deploy, servePersonalMcp() refuses stdio servers at start, cl
     delete process.env.DENO_DEPLOYMENT_ID;
   }
 });
+
+Deno.test("servePersonalMcp() with servers on a memory store starts without a state folder", async () => {
+  const { mkdtemp, readdir, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const dir = await mkdtemp(`${tmpdir()}/pmcp-memory-serve-`);
+  const stateDir = `${dir}/never-created`;
+  const server = await servePersonalMcp({}, {
+    store: "memory",
+    stateDir,
+    port: 0,
+    banner: false,
+    password: PASSWORD,
+    servers: { lab: { url: "http://127.0.0.1:9/mcp", timeoutMs: 1000 } },
+  });
+  try {
+    assert.equal(server.app.owner.listServers()[0]?.name, "lab");
+    assert.deepEqual(await readdir(dir), [], "nothing written for a memory store");
+  } finally {
+    await server.shutdown();
+    await rm(dir, { recursive: true, force: true });
+  }
+});

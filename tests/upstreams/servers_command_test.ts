@@ -108,6 +108,16 @@ for (const runtime of RUNTIMES) {
       assert.match(table.stdout, /^ {2}stderr: "\\u\{202e\}detaehrevo\\x1b\[31m red"$/m);
       // deno-lint-ignore no-control-regex -- ESC is what must not pass
       assert.doesNotMatch(table.stdout, /[\u202e\x1b]/);
+      // The console log: each state change, and the stderr lines, escaped.
+      const log = server.output();
+      assert.match(log, /upstream_state server=everything state=running restarts=0 pid=\d+/);
+      assert.match(
+        log,
+        /upstream_state server=broken state=restarting restarts=0 reason="exited with code 3"/,
+      );
+      assert.match(log, /upstream_stderr server=broken line="\\u\{202e\}detaehrevo\\x1b\[31m red"/);
+      // deno-lint-ignore no-control-regex -- ESC is what must not pass
+      assert.doesNotMatch(log, /[\u202e\x1b]/);
     } finally {
       await server.stop();
       await rm(dir, { recursive: true, force: true });

@@ -15,7 +15,7 @@ import {
 } from "@modelcontextprotocol/client";
 import type { PersonalMcpEvent } from "../../core/config.ts";
 import type { UpstreamConfig } from "./config.ts";
-import { createStdioTransport } from "./stdio_transport.ts";
+import { createStdioTransport, StdioProtocolError } from "./stdio_transport.ts";
 import {
   type StdioProcess,
   type Upstream,
@@ -166,7 +166,6 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
     let delay = backoff.initialMs;
     let failures = 0;
     while (!stopping) {
-      const startedAt = now();
       const connection = await connect().catch((error: unknown) => describe(error));
       if (stopping) {
         if (typeof connection !== "string") {
@@ -182,10 +181,11 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
         failures = 0;
         current = connection;
         set("running");
+        const upAt = now();
         const why = await connection.down;
         current = undefined;
         if (stopping) return;
-        if (now() - startedAt >= backoff.healthyMs) delay = backoff.initialMs;
+        if (now() - upAt >= backoff.healthyMs) delay = backoff.initialMs;
         set("restarting", why);
       }
       await new Promise<void>((resolve) => {
@@ -212,12 +212,15 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
     const down = new Promise<string>((resolve) => goDown = resolve);
     let lastProblem: string | undefined;
     client.onerror = (error) => {
-      lastProblem = describe(error);
+      // Only what ends the connection says why it went down; the SDK also reports
+      // passing trouble here (a progress notification for a finished request).
+      if (error instanceof StdioProtocolError) lastProblem = describe(error);
       // An HTTP upstream has no process to watch: a refused connection is its exit, and
       // a lost session (it restarted) needs a new connection, as the spec says.
-      if (
+      else if (
         config.transport.type !== "stdio" && (isConnectionFailure(error) || isSessionLost(error))
       ) {
+        lastProblem = describe(error);
         void client.close().catch(() => {});
       }
     };
@@ -382,7 +385,10 @@ function isConnectionFailure(error: unknown): boolean {
 }
 
 function describe(error: unknown): string {
-  const message = error instanceof Error ? error.message : String(error);
+  let message = error instanceof Error ? error.message : String(error);
+  // The SDK's HTTP errors keep the status beside the message: the owner needs both (401).
+  const status = (error as { status?: unknown })?.status;
+  if (typeof status === "number") message = `HTTP ${status}: ${message}`;
   return message.length > 500 ? `${message.slice(0, 500)}...` : message;
 }
 
