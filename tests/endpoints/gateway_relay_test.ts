@@ -93,13 +93,14 @@ async function setup(probe: { timeoutMs: number; file?: string } = { timeoutMs: 
   async function connect(
     options: ConstructorParameters<typeof Client>[1] = {},
     setupClient?: (client: Client) => void,
+    accessToken = tokens.access_token,
   ): Promise<Client> {
     const client = new Client({ name: "downstream", version: "1.0.0" }, options);
     setupClient?.(client);
     await client.connect(
       new StreamableHTTPClientTransport(new URL(MCP_URL), {
         fetch: fetchApp,
-        requestInit: { headers: { authorization: `Bearer ${tokens.access_token}` } },
+        requestInit: { headers: { authorization: `Bearer ${accessToken}` } },
       }),
     );
     return client;
@@ -881,5 +882,47 @@ Deno.test("the upstream tools' facts for the owner's per-app policy: name, serve
     }
   } finally {
     await served.close();
+  }
+});
+
+Deno.test("a 2026-07-28 round's requestState answers only the grant that was given it", async () => {
+  const { connect, closeAll, server } = await setup();
+  const other = await tokensFor(server.app, await registerClient(server.app));
+  const modern = {
+    versionNegotiation: { mode: { pin: "2026-07-28" as const } },
+    capabilities: { sampling: {} },
+  };
+  const a = await connect(modern);
+  const b = await connect(modern, undefined, other.access_token);
+  const call = {
+    name: "everything_trigger-sampling-request",
+    arguments: { prompt: "hi", maxTokens: 5 },
+  };
+  const answer = { role: "assistant", model: "m", content: { type: "text", text: "from A" } };
+  try {
+    const first = await a.callTool(call, { allowInputRequired: true }) as unknown as {
+      resultType: string;
+      requestState: string;
+    };
+    assert.equal(first.resultType, "input_required");
+    // Another app holding the state (it leaked, or was guessed) is refused...
+    await assert.rejects(
+      b.callTool(
+        {
+          ...call,
+          inputResponses: { upstream: answer },
+          requestState: first.requestState,
+        } as never,
+      ),
+      /Invalid or expired requestState/,
+    );
+    // ... and the app that was given it still finishes its call.
+    const done = await a.callTool(
+      { ...call, inputResponses: { upstream: answer }, requestState: first.requestState } as never,
+    );
+    assert.match(JSON.stringify(done.content), /from A/);
+  } finally {
+    await Promise.all([a.close(), b.close()]);
+    await closeAll();
   }
 });
