@@ -9,9 +9,9 @@
 /**
  * Where an upstream stands. `starting`: its first connection is being made;
  * `running`: connected and initialized; `restarting`: it exited or broke and waits out
- * its backoff; `failed`: it cannot be started as configured (refused, or it keeps
- * exiting at start; it is still retried, at the longest backoff); `stopped`: the server
- * stopped it.
+ * its backoff; `failed`: it cannot be started as configured (refused where no process
+ * can start, or three attempts in a row never came up: it is still retried, the wait
+ * doubling up to 30 s); `stopped`: the server stopped it.
  */
 export type UpstreamState = "starting" | "running" | "restarting" | "failed" | "stopped";
 

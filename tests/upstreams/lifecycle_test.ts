@@ -468,3 +468,84 @@ Deno.test("the backoff doubles while an upstream keeps dying, and starts over af
     await upstream.stop();
   }
 });
+
+Deno.test("an HTTP upstream's answer over maxMessageBytes (JSON or one SSE event) is cut off with a clear error", async () => {
+  const { createServer } = await import("node:http");
+  const BIG = "a".repeat(2 * 1024 * 1024);
+  // A small streamable-HTTP MCP server (sessionless) whose tools answer too much.
+  const server = createServer((req, res) => {
+    if (req.method !== "POST") return void res.writeHead(405).end();
+    let body = "";
+    req.on("data", (c) => body += c);
+    req.on("end", () => {
+      const message = JSON.parse(body);
+      if (message.id === undefined) return void res.writeHead(202).end();
+      const json = (result: unknown) => {
+        const text = JSON.stringify({ jsonrpc: "2.0", id: message.id, result });
+        res.writeHead(200, { "content-type": "application/json" }).end(text);
+      };
+      if (message.method === "initialize") {
+        return json({
+          protocolVersion: message.params.protocolVersion,
+          capabilities: { tools: {} },
+          serverInfo: { name: "big", version: "1" },
+        });
+      }
+      if (message.method === "tools/list") {
+        return json({
+          tools: ["json", "sse"].map((name) => ({ name, inputSchema: { type: "object" } })),
+        });
+      }
+      if (message.method === "tools/call" && message.params.name === "json") {
+        return json({ content: [{ type: "text", text: BIG }] });
+      }
+      if (message.method === "tools/call") {
+        res.writeHead(200, { "content-type": "text/event-stream" });
+        res.write("event: message\ndata: ");
+        // One event that never ends, in pieces (no content-length to look at).
+        const piece = "b".repeat(64 * 1024);
+        let sent = 0;
+        const more = () => {
+          while (sent < 4 * 1024 * 1024) {
+            sent += piece.length;
+            if (!res.write(piece)) return void res.once("drain", more);
+          }
+          res.end("\n\n");
+        };
+        res.on("error", () => {});
+        return more();
+      }
+      res.writeHead(200, { "content-type": "application/json" }).end(JSON.stringify({
+        jsonrpc: "2.0",
+        id: message.id,
+        error: { code: -32601, message: "Method not found" },
+      }));
+    });
+  });
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  const upstream = createUpstream(
+    config("big", {
+      url: `http://127.0.0.1:${port}/mcp`,
+      maxMessageBytes: 1024 * 1024,
+      timeoutMs: 10_000,
+    }),
+    { backoff: BACKOFF },
+  );
+  try {
+    for (const tool of ["json", "sse"]) {
+      await waitForState(upstream, "running", 10_000);
+      const error = await call(upstream, tool).then(() => undefined, (e) => e);
+      assert.ok(error instanceof UpstreamUnavailableError, `${tool}: ${error}`);
+      assert.match(
+        error.message,
+        /^upstream server "big" is \w+: .*sent a message over 1048576 bytes \(its maxMessageBytes\)/,
+      );
+    }
+  } finally {
+    await upstream.stop();
+    const closed = new Promise((resolve) => server.close(resolve));
+    server.closeAllConnections();
+    await closed;
+  }
+});

@@ -143,3 +143,24 @@ Deno.test("a server that dies without stopping its upstreams takes their groups 
     }
   }
 });
+
+Deno.test("an upstream runs in its configured cwd", async () => {
+  const { mkdtemp, realpath, rm } = await import("node:fs/promises");
+  const { tmpdir } = await import("node:os");
+  const dir = await realpath(await mkdtemp(`${tmpdir()}/pmcp-cwd-`));
+  try {
+    const child = createStdioSpawner()({
+      type: "stdio",
+      command: "node",
+      args: ["-e", "process.stdout.write(process.cwd())"],
+      env: {},
+      cwd: dir,
+    });
+    let out = "";
+    child.onStdout((chunk) => out += new TextDecoder().decode(chunk));
+    await child.exit;
+    assert.ok(await until(() => out === dir, 2000), `ran in ${out}`);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+});

@@ -16,6 +16,7 @@ import {
 import type { PersonalMcpEvent } from "../../core/config.ts";
 import type { UpstreamConfig } from "./config.ts";
 import { createStdioTransport, StdioProtocolError } from "./stdio_transport.ts";
+import { boundedFetch, TOO_LARGE } from "./bounded_fetch.ts";
 import {
   type StdioProcess,
   type Upstream,
@@ -215,7 +216,10 @@ export function createUpstream(config: UpstreamConfig, deps: UpstreamDeps): Upst
       // Only what ends the connection says why it went down; the SDK also reports
       // passing trouble here (a progress notification for a finished request).
       if (error instanceof StdioProtocolError) lastProblem = describe(error);
-      // An HTTP upstream has no process to watch: a refused connection is its exit, and
+      else if (describe(error).includes(TOO_LARGE)) {
+        lastProblem = `sent a message over ${config.maxMessageBytes} bytes ${TOO_LARGE}`;
+        void client.close().catch(() => {});
+      } // An HTTP upstream has no process to watch: a refused connection is its exit, and
       // a lost session (it restarted) needs a new connection, as the spec says.
       else if (
         config.transport.type !== "stdio" && (isConnectionFailure(error) || isSessionLost(error))
@@ -266,11 +270,14 @@ function openTransport(
     return { transport, child };
   }
   const url = new URL(target.url);
-  const requestInit = { headers: target.headers };
+  const options = {
+    requestInit: { headers: target.headers },
+    fetch: boundedFetch(config.maxMessageBytes),
+  };
   return {
     transport: target.type === "sse"
-      ? new SSEClientTransport(url, { requestInit })
-      : new StreamableHTTPClientTransport(url, { requestInit }),
+      ? new SSEClientTransport(url, options)
+      : new StreamableHTTPClientTransport(url, options),
   };
 }
 
@@ -316,6 +323,10 @@ export function upstreamError(upstream: Upstream, error: unknown): unknown {
       state,
       `no answer within ${upstream.config.timeoutMs} ms`,
     );
+  }
+  if (describe(error).includes(TOO_LARGE)) {
+    const bound = `sent a message over ${upstream.config.maxMessageBytes} bytes ${TOO_LARGE}`;
+    return new UpstreamUnavailableError(upstream.name, state, bound);
   }
   if (isSessionLost(error)) {
     return new UpstreamUnavailableError(upstream.name, state, "it lost our session (restarted?)");
