@@ -7,7 +7,7 @@
  * - An upstream's `list_changed`, or its (re)connection, lists it again; offenders are
  *   then left out and reported (a running server does not stop), and `onListChanged`
  *   hears which exposed lists changed (the MCP endpoint tells every open session).
- * - What passes through on each request is in forward.ts and calls.ts.
+ * - What passes through on each request is in relay/forward.ts and relay/calls.ts.
  *
  * @module
  */
@@ -17,11 +17,16 @@ import type {
   LoggingMessageNotification,
   McpServer,
 } from "@modelcontextprotocol/server";
-import { createCatalog, fetchListing, type OwnNames } from "./catalog.ts";
-import { createCallTable, createRounds, GATEWAY_CLIENT_CAPABILITIES, setupRelay } from "./calls.ts";
-import { type GatewayUpstream, installGateway } from "./forward.ts";
+import { createCatalog, fetchListing, type OwnNames } from "./relay/catalog.ts";
+import {
+  createCallTable,
+  createRounds,
+  GATEWAY_CLIENT_CAPABILITIES,
+  setupRelay,
+} from "./relay/calls.ts";
+import { type GatewayUpstream, installGateway } from "./relay/forward.ts";
 
-export type { GatewayUpstream } from "./forward.ts";
+export type { GatewayUpstream } from "./relay/forward.ts";
 
 /** What {@linkcode createGateway} is built from. */
 export interface GatewayOptions {

@@ -31,7 +31,7 @@ import {
 import type { Catalog } from "./catalog.ts";
 
 import type { Ask, CallTable, Rounds } from "./calls.ts";
-import { quoted } from "./namespace.ts";
+import { quoted } from "../namespace.ts";
 
 /** What the handlers need to know of one upstream (G1's `Upstream` satisfies it). */
 export interface GatewayUpstream {

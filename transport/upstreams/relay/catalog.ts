@@ -20,7 +20,7 @@ import {
   exposedName,
   type NamingRules,
   type Route,
-} from "./namespace.ts";
+} from "../namespace.ts";
 
 /** What one upstream listed, as it sent it. */
 export interface Listing {

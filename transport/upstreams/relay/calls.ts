@@ -36,7 +36,7 @@ import {
   type Server,
   type ServerContext,
 } from "@modelcontextprotocol/server";
-import { randomToken } from "../../core/crypto.ts";
+import { randomToken } from "../../../core/crypto.ts";
 
 /** One downstream request being served by an upstream. */
 export interface CallInFlight {
