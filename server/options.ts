@@ -149,8 +149,21 @@ export interface PersonalMcpOptions {
    * 2025-era request; each 2025-era session gets its own; 2026-07-28 requests are served
    * by instances kept and reused between requests. Keep per-request state out of it.
    * The value is the SDK's `McpServer`: type your parameter with it to reach all of it.
+   * Tools must be given as `tools` (or `--tools`), not registered here: the owner's
+   * tool policy knows only those, and refuses and hides any other tool.
    */
   configureServer?(server: McpServerInstance): void;
+  /**
+   * The owner's default tool policy for every app, before they decide for one:
+   * `"allow"`, `"ask"` (each call waits for the owner's confirmation) or `"deny"` (the
+   * app does not see the tool). Keys are a tool's name, `"<server>/*"` (every tool of
+   * one upstream server) or `"*"`; the most precise key wins, and any key wins over the
+   * tool's annotations (read-only and plain writes allowed, destructive asked; an
+   * upstream tool without annotations counts as destructive, the owner's own only when
+   * annotated so).
+   * @default {}
+   */
+  toolPolicy?: Record<string, "allow" | "ask" | "deny">;
   /**
    * Receives errors and every authorization event (the activity log: registrations,
    * consent, tokens, refreshes, revocations, refused requests). Never given a token,
