@@ -32,6 +32,24 @@ export type PersonalMcpEvent =
     fallback: "stored_copy" | "builtin_copy" | "none";
     message: string;
   }
+  /**
+   * One `tools/call`, as its audit record says (`outcome`, `policy`, `durationMs`,
+   * `argumentsSha256`; `arguments` only with `auditArguments`). `clientName` and `tool`
+   * are what a client sent: every sink escapes them.
+   */
+  | {
+    type: "tool_called";
+    clientId: string;
+    clientName?: string;
+    grantId: string;
+    tool: string;
+    server?: string;
+    outcome: string;
+    policy: string;
+    durationMs: number;
+    argumentsSha256: string;
+    arguments?: string;
+  }
   | AuthEvent;
 
 /**

@@ -165,6 +165,13 @@ export interface PersonalMcpOptions {
    */
   toolPolicy?: Record<string, "allow" | "ask" | "deny">;
   /**
+   * Whether the audit record of each tool call keeps its arguments (as JSON, at most
+   * 4 KiB). Every record keeps their SHA-256 in any case; the arguments may hold what
+   * the tool was given to work on, so they are kept only when asked for.
+   * @default false
+   */
+  auditArguments?: boolean;
+  /**
    * Receives errors and every authorization event (the activity log: registrations,
    * consent, tokens, refreshes, revocations, refused requests). Never given a token,
    * code, secret or password.

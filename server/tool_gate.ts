@@ -10,6 +10,8 @@ import type { AuthInfo, CallToolResult } from "@modelcontextprotocol/server";
 import { decidePolicy, isListed, type PolicyDecision } from "../auth/grants/permissions.ts";
 import type { ToolPolicies } from "../auth/grants/tool_policies.ts";
 import type { ToolFactsSource } from "../auth/owner/app_permissions.ts";
+import type { AuditLog, AuditOutcome, AuditRecord } from "../auth/owner/audit.ts";
+import type { PersonalMcpEvent } from "../core/config.ts";
 import type { GatedCall, ToolGate } from "../transport/mcp/servers.ts";
 
 /** A tool result the model reads: the call did not run, and why. */
@@ -17,25 +19,76 @@ export function refusal(text: string): CallToolResult {
   return { content: [{ type: "text", text }], isError: true };
 }
 
-/** A tool name as quoted back to the model: bounded, and JSON-escaped. */
-function quoted(name: string): string {
-  return JSON.stringify(name.length > 128 ? `${name.slice(0, 128)}…` : name);
+/** A tool name as a client sent it, cut to what a tool name may be. */
+function bounded(name: string): string {
+  return name.length > 128 ? `${name.slice(0, 128)}…` : name;
 }
 
-/** What a held call needs (the owner's confirmation); absent: `ask` is refused. */
+/** A tool name as quoted back to the model: bounded, and JSON-escaped. */
+function quoted(name: string): string {
+  return JSON.stringify(bounded(name));
+}
+
+/** Holds a call until the owner answers; says how the wait ended. */
 export type AskHandler = (
   call: GatedCall,
   decision: PolicyDecision,
   run: () => Promise<CallToolResult>,
-) => Promise<CallToolResult>;
+) => Promise<{ result: CallToolResult; outcome: AuditOutcome }>;
+
+/** What the gate is built from. */
+export interface ToolGateDeps {
+  policies: ToolPolicies;
+  served: ToolFactsSource;
+  audit: AuditLog;
+  /** Where each audit record goes as an event too (the activity log's lines). */
+  emit: (event: PersonalMcpEvent) => void;
+  now: () => number;
+  /** Holds an `ask` call for the owner's confirmation; absent: `ask` is refused. */
+  ask?: AskHandler;
+}
+
+/** The event an audit record is reported as (a JSON or text line of the log). */
+function auditEvent(record: AuditRecord): PersonalMcpEvent {
+  const { id: _id, at: _at, ...fields } = record;
+  return { type: "tool_called", ...fields };
+}
 
 /** Builds the gate from the policy service and the tools served. */
-export function createToolGate(
-  policies: ToolPolicies,
-  served: ToolFactsSource,
-  ask?: AskHandler,
-): ToolGate {
+export function createToolGate(deps: ToolGateDeps): ToolGate {
+  const { policies, served, audit, now } = deps;
   const clientOf = (authInfo: AuthInfo | undefined) => authInfo?.clientId;
+
+  /** Runs (or refuses) one call under its decision; what the audit record says of it. */
+  async function decided(
+    call: GatedCall,
+    decision: PolicyDecision,
+    run: () => Promise<CallToolResult>,
+  ): Promise<{ result: CallToolResult; outcome: AuditOutcome }> {
+    if (decision.policy === "deny") {
+      return {
+        outcome: "denied",
+        result: refusal(
+          `The owner of this server has not allowed this app to use the tool ${
+            quoted(call.name)
+          }. Do not try again: tell the user, who may change this app's permissions.`,
+        ),
+      };
+    }
+    if (decision.policy === "ask") {
+      if (deps.ask) return await deps.ask(call, decision, run);
+      return {
+        outcome: "denied",
+        result: refusal(
+          `The tool ${quoted(call.name)} needs the owner's confirmation for each call, ` +
+            "and this server cannot ask for it. The owner may allow it for this app.",
+        ),
+      };
+    }
+    const result = await run();
+    return { result, outcome: result.isError ? "error" : "ok" };
+  }
+
   return {
     async listed(authInfo, names) {
       const clientId = clientOf(authInfo);
@@ -56,23 +109,39 @@ export function createToolGate(
         return refusal("This server answers tool calls only behind its sign-in.");
       }
       const facts = served.facts(call.name);
-      // Unknown here (a typo, or a tool that reached the server around its catalog):
-      // never run, whatever the SDK would make of it.
-      if (!facts) return refusal(`No tool named ${quoted(call.name)} is available to this app.`);
-      const decision = await policies.decide(clientId, facts);
-      if (decision.policy === "allow") return await run();
-      if (decision.policy === "ask" && ask) return await ask(call, decision, run);
-      if (decision.policy === "ask") {
-        return refusal(
-          `The tool ${quoted(call.name)} needs the owner's confirmation for each call, ` +
-            "and this server cannot ask for it. The owner may allow it for this app.",
-        );
+      const at = now();
+      let decision: PolicyDecision | undefined;
+      try {
+        decision = facts && await policies.decide(clientId, facts);
+      } catch {
+        // The store could not be read (an outage): nothing runs unless known to be allowed.
+        return refusal("The server could not read this app's permissions. Try again shortly.");
       }
-      return refusal(
-        `The owner of this server has not allowed this app to use the tool ${
-          quoted(call.name)
-        }. Do not try again: tell the user, who may change this app's permissions.`,
-      );
+      let outcome: AuditOutcome = "error";
+      try {
+        // Unknown here (a typo, or a tool that reached the server around its catalog):
+        // never run, whatever the SDK would make of it.
+        const done = decision ? await decided(call, decision, run) : {
+          outcome: "denied" as const,
+          result: refusal(`No tool named ${quoted(call.name)} is available to this app.`),
+        };
+        outcome = done.outcome;
+        return done.result;
+      } finally {
+        const extra = call.authInfo?.extra;
+        const record = await audit.record({
+          at,
+          clientId,
+          ...(typeof extra?.clientName === "string" ? { clientName: extra.clientName } : {}),
+          grantId: typeof extra?.grantId === "string" ? extra.grantId : "",
+          tool: bounded(call.name),
+          ...(facts?.server !== undefined ? { server: facts.server } : {}),
+          outcome,
+          policy: decision?.policy ?? "deny",
+          durationMs: now() - at,
+        }, call.arguments).catch(() => undefined);
+        if (record) deps.emit(auditEvent(record));
+      }
     },
   };
 }

@@ -43,6 +43,9 @@ export const keys = {
   toolPolicies: ["tool_policy"] as Key,
   /** Which app's tool policies changed last: what other processes watch. */
   toolPolicyNotice: ["server", "tool-policy-notice"] as Key,
+  /** One tool call's audit record, by an id that sorts by time. */
+  auditRecord: (id: string): Key => ["audit", id],
+  audit: ["audit"] as Key,
   /** A client's answer on its way to the process that asked for it. */
   mcpAnswer: (sessionId: string, id: string): Key => ["mcp_answer", sessionId, id],
 } as const;
