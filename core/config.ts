@@ -50,6 +50,15 @@ export type PersonalMcpEvent =
     argumentsSha256: string;
     arguments?: string;
   }
+  /** A tool call waits for the owner's confirmation at `link` (policy `ask`). */
+  | {
+    type: "confirmation_waiting";
+    id: string;
+    clientId: string;
+    clientName?: string;
+    tool: string;
+    link: string;
+  }
   | AuthEvent;
 
 /**
@@ -136,6 +145,7 @@ export interface ResolvedOptions {
   bodyTimeoutSeconds: number;
   mcpBodyTimeoutSeconds: number;
   sseKeepaliveSeconds: number;
+  confirmTimeoutSeconds: number;
 }
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);

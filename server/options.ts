@@ -172,6 +172,14 @@ export interface PersonalMcpOptions {
    */
   auditArguments?: boolean;
   /**
+   * How long a tool call whose policy is `ask` waits for the owner's confirmation, in
+   * seconds (at most 600). After it, the call ends with a result that gives the model
+   * the confirmation link; a confirmation given later (within 10 minutes) lets the
+   * same call, made again, run once.
+   * @default 120
+   */
+  confirmTimeoutSeconds?: number;
+  /**
    * Receives errors and every authorization event (the activity log: registrations,
    * consent, tokens, refreshes, revocations, refused requests). Never given a token,
    * code, secret or password.
@@ -211,6 +219,15 @@ function positiveInt(value: unknown, name: string, fallback: number): number {
     throw new RangeError(`"${name}" must be a positive integer, got ${String(value)}`);
   }
   return value;
+}
+
+/** A held call waits at most as long as its confirmation lives (10 minutes). */
+function confirmTimeout(value: unknown): number {
+  const seconds = positiveInt(value, "confirmTimeoutSeconds", 120);
+  if (seconds > 600) {
+    throw new RangeError(`"confirmTimeoutSeconds" must be at most 600, got ${seconds}`);
+  }
+  return seconds;
 }
 
 function flag(value: unknown, name: string, fallback: boolean): boolean {
@@ -331,5 +348,6 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
     bodyTimeoutSeconds: positiveInt(options.bodyTimeoutSeconds, "bodyTimeoutSeconds", 10),
     mcpBodyTimeoutSeconds: positiveInt(options.mcpBodyTimeoutSeconds, "mcpBodyTimeoutSeconds", 60),
     sseKeepaliveSeconds: positiveInt(options.sseKeepaliveSeconds, "sseKeepaliveSeconds", 15),
+    confirmTimeoutSeconds: confirmTimeout(options.confirmTimeoutSeconds),
   };
 }

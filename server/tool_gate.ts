@@ -7,7 +7,12 @@
  * @module
  */
 import type { AuthInfo, CallToolResult } from "@modelcontextprotocol/server";
-import { decidePolicy, isListed, type PolicyDecision } from "../auth/grants/permissions.ts";
+import {
+  decidePolicy,
+  isListed,
+  type PolicyDecision,
+  type ToolFacts,
+} from "../auth/grants/permissions.ts";
 import type { ToolPolicies } from "../auth/grants/tool_policies.ts";
 import type { ToolFactsSource } from "../auth/owner/app_permissions.ts";
 import type { AuditLog, AuditOutcome, AuditRecord } from "../auth/owner/audit.ts";
@@ -32,7 +37,7 @@ function quoted(name: string): string {
 /** Holds a call until the owner answers; says how the wait ended. */
 export type AskHandler = (
   call: GatedCall,
-  decision: PolicyDecision,
+  facts: ToolFacts,
   run: () => Promise<CallToolResult>,
 ) => Promise<{ result: CallToolResult; outcome: AuditOutcome }>;
 
@@ -44,8 +49,8 @@ export interface ToolGateDeps {
   /** Where each audit record goes as an event too (the activity log's lines). */
   emit: (event: PersonalMcpEvent) => void;
   now: () => number;
-  /** Holds an `ask` call for the owner's confirmation; absent: `ask` is refused. */
-  ask?: AskHandler;
+  /** Holds an `ask` call for the owner's confirmation. */
+  ask: AskHandler;
 }
 
 /** The event an audit record is reported as (a JSON or text line of the log). */
@@ -62,6 +67,7 @@ export function createToolGate(deps: ToolGateDeps): ToolGate {
   /** Runs (or refuses) one call under its decision; what the audit record says of it. */
   async function decided(
     call: GatedCall,
+    facts: ToolFacts,
     decision: PolicyDecision,
     run: () => Promise<CallToolResult>,
   ): Promise<{ result: CallToolResult; outcome: AuditOutcome }> {
@@ -75,16 +81,7 @@ export function createToolGate(deps: ToolGateDeps): ToolGate {
         ),
       };
     }
-    if (decision.policy === "ask") {
-      if (deps.ask) return await deps.ask(call, decision, run);
-      return {
-        outcome: "denied",
-        result: refusal(
-          `The tool ${quoted(call.name)} needs the owner's confirmation for each call, ` +
-            "and this server cannot ask for it. The owner may allow it for this app.",
-        ),
-      };
-    }
+    if (decision.policy === "ask") return await deps.ask(call, facts, run);
     const result = await run();
     return { result, outcome: result.isError ? "error" : "ok" };
   }
@@ -121,7 +118,7 @@ export function createToolGate(deps: ToolGateDeps): ToolGate {
       try {
         // Unknown here (a typo, or a tool that reached the server around its catalog):
         // never run, whatever the SDK would make of it.
-        const done = decision ? await decided(call, decision, run) : {
+        const done = facts && decision ? await decided(call, facts, decision, run) : {
           outcome: "denied" as const,
           result: refusal(`No tool named ${quoted(call.name)} is available to this app.`),
         };

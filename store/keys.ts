@@ -46,6 +46,9 @@ export const keys = {
   /** One tool call's audit record, by an id that sorts by time. */
   auditRecord: (id: string): Key => ["audit", id],
   audit: ["audit"] as Key,
+  /** A tool call held for the owner's confirmation (random id). */
+  confirmation: (id: string): Key => ["confirmation", id],
+  confirmations: ["confirmation"] as Key,
   /** A client's answer on its way to the process that asked for it. */
   mcpAnswer: (sessionId: string, id: string): Key => ["mcp_answer", sessionId, id],
 } as const;

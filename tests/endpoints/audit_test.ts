@@ -36,6 +36,7 @@ async function setup(auditArguments?: boolean) {
   }, {
     baseUrl: BASE_URL,
     password: PASSWORD,
+    confirmTimeoutSeconds: 1,
     onEvent: (e) => void events.push(e),
     ...(auditArguments ? { auditArguments } : {}),
   });
@@ -66,7 +67,7 @@ Deno.test("every tools/call leaves one audit record saying how it ended", async 
     assert.deepEqual(trail.map((r) => [r.tool, r.outcome, r.policy]), [
       ["nope", "denied", "deny"],
       ["echo", "denied", "deny"],
-      ["wipe", "denied", "ask"],
+      ["wipe", "timeout", "ask"],
       ["fails", "error", "allow"],
       ["echo", "ok", "allow"],
     ]);

@@ -54,6 +54,8 @@ async function setup(store?: Store, toolPolicy?: Record<string, "allow" | "ask" 
   const app = createPersonalMcp(ownTools(runs), {
     baseUrl: BASE_URL,
     password: PASSWORD,
+    // A held call (ask) ends after a second here: tests/endpoints/held_calls_test.ts waits.
+    confirmTimeoutSeconds: 1,
     ...(store ? { store } : {}),
     ...(toolPolicy ? { toolPolicy } : {}),
   });
@@ -102,7 +104,7 @@ Deno.test("an app sees allowed and asked tools; a denied tool is not listed and 
     assert.equal(runs.secret, undefined, "the denied tool's run was never reached");
     const ok = await mcp.callTool({ name: "look", arguments: {} });
     assert.equal(textOf(ok), "look ran");
-    // A destructive own tool asks by default; without a way to ask, it does not run.
+    // A destructive own tool asks by default: unconfirmed, it does not run.
     const asked = await mcp.callTool({ name: "wipe", arguments: {} });
     assert.equal(asked.isError, true);
     assert.equal(runs.wipe, undefined);
