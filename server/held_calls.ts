@@ -15,7 +15,9 @@ import {
   type Confirmations,
   MAX_WAITING_PER_APP,
   PREVIEW_CHARS,
+  type WaitEnd,
 } from "../auth/owner/confirmations.ts";
+import type { CallPolicy } from "../transport/caller.ts";
 import type { PersonalMcpEvent } from "../core/config.ts";
 import type { GatedCall } from "../transport/mcp/servers.ts";
 import { type AskHandler, refusal } from "./tool_gate.ts";
@@ -95,7 +97,9 @@ export function createHeldCalls(deps: HeldCallDeps): AskHandler {
         ),
       };
     }
-    if (start.kind === "confirmed") return { outcome: "confirmed", result: await run() };
+    if (start.kind === "confirmed") {
+      return { outcome: "confirmed", result: await run(confirmedBy(start.record)) };
+    }
     if (start.kind === "full") {
       return {
         outcome: "denied",
@@ -117,14 +121,23 @@ export function createHeldCalls(deps: HeldCallDeps): AskHandler {
   };
 }
 
+/** What caller(ctx) says of a confirmed call. */
+function confirmedBy(record: ConfirmationRecord): CallPolicy {
+  return {
+    policy: "ask",
+    confirmedAt: record.decidedAt ?? record.createdAt,
+    ...(record.decidedBy ? { confirmedBy: record.decidedBy } : {}),
+  };
+}
+
 async function ended(
-  end: "confirmed" | "declined" | "timeout" | "expired",
+  { end, record }: WaitEnd,
   link: string,
-  run: () => Promise<CallToolResult>,
+  run: (policy: CallPolicy) => Promise<CallToolResult>,
 ): Promise<{ result: CallToolResult; outcome: "confirmed" | "declined" | "timeout" | "expired" }> {
   switch (end) {
     case "confirmed":
-      return { outcome: "confirmed", result: await run() };
+      return { outcome: "confirmed", result: await run(confirmedBy(record!)) };
     case "declined":
       return {
         outcome: "declined",

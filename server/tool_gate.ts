@@ -18,6 +18,7 @@ import type { ToolFactsSource } from "../auth/owner/app_permissions.ts";
 import type { AuditLog, AuditOutcome, AuditRecord } from "../auth/owner/audit.ts";
 import type { PersonalMcpEvent } from "../core/config.ts";
 import type { GatedCall, ToolGate } from "../transport/mcp/servers.ts";
+import type { CallPolicy } from "../transport/caller.ts";
 
 /** A tool result the model reads: the call did not run, and why. */
 export function refusal(text: string): CallToolResult {
@@ -38,7 +39,7 @@ function quoted(name: string): string {
 export type AskHandler = (
   call: GatedCall,
   facts: ToolFacts,
-  run: () => Promise<CallToolResult>,
+  run: (policy: CallPolicy) => Promise<CallToolResult>,
 ) => Promise<{ result: CallToolResult; outcome: AuditOutcome }>;
 
 /** What the gate is built from. */
@@ -69,7 +70,7 @@ export function createToolGate(deps: ToolGateDeps): ToolGate {
     call: GatedCall,
     facts: ToolFacts,
     decision: PolicyDecision,
-    run: () => Promise<CallToolResult>,
+    run: (policy: CallPolicy) => Promise<CallToolResult>,
   ): Promise<{ result: CallToolResult; outcome: AuditOutcome }> {
     if (decision.policy === "deny") {
       return {
@@ -82,7 +83,7 @@ export function createToolGate(deps: ToolGateDeps): ToolGate {
       };
     }
     if (decision.policy === "ask") return await deps.ask(call, facts, run);
-    const result = await run();
+    const result = await run({ policy: "allow" });
     return { result, outcome: result.isError ? "error" : "ok" };
   }
 

@@ -42,6 +42,7 @@ export interface AppToolPolicies {
   tools: Record<string, ToolPolicy>;
   /** The tools the owner has been shown for this app: any other is new to them. */
   known: string[];
+  /** When the owner last changed them, epoch ms. */
   updatedAt: number;
 }
 
@@ -50,7 +51,9 @@ export type PolicySource = "app" | "tool" | "server" | "owner" | "annotations";
 
 /** A tool's policy for one app and why. */
 export interface PolicyDecision {
+  /** What the app may do with the tool. */
   policy: ToolPolicy;
+  /** Where that comes from. */
   source: PolicySource;
 }
 
@@ -185,10 +188,15 @@ export function planPolicyChange(
 
 /** One tool as the owner sees it for one app (command, owner page, consent page). */
 export interface ToolPolicyRow {
+  /** The name the tool is listed under. */
   name: string;
+  /** The upstream server that owns it; absent for the owner's own tools. */
   server?: string;
+  /** What its annotations say it does. */
   kind: ToolKind;
+  /** What this app may do with it. */
   policy: ToolPolicy;
+  /** Where the policy comes from: the owner's decision for the app, or a default. */
   source: PolicySource;
   /** Listed now, but not yet shown to the owner for this app. */
   isNew: boolean;

@@ -9,7 +9,6 @@ import { keys } from "../../store/keys.ts";
 import type { ClientRecord, GrantRecord } from "../records.ts";
 import {
   describePolicies,
-  type PolicyPlan,
   type ToolFacts,
   type ToolPolicy,
   type ToolPolicyRow,
@@ -25,7 +24,8 @@ export interface ToolFactsSource {
 }
 
 /** One app's permissions as the owner sees them. */
-export interface AppPermissions {
+export interface AppToolPermissions {
+  /** The app: a registered client id, or a metadata-document URL. */
   clientId: string;
   /** The name the client gave itself (not vouched for), when known. */
   clientName?: string;
@@ -37,19 +37,21 @@ export interface AppPermissions {
 
 /** The result of an owner's change. */
 export type PermissionChange =
-  | { ok: true; app: AppPermissions }
+  /** Done: the app's permissions as they now stand. */
+  | { ok: true; app: AppToolPermissions }
+  /** Refused, and why; nothing was changed. */
   | { ok: false; reason: string };
 
 /** The owner's controls over tool permissions. */
 export interface PermissionControls {
   /** An app's permissions; `id` is a grant id or a client id. Undefined: no such app. */
-  show(id: string): Promise<AppPermissions | undefined>;
+  show(id: string): Promise<AppToolPermissions | undefined>;
   /** Sets one policy for some tools of an app (by grant or client id). */
   set(id: string, policy: ToolPolicy, tools: string[]): Promise<PermissionChange>;
   /** The app's permissions for a client before any grant (the consent page). */
-  forClient(clientId: string, clientName?: string): Promise<AppPermissions>;
+  forClient(clientId: string, clientName?: string): Promise<AppToolPermissions>;
   /** Records the owner's decisions at consent (and the tools they were shown). */
-  approve(clientId: string, set: Record<string, ToolPolicy>): Promise<PolicyPlan>;
+  approve(clientId: string, set: Record<string, ToolPolicy>): Promise<PermissionChange>;
 }
 
 /** Builds the controls over the store, the policy service and the served tools. */
@@ -81,7 +83,7 @@ export function createPermissionControls(
       : undefined;
   }
 
-  async function view(clientId: string, clientName?: string): Promise<AppPermissions> {
+  async function view(clientId: string, clientName?: string): Promise<AppToolPermissions> {
     const app = await policies.app(clientId);
     return {
       clientId,
@@ -114,8 +116,12 @@ export function createPermissionControls(
       return { ok: true, app: await view(app.clientId, app.clientName) };
     },
     forClient: view,
-    approve(clientId, set) {
-      return policies.change(clientId, { set, seen: served.all().map((t) => t.name) });
+    async approve(clientId, set) {
+      const plan = await policies.change(clientId, {
+        set,
+        seen: served.all().map((t) => t.name),
+      });
+      return plan.ok ? { ok: true, app: await view(clientId) } : plan;
     },
   };
 }

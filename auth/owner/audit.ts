@@ -41,16 +41,21 @@ export interface AuditRecord {
   id: string;
   /** When the call arrived, epoch ms. */
   at: number;
+  /** The app: a registered client id, or a metadata-document URL. */
   clientId: string;
   /** The name the client gave itself (not vouched for). */
   clientName?: string;
+  /** The grant whose token made the call. */
   grantId: string;
+  /** The tool's name as the client sent it (cut at 128 characters). */
   tool: string;
   /** The upstream server that owns the tool; absent for the owner's own tools. */
   server?: string;
+  /** How the call ended. */
   outcome: AuditOutcome;
   /** The policy the call ran (or was refused) under. */
   policy: "allow" | "ask" | "deny";
+  /** From the call's arrival to its answer (a held call's wait included), in ms. */
   durationMs: number;
   /** base64url(SHA-256(the arguments as canonical JSON)). */
   argumentsSha256: string;
@@ -71,12 +76,16 @@ export interface AuditQuery {
   limit?: number;
 }
 
+/** The audit trail as the owner reads it. */
+export interface AuditTrail {
+  /** Records, newest first, filtered. */
+  query(query?: AuditQuery): Promise<AuditRecord[]>;
+}
+
 /** The audit trail. */
-export interface AuditLog {
+export interface AuditLog extends AuditTrail {
   /** Records one call; stored with the next batch. Resolves with the record. */
   record(input: AuditInput, args: unknown): Promise<AuditRecord>;
-  /** Records, newest first: this process's not yet stored, and the store's. */
-  query(query?: AuditQuery): Promise<AuditRecord[]>;
   /** Writes what is not stored yet (called on close). */
   flush(): Promise<void>;
 }

@@ -34,18 +34,27 @@ export type ConfirmationState = "waiting" | "confirmed" | "declined" | "used";
 export interface ConfirmationRecord {
   /** Random; names the call in its link and in `confirm <id>`. */
   id: string;
+  /** The app that made the call. */
   clientId: string;
+  /** The name the client gave itself (not vouched for). */
   clientName?: string;
+  /** The grant whose token made the call. */
   grantId: string;
+  /** The tool called. */
   tool: string;
+  /** The upstream server that owns it; absent for the owner's own tools. */
   server?: string;
   /** base64url(SHA-256(canonical JSON of the arguments)): what the answer is bound to. */
   argumentsSha256: string;
   /** The arguments as canonical JSON, cut at {@linkcode PREVIEW_CHARS}, for the owner. */
   preview: string;
+  /** When the call arrived, epoch ms. */
   createdAt: number;
+  /** When the answer (or its use) is no longer possible, epoch ms. */
   expiresAt: number;
+  /** Where it stands. */
   state: ConfirmationState;
+  /** When the owner answered, epoch ms. */
   decidedAt?: number;
   /** How the owner answered: `password`, `passkey` or `command line`. */
   decidedBy?: string;
@@ -65,26 +74,35 @@ export type HoldStart =
   | { kind: "full" }
   | { kind: "held"; record: ConfirmationRecord };
 
-/** How a wait ended. */
-export type WaitEnd = "confirmed" | "declined" | "timeout" | "expired";
+/** How a wait ended; `record` (as answered) when the owner answered. */
+export interface WaitEnd {
+  end: "confirmed" | "declined" | "timeout" | "expired";
+  record?: ConfirmationRecord;
+}
 
 /** The result of an owner's answer. */
 export type DecideResult =
+  /** Answered: the record as it now stands. */
   | { ok: true; record: ConfirmationRecord }
+  /** `unknown`: no such call (or it expired); `answered`: it was answered already. */
   | { ok: false; reason: "unknown" | "answered" };
 
-/** Held calls. */
-export interface Confirmations {
-  /** Uses an earlier confirmation of this call, or holds it (written before it waits). */
-  hold(input: HoldInput): Promise<HoldStart>;
-  /** Waits for the owner's answer; a confirmation is used (once) as it is seen. */
-  wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<WaitEnd>;
+/** Held calls as the owner sees and answers them. */
+export interface HeldCalls {
   /** Confirms or declines a waiting call, once. */
   decide(id: string, answer: "confirm" | "decline", by: string): Promise<DecideResult>;
   /** One held call (any state), while it lives. */
   get(id: string): Promise<ConfirmationRecord | undefined>;
   /** The calls waiting for the owner, oldest first. */
   pending(): Promise<ConfirmationRecord[]>;
+}
+
+/** Held calls. */
+export interface Confirmations extends HeldCalls {
+  /** Uses an earlier confirmation of this call, or holds it (written before it waits). */
+  hold(input: HoldInput): Promise<HoldStart>;
+  /** Waits for the owner's answer; a confirmation is used (once) as it is seen. */
+  wait(id: string, timeoutMs: number, signal?: AbortSignal): Promise<WaitEnd>;
 }
 
 /** Whether `id` can be a confirmation id (what a link or a command may carry). */
@@ -164,11 +182,11 @@ export function createConfirmations(store: Store, now: () => number): Confirmati
     return new Promise<WaitEnd>((resolve) => {
       let done = false;
       const stops: (() => void)[] = [];
-      const end = (how: WaitEnd) => {
+      const end = (how: WaitEnd["end"], record?: ConfirmationRecord) => {
         if (done) return;
         done = true;
         for (const stop of stops) stop();
-        resolve(how);
+        resolve(record ? { end: how, record } : { end: how });
       };
       let checking = false;
       const check = async () => {
@@ -177,8 +195,11 @@ export function createConfirmations(store: Store, now: () => number): Confirmati
         try {
           const record = live(await store.get<ConfirmationRecord>(keys.confirmation(id)));
           if (!record) end("expired");
-          else if (record.state === "declined") end("declined");
-          else if (record.state === "confirmed") end(await use(id) ? "confirmed" : "expired");
+          else if (record.state === "declined") end("declined", record);
+          else if (record.state === "confirmed") {
+            if (await use(id)) end("confirmed", record);
+            else end("expired");
+          }
         } catch { /* the store could not be read: the next check tries again */ }
         checking = false;
       };

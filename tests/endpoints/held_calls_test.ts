@@ -13,6 +13,7 @@ import { createPersonalMcp, type PersonalMcp } from "../../server/create.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import { type Store, StoreUnavailableError } from "../../store/store.ts";
 import { tool } from "../../transport/tools.ts";
+import { caller } from "../../transport/caller.ts";
 import { BASE_URL, MCP_URL, mcpPost, PASSWORD, registerClient, tokensFor } from "../fixtures.ts";
 
 async function setup(options: { confirmTimeoutSeconds?: number; store?: Store } = {}) {
@@ -26,6 +27,17 @@ async function setup(options: { confirmTimeoutSeconds?: number; store?: Store } 
         wiped.push(folder);
         return `wiped ${folder}`;
       },
+    }),
+    // What caller(ctx) says of the call: a tool may refuse on its own as well.
+    policy_risky: tool({
+      description: "Says its policy",
+      annotations: { destructiveHint: true },
+      run: (_args, ctx) => JSON.stringify(caller(ctx)?.policy),
+    }),
+    policy_plain: tool({
+      description: "Says its policy",
+      annotations: { readOnlyHint: true },
+      run: (_args, ctx) => JSON.stringify(caller(ctx)?.policy),
     }),
   }, { baseUrl: BASE_URL, password: PASSWORD, ...options });
   const client = await registerClient(app);
@@ -168,6 +180,25 @@ Deno.test("a store that fails while a call is held: nothing done, nothing kept, 
     failing = false;
     assert.deepEqual(await app.confirmations.pending(), []);
     assert.deepEqual(wiped, []);
+  } finally {
+    await mcp.close();
+    await app.close();
+  }
+});
+
+Deno.test("caller(ctx) says the policy a call runs under: allowed, or confirmed by the owner when", async () => {
+  const { app, mcp } = await setup();
+  try {
+    const plain = await mcp.callTool({ name: "policy_plain", arguments: {} });
+    assert.deepEqual(JSON.parse(textOf(plain)), { policy: "allow" });
+    const before = Date.now();
+    const call = mcp.callTool({ name: "policy_risky", arguments: {} });
+    const [held] = await firstPending(app);
+    assert.ok((await app.confirmations.decide(held!.id, "confirm", "passkey")).ok);
+    const said = JSON.parse(textOf(await call));
+    assert.equal(said.policy, "ask");
+    assert.equal(said.confirmedBy, "passkey");
+    assert.ok(said.confirmedAt >= before && said.confirmedAt <= Date.now());
   } finally {
     await mcp.close();
     await app.close();

@@ -32,6 +32,7 @@ import {
 import { type Prompts, registerPrompts } from "../prompts.ts";
 import { registerResources, type Resources } from "../resources.ts";
 import { registerTools, type Tools } from "../tools.ts";
+import { type CallPolicy, notePolicy } from "../caller.ts";
 
 /** Most idle server instances kept for the SDK handler's requests, per protocol era. */
 export const MAX_POOLED_SERVERS = 16;
@@ -148,7 +149,10 @@ export interface ToolGate {
    * Runs one call under the owner's policy: calls `run` (the tool, through the SDK's
    * own validation) or answers for it without running it.
    */
-  call(call: GatedCall, run: () => Promise<CallToolResult>): Promise<CallToolResult>;
+  call(
+    call: GatedCall,
+    run: (policy: CallPolicy) => Promise<CallToolResult>,
+  ): Promise<CallToolResult>;
 }
 
 type Handler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<unknown>;
@@ -187,7 +191,11 @@ export function guardTools(server: McpServer, gate: ToolGate): void {
       if (typeof params?.name !== "string") return call(request, ctx);
       return gate.call(
         { authInfo: ctx.http?.authInfo, name: params.name, arguments: params.arguments, ctx },
-        () => call(request, ctx) as Promise<CallToolResult>,
+        (policy) => {
+          // What caller(ctx) tells the tool: the policy it runs under.
+          notePolicy(ctx, policy);
+          return call(request, ctx) as Promise<CallToolResult>;
+        },
       );
     });
   }
