@@ -44,7 +44,7 @@ export type {
   AppToolPermissions,
   PermissionChange,
   PermissionControls,
-} from "./auth/owner/app_permissions.ts";
+} from "./auth/grants/app_permissions.ts";
 export type {
   PolicySource,
   ToolKind,

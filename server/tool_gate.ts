@@ -14,7 +14,7 @@ import {
   type ToolFacts,
 } from "../auth/grants/permissions.ts";
 import type { ToolPolicies } from "../auth/grants/tool_policies.ts";
-import type { ToolFactsSource } from "../auth/owner/app_permissions.ts";
+import type { ToolFactsSource } from "../auth/grants/app_permissions.ts";
 import type { AuditLog, AuditOutcome, AuditRecord } from "../auth/owner/audit.ts";
 import type { PersonalMcpEvent } from "../core/config.ts";
 import type { GatedCall, ToolGate } from "../transport/mcp/servers.ts";

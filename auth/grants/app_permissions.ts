@@ -12,8 +12,8 @@ import {
   type ToolFacts,
   type ToolPolicy,
   type ToolPolicyRow,
-} from "../grants/permissions.ts";
-import type { ToolPolicies } from "../grants/tool_policies.ts";
+} from "./permissions.ts";
+import type { ToolPolicies } from "./tool_policies.ts";
 
 /** The tools the server serves now, with what a decision needs of each. */
 export interface ToolFactsSource {
