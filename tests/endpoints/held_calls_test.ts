@@ -81,7 +81,7 @@ Deno.test("a held call runs once the owner confirms, and the answer is given onc
     const result = await call;
     assert.equal(textOf(result), "wiped /tmp/a");
     assert.deepEqual(wiped, ["/tmp/a"]);
-    assert.match(progress[0] ?? "", new RegExp(`/owner/confirm/${held!.id}`));
+    assert.match(progress[0] ?? "", new RegExp(`/owner/confirm\\?id=${held!.id}`));
     const replay = await app.confirmations.decide(held!.id, "confirm", "command line");
     assert.deepEqual(replay, { ok: false, reason: "answered" });
     const late = await app.confirmations.decide(held!.id, "decline", "command line");
@@ -120,7 +120,7 @@ Deno.test("after the wait, a later confirmation holds for the same arguments, on
     const first = await mcp.callTool({ name: "wipe", arguments: { folder: "/tmp/b" } });
     assert.equal(first.isError, true);
     const [held] = await app.confirmations.pending();
-    assert.match(textOf(first), new RegExp(`${BASE_URL}/owner/confirm/${held!.id}`));
+    assert.match(textOf(first), new RegExp(`${BASE_URL}/owner/confirm\\?id=${held!.id}`));
     assert.deepEqual(wiped, []);
     assert.equal((await app.audit.query())[0]?.outcome, "timeout");
     assert.ok((await app.confirmations.decide(held!.id, "confirm", "command line")).ok);
