@@ -48,6 +48,8 @@ export interface PermissionControls {
   show(id: string): Promise<AppToolPermissions | undefined>;
   /** Sets one policy for some tools of an app (by grant or client id). */
   set(id: string, policy: ToolPolicy, tools: string[]): Promise<PermissionChange>;
+  /** Sets each named tool's policy for an app (by grant or client id), in one change. */
+  change(id: string, set: Record<string, ToolPolicy>): Promise<PermissionChange>;
   /** The app's permissions for a client before any grant (the consent page). */
   forClient(clientId: string, clientName?: string): Promise<AppToolPermissions>;
   /** Records the owner's decisions at consent (and the tools they were shown). */
@@ -83,6 +85,27 @@ export function createPermissionControls(
       : undefined;
   }
 
+  async function change(
+    id: string,
+    set: Record<string, ToolPolicy>,
+  ): Promise<PermissionChange> {
+    const app = await appOf(id);
+    if (!app) return { ok: false, reason: "no grant or client has this id" };
+    const unknown = Object.keys(set).filter((name) => served.facts(name) === undefined);
+    if (unknown.length) {
+      return {
+        ok: false,
+        reason: `no tool is served under ${unknown.map((n) => JSON.stringify(n)).join(", ")}`,
+      };
+    }
+    const plan = await policies.change(app.clientId, {
+      set,
+      seen: served.all().map((t) => t.name),
+    });
+    if (!plan.ok) return plan;
+    return { ok: true, app: await view(app.clientId, app.clientName) };
+  }
+
   async function view(clientId: string, clientName?: string): Promise<AppToolPermissions> {
     const app = await policies.app(clientId);
     return {
@@ -98,23 +121,10 @@ export function createPermissionControls(
       const app = await appOf(id);
       return app && await view(app.clientId, app.clientName);
     },
-    async set(id, policy, tools) {
-      const app = await appOf(id);
-      if (!app) return { ok: false, reason: "no grant or client has this id" };
-      const unknown = tools.filter((name) => served.facts(name) === undefined);
-      if (unknown.length) {
-        return {
-          ok: false,
-          reason: `no tool is served under ${unknown.map((n) => JSON.stringify(n)).join(", ")}`,
-        };
-      }
-      const plan = await policies.change(app.clientId, {
-        set: Object.fromEntries(tools.map((name) => [name, policy])),
-        seen: served.all().map((t) => t.name),
-      });
-      if (!plan.ok) return plan;
-      return { ok: true, app: await view(app.clientId, app.clientName) };
+    set(id, policy, tools) {
+      return change(id, Object.fromEntries(tools.map((name) => [name, policy])));
     },
+    change,
     forClient: view,
     async approve(clientId, set) {
       const plan = await policies.change(clientId, {

@@ -11,7 +11,6 @@ import type { ConfirmationRecord } from "../owner/confirmations.ts";
 import { escapeHtml as e, htmlPage, type OwnerProofView } from "./page.ts";
 import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
 import { displayName } from "./consent.ts";
-import { formatTime } from "./owner.ts";
 import { PATHS } from "../../core/paths.ts";
 
 /** What the page of a held call shows and carries. */
@@ -21,6 +20,14 @@ export interface ConfirmView extends OwnerProofView {
   /** The signed form token (bound to this browser's cookie and to this call). */
   csrf: string;
   now: number;
+}
+
+/** When a call was asked: UTC, and seconds ago. */
+function asked(at: number, now: number): string {
+  const iso = new Date(at).toISOString();
+  return `${iso.slice(0, 10)} ${iso.slice(11, 19)} UTC (${
+    Math.max(0, Math.round((now - at) / 1000))
+  } s ago)`;
 }
 
 /** The facts of a held call, as a definition list (also on the owner page's list). */
@@ -33,7 +40,7 @@ export function heldCallFacts(record: ConfirmationRecord, now: number): string {
     record.server ? ` on <bdi>${e(record.server)}</bdi>` : ""
   }</dd>
 <dt>Arguments</dt><dd><pre><bdi>${e(record.preview)}</bdi></pre></dd>
-<dt>Asked</dt><dd>${formatTime(record.createdAt, now)}</dd>
+<dt>Asked</dt><dd>${asked(record.createdAt, now)}</dd>
 </dl>`;
 }
 
