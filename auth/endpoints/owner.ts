@@ -135,6 +135,29 @@ async function control(
   }
 }
 
+/** The words of the last action's outcome (`?done=`), as the page shows them. */
+function outcomeOf(request: Request): { notice?: string; error?: string } {
+  const done = new URL(request.url).searchParams.get("done") ?? "";
+  return {
+    notice: Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined,
+    error: Object.hasOwn(ERRORS, done) ? ERRORS[done] : undefined,
+  };
+}
+
+/** Each connected app's tool permissions, by client id. */
+async function toolPermissionsOf(
+  permissions: PermissionControls,
+  grants: { clientId: string; clientName?: string }[],
+): Promise<Map<string, AppToolPermissions>> {
+  const byClient = new Map<string, AppToolPermissions>();
+  for (const g of grants) {
+    if (!byClient.has(g.clientId)) {
+      byClient.set(g.clientId, await permissions.forClient(g.clientId, g.clientName));
+    }
+  }
+  return byClient;
+}
+
 /** Builds the owner page endpoint. */
 export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
   const { opts, store, owner, controls, proof, signer, passkeys, now } = deps;
@@ -222,9 +245,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
   }
 
   async function get(request: Request, _address: string): Promise<Response> {
-    const done = new URL(request.url).searchParams.get("done") ?? "";
-    const notice = Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined;
-    const error = Object.hasOwn(ERRORS, done) ? ERRORS[done] : undefined;
+    const { notice, error } = outcomeOf(request);
     const cookie = browserCookie(request);
     const session = await liveSession(cookie);
     if (!cookie || !session) return await signIn(request, 200, { notice });
@@ -237,11 +258,6 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       deps.held.pending(),
       deps.audit.query({ limit: AUDIT_SHOWN }),
     ]);
-    const toolPermissions = new Map<string, AppToolPermissions>();
-    for (const g of grants) {
-      if (toolPermissions.has(g.clientId)) continue;
-      toolPermissions.set(g.clientId, await deps.permissions.forClient(g.clientId, g.clientName));
-    }
     return ownerPage({
       serverName: opts.name,
       csrf: await formToken("owner", cookie, session.expiresAt - now()),
@@ -254,7 +270,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       notice,
       error,
       waiting,
-      toolPermissions,
+      toolPermissions: await toolPermissionsOf(deps.permissions, grants),
       audit,
     });
   }
