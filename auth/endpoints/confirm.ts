@@ -24,8 +24,8 @@ import {
   type FormPageEndpoint,
   isSameOriginPost,
   type PageEndpointDeps,
+  proofRefusal,
   readPageForm,
-  refusalOf,
 } from "../pages/page.ts";
 
 /** How long a confirmation form stays valid, in ms. */
@@ -155,7 +155,7 @@ export function createConfirmEndpoint(deps: ConfirmEndpointDeps): FormPageEndpoi
         : { method, password: form.password ?? "" },
     );
     if (!proved.ok) {
-      const refusal = refusalOf(proved, "approve");
+      const refusal = proofRefusal(proved, "approve");
       if (refusal instanceof Response) return refusal;
       return await show(request, id, refusal.status, refusal.error, refusal.headers);
     }

@@ -114,7 +114,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
   const onError = (error: unknown) =>
     options.onError?.(error instanceof Error ? error : new Error(String(error)));
   // Every McpServer of this endpoint is built from this one blueprint (servers.ts).
-  const { name, version, instructions, resources, prompts, configureServer } = options;
+  const { name, version, instructions, resources, prompts, configureServer, toolGate } = options;
   const servers = createServerInstances({
     name,
     version,
@@ -123,6 +123,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     resources,
     prompts,
     configureServer,
+    toolGate,
   });
   const sessionless = createSessionless(servers, options.onError);
   const records = options.sharedStore ? createSessionRecords(options.sharedStore, now) : undefined;
