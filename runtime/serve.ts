@@ -403,7 +403,12 @@ export async function servePersonalMcp(
     early.ready();
     // The file store's lock keeps the owner commands out: they come through here instead.
     if (usesFileStore(options.store)) {
-      control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h, emit));
+      control = await startControl(
+        stateDir,
+        app.owner,
+        (h) => listen("127.0.0.1", 0, h, emit),
+        { permissions: app.permissions, held: app.confirmations, audit: app.audit },
+      );
     }
   } catch (error) {
     early.failed(error);

@@ -8,6 +8,7 @@ import type { Store } from "../../store/store.ts";
 import { keys } from "../../store/keys.ts";
 import type { ClientRecord, GrantRecord } from "../records.ts";
 import {
+  type AppToolPolicies,
   describePolicies,
   type ToolFacts,
   type ToolPolicy,
@@ -60,8 +61,13 @@ export interface PermissionControls {
 export function createPermissionControls(
   store: Store,
   policies: ToolPolicies,
-  served: ToolFactsSource,
+  served?: ToolFactsSource,
 ): PermissionControls {
+  // Without the running server (an owner command on its store) the tools served are not
+  // known: the decisions stored are shown and changed as they are, unchecked.
+  const known = (name: string) => served === undefined || served.facts(name) !== undefined;
+  const toolsOf = (app: AppToolPolicies | undefined): ToolFacts[] =>
+    served?.all() ?? Object.keys(app?.tools ?? {}).map((name) => ({ name }));
   /** The client an id names: a grant's client, or a client itself. */
   async function appOf(id: string): Promise<{ clientId: string; clientName?: string } | undefined> {
     if (id === "" || id.length > 2048) return undefined;
@@ -91,7 +97,7 @@ export function createPermissionControls(
   ): Promise<PermissionChange> {
     const app = await appOf(id);
     if (!app) return { ok: false, reason: "no grant or client has this id" };
-    const unknown = Object.keys(set).filter((name) => served.facts(name) === undefined);
+    const unknown = Object.keys(set).filter((name) => !known(name));
     if (unknown.length) {
       return {
         ok: false,
@@ -100,7 +106,7 @@ export function createPermissionControls(
     }
     const plan = await policies.change(app.clientId, {
       set,
-      seen: served.all().map((t) => t.name),
+      seen: served?.all().map((t) => t.name) ?? [],
     });
     if (!plan.ok) return plan;
     return { ok: true, app: await view(app.clientId, app.clientName) };
@@ -111,7 +117,7 @@ export function createPermissionControls(
     return {
       clientId,
       ...(clientName ? { clientName } : {}),
-      tools: describePolicies(served.all(), policies.defaults, app),
+      tools: describePolicies(toolsOf(app), policies.defaults, app),
       ...(app ? { updatedAt: app.updatedAt } : {}),
     };
   }
@@ -129,7 +135,7 @@ export function createPermissionControls(
     async approve(clientId, set) {
       const plan = await policies.change(clientId, {
         set,
-        seen: served.all().map((t) => t.name),
+        seen: served?.all().map((t) => t.name) ?? [],
       });
       return plan.ok ? { ok: true, app: await view(clientId) } : plan;
     },
