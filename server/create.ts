@@ -374,6 +374,7 @@ function endpointsOf(services: {
       clients,
       owner: check,
       proof,
+      permissions: tooling.permissions,
       passkeys,
       signer,
       now,
