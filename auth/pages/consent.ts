@@ -156,7 +156,7 @@ function toolsSection(rows: ToolPolicyRow[], passkey: boolean): string {
       }</select></td></tr>`
     ).join("\n")
   ).join("\n");
-  return `<details class="tools"><summary>Tools this app will get (${rows.length})</summary>
+  return `<details class="tools" open><summary>Tools this app will get (${rows.length})</summary>
 <table><tbody>
 ${body}
 </tbody></table>

@@ -37,7 +37,7 @@ export function waitingSection(waiting: ConfirmationRecord[], now: number): stri
 <td><a href="${e(confirmPath(r.id))}">Confirm or decline</a></td></tr>`
   ).join("\n");
   return `<section class="card waiting" aria-label="Waiting for you">
-<h2>Waiting for you</h2>
+<h3>Waiting for you</h3>
 <div class="scroll"><table><thead><tr><th>App</th><th>Tool</th><th>Arguments</th><th>Asked</th><th></th></tr></thead><tbody>
 ${rows}
 </tbody></table></div>
