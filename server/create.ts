@@ -118,7 +118,16 @@ export function createPersonalMcp(tools: Tools, options: PersonalMcpOptions): Pe
   // KV), so that N processes allow what one allows.
   const counters = store.shared ? storeCounters(store) : createMemoryCounters(now);
   const activity = createActivityLog(store, now);
-  const emit = eventSink(activity, options.onEvent);
+  const sink = eventSink(activity, options.onEvent);
+  // A forgotten app leaves no tool decisions behind (the policies hear it as an event).
+  const emit: Emit = (event) => {
+    sink(event);
+    if (event.type === "client_forgotten") {
+      tooling.policies.forget(event.clientId).catch((error) =>
+        sink({ type: "error", where: "tool policies", error })
+      );
+    }
+  };
   const tooling = toolServices(content.tools, options, opts, store, emit, now);
   const mcp = mcpService(content, options, opts, store, emit, tooling);
   // A grant that ends early ends everywhere at once: its tokens (the store and its

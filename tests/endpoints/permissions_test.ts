@@ -254,3 +254,19 @@ Deno.test("a bad toolPolicy option is refused when the server is created, naming
     (e) => e instanceof TypeError && /"toolPolicy.look"/.test(e.message),
   );
 });
+
+Deno.test("forgetting an app forgets its tool decisions", async () => {
+  const { app, client } = await setup();
+  try {
+    assert.ok((await app.permissions.set(client.clientId, "deny", ["secret"])).ok);
+    assert.ok(await app.store.get(["tool_policy", client.clientId]));
+    assert.ok(await app.owner.forgetClient(client.clientId, "test"));
+    // Dropped as the forgetting is announced (bounded wait).
+    for (let i = 0; i < 100 && await app.store.get(["tool_policy", client.clientId]); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    assert.equal(await app.store.get(["tool_policy", client.clientId]), undefined);
+  } finally {
+    await app.close();
+  }
+});
