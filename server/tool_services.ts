@@ -42,8 +42,9 @@ export function toolServices(
   store: Store,
   emit: Emit,
   now: () => number,
+  upstream?: ToolFactsSource,
 ): ToolServices {
-  const served = ownTools(tools);
+  const served = servedTools(ownTools(tools), upstream);
   const policies = createToolPolicies(store, validateOwnerDefaults(options.toolPolicy), now);
   const audit = createAuditLog(store, options.auditArguments === true);
   const confirmations = createConfirmations(store, now);
@@ -59,6 +60,19 @@ export function toolServices(
     confirmations,
     permissions: createPermissionControls(store, policies, served),
     gate: createToolGate({ policies, served, audit, emit, now, ask }),
+  };
+}
+
+/**
+ * Every tool served: the owner's own, then the upstreams' (the gateway's catalog, whose
+ * facts name the server and carry the annotations the upstream listed). A name neither
+ * knows is refused and hidden by the gate.
+ */
+export function servedTools(own: ToolFactsSource, upstream?: ToolFactsSource): ToolFactsSource {
+  if (!upstream) return own;
+  return {
+    facts: (name) => own.facts(name) ?? upstream.facts(name),
+    all: () => [...own.all(), ...upstream.all()],
   };
 }
 
