@@ -54,6 +54,24 @@ function keepAlive(call: GatedCall, link: string): () => void {
   return () => clearInterval(timer);
 }
 
+/**
+ * Asks a client that declared URL-mode elicitation (MCP 2025-11-25) to open the
+ * confirmation link, on a 2025-era session (the one channel a server request can take).
+ * Its answer is not the owner's: only the page confirms. A client without the
+ * capability makes the SDK refuse at once; that, and any later failure, is ignored.
+ */
+function offerLink(call: GatedCall, record: ConfirmationRecord, link: string, timeoutMs: number) {
+  if (!call.ctx.sessionId) return;
+  try {
+    call.ctx.mcpReq.elicitInput({
+      mode: "url",
+      message: `The owner must confirm the call of "${record.tool}" before it runs.`,
+      url: link,
+      elicitationId: record.id,
+    }, { relatedRequestId: call.ctx.mcpReq.id, timeout: timeoutMs }).catch(() => {});
+  } catch { /* the client did not declare URL-mode elicitation */ }
+}
+
 function heldInput(call: GatedCall, server: string | undefined, hash: string) {
   const extra = call.authInfo?.extra;
   const canonical = canonicalJson(call.arguments ?? {});
@@ -112,6 +130,7 @@ export function createHeldCalls(deps: HeldCallDeps): AskHandler {
     const link = deps.linkOf(start.record.id);
     deps.emit(waitingEvent(start.record, link));
     const stop = keepAlive(call, link);
+    offerLink(call, start.record, link, deps.timeoutMs);
     const end = await deps.confirmations.wait(
       start.record.id,
       deps.timeoutMs,

@@ -204,3 +204,44 @@ Deno.test("caller(ctx) says the policy a call runs under: allowed, or confirmed 
     await app.close();
   }
 });
+
+Deno.test("a client that declared URL-mode elicitation is asked to open the confirmation link", async () => {
+  const app = createPersonalMcp({
+    wipe: tool({
+      description: "Wipes",
+      annotations: { destructiveHint: true },
+      run: () => "wiped",
+    }),
+  }, { baseUrl: BASE_URL, password: PASSWORD });
+  const client = await registerClient(app);
+  const token = (await tokensFor(app, client)).access_token;
+  const mcp = new Client(
+    { name: "url elicitation client", version: "1.0.0" },
+    { capabilities: { elicitation: { url: {} } } },
+  );
+  const asked: { url?: string; mode?: string }[] = [];
+  mcp.setRequestHandler("elicitation/create", (request) => {
+    asked.push(request.params as { url?: string; mode?: string });
+    return { action: "accept" };
+  });
+  await mcp.connect(
+    new StreamableHTTPClientTransport(new URL(MCP_URL), {
+      fetch: (input, init) => app.fetch(new Request(input, init)),
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  try {
+    const call = mcp.callTool({ name: "wipe", arguments: {} });
+    const [held] = await firstPending(app);
+    for (let i = 0; i < 100 && asked.length === 0; i++) await new Promise((r) => setTimeout(r, 10));
+    assert.equal(asked[0]?.mode, "url");
+    assert.equal(asked[0]?.url, `${BASE_URL}/owner/confirm?id=${held!.id}`);
+    // The client's answer is not the owner's: the call still waits.
+    assert.equal((await app.confirmations.pending()).length, 1);
+    assert.ok((await app.confirmations.decide(held!.id, "confirm", "password")).ok);
+    assert.equal(textOf(await call), "wiped");
+  } finally {
+    await mcp.close();
+    await app.close();
+  }
+});
