@@ -29,7 +29,6 @@ export type AuditOutcome =
   | "ok"
   | "error"
   | "denied"
-  | "waiting"
   | "confirmed"
   | "declined"
   | "expired"

@@ -92,11 +92,20 @@ Deno.test("auditArguments keeps the arguments; a hostile argument stays escaped 
   const { app, mcp, events } = await setup(true);
   const hostile = "a\u202eb\u0007\nc\u2028d";
   try {
+    await mcp.callTool({ name: `ev${hostile}`, arguments: {} });
     await mcp.callTool({ name: "echo", arguments: { text: hostile } });
-    const [record] = await app.audit.query();
+    const trail = await app.audit.query();
+    const record = trail.find((r) => r.tool === "echo");
+    const unknown = trail.find((r) => r.tool !== "echo");
+    assert.equal(unknown?.outcome, "denied", "a hostile tool name is refused and recorded");
+    const named = events.find((e) => e.type === "tool_called" && e.tool.startsWith("ev"))!;
+    for (const format of ["json", "text"] as const) {
+      // deno-lint-ignore no-control-regex -- exactly what must never reach a log line
+      assert.doesNotMatch(formatEvent(named, 0, format), /[\u0000-\u001f\u202e\u2028]/);
+    }
     assert.equal(record?.arguments, canonicalJson({ text: hostile }));
     assert.equal(record?.argumentsSha256, sha(canonicalJson({ text: hostile })));
-    const event = events.find((e) => e.type === "tool_called")!;
+    const event = events.find((e) => e.type === "tool_called" && e.tool === "echo")!;
     for (const format of ["json", "text"] as const) {
       const line = formatEvent(event, 0, format);
       // deno-lint-ignore no-control-regex -- exactly what must never reach a log line
