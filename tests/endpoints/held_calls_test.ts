@@ -245,3 +245,45 @@ Deno.test("a client that declared URL-mode elicitation is asked to open the conf
     await app.close();
   }
 });
+
+Deno.test("a call held by one server is released by a confirmation given through another sharing the store", async () => {
+  const store: Store = { ...createMemoryStore(), shared: true };
+  const { app, mcp, wiped } = await setup({ store });
+  const other = createPersonalMcp({}, { baseUrl: BASE_URL, password: PASSWORD, store });
+  try {
+    const call = mcp.callTool({ name: "wipe", arguments: { folder: "/shared" } });
+    const [held] = await firstPending(other);
+    assert.ok((await other.confirmations.decide(held!.id, "confirm", "passkey")).ok);
+    assert.equal(textOf(await call), "wiped /shared");
+    assert.deepEqual(wiped, ["/shared"]);
+  } finally {
+    await mcp.close();
+    await other.close();
+    await app.close();
+  }
+});
+
+Deno.test("a 2026-07-28 call is held and runs once confirmed", async () => {
+  const { app, mcp: legacy, wiped, token } = await setup();
+  await legacy.close();
+  const mcp = new Client(
+    { name: "held calls 2026", version: "1.0.0" },
+    { versionNegotiation: { mode: { pin: "2026-07-28" } } },
+  );
+  await mcp.connect(
+    new StreamableHTTPClientTransport(new URL(MCP_URL), {
+      fetch: (input, init) => app.fetch(new Request(input, init)),
+      requestInit: { headers: { authorization: `Bearer ${token}` } },
+    }),
+  );
+  try {
+    const call = mcp.callTool({ name: "wipe", arguments: { folder: "/modern" } });
+    const [held] = await firstPending(app);
+    assert.ok((await app.confirmations.decide(held!.id, "confirm", "password")).ok);
+    assert.equal(textOf(await call), "wiped /modern");
+    assert.deepEqual(wiped, ["/modern"]);
+  } finally {
+    await mcp.close();
+    await app.close();
+  }
+});
