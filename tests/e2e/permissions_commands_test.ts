@@ -85,6 +85,25 @@ for (const runtime of RUNTIMES) {
         assert.deepEqual(outcomes, ["declined", "confirmed", "denied", "ok"]);
         assert.equal(run("audit", "--since", "yesterday").status, 2);
       });
+
+      await t.step(
+        "with the server stopped, the trail and the decisions are read from the store",
+        async () => {
+          await server.stop();
+          const trail = run("audit", "--json", "--app", app.clientId);
+          assert.equal(trail.status, 0, trail.stderr);
+          assert.equal(JSON.parse(trail.stdout).length, 4, "kept in the store");
+          const set = run("permissions", app.clientId, "--allow", "hello", "--json");
+          assert.equal(set.status, 0, set.stderr);
+          assert.deepEqual(
+            JSON.parse(set.stdout).tools.map((
+              x: { name: string; policy: string },
+            ) => [x.name, x.policy]),
+            [["hello", "allow"]],
+          );
+          assert.deepEqual(JSON.parse(run("pending", "--json").stdout), []);
+        },
+      );
     } finally {
       await server.stop();
       await rm(stateDir, { recursive: true, force: true });
