@@ -10,12 +10,25 @@ import { z } from "zod";
 import { createPersonalMcp, type PersonalMcp } from "../../server/create.ts";
 import { tool } from "../../transport/tools.ts";
 import {
+  authorizeUrl,
   BASE_URL,
+  decisionLanding,
+  enrolThroughLink,
+  exchangeCode,
+  formField,
   MCP_URL,
   openConfirm,
+  openConsent,
+  PASSKEY_BASE_URL,
+  passkeyOptionsOf,
   PASSWORD,
+  pkcePair,
   postConfirm,
+  postConsent,
   registerClient,
+  setCookieOf,
+  softAuthenticator,
+  tokenSet,
   tokensFor,
 } from "../fixtures.ts";
 
@@ -93,7 +106,7 @@ Deno.test("the held call's page shows it escaped; the password confirms it once;
     assert.deepEqual(wiped, []);
 
     const ok = await postConfirm(app, a!.id, page, { decision: "confirm", password: PASSWORD });
-    assert.equal(ok.status, 200, await ok.clone().text());
+    assert.equal(ok.status, 200, (await ok.clone().text()).replace(/<style[^]*<\/style>/, ""));
     assert.match(await ok.text(), /Confirmed/);
     const result = await first;
     assert.equal(result.isError, undefined);
@@ -117,6 +130,89 @@ Deno.test("the held call's page shows it escaped; the password confirms it once;
     assert.equal(unknown.response.status, 404);
   } finally {
     await mcp.close();
+    await app.close();
+  }
+});
+
+Deno.test("a passkey confirms a held call on its page; an assertion for another origin does not", async () => {
+  const app = createPersonalMcp({
+    wipe: tool({
+      description: "Wipes",
+      annotations: { destructiveHint: true },
+      run: () => "wiped",
+    }),
+  }, { baseUrl: PASSKEY_BASE_URL, password: PASSWORD });
+  const key = await softAuthenticator();
+  const { url } = await app.owner.createPasskeyLink("Laptop");
+  assert.equal((await enrolThroughLink((r) => app.fetch(r), url, key)).status, 200);
+  const client = await registerClient(app);
+  const { verifier, challenge } = await pkcePair();
+  const resource = `${PASSKEY_BASE_URL}/mcp`;
+  const consent = await openConsent(app, authorizeUrl(client, challenge, { resource }));
+  const landing = await decisionLanding(
+    await postConsent(app, consent, { origin: PASSKEY_BASE_URL }),
+  );
+  const code = landing.searchParams.get("code")!;
+  const token = (await tokenSet(await exchangeCode(app, client, code, verifier, { resource })))
+    .access_token;
+  const call = app.fetch(
+    new Request(`${PASSKEY_BASE_URL}/mcp`, {
+      method: "POST",
+      headers: {
+        authorization: `Bearer ${token}`,
+        "content-type": "application/json",
+        accept: "application/json",
+        "mcp-protocol-version": "2025-06-18",
+      },
+      body: JSON.stringify({
+        jsonrpc: "2.0",
+        id: 1,
+        method: "tools/call",
+        params: { name: "wipe", arguments: {} },
+      }),
+    }),
+  );
+  try {
+    const [record] = await held(app, 1);
+    const open = async () => {
+      const res = await app.fetch(
+        new Request(`${PASSKEY_BASE_URL}/owner/confirm?id=${record!.id}`),
+      );
+      const html = await res.text();
+      return { html, cookie: setCookieOf(res)!, csrf: formField(html, "csrf")! };
+    };
+    const post = (page: { cookie: string; csrf: string }, credential: string) =>
+      app.fetch(
+        new Request(`${PASSKEY_BASE_URL}/owner/confirm?id=${record!.id}`, {
+          method: "POST",
+          headers: {
+            "content-type": "application/x-www-form-urlencoded",
+            origin: PASSKEY_BASE_URL,
+            cookie: page.cookie,
+          },
+          body: new URLSearchParams({ csrf: page.csrf, decision: "passkey", credential }),
+        }),
+      );
+    const page = await open();
+    assert.match(page.html, /Confirm with passkey/);
+    const options = passkeyOptionsOf(page.html)!;
+    const forged = await post(page, await key.assert(options, { origin: "https://evil.example" }));
+    assert.equal(forged.status, 401);
+    await forged.body?.cancel();
+    assert.equal((await app.confirmations.pending()).length, 1, "still waiting");
+    const again = await open();
+    const ok = await post(
+      again,
+      await key.assert(passkeyOptionsOf(again.html)!, {
+        origin: PASSKEY_BASE_URL,
+      }),
+    );
+    assert.equal(ok.status, 200, (await ok.clone().text()).replace(/<style[^]*<\/style>/, ""));
+    await ok.body?.cancel();
+    const answer = await (await call).json();
+    assert.equal(answer.result.content[0].text, "wiped");
+    assert.equal((await app.audit.query())[0]?.outcome, "confirmed");
+  } finally {
     await app.close();
   }
 });
