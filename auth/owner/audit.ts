@@ -9,7 +9,7 @@
  */
 import type { Store } from "../../store/store.ts";
 import { keys } from "../../store/keys.ts";
-import { hashSecret, randomToken } from "../../core/crypto.ts";
+import { hashSecret, hashSecretSync, randomToken } from "../../core/crypto.ts";
 
 /** Most audit records kept; the oldest go first. */
 export const AUDIT_LIMIT = 10_000;
@@ -165,7 +165,8 @@ export function createAuditLog(store: Store, keepArguments: boolean): AuditLog {
       const record: AuditRecord = {
         ...input,
         id,
-        argumentsSha256: await hashSecret(canonical),
+        // The synchronous digest once loaded (the bearer gate loads it): no event-loop turn.
+        argumentsSha256: hashSecretSync(canonical) ?? await hashSecret(canonical),
         ...(keepArguments
           ? {
             arguments: canonical.length > AUDIT_ARGUMENT_CHARS
