@@ -39,7 +39,25 @@ export {
 export type { ClientSummary, GrantSummary } from "./auth/owner/controls.ts";
 export type { PasskeySummary, RemovalResult } from "./auth/owner/passkeys.ts";
 export type { ActivityEntry } from "./auth/owner/activity.ts";
-export { type Caller, caller } from "./transport/caller.ts";
+export { type Caller, caller, type CallPolicy } from "./transport/caller.ts";
+export type {
+  AppToolPermissions,
+  PermissionChange,
+  PermissionControls,
+} from "./auth/grants/app_permissions.ts";
+export type {
+  PolicySource,
+  ToolKind,
+  ToolPolicy,
+  ToolPolicyRow,
+} from "./auth/grants/permissions.ts";
+export type { AuditOutcome, AuditQuery, AuditRecord, AuditTrail } from "./auth/owner/audit.ts";
+export type {
+  ConfirmationRecord,
+  ConfirmationState,
+  DecideResult,
+  HeldCalls,
+} from "./auth/owner/confirmations.ts";
 export {
   banner,
   type ServeAddr,

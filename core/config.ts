@@ -81,6 +81,33 @@ export type PersonalMcpEvent =
    * call could take it (raw `data` as JSON text, at most 16 KiB; escaped by every sink).
    */
   | { type: "upstream_log"; server: string; level: string; data: string }
+  /**
+   * One `tools/call`, as its audit record says (`outcome`, `policy`, `durationMs`,
+   * `argumentsSha256`; `arguments` only with `auditArguments`). `clientName` and `tool`
+   * are what a client sent: every sink escapes them.
+   */
+  | {
+    type: "tool_called";
+    clientId: string;
+    clientName?: string;
+    grantId: string;
+    tool: string;
+    server?: string;
+    outcome: string;
+    policy: string;
+    durationMs: number;
+    argumentsSha256: string;
+    arguments?: string;
+  }
+  /** A tool call waits for the owner's confirmation at `link` (policy `ask`). */
+  | {
+    type: "confirmation_waiting";
+    id: string;
+    clientId: string;
+    clientName?: string;
+    tool: string;
+    link: string;
+  }
   | AuthEvent;
 
 /**
@@ -167,6 +194,7 @@ export interface ResolvedOptions {
   bodyTimeoutSeconds: number;
   mcpBodyTimeoutSeconds: number;
   sseKeepaliveSeconds: number;
+  confirmTimeoutSeconds: number;
 }
 
 const LOOPBACK_HOSTS = new Set(["localhost", "127.0.0.1", "[::1]"]);

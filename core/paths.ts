@@ -47,6 +47,8 @@ export const PATHS = {
   owner: "/owner",
   /** Passkey enrolment, under the owner page. */
   passkey: "/owner/passkey",
+  /** A call held for the owner's confirmation: `/owner/confirm/<id>`, under the owner page. */
+  confirm: "/owner/confirm",
   /** Liveness. */
   healthz: "/healthz",
 } as const;

@@ -51,10 +51,15 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
   --servers <file>      also serve the MCP servers listed in a Claude Desktop, Cursor
                         or VS Code config file ("mcpServers" or "servers"), e.g.
                         --servers ~/.config/Claude/claude_desktop_config.json
+  --confirm-timeout <s> how long a tool call whose policy is "ask" waits for your
+                        confirmation, in seconds (default 120, at most 600)
+  --audit-arguments     keep each tool call's arguments in its audit record (its
+                        SHA-256 is always kept)
   --help                show this text
 
 Owner commands: grants [--json], revoke <id> | --all, password [--remove],
-passkey add [--name <label>] | list | remove <id>, servers [--json] (see --help of each:
+passkey add [--name <label>] | list | remove <id>, servers [--json], permissions <id>
+[--allow|--ask|--deny <tool>...], audit, pending, confirm <id>, decline <id> (see --help of each:
 deno run -A mod.ts grants --help). The owner page is at <base-url>/owner.
 `;
 
@@ -71,6 +76,8 @@ const FLAGS = {
   "log-format": { type: "string" },
   tools: { type: "string" },
   servers: { type: "string" },
+  "confirm-timeout": { type: "string" },
+  "audit-arguments": { type: "boolean" },
   help: { type: "boolean" },
 } as const;
 
@@ -123,7 +130,8 @@ export function parseCli(
       | "reset-password"
       | "trust-proxy"
       | "insecure-client-metadata"
-      | "no-client-metadata-documents",
+      | "no-client-metadata-documents"
+      | "audit-arguments",
   ): boolean =>
     values[name] ??
       ["1", "true", "yes"].includes(
@@ -133,9 +141,17 @@ export function parseCli(
   if (logFormat !== undefined && logFormat !== "text" && logFormat !== "json") {
     throw new RangeError(`--log-format must be text or json, got ${JSON.stringify(logFormat)}`);
   }
+  const confirmText = pick("confirm-timeout");
+  if (confirmText !== undefined && !/^\d{1,4}$/.test(confirmText)) {
+    throw new RangeError(
+      `--confirm-timeout must be a number of seconds, got ${JSON.stringify(confirmText)}`,
+    );
+  }
   return {
     port,
     logFormat,
+    ...(confirmText !== undefined ? { confirmTimeoutSeconds: Number(confirmText) } : {}),
+    ...(flag("audit-arguments") ? { auditArguments: true } : {}),
     toolsModule: pick("tools"),
     serversFile: pick("servers"),
     hostname: pick("hostname"),

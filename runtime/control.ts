@@ -16,6 +16,10 @@ import { join } from "node:path";
 import process from "node:process";
 import { randomToken, secretsEqual } from "../core/crypto.ts";
 import type { OwnerControls } from "../auth/owner/controls.ts";
+import type { PermissionControls } from "../auth/grants/app_permissions.ts";
+import { isToolPolicy, type ToolPolicy } from "../auth/grants/permissions.ts";
+import type { AuditTrail } from "../auth/owner/audit.ts";
+import type { HeldCalls } from "../auth/owner/confirmations.ts";
 import { readBodyText } from "../core/http.ts";
 
 /** The file, in the state folder, that tells the commands where the server listens. */
@@ -43,7 +47,19 @@ export type ControlRequest =
   | { op: "listPasskeys" }
   | { op: "removePasskey"; id: string }
   | { op: "createPasskeyLink"; name?: string }
-  | { op: "listServers" };
+  | { op: "listServers" }
+  | { op: "permissions"; id: string }
+  | { op: "setPermissions"; id: string; policy: ToolPolicy; tools: string[] }
+  | { op: "audit"; app?: string; since?: number; limit?: number }
+  | { op: "pending" }
+  | { op: "decide"; id: string; answer: "confirm" | "decline" };
+
+/** The owner's say per app and tool, for the commands (the server's, or the store's). */
+export interface ToolControls {
+  permissions: PermissionControls;
+  held: HeldCalls;
+  audit: AuditTrail;
+}
 
 type Listen = (
   handler: (request: Request) => Promise<Response>,
@@ -65,7 +81,9 @@ function json(body: unknown, status = 200): Response {
 export async function performControl(
   controls: OwnerControls,
   req: ControlRequest,
+  tools?: ToolControls,
 ): Promise<unknown> {
+  if (tools && req.op in TOOL_OPS) return await performToolControl(tools, req);
   switch (req.op) {
     case "listGrants":
       return await controls.listGrants();
@@ -102,6 +120,34 @@ export async function performControl(
   }
 }
 
+const TOOL_OPS = { permissions: 1, setPermissions: 1, audit: 1, pending: 1, decide: 1 };
+
+/** The requests of the tool commands (`permissions`, `audit`, `pending`, `confirm`, `decline`). */
+async function performToolControl(tools: ToolControls, req: ControlRequest): Promise<unknown> {
+  switch (req.op) {
+    case "permissions":
+      return await tools.permissions.show(String(req.id)) ?? null;
+    case "setPermissions":
+      if (!isToolPolicy(req.policy) || !Array.isArray(req.tools)) {
+        throw new TypeError("bad request");
+      }
+      return await tools.permissions.set(String(req.id), req.policy, req.tools.map(String));
+    case "audit":
+      return await tools.audit.query({
+        ...(typeof req.app === "string" ? { app: req.app } : {}),
+        ...(typeof req.since === "number" ? { since: req.since } : {}),
+        limit: typeof req.limit === "number" ? req.limit : 100,
+      });
+    case "pending":
+      return await tools.held.pending();
+    case "decide":
+      if (req.answer !== "confirm" && req.answer !== "decline") throw new TypeError("bad request");
+      return await tools.held.decide(String(req.id), req.answer, COMMAND_LINE);
+    default:
+      throw new TypeError("unknown op");
+  }
+}
+
 /**
  * Starts the control endpoint for a server on `stateDir` and writes control.json;
  * `stop` removes both.
@@ -110,6 +156,7 @@ export async function startControl(
   stateDir: string,
   controls: OwnerControls,
   listen: Listen,
+  tools?: ToolControls,
 ): Promise<{ stop(): Promise<void> }> {
   const token = randomToken();
   let origin = "";
@@ -135,7 +182,7 @@ export async function startControl(
       return json({ error: "bad request" }, 400);
     }
     try {
-      return json({ result: await performControl(controls, req) });
+      return json({ result: await performControl(controls, req, tools) });
     } catch (error) {
       return json({ error: error instanceof Error ? error.message : "failed" }, 400);
     }

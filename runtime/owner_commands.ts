@@ -18,7 +18,10 @@
  * @module
  */
 import { parseArgs } from "node:util";
-import type { CommandArgs, CommandIo, OwnerCommand } from "./commands/command.ts";
+import type { CommandArgs, CommandIo, OwnerCommand, OwnFlag } from "./commands/command.ts";
+import { audit } from "./commands/audit.ts";
+import { confirm, decline, pending } from "./commands/held.ts";
+import { permissions } from "./commands/permissions.ts";
 import { grants } from "./commands/grants.ts";
 import { openOwner, readBaseUrl } from "./commands/open.ts";
 import { passkey } from "./commands/passkey.ts";
@@ -36,15 +39,25 @@ const COMMANDS: Readonly<Record<string, OwnerCommand>> = {
   password,
   passkey,
   servers,
+  permissions,
+  audit,
+  pending,
+  confirm,
+  decline,
 };
 
 /** The first positional arguments that are owner commands rather than flags of the server. */
 export const OWNER_COMMANDS: readonly string[] = Object.keys(COMMANDS);
 
 /** Whom each command-specific flag belongs to, for the message when it is misplaced. */
-const FLAG_OWNERS: Record<"remove" | "name", string> = {
+const FLAG_OWNERS: Record<OwnFlag, string> = {
   remove: "password alone",
   name: "passkey add",
+  allow: "permissions",
+  ask: "permissions",
+  deny: "permissions",
+  app: "audit",
+  since: "audit",
 };
 
 const USAGE = `Owner commands (on the state of --state-dir, whether the server runs or not):
@@ -61,6 +74,16 @@ const USAGE = `Owner commands (on the state of --state-dir, whether the server r
   passkey remove <id>                   remove a passkey
   servers [--json]                      the running server's upstream MCP servers: state,
                                         pid, restarts, tools, last stderr lines
+  permissions <grant or client id> [--json]
+                                        an app's tools and the policy of each
+  permissions <grant or client id> --allow|--ask|--deny <tool>...
+                                        set the policy of those tools for that app
+  audit [--json] [--app <id>] [--since <time>]
+                                        the tool calls made (newest first); --since
+                                        takes an ISO time or an age (30m, 12h, 7d)
+  pending [--json]                      the tool calls waiting for your confirmation
+  confirm <id>                          let a waiting call run
+  decline <id>                          refuse a waiting call
 Options:
   --state-dir <dir>   the server's state folder (default .oauth-state, or PERSONAL_MCP_STATE_DIR)
   --base-url <url>    the server's public URL, for passkey add on a stopped server or
@@ -86,6 +109,11 @@ function parse(argv: string[]) {
       remove: { type: "boolean" },
       "base-url": { type: "string" },
       name: { type: "string" },
+      allow: { type: "boolean" },
+      ask: { type: "boolean" },
+      deny: { type: "boolean" },
+      app: { type: "string" },
+      since: { type: "string" },
       help: { type: "boolean" },
     },
     strict: true,
@@ -97,7 +125,7 @@ function parse(argv: string[]) {
 function misuse(name: string | undefined, args: CommandArgs): string | undefined {
   const command = name === undefined ? undefined : COMMANDS[name];
   if (!command) return "unknown command";
-  for (const flag of ["remove", "name"] as const) {
+  for (const flag of Object.keys(FLAG_OWNERS) as OwnFlag[]) {
     if (args.values[flag] !== undefined && !command.ownFlags?.includes(flag)) {
       return `--${flag} goes with ${FLAG_OWNERS[flag]}`;
     }

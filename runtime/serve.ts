@@ -410,7 +410,12 @@ export async function servePersonalMcp(
     // state folder (a memory store or a Store object may have no folder to write to).
     const servers = app.owner.listServers().length > 0;
     if (usesFileStore(options.store) || (servers && keptInStateDir(options.store))) {
-      control = await startControl(stateDir, app.owner, (h) => listen("127.0.0.1", 0, h, emit));
+      control = await startControl(
+        stateDir,
+        app.owner,
+        (h) => listen("127.0.0.1", 0, h, emit),
+        { permissions: app.permissions, held: app.confirmations, audit: app.audit },
+      );
     }
   } catch (error) {
     early.failed(error);

@@ -48,6 +48,11 @@ import { createUsageRecorder } from "../auth/grants/usage.ts";
 import { createMemoryStore } from "../store/memory.ts";
 import type { Store } from "../store/store.ts";
 import { createMcpEndpoint, type McpEndpoint } from "../transport/mcp/endpoint.ts";
+import type { PermissionControls } from "../auth/grants/app_permissions.ts";
+import type { AuditTrail } from "../auth/owner/audit.ts";
+import type { HeldCalls } from "../auth/owner/confirmations.ts";
+import { type ToolServices, toolServices } from "./tool_services.ts";
+import { createConfirmEndpoint } from "../auth/endpoints/confirm.ts";
 import { validatePrompts } from "../transport/prompts.ts";
 import { validateResources } from "../transport/resources.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
@@ -73,9 +78,15 @@ export interface PersonalMcp {
    * activity log. What the owner page and the owner commands use.
    */
   readonly owner: OwnerControls;
+  /** The owner's say per app and tool: show and change an app's tool permissions. */
+  readonly permissions: PermissionControls;
+  /** Calls held for the owner's confirmation (policy `ask`): list, confirm, decline. */
+  readonly confirmations: HeldCalls;
+  /** The audit trail: one record per tool call, newest first. */
+  readonly audit: AuditTrail;
   /**
    * Ends in-flight MCP exchanges, stops the upstream servers (each stdio server's whole
-   * process group), writes the activity log and closes the store.
+   * process group), writes the audit trail and the activity log and closes the store.
    */
   close(): Promise<void>;
   /**
@@ -136,7 +147,16 @@ export function createPersonalMcpOn(
   // KV), so that N processes allow what one allows.
   const counters = store.shared ? storeCounters(store) : createMemoryCounters(now);
   const activity = createActivityLog(store, now);
-  const emit = eventSink(activity, options.onEvent);
+  const sink = eventSink(activity, options.onEvent);
+  // A forgotten app leaves no tool decisions behind (the policies hear it as an event).
+  const emit: Emit = (event) => {
+    sink(event);
+    if (event.type === "client_forgotten") {
+      tooling.policies.forget(event.clientId).catch((error) =>
+        sink({ type: "error", where: "tool policies", error })
+      );
+    }
+  };
   // The upstreams start now, in the background (each connects, and reconnects, on its
   // own); the gateway lists them and is installed on every MCP server instance.
   const upstreams = serveUpstreams(
@@ -146,8 +166,10 @@ export function createPersonalMcpOn(
     // Called only after an upstream answered (never during this function): `mcp` exists.
     (kinds) => mcp.listChanged(kinds),
   );
+  // The tool policy knows the upstreams' tools (server, annotations) from the gateway.
+  const tooling = toolServices(content.tools, options, opts, store, emit, now, upstreams.toolFacts);
   const configureServer = upstreams.configureServer;
-  const mcp = mcpService(content, { ...options, configureServer }, opts, store, emit);
+  const mcp = mcpService(content, { ...options, configureServer }, opts, store, emit, tooling);
   // A grant that ends early ends everywhere at once: its tokens (the store and its
   // index), and on /mcp its sessions and open streams. The transport hears only an id.
   const grants = createGrants(store, (grantId, reason, clientId, address) => {
@@ -166,17 +188,37 @@ export function createPersonalMcpOn(
     emit,
     servers: upstreams.statuses,
   });
-  const endpoints = endpointsOf({ opts, store, counters, clients, grants, owner, mcp, now, emit });
+  const endpoints = endpointsOf({
+    opts,
+    store,
+    counters,
+    clients,
+    grants,
+    owner,
+    mcp,
+    tooling,
+    now,
+    emit,
+  });
   const fetch = createRoutes(opts, endpoints, emit);
   return {
     baseUrl: opts.baseUrl,
     store,
     owner: owner.controls,
+    permissions: tooling.permissions,
+    confirmations: {
+      pending: tooling.confirmations.pending,
+      get: tooling.confirmations.get,
+      decide: tooling.confirmations.decide,
+    },
+    audit: { query: tooling.audit.query },
     fetch,
     ready: upstreams.ready,
     async close() {
+      tooling.policies.close();
       await mcp.close();
       await upstreams.close();
+      await tooling.audit.flush();
       await activity.flush();
       await store.close();
     },
@@ -220,6 +262,7 @@ function mcpService(
   opts: ResolvedOptions,
   store: IndexedStore,
   emit: Emit,
+  tooling: ToolServices,
 ): McpEndpoint {
   const mcp = createMcpEndpoint(content.tools, {
     name: opts.name,
@@ -231,7 +274,11 @@ function mcpService(
     bodyTimeoutSeconds: opts.mcpBodyTimeoutSeconds,
     onError: (error) => emit({ type: "mcp_rejected", error }),
     sharedStore: store.shared ? store : undefined,
+    toolGate: tooling.gate,
   });
+  // The owner changed what an app may use (here or in another process): its sessions
+  // list their tools again.
+  tooling.policies.onChange((clientId) => mcp.toolsChanged(clientId));
   // A grant revoked, or a session ended, by another process sharing the store: what
   // this process holds of it closes too (within a second: the revocation notice).
   store.onRemoteDeletions((deleted) =>
@@ -363,10 +410,11 @@ function endpointsOf(services: {
   grants: Grants;
   owner: OwnerServices;
   mcp: McpEndpoint;
+  tooling: ToolServices;
   now: () => number;
   emit: Emit;
 }): Endpoints {
-  const { opts, store, counters, clients, grants, owner, mcp, now, emit } = services;
+  const { opts, store, counters, clients, grants, owner, mcp, tooling, now, emit } = services;
   const { check, passkeys, controls, signer, proof } = owner;
   const usage = createUsageRecorder(store, now);
   const registrations = createRateLimiter(
@@ -389,6 +437,7 @@ function endpointsOf(services: {
       clients,
       owner: check,
       proof,
+      permissions: tooling.permissions,
       passkeys,
       signer,
       now,
@@ -400,12 +449,25 @@ function endpointsOf(services: {
       owner: check,
       controls,
       proof,
+      permissions: tooling.permissions,
+      held: tooling.confirmations,
+      audit: tooling.audit,
       passkeys,
       signer,
       now,
       emit,
     }),
     passkey: createPasskeyEndpoint({ opts, passkeys, signer, now, emit }),
+    confirm: createConfirmEndpoint({
+      opts,
+      passkeys,
+      signer,
+      now,
+      emit,
+      owner: check,
+      proof,
+      held: tooling.confirmations,
+    }),
     gate: createBearerGate(opts, store, {
       refused: (reason, clientAddress, clientId) =>
         emit({ type: "request_refused", path: PATHS.mcp, reason, clientAddress, clientId }),

@@ -155,8 +155,36 @@ export interface PersonalMcpOptions {
    * 2025-era request; each 2025-era session gets its own; 2026-07-28 requests are served
    * by instances kept and reused between requests. Keep per-request state out of it.
    * The value is the SDK's `McpServer`: type your parameter with it to reach all of it.
+   * Tools must be given as `tools` (or `--tools`), not registered here: the owner's
+   * tool policy knows only those, and refuses and hides any other tool.
    */
   configureServer?(server: McpServerInstance): void;
+  /**
+   * The owner's default tool policy for every app, before they decide for one:
+   * `"allow"`, `"ask"` (each call waits for the owner's confirmation) or `"deny"` (the
+   * app does not see the tool). Keys are a tool's name, `"<server>/*"` (every tool of
+   * one upstream server) or `"*"`; the most precise key wins, and any key wins over the
+   * tool's annotations (read-only and plain writes allowed, destructive asked; an
+   * upstream tool without annotations counts as destructive, the owner's own only when
+   * annotated so).
+   * @default {}
+   */
+  toolPolicy?: Record<string, "allow" | "ask" | "deny">;
+  /**
+   * Whether the audit record of each tool call keeps its arguments (as JSON, at most
+   * 4 KiB). Every record keeps their SHA-256 in any case; the arguments may hold what
+   * the tool was given to work on, so they are kept only when asked for.
+   * @default false
+   */
+  auditArguments?: boolean;
+  /**
+   * How long a tool call whose policy is `ask` waits for the owner's confirmation, in
+   * seconds (at most 600). After it, the call ends with a result that gives the model
+   * the confirmation link; a confirmation given later (within 10 minutes) lets the
+   * same call, made again, run once.
+   * @default 120
+   */
+  confirmTimeoutSeconds?: number;
   /**
    * Receives errors and every authorization event (the activity log: registrations,
    * consent, tokens, refreshes, revocations, refused requests). Never given a token,
@@ -207,6 +235,15 @@ function positiveInt(value: unknown, name: string, fallback: number): number {
     throw new RangeError(`"${name}" must be a positive integer, got ${String(value)}`);
   }
   return value;
+}
+
+/** A held call waits at most as long as its confirmation lives (10 minutes). */
+function confirmTimeout(value: unknown): number {
+  const seconds = positiveInt(value, "confirmTimeoutSeconds", 120);
+  if (seconds > 600) {
+    throw new RangeError(`"confirmTimeoutSeconds" must be at most 600, got ${seconds}`);
+  }
+  return seconds;
 }
 
 function flag(value: unknown, name: string, fallback: boolean): boolean {
@@ -327,6 +364,7 @@ export function resolveOptions(options: PersonalMcpOptions): ResolvedOptions {
     bodyTimeoutSeconds: positiveInt(options.bodyTimeoutSeconds, "bodyTimeoutSeconds", 10),
     mcpBodyTimeoutSeconds: positiveInt(options.mcpBodyTimeoutSeconds, "mcpBodyTimeoutSeconds", 60),
     sseKeepaliveSeconds: positiveInt(options.sseKeepaliveSeconds, "sseKeepaliveSeconds", 15),
+    confirmTimeoutSeconds: confirmTimeout(options.confirmTimeoutSeconds),
   };
 }
 

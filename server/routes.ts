@@ -46,6 +46,8 @@ export interface Endpoints {
   owner: OwnerEndpoint;
   /** The passkey enrolment page (a one-time link opens it). */
   passkey: PasskeyEndpoint;
+  /** The page of a call held for the owner's confirmation. */
+  confirm: FormPageEndpoint;
   gate: BearerGate;
   mcp: McpEndpoint;
   /** Whether the store answers a read (for `/healthz`). */
@@ -256,6 +258,7 @@ function routeTable(
     [PATHS.authorize, formPage(endpoints.authorize)],
     [PATHS.owner, formPage(endpoints.owner)],
     [PATHS.passkey, formPage(endpoints.passkey)],
+    [PATHS.confirm, formPage(endpoints.confirm)],
     [PATHS.mcp, {
       surface: "mcp",
       cors: "allowed",

@@ -38,6 +38,17 @@ export const keys = {
   mcpSession: (grantId: string, sessionId: string): Key => ["mcp_session", grantId, sessionId],
   mcpSessionsOf: (grantId: string): Key => ["mcp_session", grantId],
   mcpSessions: ["mcp_session"] as Key,
+  /** The owner's tool decisions for one app (client id). */
+  toolPolicy: (clientId: string): Key => ["tool_policy", clientId],
+  toolPolicies: ["tool_policy"] as Key,
+  /** Which app's tool policies changed last: what other processes watch. */
+  toolPolicyNotice: ["server", "tool-policy-notice"] as Key,
+  /** One tool call's audit record, by an id that sorts by time. */
+  auditRecord: (id: string): Key => ["audit", id],
+  audit: ["audit"] as Key,
+  /** A tool call held for the owner's confirmation (random id). */
+  confirmation: (id: string): Key => ["confirmation", id],
+  confirmations: ["confirmation"] as Key,
   /** A client's answer on its way to the process that asked for it. */
   mcpAnswer: (sessionId: string, id: string): Key => ["mcp_answer", sessionId, id],
 } as const;

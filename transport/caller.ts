@@ -18,6 +18,25 @@ export interface Caller {
   clientName?: string;
   /** The scopes of the token. */
   scopes: string[];
+  /**
+   * The owner's policy the call runs under: `allow`, or `ask` with when and how the
+   * owner confirmed this very call. Absent when no policy applies (no tool gate).
+   */
+  policy?: CallPolicy;
+}
+
+/** The owner's policy a tool call runs under. */
+export type CallPolicy =
+  | { policy: "allow" }
+  | { policy: "ask"; confirmedAt: number; confirmedBy?: string };
+
+// Keyed by the request's own `mcpReq` object, which the SDK hands unchanged from the
+// gate to the tool; nothing outlives the request.
+const policies = new WeakMap<object, CallPolicy>();
+
+/** Notes the policy a call runs under, for {@linkcode caller} (the tool gate calls it). */
+export function notePolicy(ctx: ServerContext, policy: CallPolicy): void {
+  policies.set(ctx.mcpReq, policy);
 }
 
 /**
@@ -45,10 +64,12 @@ export function caller(ctx: RequestContext): Caller | undefined {
   const grantId = info?.extra?.grantId;
   if (!info || typeof grantId !== "string") return undefined;
   const clientName = info.extra?.clientName;
+  const policy = policies.get((ctx as unknown as ServerContext).mcpReq);
   return {
     grantId,
     clientId: info.clientId,
     ...(typeof clientName === "string" ? { clientName } : {}),
     scopes: [...info.scopes],
+    ...(policy ? { policy } : {}),
   };
 }

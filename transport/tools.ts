@@ -317,6 +317,21 @@ export function tool(
   return Object.freeze(made);
 }
 
+/**
+ * The annotations a tool was defined with (what its default policy is decided from).
+ *
+ * @example Reading a tool's hints
+ * ```ts
+ * import { annotationsOf, tool } from "./tools.ts";
+ *
+ * const look = tool({ description: "Look", annotations: { readOnlyHint: true }, run: () => "ok" });
+ * if (annotationsOf(look)?.readOnlyHint !== true) throw new Error("unexpected");
+ * ```
+ */
+export function annotationsOf(t: Tool): ToolAnnotations | undefined {
+  return preparedOf(t)?.config.annotations;
+}
+
 /** Registers tools on an SDK server, and the apps they show (once per URI). */
 export function registerTools(server: McpServer, tools: Tools): void {
   const apps = new Map<string, PreparedApp>();

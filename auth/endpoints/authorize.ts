@@ -22,6 +22,8 @@ import type { OwnerCheck } from "../owner/password.ts";
 import type { OwnerProof } from "../owner/proof.ts";
 import type { ClientRecord, CodeRecord } from "../records.ts";
 import { keys } from "../../store/keys.ts";
+import type { PermissionControls } from "../grants/app_permissions.ts";
+import { isToolPolicy, type ToolPolicy } from "../grants/permissions.ts";
 import { matchRedirect, redirectAllowed } from "../clients/redirects.ts";
 import {
   checkAuthorizeParams,
@@ -44,6 +46,8 @@ export interface AuthorizeEndpointDeps extends PageEndpointDeps {
   owner: OwnerCheck;
   /** How the owner proves who they are (password or passkey, under the throttle). */
   proof: OwnerProof;
+  /** The tools the app will get and their policies, shown and changed on the page. */
+  permissions?: PermissionControls;
 }
 
 /** The authorization endpoint: GET shows the consent page, POST takes the decision. */
@@ -127,6 +131,27 @@ async function clientAndRedirect(
   return { client, source, redirect, page: undefined };
 }
 
+/**
+ * The policies the owner chose on the consent page, kept for the app before its code is
+ * issued: only those that differ from what the page showed, so that a tool left alone
+ * keeps following the owner's defaults.
+ */
+async function keepToolChoices(
+  deps: AuthorizeEndpointDeps,
+  client: ClientRecord,
+  form: Record<string, string>,
+): Promise<void> {
+  if (!deps.permissions) return;
+  const shown = await deps.permissions.forClient(client.clientId, client.clientName);
+  const set: Record<string, ToolPolicy> = {};
+  for (const row of shown.tools) {
+    const chosen = form[`tool.${row.name}`];
+    if (isToolPolicy(chosen) && chosen !== row.policy) set[row.name] = chosen;
+  }
+  // Also marks every tool shown as known to the owner for this app.
+  await deps.permissions.approve(client.clientId, set);
+}
+
 /** The owner proved who they are: a code, stored by its hash, and the way back. */
 async function approve(
   deps: AuthorizeEndpointDeps,
@@ -136,8 +161,10 @@ async function approve(
   address: string,
   method: "passkey" | "password",
   device: string | undefined,
+  form: Record<string, string>,
 ): Promise<Response> {
   const { opts, now, proof } = deps;
+  await keepToolChoices(deps, client, form);
   const code = randomToken();
   const record: CodeRecord = {
     clientId: client.clientId,
@@ -203,7 +230,12 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     const request = await signer.sign(passkey ? { ...plain, passkeyChallenge: challenge } : plain);
     // Without a passkey the password form stays, even with no password kept (the post says why).
     const password = !passkey || (await owner.configured());
-    return consentPage({ ...shown, request, passkey, password }, status, headers);
+    const tools = (await deps.permissions?.forClient(pending.clientId))?.tools;
+    return consentPage(
+      { ...shown, request, passkey, password, ...(tools ? { tools } : {}) },
+      status,
+      headers,
+    );
   }
 
   async function get(request: Request, address = "unknown"): Promise<Response> {
@@ -328,7 +360,9 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
         }
         : { method, password: form.password ?? "" },
     );
-    if (proved.ok) return await approve(deps, client, redirect, pending, address, method, device);
+    if (proved.ok) {
+      return await approve(deps, client, redirect, pending, address, method, device, form);
+    }
     const refusal = proofRefusal(proved, "approve");
     if (refusal instanceof Response) return refusal;
     if (refusal.status === 429) refused("too many wrong passwords", address, client.clientId);

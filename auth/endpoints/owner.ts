@@ -29,6 +29,10 @@ import {
 } from "../pages/page.ts";
 import type { OwnerSessionRecord } from "../records.ts";
 import { keys } from "../../store/keys.ts";
+import type { AppToolPermissions, PermissionControls } from "../grants/app_permissions.ts";
+import { isToolPolicy, type ToolPolicy } from "../grants/permissions.ts";
+import type { AuditTrail } from "../owner/audit.ts";
+import type { HeldCalls } from "../owner/confirmations.ts";
 import { PATHS } from "../../core/paths.ts";
 
 /** How long an owner page session lasts after sign-in, in ms. */
@@ -37,6 +41,8 @@ export const OWNER_SESSION_TTL_MS = 30 * 60 * 1000;
 const SIGN_IN_TTL_MS = 10 * 60 * 1000;
 /** How many activity entries the page shows. */
 const EVENTS_SHOWN = 200;
+/** How many tool calls the page reads (then shown per app). */
+const AUDIT_SHOWN = 500;
 const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 /** A form token: signed, for one purpose, bound to the hash of the browser's cookie. */
@@ -56,6 +62,12 @@ export interface OwnerEndpointDeps extends PageEndpointDeps {
   controls: OwnerControls;
   /** How the owner proves who they are: the consent page's service and throttle. */
   proof: OwnerProof;
+  /** Each app's tool permissions. */
+  permissions: PermissionControls;
+  /** Calls waiting for the owner. */
+  held: HeldCalls;
+  /** The tool calls made. */
+  audit: AuditTrail;
 }
 
 /** The owner page: GET renders, POST acts. */
@@ -68,10 +80,12 @@ const NOTICES: Record<string, string> = {
   unknown: "That app was already gone.",
   "signed-out": "Signed out.",
   "passkey-removed": "The passkey was removed.",
+  permissions: "The app's tool permissions were saved. Its open sessions were told.",
   expired: "Your owner session ended. Sign in again.",
 };
 
 const ERRORS: Record<string, string> = {
+  "permissions-refused": "Those permissions could not be saved: a tool is no longer served.",
   "passkey-last":
     "That is your only passkey and no password is kept: nobody could approve any more. Add another passkey (passkey add) or set a password first.",
 };
@@ -84,8 +98,19 @@ async function control(
   controls: OwnerControls,
   form: Record<string, string>,
   address: string,
+  permissions: PermissionControls,
 ): Promise<string | undefined> {
   switch (form.action) {
+    case "set-permissions": {
+      const set: Record<string, ToolPolicy> = {};
+      for (const [field, value] of Object.entries(form)) {
+        if (field.startsWith("tool.") && isToolPolicy(value)) set[field.slice(5)] = value;
+      }
+      if (!form.client) return "unknown";
+      return (await permissions.change(form.client, set)).ok
+        ? "permissions"
+        : "permissions-refused";
+    }
     case "disconnect":
       return form.grant && (await controls.revokeGrant(form.grant, address))
         ? "disconnected"
@@ -108,6 +133,29 @@ async function control(
     default:
       return undefined;
   }
+}
+
+/** The words of the last action's outcome (`?done=`), as the page shows them. */
+function outcomeOf(request: Request): { notice?: string; error?: string } {
+  const done = new URL(request.url).searchParams.get("done") ?? "";
+  return {
+    notice: Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined,
+    error: Object.hasOwn(ERRORS, done) ? ERRORS[done] : undefined,
+  };
+}
+
+/** Each connected app's tool permissions, by client id. */
+async function toolPermissionsOf(
+  permissions: PermissionControls,
+  grants: { clientId: string; clientName?: string }[],
+): Promise<Map<string, AppToolPermissions>> {
+  const byClient = new Map<string, AppToolPermissions>();
+  for (const g of grants) {
+    if (!byClient.has(g.clientId)) {
+      byClient.set(g.clientId, await permissions.forClient(g.clientId, g.clientName));
+    }
+  }
+  return byClient;
 }
 
 /** Builds the owner page endpoint. */
@@ -197,18 +245,18 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
   }
 
   async function get(request: Request, _address: string): Promise<Response> {
-    const done = new URL(request.url).searchParams.get("done") ?? "";
-    const notice = Object.hasOwn(NOTICES, done) ? NOTICES[done] : undefined;
-    const error = Object.hasOwn(ERRORS, done) ? ERRORS[done] : undefined;
+    const { notice, error } = outcomeOf(request);
     const cookie = browserCookie(request);
     const session = await liveSession(cookie);
     if (!cookie || !session) return await signIn(request, 200, { notice });
-    const [grants, clients, events, enrolled, passwordKept] = await Promise.all([
+    const [grants, clients, events, enrolled, passwordKept, waiting, audit] = await Promise.all([
       controls.listGrants(),
       controls.listClients(),
       controls.recentEvents(EVENTS_SHOWN),
       controls.listPasskeys(),
       owner.configured(),
+      deps.held.pending(),
+      deps.audit.query({ limit: AUDIT_SHOWN }),
     ]);
     return ownerPage({
       serverName: opts.name,
@@ -222,6 +270,9 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       now: now(),
       notice,
       error,
+      waiting,
+      toolPermissions: await toolPermissionsOf(deps.permissions, grants),
+      audit,
     });
   }
 
@@ -300,7 +351,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
       await store.write([{ op: "delete", key: keys.ownerSession(await hashSecret(cookie!)) }]);
       return backToPage("signed-out", { "set-cookie": cookieHeader("", 0) });
     }
-    const done = await control(controls, form, address);
+    const done = await control(controls, form, address, deps.permissions);
     return done === undefined
       ? errorPage(400, "Invalid request", "Unknown action.")
       : backToPage(done);

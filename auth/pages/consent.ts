@@ -5,6 +5,7 @@
  *
  * @module
  */
+import { TOOL_POLICIES, type ToolPolicyRow } from "../grants/permissions.ts";
 import { randomToken } from "../../core/crypto.ts";
 import type { ClientRefusal } from "../clients/registry.ts";
 import {
@@ -120,6 +121,52 @@ export interface ConsentView extends OwnerProofView {
   scope: string;
   /** The signed request, echoed back in a hidden field (it keeps the passkey challenge). */
   request: string;
+  /** The tools this app will get, with the policy each will have (changeable here). */
+  tools?: ToolPolicyRow[];
+}
+
+const KIND_WORDS: Record<ToolPolicyRow["kind"], string> = {
+  "read-only": "reads only",
+  writes: "writes",
+  destructive: "may delete or overwrite",
+};
+
+/**
+ * The tools the app will get, grouped by server (the owner's own first), each marked
+ * read-only, writes or destructive, with its policy as a plain select the password form
+ * posts (no script). A passkey approval keeps the policies shown.
+ */
+function toolsSection(rows: ToolPolicyRow[], passkey: boolean): string {
+  if (rows.length === 0) return "";
+  const groups = new Map<string, ToolPolicyRow[]>();
+  for (const row of rows) {
+    const group = row.server === undefined ? "Your tools" : `From ${row.server}`;
+    groups.set(group, [...groups.get(group) ?? [], row]);
+  }
+  const body = [...groups].map(([group, list]) =>
+    `<tr><th colspan="3"><bdi>${escapeHtml(group)}</bdi></th></tr>
+` +
+    list.map((row) =>
+      `<tr><td><code><bdi>${escapeHtml(row.name)}</bdi></code></td><td>${
+        KIND_WORDS[row.kind]
+      }</td><td><select name="tool.${escapeHtml(row.name)}" aria-label="${escapeHtml(row.name)}">${
+        TOOL_POLICIES.map((p) =>
+          `<option value="${p}"${p === row.policy ? " selected" : ""}>${p}</option>`
+        ).join("")
+      }</select></td></tr>`
+    ).join("\n")
+  ).join("\n");
+  return `<details class="tools" open><summary>Tools this app will get (${rows.length})</summary>
+<table><tbody>
+${body}
+</tbody></table>
+<p class="note">allow: it runs; ask: each call waits for you to confirm; deny: the app
+does not see it.${
+    passkey
+      ? " Changes here apply when you approve with the password; change them later on the owner page."
+      : ""
+  }</p>
+</details>`;
 }
 
 /**
@@ -186,6 +233,7 @@ ${
 <input type="password" id="password" name="password" autocomplete="current-password" autofocus>`
       : ""
   }
+${view.tools ? toolsSection(view.tools, view.passkey !== undefined) : ""}
 <!-- Approve comes first so that Enter in the password field approves. -->
 <div class="buttons">
 ${

@@ -16,6 +16,10 @@ import type { PasskeySummary } from "../owner/passkeys.ts";
 import { PATHS } from "../../core/paths.ts";
 import { escapeForLog } from "../../core/log.ts";
 import type { UpstreamStatus } from "../../core/config.ts";
+import type { AppToolPermissions } from "../grants/app_permissions.ts";
+import type { AuditRecord } from "../owner/audit.ts";
+import type { ConfirmationRecord } from "../owner/confirmations.ts";
+import { auditTable, permissionsForm, waitingSection } from "./tools.ts";
 
 const LOOPBACK = /^(localhost|127\.\d+\.\d+\.\d+|\[::1\])$/;
 
@@ -150,9 +154,18 @@ export interface OwnerView {
   /** The outcome of the last action. */
   notice?: string;
   error?: string;
+  /** Tool calls waiting for the owner's confirmation. */
+  waiting?: ConfirmationRecord[];
+  /** Each connected app's tool permissions, by client id. */
+  toolPermissions?: Map<string, AppToolPermissions>;
+  /** Recent tool calls, newest first. */
+  audit?: AuditRecord[];
 }
 
-function grantCard(g: GrantSummary, csrf: string, now: number): string {
+function grantCard(g: GrantSummary, view: OwnerView): string {
+  const { csrf, now } = view;
+  const tools = view.toolPermissions?.get(g.clientId);
+  const calls = (view.audit ?? []).filter((r) => r.grantId === g.id);
   const who = g.clientIdHost
     ? `<dt>Published by</dt><dd>${e(g.clientIdHost)} <span class="note">(${
       e(g.clientId)
@@ -179,6 +192,8 @@ ${who}
 <div class="actions">${
     actionForm(csrf, "disconnect", "Disconnect", { grant: g.id }, "danger quiet")
   }${forget}</div>
+${tools ? permissionsForm(tools, csrf) : ""}
+${auditTable(calls)}
 </section>`;
 }
 
@@ -271,7 +286,7 @@ export function ownerPage(view: OwnerView, status = 200): Response {
   for (const c of view.idleClients) if (c.clientName) names.set(c.clientId, c.clientName);
   for (const g of view.grants) if (g.clientName) names.set(g.clientId, g.clientName);
   const apps = view.grants.length
-    ? view.grants.map((g) => grantCard(g, view.csrf, view.now)).join("\n")
+    ? view.grants.map((g) => grantCard(g, view)).join("\n")
     : `<p class="note">No app is connected.</p>`;
   const idle = view.idleClients.length
     ? `<h2>Registered apps without access</h2>
@@ -298,6 +313,7 @@ ${view.events.map((entry) => eventRow(entry, names, view.now)).join("\n")}
   }</div>
 ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 ${view.notice ? `<p class="done" role="status">${e(view.notice)}</p>` : ""}
+${waitingSection(view.waiting ?? [], view.now)}
 <p class="note">Each app below was approved by you (password or passkey). Disconnect one and its
 tokens stop working on its next request; it must ask you again to reconnect. Names are
 what each app says about itself; the client id and where codes go are what this server checked.</p>

@@ -36,7 +36,15 @@ export interface CommandFlags {
   remove?: boolean;
   name?: string;
   "base-url"?: string;
+  allow?: boolean;
+  ask?: boolean;
+  deny?: boolean;
+  app?: string;
+  since?: string;
 }
+
+/** The flags that belong to one command only. */
+export type OwnFlag = "remove" | "name" | "allow" | "ask" | "deny" | "app" | "since";
 
 /** One command's arguments: what follows its name, and the flags. */
 export interface CommandArgs {
@@ -49,7 +57,7 @@ export interface CommandArgs {
 /** One owner command. The dispatcher (../owner_commands.ts) parses, checks and runs it. */
 export interface OwnerCommand {
   /** The flags only this command takes: every other command refuses them. */
-  ownFlags?: Array<"remove" | "name">;
+  ownFlags?: OwnFlag[];
   /** What is wrong with the arguments, if anything: a usage error (exit 2). */
   check(args: CommandArgs): string | undefined;
   /**

@@ -17,7 +17,11 @@ import {
 } from "../../store/file.ts";
 import { kvAvailable, openKvStore } from "../../store/kv.ts";
 import type { Store } from "../../store/store.ts";
-import { callControl, performControl } from "../control.ts";
+import { callControl, performControl, type ToolControls } from "../control.ts";
+import { createPermissionControls } from "../../auth/grants/app_permissions.ts";
+import { createToolPolicies } from "../../auth/grants/tool_policies.ts";
+import { createAuditLog } from "../../auth/owner/audit.ts";
+import { createConfirmations } from "../../auth/owner/confirmations.ts";
 import type { Owner } from "./command.ts";
 
 /** The local Deno KV database of a state folder. */
@@ -45,10 +49,25 @@ export async function openOwner(stateDir: string, baseUrl: string | undefined): 
     }
   }
   const { controls, close } = ownerControlsOn(store, { baseUrl });
+  const tools = toolControlsOn(store);
   return {
     via: "store",
     close,
-    call: (req) => performControl(controls, req),
+    call: (req) => performControl(controls, req, tools),
+  };
+}
+
+/**
+ * The tool commands on a store opened here: the server (and the tools it serves) is not
+ * running, so permissions show and change the decisions stored, unchecked against the
+ * tools; held calls are answered in the store (a server sharing it sees the answer).
+ */
+function toolControlsOn(store: Store): ToolControls {
+  const now = () => Date.now();
+  return {
+    permissions: createPermissionControls(store, createToolPolicies(store, {}, now)),
+    held: createConfirmations(store, now),
+    audit: createAuditLog(store, false),
   };
 }
 

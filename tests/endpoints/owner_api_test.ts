@@ -382,6 +382,7 @@ Deno.test("a tool's context says who called: grant id, client id and the client'
     clientId: client.clientId,
     clientName: "Caller app",
     scopes: ["mcp", "offline_access"],
+    policy: { policy: "allow" },
   });
   await app.close();
 });

@@ -37,7 +37,7 @@ import type { Resources } from "../resources.ts";
 import type { Tools } from "../tools.ts";
 import { createAnswerRelay } from "./relay.ts";
 import { createRouter } from "./router.ts";
-import { createServerInstances } from "./servers.ts";
+import { createServerInstances, type ToolGate } from "./servers.ts";
 import { createSessionless } from "./sessionless.ts";
 import { createSessionOpener, createSessionTable } from "./live_sessions.ts";
 import { createSessionRecords } from "./sessions.ts";
@@ -71,6 +71,11 @@ export interface McpEndpointOptions {
    * and relayed answers live there. Absent: sessions live in this process only.
    */
   sharedStore?: Store;
+  /**
+   * Decides which tools each caller sees and what happens to each of its calls (the
+   * owner's policy per app). Absent: every caller sees and calls every tool.
+   */
+  toolGate?: ToolGate;
 }
 
 /** The MCP endpoint as a fetch handler. */
@@ -86,6 +91,11 @@ export interface McpEndpoint {
    * client ended it through another process, or it was dropped).
    */
   closeSession(sessionId: string): Promise<void>;
+  /**
+   * Tells the open sessions of one app (client id) that its tool list changed
+   * (`notifications/tools/list_changed`): the owner changed what it may use.
+   */
+  toolsChanged(clientId: string): void;
   /** The grants that hold a session or an event stream open here. */
   openGrants(): string[];
   /**
@@ -119,7 +129,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
   const onError = (error: unknown) =>
     options.onError?.(error instanceof Error ? error : new Error(String(error)));
   // Every McpServer of this endpoint is built from this one blueprint (servers.ts).
-  const { name, version, instructions, resources, prompts, configureServer } = options;
+  const { name, version, instructions, resources, prompts, configureServer, toolGate } = options;
   const servers = createServerInstances({
     name,
     version,
@@ -128,6 +138,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     resources,
     prompts,
     configureServer,
+    toolGate,
   });
   const sessionless = createSessionless(servers, options.onError);
   const records = options.sharedStore ? createSessionRecords(options.sharedStore, now) : undefined;
@@ -178,6 +189,15 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
         for (const kind of kinds) sendListChanged(server, kind).catch(onError);
       }
       for (const kind of kinds) sessionless.notify[`${kind}Changed`]();
+    },
+    toolsChanged(clientId) {
+      for (const session of table.ofClient(clientId)) {
+        try {
+          if (session.server.isConnected()) session.server.sendToolListChanged();
+        } catch (error) {
+          onError(error);
+        }
+      }
     },
     async close() {
       await Promise.all(table.ids().map(table.close));

@@ -10,6 +10,7 @@
  */
 import {
   type AuthInfo,
+  type McpServer,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import type { AnswerRelay, AttachedSession } from "./relay.ts";
@@ -34,6 +35,10 @@ export interface Session {
   transport: WebStandardStreamableHTTPServerTransport;
   /** The grant that opened it: only that grant's tokens reach it. */
   grantId: unknown;
+  /** The app (client id) whose grant opened it. */
+  clientId: string;
+  /** Its SDK server (what tells its client a list changed). */
+  server: McpServer;
   lastUsed: number;
   /** Its record in the shared store, when there is one. */
   record?: SessionRecord;
@@ -69,6 +74,8 @@ export interface SessionTable {
   idsOf(grantId: string): string[];
   /** Every session id held. */
   ids(): string[];
+  /** The sessions one app (client id) holds open. */
+  ofClient(clientId: string): Session[];
   /** The grants that hold a session. */
   grants(): string[];
 }
@@ -113,6 +120,7 @@ export function createSessionTable(now: () => number): SessionTable {
     makeRoom,
     idsOf: (grantId) => [...sessions].filter(([, s]) => s.grantId === grantId).map(([id]) => id),
     ids: () => [...sessions.keys()],
+    ofClient: (clientId) => [...sessions.values()].filter((s) => s.clientId === clientId),
     grants() {
       const grants = new Set<string>();
       for (const s of sessions.values()) if (typeof s.grantId === "string") grants.add(s.grantId);
@@ -265,8 +273,10 @@ async function createSession(
       },
     }),
     grantId,
+    clientId: authInfo.clientId,
+    server: deps.servers.forSession(),
     lastUsed: deps.now(),
   };
-  await deps.servers.forSession().connect(session.transport);
+  await session.server.connect(session.transport);
   return session;
 }
