@@ -9,6 +9,11 @@
 import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { StdioClientTransport } from "@modelcontextprotocol/client/stdio";
 import assert from "node:assert/strict";
+import { spawnSync } from "node:child_process";
+import { mkdtempSync } from "node:fs";
+import { readFile, rm, writeFile } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
 import process from "node:process";
 import { z } from "zod";
 import type { PersonalMcpEvent, PersonalMcpOptions } from "../../mod.ts";
@@ -521,7 +526,10 @@ const sampler = (answer: string) => (client: Client) =>
   }));
 
 Deno.test("what an upstream asks or tells while a call runs reaches the right client", async (t) => {
-  const file = await Deno.makeTempFile();
+  // node: APIs, not Deno's: tests/e2e/bun_in_process_test.ts runs this file under Bun too.
+  const dir = mkdtempSync(join(tmpdir(), "pmcp-probe-"));
+  const file = join(dir, "probe.log");
+  await writeFile(file, "");
   const { connect, closeAll, logged } = await setup({ timeoutMs: 800, file });
   const a = await connect({ capabilities: { sampling: {} } }, sampler("from A"));
   const b = await connect({ capabilities: { sampling: {} } }, sampler("from B"));
@@ -533,10 +541,10 @@ Deno.test("what an upstream asks or tells while a call runs reaches the right cl
       setTimeout(() => controller.abort(), 200);
       await assert.rejects(call);
       const deadline = Date.now() + 3000;
-      while (!(await Deno.readTextFile(file)).includes("cancelled") && Date.now() < deadline) {
+      while (!(await readFile(file, "utf8")).includes("cancelled") && Date.now() < deadline) {
         await new Promise((r) => setTimeout(r, 25));
       }
-      assert.match(await Deno.readTextFile(file), /^cancelled /m);
+      assert.match(await readFile(file, "utf8"), /^cancelled /m);
     });
 
     await t.step(
@@ -650,7 +658,7 @@ Deno.test("what an upstream asks or tells while a call runs reaches the right cl
   } finally {
     await Promise.all([a.close(), b.close(), plain.close()]);
     await closeAll();
-    await Deno.remove(file);
+    await rm(dir, { recursive: true, force: true });
   }
 });
 
@@ -778,8 +786,8 @@ Deno.test("names that do not fit one namespace refuse the start, listing every o
       }),
       /collides/,
     );
-    const left = await new Deno.Command("pgrep", { args: ["-f", PROBE] }).output();
-    assert.equal(new TextDecoder().decode(left.stdout).trim(), "", "no probe process left");
+    const left = spawnSync("pgrep", ["-f", PROBE], { encoding: "utf8" });
+    assert.equal(left.stdout.trim(), "", "no probe process left");
   });
 });
 

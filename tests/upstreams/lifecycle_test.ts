@@ -549,3 +549,26 @@ Deno.test("an HTTP upstream's answer over maxMessageBytes (JSON or one SSE event
     await closed;
   }
 });
+
+Deno.test("stop() does not wait out an HTTP upstream that never answers its initialize", async () => {
+  const { createServer } = await import("node:http");
+  const server = createServer(() => {/* never answers */});
+  await new Promise<void>((resolve) => server.listen(0, "127.0.0.1", resolve));
+  const port = (server.address() as { port: number }).port;
+  const upstream = createUpstream(
+    config("mute", { url: `http://127.0.0.1:${port}/mcp`, timeoutMs: 60_000 }),
+    { backoff: BACKOFF },
+  );
+  try {
+    await new Promise((r) => setTimeout(r, 300));
+    assert.equal(upstream.status().state, "starting");
+    const started = Date.now();
+    await upstream.stop();
+    assert.ok(Date.now() - started < 2000, `stop took ${Date.now() - started} ms`);
+    assert.equal(upstream.status().state, "stopped");
+  } finally {
+    const closed = new Promise((resolve) => server.close(resolve));
+    server.closeAllConnections();
+    await closed;
+  }
+});

@@ -156,3 +156,38 @@ for (const runtime of RUNTIMES) {
     }
   });
 }
+
+Deno.test("deno on Deno KV: servers asks the running server too (the KV store has no lock)", async () => {
+  const dir = await mkdtemp(join(tmpdir(), "pmcp-servers-kv-"));
+  const file = join(dir, "mcp.json");
+  await writeFile(
+    file,
+    JSON.stringify({
+      servers: { everything: { type: "stdio", command: "node", args: [EVERYTHING, "stdio"] } },
+    }),
+  );
+  const stateDir = join(dir, "state");
+  const server = await startServer({
+    runtime: "deno",
+    stateDir,
+    password: PASSWORD,
+    runtimeFlags: ["--unstable-kv"],
+    extraArgs: ["--servers", file],
+  });
+  try {
+    const deadline = Date.now() + 20_000;
+    for (;;) {
+      const r = runMod("deno", ["servers", "--json", "--state-dir", stateDir], {
+        runtimeFlags: ["--unstable-kv"],
+      });
+      assert.equal(r.status, 0, r.stderr);
+      const [row] = JSON.parse(r.stdout) as Row[];
+      if (row?.state === "running") break;
+      if (Date.now() > deadline) throw new Error(`not running: ${r.stdout}`);
+      await new Promise((r) => setTimeout(r, 300));
+    }
+  } finally {
+    await server.stop();
+    await rm(dir, { recursive: true, force: true });
+  }
+});
