@@ -23,12 +23,12 @@ import { audit } from "./commands/audit.ts";
 import { confirm, decline, pending } from "./commands/held.ts";
 import { permissions } from "./commands/permissions.ts";
 import { grants } from "./commands/grants.ts";
-import { openOwner, readBaseUrl } from "./commands/open.ts";
+import { openOwner, readBaseUrl } from "./open_store.ts";
 import { passkey } from "./commands/passkey.ts";
 import { password } from "./commands/password.ts";
 import { revoke } from "./commands/revoke.ts";
 import { servers } from "./commands/servers.ts";
-import { processIo } from "./commands/terminal.ts";
+import { processIo } from "./terminal.ts";
 
 export type { CommandIo };
 

@@ -11,10 +11,10 @@ import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner/password.ts
 import { passkeyRpId } from "../auth/owner/passkeys.ts";
 import { type PersonalMcpOptions, resolveOptions } from "../server/options.ts";
 import { isLoopbackHost, type PersonalMcpEvent } from "../core/config.ts";
-import { createPersonalMcpOn, type PersonalMcp, type ServerEdge } from "../server/create.ts";
+import { createPersonalMcpOn, type PersonalMcp } from "../server/create.ts";
 import type { ConnectionInfo } from "../core/http.ts";
 import { startControl } from "./control.ts";
-import { createStdioSpawner } from "./stdio.ts";
+import { onDeploy, serverEdge } from "./stdio.ts";
 import { openFileStore, prepareStateDir } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { createMemoryStore } from "../store/memory.ts";
@@ -163,7 +163,7 @@ async function openStore(choice: ServeOptions["store"], stateDir: string): Promi
   if (choice === "memory") return createMemoryStore();
   if (usesFileStore(choice)) return await openFileStore(stateDir);
   // Deno Deploy provides the database; elsewhere it is a file in the state folder.
-  if (process.env.DENO_DEPLOYMENT_ID) return await openKvStore();
+  if (onDeploy()) return await openKvStore();
   await prepareStateDir(stateDir);
   return await openKvStore(`${stateDir}/kv.sqlite3`);
 }
@@ -405,16 +405,16 @@ export async function servePersonalMcp(
     if (firstStart && show) await offerPasskey(app);
     // Requests are served from here on, while the control endpoint starts.
     early.ready();
-    // The file store's lock keeps the owner commands out: they come through here instead.
-    // ... and `servers` asks the running server for its upstreams, on any store kept in the
-    // state folder (a memory store or a Store object may have no folder to write to).
+    // The file store's lock keeps the owner commands out: they come through here instead;
+    // `servers` asks a server with upstreams, on any store kept in the state folder.
     const servers = app.owner.listServers().length > 0;
     if (usesFileStore(options.store) || (servers && keptInStateDir(options.store))) {
+      const tools = { permissions: app.permissions, held: app.confirmations, audit: app.audit };
       control = await startControl(
         stateDir,
         app.owner,
         (h) => listen("127.0.0.1", 0, h, emit),
-        { permissions: app.permissions, held: app.confirmations, audit: app.audit },
+        tools,
       );
     }
   } catch (error) {
@@ -438,16 +438,4 @@ export async function servePersonalMcp(
 /** Whether the state lives in `stateDir` (the file store, or a local Deno KV file). */
 function keptInStateDir(choice: ServeOptions["store"]): boolean {
   return (choice === undefined || choice === "kv" || choice === "file") && !onDeploy();
-}
-
-function onDeploy(): boolean {
-  return Boolean(process.env.DENO_DEPLOYMENT_ID);
-}
-
-/** Processes for stdio upstreams, except on Deno Deploy, which runs none. */
-function serverEdge(): ServerEdge {
-  if (onDeploy()) {
-    return { env: process.env, noSpawnReason: "Deno Deploy cannot start (it runs no processes)" };
-  }
-  return { env: process.env, spawn: createStdioSpawner() };
 }

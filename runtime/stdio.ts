@@ -11,6 +11,7 @@ import { spawn } from "node:child_process";
 import process from "node:process";
 import type { StdioTarget } from "../transport/upstreams/config.ts";
 import type { StdioExit, StdioProcess, StdioSpawner } from "../transport/upstreams/types.ts";
+import type { ServerEdge } from "../server/create.ts";
 
 /** The few variables an upstream inherits (the MCP SDK's list): never the server's secrets. */
 const INHERITED_ENV = process.platform === "win32"
@@ -226,4 +227,17 @@ function stderrRing(maxLines: number, maxBytes: number) {
     },
     lines: () => [...kept],
   };
+}
+
+/** Whether this process runs on Deno Deploy (which starts no processes). */
+export function onDeploy(): boolean {
+  return Boolean(process.env.DENO_DEPLOYMENT_ID);
+}
+
+/** What the server may start stdio upstreams with: this spawner, except on Deno Deploy. */
+export function serverEdge(): ServerEdge {
+  if (onDeploy()) {
+    return { env: process.env, noSpawnReason: "Deno Deploy cannot start (it runs no processes)" };
+  }
+  return { env: process.env, spawn: createStdioSpawner() };
 }

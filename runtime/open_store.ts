@@ -1,28 +1,23 @@
 /**
  * Where the owner commands act: the state folder opened as the server would open it,
  * or, when a running server holds the file store's lock, that server through its local
- * control endpoint (../control.ts).
+ * control endpoint (control.ts).
  *
  * @module
  */
 import { existsSync } from "node:fs";
 import { join } from "node:path";
-import { logValue } from "../../auth/owner/activity.ts";
-import { ownerControlsOn } from "../../auth/owner/controls.ts";
-import {
-  hasFileState,
-  openFileStore,
-  prepareStateDir,
-  StateLockedError,
-} from "../../store/file.ts";
-import { kvAvailable, openKvStore } from "../../store/kv.ts";
-import type { Store } from "../../store/store.ts";
-import { callControl, performControl, type ToolControls } from "../control.ts";
-import { createPermissionControls } from "../../auth/grants/app_permissions.ts";
-import { createToolPolicies } from "../../auth/grants/tool_policies.ts";
-import { createAuditLog } from "../../auth/owner/audit.ts";
-import { createConfirmations } from "../../auth/owner/confirmations.ts";
-import type { Owner } from "./command.ts";
+import { logValue } from "../auth/owner/activity.ts";
+import { ownerControlsOn } from "../auth/owner/controls.ts";
+import { hasFileState, openFileStore, prepareStateDir, StateLockedError } from "../store/file.ts";
+import { kvAvailable, openKvStore } from "../store/kv.ts";
+import type { Store } from "../store/store.ts";
+import { callControl, performControl, type ToolControls } from "./control.ts";
+import { createPermissionControls } from "../auth/grants/app_permissions.ts";
+import { createToolPolicies } from "../auth/grants/tool_policies.ts";
+import { createAuditLog } from "../auth/owner/audit.ts";
+import { createConfirmations } from "../auth/owner/confirmations.ts";
+import type { Owner } from "./commands/command.ts";
 
 /** The local Deno KV database of a state folder. */
 export const KV_FILE = "kv.sqlite3";

@@ -5,7 +5,7 @@
  * @module
  */
 import process from "node:process";
-import type { CommandIo } from "./command.ts";
+import type { CommandIo } from "./commands/command.ts";
 
 /** Asks on the terminal; without echo when `hidden` (raw mode). */
 function askOnTerminal(question: string, hidden: boolean): Promise<string> {
