@@ -52,6 +52,9 @@ async function startGateway(runtime: "deno" | "bun", dir: string): Promise<Serve
       port: 0, store: "memory", password: ${JSON.stringify(PASSWORD)}, banner: false,
       stateDir: ${JSON.stringify(dir)},
       servers: ${JSON.stringify(servers)},
+      // The owner lets every app write through the filesystem server without asking
+      // (unannotated or destructive upstream tools are held for the owner by default).
+      toolPolicy: { files_write_file: "allow" },
     });
     console.log("LISTENING " + server.port);
   `,

@@ -62,6 +62,9 @@ function gatewayServer(options: Partial<PersonalMcpOptions>) {
     password: PASSWORD,
     store: createMemoryStore(),
     onEvent: (event) => events.push(event),
+    // What passes through, not the owner's say: every upstream tool allowed, as an owner
+    // may set in code (tests/endpoints/permissions_test.ts holds the policy itself).
+    toolPolicy: { "*": "allow" },
     ...options,
   }, { spawn: createStdioSpawner() });
   return { app, events };

@@ -13,6 +13,7 @@ const FILES = [
   "tests/upstreams/options_test.ts",
   "tests/upstreams/owner_page_test.ts",
   "tests/upstreams/isolation_test.ts",
+  "tests/upstreams/permissions_memory_test.ts",
 ];
 const RUNNER = 'import { runDenoTestFiles } from "./tests/fixtures.ts";' +
   "process.exit((await runDenoTestFiles(process.argv.slice(1))) === 0 ? 0 : 1);";
