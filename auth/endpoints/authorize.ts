@@ -19,7 +19,7 @@ import {
   readPageForm,
 } from "../pages/page.ts";
 import type { OwnerCheck } from "../owner/password.ts";
-import type { OwnerProof } from "../owner/proof.ts";
+import { credentialOf, type OwnerProof } from "../owner/proof.ts";
 import type { ClientRecord, CodeRecord } from "../records.ts";
 import { keys } from "../../store/keys.ts";
 import type { PermissionControls } from "../grants/app_permissions.ts";
@@ -351,14 +351,10 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     const device = await proof.deviceOf(request);
     const proved = await proof.prove(
       { address, device, page: "consent" },
-      method === "passkey"
-        ? {
-          method,
-          credential: form.credential,
-          challenge: pending.passkeyChallenge,
-          expiresAt: pending.expiresAt,
-        }
-        : { method, password: form.password ?? "" },
+      credentialOf(method, form, {
+        challenge: pending.passkeyChallenge,
+        expiresAt: pending.expiresAt,
+      }),
     );
     if (proved.ok) {
       return await approve(deps, client, redirect, pending, address, method, device, form);

@@ -16,7 +16,7 @@ import { hashSecret, randomToken, secretsEqual } from "../../core/crypto.ts";
 import { readCookie } from "../../core/http.ts";
 import { PATHS } from "../../core/paths.ts";
 import type { OwnerCheck } from "../owner/password.ts";
-import type { OwnerProof } from "../owner/proof.ts";
+import { credentialOf, type OwnerProof } from "../owner/proof.ts";
 import type { HeldCalls } from "../owner/confirmations.ts";
 import { confirmDonePage, confirmPage } from "../pages/confirm.ts";
 import {
@@ -145,14 +145,7 @@ export function createConfirmEndpoint(deps: ConfirmEndpointDeps): FormPageEndpoi
     const method = form.decision === "passkey" ? "passkey" : "password";
     const proved = await deps.proof.prove(
       { address, device: await deps.proof.deviceOf(request), page: "owner" },
-      method === "passkey"
-        ? {
-          method,
-          credential: form.credential,
-          challenge: token.challenge,
-          expiresAt: token.expiresAt,
-        }
-        : { method, password: form.password ?? "" },
+      credentialOf(method, form, token),
     );
     if (!proved.ok) {
       const refusal = proofRefusal(proved, "approve");

@@ -16,7 +16,7 @@ import type { Store } from "../../store/store.ts";
 import { hashSecret, randomToken, secretsEqual } from "../../core/crypto.ts";
 import type { OwnerCheck } from "../owner/password.ts";
 import type { OwnerControls } from "../owner/controls.ts";
-import type { OwnerProof } from "../owner/proof.ts";
+import { credentialOf, type OwnerProof } from "../owner/proof.ts";
 import { readCookie } from "../../core/http.ts";
 import { ownerPage, signInPage } from "../pages/owner.ts";
 import {
@@ -283,17 +283,10 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
     token: FormToken,
   ): Promise<Response> {
     const method = form.method === "passkey" ? "passkey" : "password";
+    // A passkey answers the challenge signed into this form's token, spent by the check.
     const proved = await proof.prove(
       { address, device: await proof.deviceOf(request), page: "owner" },
-      method === "passkey"
-        ? {
-          method,
-          credential: form.credential,
-          // The challenge signed into this form's token, spent by the verification.
-          challenge: token.challenge,
-          expiresAt: token.expiresAt,
-        }
-        : { method, password: form.password ?? "" },
+      credentialOf(method, form, token),
     );
     if (!proved.ok) {
       const refusal = proofRefusal(proved, "sign in");

@@ -42,6 +42,20 @@ export type OwnerCredential =
     expiresAt: number;
   };
 
+/**
+ * The credential a posted form offers: a passkey's answer (`credential`) against the
+ * challenge signed into the page that carried the form, or the `password` field.
+ */
+export function credentialOf(
+  method: "password" | "passkey",
+  form: Record<string, string>,
+  page: { challenge?: string; expiresAt: number },
+): OwnerCredential {
+  return method === "passkey"
+    ? { method, credential: form.credential, challenge: page.challenge, expiresAt: page.expiresAt }
+    : { method, password: form.password ?? "" };
+}
+
 /** How a proof ended. */
 export type ProofOutcome =
   | { ok: true }

@@ -9,7 +9,7 @@
  */
 import type { ConfirmationRecord } from "../owner/confirmations.ts";
 import { escapeHtml as e, htmlPage, type OwnerProofView } from "./page.ts";
-import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
+import { PASSKEY_SCRIPT, passkeyForm } from "./passkey.ts";
 import { displayName } from "./consent.ts";
 import { PATHS } from "../../core/paths.ts";
 
@@ -58,19 +58,13 @@ export function confirmPage(
   const action = e(confirmPath(view.record.id));
   const password = view.password ?? true;
   const passkey = view.passkey
-    ? `<form method="post" action="${action}">
-<input type="hidden" name="csrf" value="${e(view.csrf)}">
-${
-      passkeyControls({
-        mode: "get",
-        options: view.passkey,
-        label: "Confirm with passkey",
-        name: "decision",
-        value: "passkey",
-      })
-    }
-</form>
-`
+    ? passkeyForm({
+      action: confirmPath(view.record.id),
+      hidden: { csrf: view.csrf },
+      options: view.passkey,
+      label: "Confirm with passkey",
+      passwordToo: password,
+    })
     : "";
   const body = `
 <h1>Run this tool call?</h1>

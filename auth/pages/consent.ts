@@ -16,7 +16,8 @@ import {
   type OwnerProofView,
   pageHeaders,
 } from "./page.ts";
-import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
+import { PASSKEY_SCRIPT, passkeyForm } from "./passkey.ts";
+import { PATHS } from "../../core/paths.ts";
 
 export { errorPage, escapeHtml } from "./page.ts";
 
@@ -191,24 +192,13 @@ export function consentPage(
   // The passkey has a form of its own, so that Enter in the password field still approves
   // with the password, and the password form works without JavaScript.
   const passkey = view.passkey
-    ? `<form method="post" action="/authorize">
-<input type="hidden" name="request" value="${e(view.request)}">
-${
-      passkeyControls({
-        mode: "get",
-        options: view.passkey,
-        label: "Approve with passkey",
-        name: "decision",
-        value: "passkey",
-      })
-    }
-${
-      password
-        ? ""
-        : '<p class="error" data-without-script>This server approves with a passkey only, which needs JavaScript: turn it on for this page.</p>'
-    }
-</form>
-`
+    ? passkeyForm({
+      action: PATHS.authorize,
+      hidden: { request: view.request },
+      options: view.passkey,
+      label: "Approve with passkey",
+      passwordToo: password,
+    })
     : "";
   const body = `
 <h1>Allow ${shownName}${view.clientIdHost ? ` from ${e(view.clientIdHost)}` : ""} to use ${

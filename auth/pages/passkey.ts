@@ -100,6 +100,38 @@ export function passkeyControls(button: PasskeyButton): string {
   }">${e(button.label)}</button></div>`;
 }
 
+/**
+ * A form of its own for a passkey's answer, posted to `action` with `hidden` fields: so
+ * that Enter in the password field still submits the password, and the password form
+ * works without JavaScript. With no password to fall back on, it says that the passkey
+ * needs JavaScript.
+ */
+export function passkeyForm(form: {
+  action: string;
+  hidden: Record<string, string>;
+  options: string;
+  label: string;
+  passwordToo: boolean;
+}): string {
+  const fields = Object.entries(form.hidden)
+    .map(([name, value]) => `<input type="hidden" name="${e(name)}" value="${e(value)}">\n`)
+    .join("");
+  const control = passkeyControls({
+    mode: "get",
+    options: form.options,
+    label: form.label,
+    name: "decision",
+    value: "passkey",
+  });
+  const onlyPasskey = form.passwordToo
+    ? ""
+    : '\n<p class="error" data-without-script>This server ' +
+      "approves with a passkey only, which needs JavaScript: turn it on for this page.</p>";
+  return `<form method="post" action="${
+    e(form.action)
+  }">\n${fields}${control}${onlyPasskey}\n</form>\n`;
+}
+
 /** What the enrolment page shows. */
 export interface EnrolView {
   serverName: string;
