@@ -8,7 +8,7 @@
  * @module
  */
 import type { ConfirmationRecord } from "../owner/confirmations.ts";
-import { escapeHtml as e, htmlPage, type OwnerProofView } from "./page.ts";
+import { escapeHtml as e, htmlPage, type OwnerProofView, passwordField } from "./page.ts";
 import { PASSKEY_SCRIPT, passkeyForm } from "./passkey.ts";
 import { displayName } from "./consent.ts";
 import { PATHS } from "../../core/paths.ts";
@@ -74,11 +74,7 @@ ${passkey}<form method="post" action="${action}">
 <input type="hidden" name="csrf" value="${e(view.csrf)}">
 ${
     password
-      ? `${
-        view.passkey ? '<p class="or">Or with the owner password:</p>\n' : ""
-      }<input type="text" name="username" value="owner" autocomplete="username" hidden>
-<label for="password">Owner password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" autofocus>
+      ? `${passwordField(view.passkey !== undefined)}
 <div class="buttons">
 <button type="submit" name="decision" value="confirm" class="approve">Confirm</button>
 <button type="submit" name="decision" value="decline">Decline</button>

@@ -15,6 +15,7 @@ import {
   layout,
   type OwnerProofView,
   pageHeaders,
+  passwordField,
 } from "./page.ts";
 import { PASSKEY_SCRIPT, passkeyForm } from "./passkey.ts";
 import { PATHS } from "../../core/paths.ts";
@@ -214,15 +215,7 @@ ${view.clientIdHost ? `<dt>Published by</dt><dd>${e(view.clientIdHost)}</dd>` : 
 ${view.documentNote ? `<p class="note" role="status">${e(view.documentNote)}</p>` : ""}
 ${passkey}<form method="post" action="/authorize">
 <input type="hidden" name="request" value="${e(view.request)}">
-${
-    password
-      ? `${
-        view.passkey ? '<p class="or">Or with the owner password:</p>\n' : ""
-      }<input type="text" name="username" value="owner" autocomplete="username" hidden>
-<label for="password">Owner password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" autofocus>`
-      : ""
-  }
+${password ? passwordField(view.passkey !== undefined) : ""}
 ${view.tools ? toolsSection(view.tools, view.passkey !== undefined) : ""}
 <!-- Approve comes first so that Enter in the password field approves. -->
 <div class="buttons">

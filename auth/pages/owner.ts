@@ -10,7 +10,7 @@ import type { ActivityEntry } from "../owner/activity.ts";
 import { describeEvent } from "../owner/activity.ts";
 import { describeScope } from "./consent.ts";
 import type { ClientSummary, GrantSummary } from "../owner/controls.ts";
-import { escapeHtml as e, htmlPage, type OwnerProofView } from "./page.ts";
+import { escapeHtml as e, htmlPage, type OwnerProofView, passwordField } from "./page.ts";
 import { PASSKEY_SCRIPT, passkeyControls } from "./passkey.ts";
 import type { PasskeySummary } from "../owner/passkeys.ts";
 import { PATHS } from "../../core/paths.ts";
@@ -117,9 +117,7 @@ ${password ? '<p class="or">Or with the owner password:</p>' : ""}`
     ? `<form method="post" action="${PATHS.owner}">
 <input type="hidden" name="csrf" value="${e(view.csrf)}">
 <input type="hidden" name="action" value="sign-in">
-<input type="text" name="username" value="owner" autocomplete="username" hidden>
-<label for="password">Owner password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" autofocus required>
+${passwordField(false, true)}
 <div class="buttons"><button type="submit" class="approve">Sign in</button></div>
 </form>`
     : "";

@@ -309,3 +309,16 @@ export function proofRefusal(
       };
   }
 }
+
+/**
+ * The owner password field (with the hidden user name password managers fill in), and,
+ * after a passkey's form, the words that say it is the other way.
+ */
+export function passwordField(afterPasskey: boolean, required = false): string {
+  return `${afterPasskey ? '<p class="or">Or with the owner password:</p>\n' : ""}` +
+    `<input type="text" name="username" value="owner" autocomplete="username" hidden>
+<label for="password">Owner password</label>
+<input type="password" id="password" name="password" autocomplete="current-password" autofocus${
+      required ? " required" : ""
+    }>`;
+}
