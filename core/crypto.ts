@@ -37,6 +37,14 @@ export function randomToken(bytes: number = TOKEN_BYTES): string {
   return base64url(crypto.getRandomValues(new Uint8Array(bytes)));
 }
 
+/**
+ * Whether `value` has the shape of a {@linkcode randomToken} (43 base64url characters):
+ * what a cookie or link we minted must look like before anything looks it up.
+ */
+export function isRandomToken(value: string | undefined): value is string {
+  return value !== undefined && /^[A-Za-z0-9_-]{43}$/.test(value);
+}
+
 /** SHA-256 of a UTF-8 string, as bytes. */
 export async function sha256(text: string): Promise<Uint8Array> {
   return new Uint8Array(await crypto.subtle.digest("SHA-256", encoder.encode(text)));

@@ -11,7 +11,7 @@ import type { Store } from "../../store/store.ts";
 import type { DocumentSource } from "../clients/metadata.ts";
 import { type Clients, isMetadataClientId } from "../clients/registry.ts";
 import { clientRefusalPage, consentPage, type ConsentView, errorPage } from "../pages/consent.ts";
-import { hashSecret, randomToken, secretsEqual } from "../../core/crypto.ts";
+import { hashSecret, isRandomToken, randomToken, secretsEqual } from "../../core/crypto.ts";
 import {
   isSameOriginPost,
   type PageEndpointDeps,
@@ -36,7 +36,6 @@ import {
 
 /** How long the consent page stays valid, in ms. */
 const REQUEST_TTL_MS = 10 * 60 * 1000;
-const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 /** What the authorization endpoint uses. */
 export interface AuthorizeEndpointDeps extends PageEndpointDeps {
@@ -256,7 +255,7 @@ export function createAuthorizeEndpoint(deps: AuthorizeEndpointDeps): AuthorizeE
     }
     // Reuse this browser's cookie when it has one, so other open consent pages stay valid.
     const existing = readCookie(request, cookieName);
-    const nonce = existing && COOKIE_VALUE.test(existing) ? existing : randomToken();
+    const nonce = isRandomToken(existing) ? existing : randomToken();
     const pending: PendingRequest = {
       clientId: client.clientId,
       redirectUri: redirect,

@@ -12,7 +12,7 @@
  *
  * @module
  */
-import { hashSecret, randomToken, secretsEqual } from "../../core/crypto.ts";
+import { hashSecret, isRandomToken, randomToken, secretsEqual } from "../../core/crypto.ts";
 import { readCookie } from "../../core/http.ts";
 import { PATHS } from "../../core/paths.ts";
 import type { OwnerCheck } from "../owner/password.ts";
@@ -30,7 +30,6 @@ import {
 
 /** How long a confirmation form stays valid, in ms. */
 const FORM_TTL_MS = 10 * 60 * 1000;
-const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 /** The signed token of a confirmation form. */
 interface ConfirmToken {
@@ -87,7 +86,7 @@ export function createConfirmEndpoint(deps: ConfirmEndpointDeps): FormPageEndpoi
       );
     }
     const known = readCookie(request, cookieName);
-    const cookie = known && COOKIE_VALUE.test(known) ? known : randomToken();
+    const cookie = isRandomToken(known) ? known : randomToken();
     const challenge = randomToken();
     const passkey = await passkeys.assertionOptions(challenge);
     const token: ConfirmToken = {
@@ -127,7 +126,7 @@ export function createConfirmEndpoint(deps: ConfirmEndpointDeps): FormPageEndpoi
     const token = await deps.signer.verify<ConfirmToken>(form.csrf);
     const cookie = readCookie(request, cookieName);
     const bound = token?.purpose === "confirm" && token.id === id && token.expiresAt > now() &&
-      cookie !== undefined && COOKIE_VALUE.test(cookie) &&
+      isRandomToken(cookie) &&
       (await secretsEqual(token.cookieHash, await hashSecret(cookie)));
     if (!bound) {
       refused("confirmation form expired, forged or for another call", address);

@@ -13,7 +13,7 @@
  * @module
  */
 import type { Store } from "../../store/store.ts";
-import { hashSecret, randomToken, secretsEqual } from "../../core/crypto.ts";
+import { hashSecret, isRandomToken, randomToken, secretsEqual } from "../../core/crypto.ts";
 import type { OwnerCheck } from "../owner/password.ts";
 import type { OwnerControls } from "../owner/controls.ts";
 import { credentialOf, type OwnerProof } from "../owner/proof.ts";
@@ -43,7 +43,6 @@ const SIGN_IN_TTL_MS = 10 * 60 * 1000;
 const EVENTS_SHOWN = 200;
 /** How many tool calls the page reads (then shown per app). */
 const AUDIT_SHOWN = 500;
-const COOKIE_VALUE = /^[A-Za-z0-9_-]{43}$/;
 
 /** A form token: signed, for one purpose, bound to the hash of the browser's cookie. */
 interface FormToken {
@@ -173,7 +172,7 @@ export function createOwnerEndpoint(deps: OwnerEndpointDeps): OwnerEndpoint {
 
   function browserCookie(request: Request): string | undefined {
     const value = readCookie(request, cookieName);
-    return value && COOKIE_VALUE.test(value) ? value : undefined;
+    return isRandomToken(value) ? value : undefined;
   }
 
   async function formToken(

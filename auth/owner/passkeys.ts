@@ -13,7 +13,7 @@
  * @module
  */
 import type { Store } from "../../store/store.ts";
-import { base64url, hashSecret, randomToken } from "../../core/crypto.ts";
+import { base64url, hashSecret, isRandomToken, randomToken } from "../../core/crypto.ts";
 import type {
   PasskeyChallengeRecord,
   PasskeyLinkRecord,
@@ -288,7 +288,7 @@ export function createPasskeys(deps: PasskeysDeps): Passkeys {
     },
     async openLink(token) {
       // A token is 43 base64url characters; anything else names no link.
-      if (!/^[A-Za-z0-9_-]{43}$/.test(token)) return undefined;
+      if (!isRandomToken(token)) return undefined;
       const hash = await hashSecret(token);
       const link = await store.get<PasskeyLinkRecord>(keys.passkeyLink(hash));
       return link && link.expiresAt > now() ? { ...link, hash } : undefined;

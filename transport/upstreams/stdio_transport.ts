@@ -14,6 +14,7 @@ import {
   type Transport,
 } from "@modelcontextprotocol/client";
 import type { StdioProcess } from "./types.ts";
+import { concatBytes } from "../../core/http.ts";
 
 const NEWLINE = 0x0a;
 
@@ -111,7 +112,7 @@ export function createStdioTransport(
       if (pendingBytes + piece.length > options.maxMessageBytes) return tooLong();
       const line = pending.length === 0
         ? piece
-        : concat([...pending, piece], pendingBytes + piece.length);
+        : concatBytes([...pending, piece], pendingBytes + piece.length);
       pending = [];
       pendingBytes = 0;
       deliver(line);
@@ -162,14 +163,4 @@ export function createStdioTransport(
   }
 
   return transport;
-}
-
-function concat(parts: Uint8Array[], length: number): Uint8Array {
-  const out = new Uint8Array(length);
-  let at = 0;
-  for (const part of parts) {
-    out.set(part, at);
-    at += part.length;
-  }
-  return out;
 }
