@@ -9,7 +9,7 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { describeError } from "../core/log.ts";
-import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
+import { OWNER_COMMAND, type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
 import { formatEvent } from "../auth/owner/activity.ts";
 import { OWNER_COMMANDS, runOwnerCommand } from "./owner_commands.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
@@ -22,7 +22,8 @@ import {
 } from "../transport/upstreams/config.ts";
 import { pathToFileURL } from "node:url";
 
-const USAGE = `Usage: deno run -A mod.ts [options]   (or: bun run mod.ts [options])
+const USAGE = `Usage: ${OWNER_COMMAND} [options]
+  (the same: npm start -- [options], deno run -A mod.ts [options], bun run mod.ts [options])
 
 Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
   --port <n>            TCP port (default 8787; 0 = any free port)
@@ -60,7 +61,7 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
 Owner commands: grants [--json], revoke <id> | --all, password [--remove],
 passkey add [--name <label>] | list | remove <id>, servers [--json], permissions <id>
 [--allow|--ask|--deny <tool>...], audit, pending, confirm <id>, decline <id> (see --help of each:
-deno run -A mod.ts grants --help). The owner page is at <base-url>/owner.
+${OWNER_COMMAND} grants --help). The owner page is at <base-url>/owner.
 `;
 
 const FLAGS = {
@@ -167,6 +168,79 @@ export function parseCli(
 }
 
 /**
+ * What is wrong with a command line that {@linkcode parseCli} refused, in one line: an
+ * unknown flag or word with the nearest known one ("did you mean"), and where the options
+ * are listed (the usage itself would scroll the error off the screen).
+ *
+ * @example A mistyped flag
+ * ```ts
+ * import { describeCliError, parseCli } from "./cli.ts";
+ * let text = "";
+ * try {
+ *   parseCli(["--prot", "9000"], {});
+ * } catch (error) {
+ *   text = describeCliError(error as Error);
+ * }
+ * if (text !== "unknown option --prot (did you mean --port?); --help lists every option") {
+ *   throw new Error(text);
+ * }
+ * ```
+ */
+export function describeCliError(error: Error): string {
+  const code = (error as { code?: unknown }).code;
+  // node:util's parseArgs, under Deno and Bun alike, quotes the word it refused.
+  const word = /'([^']*)'/.exec(error.message)?.[1];
+  let text = error.message;
+  let known: readonly string[] = [];
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && word !== undefined) {
+    text = `unknown option ${word}`;
+    known = Object.keys(FLAGS).map((flag) => `--${flag}`);
+  } else if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL" && word !== undefined) {
+    text = `unexpected argument ${JSON.stringify(word)}`;
+    known = OWNER_COMMANDS;
+  }
+  const near = word === undefined ? undefined : nearest(word.split("=")[0]!, known);
+  if (near !== undefined) text += ` (did you mean ${near}?)`;
+  else if (known === OWNER_COMMANDS) {
+    text += ` (the server takes options only; the owner commands are ${OWNER_COMMANDS.join(", ")})`;
+  }
+  return `${text}; --help lists every option`;
+}
+
+/** The known word closest to `word`, if it is close enough to be a typo of it. */
+function nearest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = candidate.startsWith(word) && word.length >= 4
+      ? 1
+      : editDistance(word, candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return bestDistance <= Math.max(1, Math.floor(word.length / 4)) ? best : undefined;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counting as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = rows[i]!;
+      row[j] = Math.min(
+        rows[i - 1]![j]! + 1,
+        row[j - 1]! + 1,
+        rows[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return rows[a.length]![b.length]!;
+}
+
+/**
  * Loads the tools a module exports by default (`export default { hello: tool(...) }`),
  * or as `tools`; a path is taken relative to the working folder. Throws with a message
  * that says what is wrong with the module or its export.
@@ -256,7 +330,7 @@ export async function runCli(
   try {
     parsed = parseCli(argv, process.env);
   } catch (error) {
-    console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
+    console.error(`error: ${describeCliError(error as Error)}`);
     process.exitCode = 2;
     return undefined;
   }

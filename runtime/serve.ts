@@ -6,6 +6,7 @@
  * @module
  */
 import process from "node:process";
+import { resolve } from "node:path";
 import { generatePassword } from "../core/crypto.ts";
 import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner/password.ts";
 import { passkeyRpId } from "../auth/owner/passkeys.ts";
@@ -140,13 +141,25 @@ async function listen(
   emit: (event: PersonalMcpEvent) => void,
 ): Promise<Listener> {
   const g = globalThis as { Deno?: { serve?: unknown }; Bun?: { serve?: unknown } };
-  if (typeof g.Bun?.serve === "function") {
-    const { listenBun } = await import("./bun.ts");
-    return listenBun(hostname, port, handler);
-  }
-  if (typeof g.Deno?.serve === "function") {
-    const { listenDeno } = await import("./deno.ts");
-    return listenDeno(hostname, port, handler, emit);
+  try {
+    if (typeof g.Bun?.serve === "function") {
+      const { listenBun } = await import("./bun.ts");
+      return listenBun(hostname, port, handler);
+    }
+    if (typeof g.Deno?.serve === "function") {
+      const { listenDeno } = await import("./deno.ts");
+      return listenDeno(hostname, port, handler, emit);
+    }
+  } catch (error) {
+    // Deno says only "Address already in use (os error 98)": name the port and the way out.
+    if ((error as { code?: unknown }).code === "EADDRINUSE") {
+      throw new Error(
+        `port ${port} on ${hostname} is already in use (another server, or this one started ` +
+          `earlier?): stop it, or choose another port with --port (0 picks a free one)`,
+        { cause: error },
+      );
+    }
+    throw error;
   }
   throw new Error(
     "servePersonalMcp() needs Deno or Bun; elsewhere, call createPersonalMcp() and serve its fetch handler",
@@ -166,6 +179,26 @@ async function openStore(choice: ServeOptions["store"], stateDir: string): Promi
   if (onDeploy()) return await openKvStore();
   await prepareStateDir(stateDir);
   return await openKvStore(`${stateDir}/kv.sqlite3`);
+}
+
+/**
+ * How the owner runs a command of this package's CLI (`grants`, `passkey add`, ...) right
+ * after `npm install` in a clone, where Deno is only in node_modules/.bin: the package's
+ * `bin` entry (scripts/personal-mcp.mjs). Loaded from JSR, the package's own specifier.
+ *
+ * @example In a clone
+ * ```ts
+ * import { OWNER_COMMAND } from "./serve.ts";
+ * if (OWNER_COMMAND !== "npx personal-mcp") throw new Error(OWNER_COMMAND);
+ * ```
+ */
+export const OWNER_COMMAND: string = import.meta.url.startsWith("file:")
+  ? "npx personal-mcp"
+  : "deno run -A jsr:@x/personal-mcp";
+
+/** A path as one shell word, quoted only when it needs to be. */
+function quoteForShell(path: string): string {
+  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }
 
 /**
@@ -301,13 +334,15 @@ async function ownerPasswordAtStart(
  * The owner is at the machine right now, reading the password: the moment to offer a
  * passkey too. Later links come from `passkey add` only.
  */
-async function offerPasskey(app: PersonalMcp): Promise<void> {
+async function offerPasskey(app: PersonalMcp, stateDir: string): Promise<void> {
   if (!passkeyRpId(app.baseUrl)) return;
   const { url } = await app.owner.createPasskeyLink(undefined, "server start");
+  // The command as it runs right after `npm install`, on this server's own state folder.
   console.log(
     `To approve with a passkey (this device's screen lock or a security key) instead of\n` +
       `the password, open this link within 15 minutes (it works once):\n  ${url}\n` +
-      `Later: deno run -A mod.ts passkey add --base-url ${app.baseUrl}\n`,
+      `Later: ${OWNER_COMMAND} passkey add --base-url ${app.baseUrl} ` +
+      `--state-dir ${quoteForShell(resolve(stateDir))}\n`,
   );
 }
 
@@ -402,7 +437,7 @@ export async function servePersonalMcp(
     // theirs that do not fit one namespace refuse the start here.
     await app.ready();
     early.created(app);
-    if (firstStart && show) await offerPasskey(app);
+    if (firstStart && show) await offerPasskey(app, stateDir);
     // Requests are served from here on, while the control endpoint starts.
     early.ready();
     // The file store's lock keeps the owner commands out: they come through here instead;
