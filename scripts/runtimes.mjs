@@ -8,7 +8,7 @@
  * of any dependency that package.json's `allowScripts` does not approve, and
  * `npm install --ignore-scripts`, `deno install` and pnpm skip them all: the placeholder
  * then fails with a stack trace from deep inside npm's script runner. This check runs
- * first in the npm scripts and turns that into two lines and a command.
+ * first in the npm scripts and turns that into a few lines that end with the command to run.
  *
  * Usage: node scripts/runtimes.mjs deno [bun] [--warn bun]
  * Exits 1 when a runtime named before `--warn` does not run; one named after it only gets
@@ -60,12 +60,15 @@ export function checkRuntime(name, root = ROOT) {
     const code = char.codePointAt(0) ?? 0;
     return char === "\n" || (code >= 0x20 && (code < 0x7f || code > 0x9f));
   }).join("").split("\n").map((line) => line.trim()).find((line) => line !== "")?.slice(0, 200);
+  const why = run.error
+    ? run.error.message
+    : said
+    ? `it said: ${said.replace(/\.$/, "")}`
+    : `exit code ${run.status}`;
   return [
-    `personal-mcp: node_modules/.bin/${name} is not a working ${name} (${
-      run.error ? run.error.message : said ?? `exit code ${run.status}`
-    }).`,
-    `Its package's install script, which puts the real binary there, has not run: npm 12 runs`,
-    `only the install scripts that package.json's "allowScripts" approves, and`,
+    `personal-mcp: node_modules/.bin/${name} does not run (${why}).`,
+    `The ${name} package puts the real binary there with an install script, which has not run:`,
+    `npm 12 runs only the install scripts that package.json's "allowScripts" approves, and`,
     `--ignore-scripts, \`deno install\` and pnpm run none.`,
     `Run: npm rebuild ${name}`,
     `(if npm says its script is not approved: npm approve-scripts ${name}, then npm rebuild ${name})`,
