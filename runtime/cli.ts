@@ -9,7 +9,8 @@
 import process from "node:process";
 import { parseArgs } from "node:util";
 import { describeError } from "../core/log.ts";
-import { OWNER_COMMAND, type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
+import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
+import { OWNER_COMMAND } from "./hints.ts";
 import { formatEvent } from "../auth/owner/activity.ts";
 import { OWNER_COMMANDS, runOwnerCommand } from "./owner_commands.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";

@@ -16,6 +16,7 @@ import { createPersonalMcpOn, type PersonalMcp } from "../server/create.ts";
 import type { ConnectionInfo } from "../core/http.ts";
 import { startControl } from "./control.ts";
 import { onDeploy, serverEdge } from "./stdio.ts";
+import { OWNER_COMMAND, portInUse, quoteForShell } from "./hints.ts";
 import { openFileStore, prepareStateDir } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { createMemoryStore } from "../store/memory.ts";
@@ -151,15 +152,7 @@ async function listen(
       return listenDeno(hostname, port, handler, emit);
     }
   } catch (error) {
-    // Deno says only "Address already in use (os error 98)": name the port and the way out.
-    if ((error as { code?: unknown }).code === "EADDRINUSE") {
-      throw new Error(
-        `port ${port} on ${hostname} is already in use (another server, or this one started ` +
-          `earlier?): stop it, or choose another port with --port (0 picks a free one)`,
-        { cause: error },
-      );
-    }
-    throw error;
+    throw portInUse(error, hostname, port) ?? error;
   }
   throw new Error(
     "servePersonalMcp() needs Deno or Bun; elsewhere, call createPersonalMcp() and serve its fetch handler",
@@ -179,26 +172,6 @@ async function openStore(choice: ServeOptions["store"], stateDir: string): Promi
   if (onDeploy()) return await openKvStore();
   await prepareStateDir(stateDir);
   return await openKvStore(`${stateDir}/kv.sqlite3`);
-}
-
-/**
- * How the owner runs a command of this package's CLI (`grants`, `passkey add`, ...) right
- * after `npm install` in a clone, where Deno is only in node_modules/.bin: the package's
- * `bin` entry (scripts/personal-mcp.mjs). Loaded from JSR, the package's own specifier.
- *
- * @example In a clone
- * ```ts
- * import { OWNER_COMMAND } from "./serve.ts";
- * if (OWNER_COMMAND !== "npx personal-mcp") throw new Error(OWNER_COMMAND);
- * ```
- */
-export const OWNER_COMMAND: string = import.meta.url.startsWith("file:")
-  ? "npx personal-mcp"
-  : "deno run -A jsr:@x/personal-mcp";
-
-/** A path as one shell word, quoted only when it needs to be. */
-function quoteForShell(path: string): string {
-  return /^[\w@%+=:,./-]+$/.test(path) ? path : `'${path.replaceAll("'", `'\\''`)}'`;
 }
 
 /**
