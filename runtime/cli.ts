@@ -10,7 +10,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { describeError } from "../core/log.ts";
 import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
-import { OWNER_COMMAND } from "./hints.ts";
+import { nearest, OWNER_COMMAND, refusedWord } from "./hints.ts";
 import { formatEvent } from "../auth/owner/activity.ts";
 import { OWNER_COMMANDS, runOwnerCommand } from "./owner_commands.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
@@ -188,57 +188,20 @@ export function parseCli(
  * ```
  */
 export function describeCliError(error: Error): string {
-  const code = (error as { code?: unknown }).code;
-  // node:util's parseArgs, under Deno and Bun alike, quotes the word it refused.
-  const word = /'([^']*)'/.exec(error.message)?.[1];
+  const refused = refusedWord(error);
   let text = error.message;
-  let known: readonly string[] = [];
-  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION" && word !== undefined) {
-    text = `unknown option ${word}`;
-    known = Object.keys(FLAGS).map((flag) => `--${flag}`);
-  } else if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL" && word !== undefined) {
-    text = `unexpected argument ${JSON.stringify(word)}`;
-    known = OWNER_COMMANDS;
-  }
-  const near = word === undefined ? undefined : nearest(word.split("=")[0]!, known);
-  if (near !== undefined) text += ` (did you mean ${near}?)`;
-  else if (known === OWNER_COMMANDS) {
-    text += ` (the server takes options only; the owner commands are ${OWNER_COMMANDS.join(", ")})`;
+  if (refused?.kind === "option") {
+    text = `unknown option ${refused.word}`;
+    const near = nearest(refused.word, Object.keys(FLAGS).map((flag) => `--${flag}`));
+    if (near !== undefined) text += ` (did you mean ${near}?)`;
+  } else if (refused?.kind === "argument") {
+    text = `unexpected argument ${JSON.stringify(refused.word)}`;
+    const near = nearest(refused.word, OWNER_COMMANDS);
+    text += near !== undefined
+      ? ` (did you mean ${near}?)`
+      : ` (the server takes options only; the owner commands are ${OWNER_COMMANDS.join(", ")})`;
   }
   return `${text}; --help lists every option`;
-}
-
-/** The known word closest to `word`, if it is close enough to be a typo of it. */
-function nearest(word: string, known: readonly string[]): string | undefined {
-  let best: string | undefined;
-  let bestDistance = Infinity;
-  for (const candidate of known) {
-    const distance = candidate.startsWith(word) && word.length >= 4
-      ? 1
-      : editDistance(word, candidate);
-    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
-  }
-  return bestDistance <= Math.max(1, Math.floor(word.length / 4)) ? best : undefined;
-}
-
-/** Levenshtein distance, with a swap of two neighbours counting as one edit. */
-function editDistance(a: string, b: string): number {
-  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
-  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
-  for (let i = 1; i <= a.length; i++) {
-    for (let j = 1; j <= b.length; j++) {
-      const row = rows[i]!;
-      row[j] = Math.min(
-        rows[i - 1]![j]! + 1,
-        row[j - 1]! + 1,
-        rows[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
-      );
-      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
-        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
-      }
-    }
-  }
-  return rows[a.length]![b.length]!;
 }
 
 /**

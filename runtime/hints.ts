@@ -55,3 +55,74 @@ export function portInUse(error: unknown, hostname: string, port: number): Error
     { cause: error },
   );
 }
+
+/**
+ * The word node:util's `parseArgs` refused (Deno and Bun quote it alike), as typed up
+ * to any `=value`: an unknown option, or an argument where none is taken.
+ *
+ * @example An unknown option
+ * ```ts
+ * import { parseArgs } from "node:util";
+ * import { refusedWord } from "./hints.ts";
+ * let refused;
+ * try {
+ *   parseArgs({ args: ["--prot=80"], options: { port: { type: "string" } } });
+ * } catch (error) {
+ *   refused = refusedWord(error as Error);
+ * }
+ * if (refused?.kind !== "option" || refused.word !== "--prot") throw new Error(String(refused?.word));
+ * ```
+ */
+export function refusedWord(
+  error: Error,
+): { kind: "option" | "argument"; word: string } | undefined {
+  const code = (error as { code?: unknown }).code;
+  const word = /'([^']*)'/.exec(error.message)?.[1]?.split("=")[0];
+  if (word === undefined) return undefined;
+  if (code === "ERR_PARSE_ARGS_UNKNOWN_OPTION") return { kind: "option", word };
+  if (code === "ERR_PARSE_ARGS_UNEXPECTED_POSITIONAL") return { kind: "argument", word };
+  return undefined;
+}
+
+/**
+ * The known word closest to `word`, if it is close enough to be a typo of it (or
+ * `word` is the start of it).
+ *
+ * @example A mistyped flag
+ * ```ts
+ * import { nearest } from "./hints.ts";
+ * if (nearest("--prot", ["--port", "--password"]) !== "--port") throw new Error("no match");
+ * if (nearest("--zzz", ["--port"]) !== undefined) throw new Error("a far word matched");
+ * ```
+ */
+export function nearest(word: string, known: readonly string[]): string | undefined {
+  let best: string | undefined;
+  let bestDistance = Infinity;
+  for (const candidate of known) {
+    const distance = candidate.startsWith(word) && word.length >= 4
+      ? 1
+      : editDistance(word, candidate);
+    if (distance < bestDistance) [best, bestDistance] = [candidate, distance];
+  }
+  return bestDistance <= Math.max(1, Math.floor(word.length / 4)) ? best : undefined;
+}
+
+/** Levenshtein distance, with a swap of two neighbours counting as one edit. */
+function editDistance(a: string, b: string): number {
+  const rows = Array.from({ length: a.length + 1 }, (_, i) => [i, ...Array(b.length).fill(0)]);
+  for (let j = 1; j <= b.length; j++) rows[0]![j] = j;
+  for (let i = 1; i <= a.length; i++) {
+    for (let j = 1; j <= b.length; j++) {
+      const row = rows[i]!;
+      row[j] = Math.min(
+        rows[i - 1]![j]! + 1,
+        row[j - 1]! + 1,
+        rows[i - 1]![j - 1]! + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+      if (i > 1 && j > 1 && a[i - 1] === b[j - 2] && a[i - 2] === b[j - 1]) {
+        row[j] = Math.min(row[j]!, rows[i - 2]![j - 2]! + 1);
+      }
+    }
+  }
+  return rows[a.length]![b.length]!;
+}

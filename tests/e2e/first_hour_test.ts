@@ -112,4 +112,14 @@ for (const runtime of RUNTIMES) {
       });
     }
   });
+
+  Deno.test(`an owner command's mistyped flag gets one line too (${runtime})`, () => {
+    const r = runMod(runtime, ["grants", "--jsn"]);
+    assert.equal(r.status, 2);
+    assert.equal(
+      r.stderr,
+      "error: unknown option --jsn (did you mean --json?); " +
+        "grants --help lists every owner command and option\n",
+    );
+  });
 }
