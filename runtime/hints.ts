@@ -1,11 +1,14 @@
 /**
  * What the runtime tells the owner to type: the command that runs this package's CLI
- * where it was installed, and the way out of a port that is taken. Each message names
- * the command as it runs right after `npm install`, where Deno is only in
- * node_modules/.bin.
+ * where it was installed, the passkey offered at a first start, the way out of a port
+ * that is taken, and the flag or command a typo meant. Each message names the command
+ * as it runs right after `npm install`, where Deno is only in node_modules/.bin.
  *
  * @module
  */
+import { resolve } from "node:path";
+import { passkeyRpId } from "../auth/owner/passkeys.ts";
+import type { PersonalMcp } from "../server/create.ts";
 
 /**
  * How the owner runs a command of this package's CLI (`grants`, `passkey add`, ...) right
@@ -125,4 +128,20 @@ function editDistance(a: string, b: string): number {
     }
   }
   return rows[a.length]![b.length]!;
+}
+
+/**
+ * The owner is at the machine right now, reading the password: the moment to offer a
+ * passkey too. Later links come from `passkey add` only.
+ */
+export async function offerPasskey(app: PersonalMcp, stateDir: string): Promise<void> {
+  if (!passkeyRpId(app.baseUrl)) return;
+  const { url } = await app.owner.createPasskeyLink(undefined, "server start");
+  // The command as it runs right after `npm install`, on this server's own state folder.
+  console.log(
+    `To approve with a passkey (this device's screen lock or a security key) instead of\n` +
+      `the password, open this link within 15 minutes (it works once):\n  ${url}\n` +
+      `Later: ${OWNER_COMMAND} passkey add --base-url ${app.baseUrl} ` +
+      `--state-dir ${quoteForShell(resolve(stateDir))}\n`,
+  );
 }

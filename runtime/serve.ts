@@ -6,17 +6,15 @@
  * @module
  */
 import process from "node:process";
-import { resolve } from "node:path";
 import { generatePassword } from "../core/crypto.ts";
 import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner/password.ts";
-import { passkeyRpId } from "../auth/owner/passkeys.ts";
 import { type PersonalMcpOptions, resolveOptions } from "../server/options.ts";
 import { isLoopbackHost, type PersonalMcpEvent } from "../core/config.ts";
 import { createPersonalMcpOn, type PersonalMcp } from "../server/create.ts";
 import type { ConnectionInfo } from "../core/http.ts";
 import { startControl } from "./control.ts";
 import { onDeploy, serverEdge } from "./stdio.ts";
-import { OWNER_COMMAND, portInUse, quoteForShell } from "./hints.ts";
+import { offerPasskey, portInUse } from "./hints.ts";
 import { openFileStore, prepareStateDir } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { createMemoryStore } from "../store/memory.ts";
@@ -301,22 +299,6 @@ async function ownerPasswordAtStart(
     );
   }
   return firstStart;
-}
-
-/**
- * The owner is at the machine right now, reading the password: the moment to offer a
- * passkey too. Later links come from `passkey add` only.
- */
-async function offerPasskey(app: PersonalMcp, stateDir: string): Promise<void> {
-  if (!passkeyRpId(app.baseUrl)) return;
-  const { url } = await app.owner.createPasskeyLink(undefined, "server start");
-  // The command as it runs right after `npm install`, on this server's own state folder.
-  console.log(
-    `To approve with a passkey (this device's screen lock or a security key) instead of\n` +
-      `the password, open this link within 15 minutes (it works once):\n  ${url}\n` +
-      `Later: ${OWNER_COMMAND} passkey add --base-url ${app.baseUrl} ` +
-      `--state-dir ${quoteForShell(resolve(stateDir))}\n`,
-  );
 }
 
 /** The handle of a running server: its addresses, and a shutdown that runs once. */
