@@ -10,6 +10,7 @@ import process from "node:process";
 import { parseArgs } from "node:util";
 import { describeError } from "../core/log.ts";
 import { type ServeHandle, type ServeOptions, servePersonalMcp } from "./serve.ts";
+import { nearest, OWNER_COMMAND, refusedWord } from "./hints.ts";
 import { formatEvent } from "../auth/owner/activity.ts";
 import { OWNER_COMMANDS, runOwnerCommand } from "./owner_commands.ts";
 import { type Tools, validateTools } from "../transport/tools.ts";
@@ -22,7 +23,8 @@ import {
 } from "../transport/upstreams/config.ts";
 import { pathToFileURL } from "node:url";
 
-const USAGE = `Usage: deno run -A mod.ts [options]   (or: bun run mod.ts [options])
+const USAGE = `Usage: ${OWNER_COMMAND} [options]
+  (the same: npm start -- [options], deno run -A mod.ts [options], bun run mod.ts [options])
 
 Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
   --port <n>            TCP port (default 8787; 0 = any free port)
@@ -60,7 +62,7 @@ Options (each also read from PERSONAL_MCP_<NAME>, e.g. PERSONAL_MCP_BASE_URL):
 Owner commands: grants [--json], revoke <id> | --all, password [--remove],
 passkey add [--name <label>] | list | remove <id>, servers [--json], permissions <id>
 [--allow|--ask|--deny <tool>...], audit, pending, confirm <id>, decline <id> (see --help of each:
-deno run -A mod.ts grants --help). The owner page is at <base-url>/owner.
+${OWNER_COMMAND} grants --help). The owner page is at <base-url>/owner.
 `;
 
 const FLAGS = {
@@ -167,6 +169,42 @@ export function parseCli(
 }
 
 /**
+ * What is wrong with a command line that {@linkcode parseCli} refused, in one line: an
+ * unknown flag or word with the nearest known one ("did you mean"), and where the options
+ * are listed (the usage itself would scroll the error off the screen).
+ *
+ * @example A mistyped flag
+ * ```ts
+ * import { describeCliError, parseCli } from "./cli.ts";
+ * let text = "";
+ * try {
+ *   parseCli(["--prot", "9000"], {});
+ * } catch (error) {
+ *   text = describeCliError(error as Error);
+ * }
+ * if (text !== "unknown option --prot (did you mean --port?); --help lists every option") {
+ *   throw new Error(text);
+ * }
+ * ```
+ */
+export function describeCliError(error: Error): string {
+  const refused = refusedWord(error);
+  let text = error.message;
+  if (refused?.kind === "option") {
+    text = `unknown option ${refused.word}`;
+    const near = nearest(refused.word, Object.keys(FLAGS).map((flag) => `--${flag}`));
+    if (near !== undefined) text += ` (did you mean ${near}?)`;
+  } else if (refused?.kind === "argument") {
+    text = `unexpected argument ${JSON.stringify(refused.word)}`;
+    const near = nearest(refused.word, OWNER_COMMANDS);
+    text += near !== undefined
+      ? ` (did you mean ${near}?)`
+      : ` (the server takes options only; the owner commands are ${OWNER_COMMANDS.join(", ")})`;
+  }
+  return `${text}; --help lists every option`;
+}
+
+/**
  * Loads the tools a module exports by default (`export default { hello: tool(...) }`),
  * or as `tools`; a path is taken relative to the working folder. Throws with a message
  * that says what is wrong with the module or its export.
@@ -256,7 +294,7 @@ export async function runCli(
   try {
     parsed = parseCli(argv, process.env);
   } catch (error) {
-    console.error(`error: ${(error as Error).message}\n\n${USAGE}`);
+    console.error(`error: ${describeCliError(error as Error)}`);
     process.exitCode = 2;
     return undefined;
   }

@@ -28,7 +28,8 @@ export async function openOwner(stateDir: string, baseUrl: string | undefined): 
   const hasFile = hasFileState(stateDir);
   if (!kvAvailable() && hasKv && !hasFile) {
     throw new Error(
-      `the state in ${stateDir} is in Deno KV: run the command with deno run -A --unstable-kv`,
+      `the state in ${stateDir} is in Deno KV: run the command as the server runs, with ` +
+        `--unstable-kv (e.g. npx deno run -A --unstable-kv mod.ts grants)`,
     );
   }
   let store: Store;

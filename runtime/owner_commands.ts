@@ -29,6 +29,7 @@ import { password } from "./commands/password.ts";
 import { revoke } from "./commands/revoke.ts";
 import { servers } from "./commands/servers.ts";
 import { processIo } from "./terminal.ts";
+import { nearest, refusedWord } from "./hints.ts";
 
 export type { CommandIo };
 
@@ -89,8 +90,25 @@ Options:
   --base-url <url>    the server's public URL, for passkey add on a stopped server or
                       on Deno KV (default PERSONAL_MCP_BASE_URL); a running server on
                       the file store answers with its own
-On Deno KV, run them with --unstable-kv as the server: deno run -A --unstable-kv mod.ts grants
+On Deno KV, run them with --unstable-kv as the server: npx deno run -A --unstable-kv mod.ts grants
 `;
+
+/** Every owner command's flags (each command checks which are its own). */
+const FLAG_TYPES = {
+  "state-dir": { type: "string" },
+  json: { type: "boolean" },
+  all: { type: "boolean" },
+  "disconnect-all": { type: "boolean" },
+  remove: { type: "boolean" },
+  "base-url": { type: "string" },
+  name: { type: "string" },
+  allow: { type: "boolean" },
+  ask: { type: "boolean" },
+  deny: { type: "boolean" },
+  app: { type: "string" },
+  since: { type: "string" },
+  help: { type: "boolean" },
+} as const;
 
 /**
  * The arguments as parsed. Grant and client ids are base64url and may begin with "-":
@@ -101,21 +119,7 @@ function parse(argv: string[]) {
   const args = ids.length === 0 ? argv : [...argv.filter((a) => !ids.includes(a)), "--", ...ids];
   return parseArgs({
     args,
-    options: {
-      "state-dir": { type: "string" },
-      json: { type: "boolean" },
-      all: { type: "boolean" },
-      "disconnect-all": { type: "boolean" },
-      remove: { type: "boolean" },
-      "base-url": { type: "string" },
-      name: { type: "string" },
-      allow: { type: "boolean" },
-      ask: { type: "boolean" },
-      deny: { type: "boolean" },
-      app: { type: "string" },
-      since: { type: "string" },
-      help: { type: "boolean" },
-    },
+    options: FLAG_TYPES,
     strict: true,
     allowPositionals: true,
   });
@@ -152,15 +156,19 @@ export async function runOwnerCommand(
   argv: string[],
   io: CommandIo = processIo(),
 ): Promise<number> {
+  // One line, as the server's own flags: the usage would push the error off the screen.
   const usage = (message: string) => {
-    io.stderr(`error: ${message}\n\n${USAGE}`);
+    io.stderr(`error: ${message}; grants --help lists every owner command and option\n`);
     return 2;
   };
   let parsed;
   try {
     parsed = parse(argv);
   } catch (error) {
-    return usage((error as Error).message);
+    const refused = refusedWord(error as Error);
+    if (refused?.kind !== "option") return usage((error as Error).message);
+    const near = nearest(refused.word, Object.keys(FLAG_TYPES).map((flag) => `--${flag}`));
+    return usage(`unknown option ${refused.word}${near ? ` (did you mean ${near}?)` : ""}`);
   }
   const { values, positionals: [name, ...rest] } = parsed;
   if (values.help) {

@@ -8,13 +8,13 @@
 import process from "node:process";
 import { generatePassword } from "../core/crypto.ts";
 import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner/password.ts";
-import { passkeyRpId } from "../auth/owner/passkeys.ts";
 import { type PersonalMcpOptions, resolveOptions } from "../server/options.ts";
 import { isLoopbackHost, type PersonalMcpEvent } from "../core/config.ts";
 import { createPersonalMcpOn, type PersonalMcp } from "../server/create.ts";
 import type { ConnectionInfo } from "../core/http.ts";
 import { startControl } from "./control.ts";
 import { onDeploy, serverEdge } from "./stdio.ts";
+import { offerPasskey, portInUse } from "./hints.ts";
 import { openFileStore, prepareStateDir } from "../store/file.ts";
 import { kvAvailable, openKvStore } from "../store/kv.ts";
 import { createMemoryStore } from "../store/memory.ts";
@@ -140,13 +140,17 @@ async function listen(
   emit: (event: PersonalMcpEvent) => void,
 ): Promise<Listener> {
   const g = globalThis as { Deno?: { serve?: unknown }; Bun?: { serve?: unknown } };
-  if (typeof g.Bun?.serve === "function") {
-    const { listenBun } = await import("./bun.ts");
-    return listenBun(hostname, port, handler);
-  }
-  if (typeof g.Deno?.serve === "function") {
-    const { listenDeno } = await import("./deno.ts");
-    return listenDeno(hostname, port, handler, emit);
+  try {
+    if (typeof g.Bun?.serve === "function") {
+      const { listenBun } = await import("./bun.ts");
+      return listenBun(hostname, port, handler);
+    }
+    if (typeof g.Deno?.serve === "function") {
+      const { listenDeno } = await import("./deno.ts");
+      return listenDeno(hostname, port, handler, emit);
+    }
+  } catch (error) {
+    throw portInUse(error, hostname, port) ?? error;
   }
   throw new Error(
     "servePersonalMcp() needs Deno or Bun; elsewhere, call createPersonalMcp() and serve its fetch handler",
@@ -297,20 +301,6 @@ async function ownerPasswordAtStart(
   return firstStart;
 }
 
-/**
- * The owner is at the machine right now, reading the password: the moment to offer a
- * passkey too. Later links come from `passkey add` only.
- */
-async function offerPasskey(app: PersonalMcp): Promise<void> {
-  if (!passkeyRpId(app.baseUrl)) return;
-  const { url } = await app.owner.createPasskeyLink(undefined, "server start");
-  console.log(
-    `To approve with a passkey (this device's screen lock or a security key) instead of\n` +
-      `the password, open this link within 15 minutes (it works once):\n  ${url}\n` +
-      `Later: deno run -A mod.ts passkey add --base-url ${app.baseUrl}\n`,
-  );
-}
-
 /** The handle of a running server: its addresses, and a shutdown that runs once. */
 function serveHandle(
   app: PersonalMcp,
@@ -402,7 +392,7 @@ export async function servePersonalMcp(
     // theirs that do not fit one namespace refuse the start here.
     await app.ready();
     early.created(app);
-    if (firstStart && show) await offerPasskey(app);
+    if (firstStart && show) await offerPasskey(app, stateDir);
     // Requests are served from here on, while the control endpoint starts.
     early.ready();
     // The file store's lock keeps the owner commands out: they come through here instead;

@@ -84,6 +84,8 @@ const NOTICES: Record<string, string> = {
 };
 
 const ERRORS: Record<string, string> = {
+  "confirm-all":
+    "Nothing was disconnected: tick the box beside Disconnect everything to confirm it.",
   "permissions-refused": "Those permissions could not be saved: a tool is no longer served.",
   "passkey-last":
     "That is your only passkey and no password is kept: nobody could approve any more. Add another passkey (passkey add) or set a password first.",
@@ -115,6 +117,8 @@ async function control(
         ? "disconnected"
         : "unknown";
     case "disconnect-all":
+      // Every app at once cannot be undone: only with the form's confirmation ticked.
+      if (form.confirm !== "yes") return "confirm-all";
       await controls.revokeAll(address);
       return "all";
     case "forget":

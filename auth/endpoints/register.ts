@@ -13,6 +13,7 @@ import type { RateLimiter } from "../limits/throttle.ts";
 import type { ClientAuthMethod, ClientRecord } from "../records.ts";
 import { keys } from "../../store/keys.ts";
 import { redirectAllowed } from "../clients/redirects.ts";
+import { isLoopbackHost } from "../../core/config.ts";
 
 const AUTH_METHODS: readonly ClientAuthMethod[] = [
   "none",
@@ -62,6 +63,38 @@ function stringList(body: Record<string, unknown>, name: string): string[] | und
   return value as string[];
 }
 
+/** The kinds of client OpenID Connect Dynamic Client Registration 1.0 section 2 defines. */
+export type ApplicationType = "web" | "native";
+
+/**
+ * Whether a redirect URI (already on the allowlist) suits the client's declared
+ * `application_type`. The 2026-07-28 MCP authorization spec requires registering clients
+ * to send it: `web` for a browser app served from a non-local host, `native` for desktop,
+ * mobile and CLI apps and for web apps on localhost. A `web` client gets codes only at
+ * https on a host other than loopback: a loopback or private-scheme redirect belongs to
+ * an app on the owner's machine, which must say so. A `native` client keeps all three
+ * redirects of RFC 8252 7 (private-use scheme, claimed https, loopback http): VS Code
+ * registers as native with https://vscode.dev/redirect. Absent, nothing is implied:
+ * clients that predate the field (Claude, ChatGPT, Cursor, mcp-remote, the Inspector)
+ * keep working.
+ *
+ * @see https://modelcontextprotocol.io/specification/2026-07-28/basic/authorization/client-registration#application-type-and-redirect-uri-constraints
+ * @see https://openid.net/specs/openid-connect-registration-1_0.html#ClientMetadata
+ * @see https://www.rfc-editor.org/rfc/rfc8252#section-7
+ */
+export function redirectSuitsApplicationType(
+  uri: string,
+  type: ApplicationType | undefined,
+): boolean {
+  if (type !== "web") return true;
+  try {
+    const url = new URL(uri);
+    return url.protocol === "https:" && !isLoopbackHost(url.hostname);
+  } catch {
+    return false;
+  }
+}
+
 /** Validates registration metadata into a client record (secret not yet attached). */
 export function parseRegistration(body: Record<string, unknown>, allowlist: readonly string[]) {
   const redirectUris = stringList(body, "redirect_uris");
@@ -71,11 +104,22 @@ export function parseRegistration(body: Record<string, unknown>, allowlist: read
   if (redirectUris.length > MAX_REDIRECT_URIS) {
     throw new OAuthError("invalid_redirect_uri", `at most ${MAX_REDIRECT_URIS} redirect_uris`);
   }
+  const applicationType = body.application_type ?? undefined;
+  if (applicationType !== undefined && applicationType !== "web" && applicationType !== "native") {
+    throw invalid("application_type must be web or native");
+  }
   for (const uri of redirectUris) {
     if (uri.length > MAX_URI_LENGTH || !redirectAllowed(uri, allowlist)) {
       throw new OAuthError(
         "invalid_redirect_uri",
         `redirect URI not allowed on this server: ${uri.slice(0, 200)}`,
+      );
+    }
+    if (!redirectSuitsApplicationType(uri, applicationType)) {
+      throw new OAuthError(
+        "invalid_redirect_uri",
+        `a web client's redirect URIs must be https on a host other than loopback, got ` +
+          `${uri.slice(0, 200)}: an app on this computer registers as application_type native`,
       );
     }
   }
@@ -104,6 +148,7 @@ export function parseRegistration(body: Record<string, unknown>, allowlist: read
     softwareId: optionalText(body, "software_id"),
     softwareVersion: optionalText(body, "software_version"),
     scope,
+    applicationType,
   };
 }
 
@@ -171,6 +216,7 @@ export function createRegisterEndpoint(
     if (parsed.softwareId) metadata.software_id = parsed.softwareId;
     if (parsed.softwareVersion) metadata.software_version = parsed.softwareVersion;
     if (parsed.scope) metadata.scope = parsed.scope;
+    if (parsed.applicationType) metadata.application_type = parsed.applicationType;
     const record: ClientRecord = {
       clientId,
       authMethod: parsed.authMethod,

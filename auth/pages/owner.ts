@@ -71,6 +71,18 @@ function actionForm(
   }">${hidden}<button type="submit" class="${cls}">${e(label)}</button></form>`;
 }
 
+/**
+ * Disconnect everything, which cannot be undone, asks for a ticked box first: a plain
+ * form (no script), so the browser's `required` and the endpoint's check both hold it.
+ */
+function disconnectAllForm(csrf: string, count: number): string {
+  return `<form method="post" action="${PATHS.owner}"><input type="hidden" name="csrf" value="${
+    e(csrf)
+  }"><input type="hidden" name="action" value="disconnect-all"><label><input type="checkbox" name="confirm" value="yes" required> Disconnect all ${count} app${
+    count === 1 ? "" : "s"
+  } now: each must ask you again</label> <button type="submit" class="danger">Disconnect everything</button></form>`;
+}
+
 function appName(name: string | undefined): string {
   return name?.trim()
     ? `${e(name)} <span class="given">(name given by the app)</span>`
@@ -312,15 +324,15 @@ ${view.events.map((entry) => eventRow(entry, names, view.now)).join("\n")}
 ${view.error ? `<p class="error" role="alert">${e(view.error)}</p>` : ""}
 ${view.notice ? `<p class="done" role="status">${e(view.notice)}</p>` : ""}
 ${waitingSection(view.waiting ?? [], view.now)}
-<p class="note">Each app below was approved by you (password or passkey). Disconnect one and its
-tokens stop working on its next request; it must ask you again to reconnect. Names are
-what each app says about itself; the client id and where codes go are what this server checked.</p>
+<p class="note">Each app below was approved by you (password or passkey). <strong>Disconnect</strong>
+ends one approval: its tokens stop working on its next request, and it must ask you again to
+reconnect. <strong>Forget</strong> also deletes a registered app's registration, so it must
+register again before it can even ask. Names are what each app says about itself; the client
+id and where codes go are what this server checked.</p>
 ${apps}
 ${
     view.grants.length
-      ? `<div class="actions">${
-        actionForm(view.csrf, "disconnect-all", "Disconnect everything", {}, "danger")
-      }</div>`
+      ? `<div class="actions">${disconnectAllForm(view.csrf, view.grants.length)}</div>`
       : ""
   }
 ${idle}

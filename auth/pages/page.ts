@@ -50,6 +50,13 @@ export interface FormPageEndpoint {
 }
 
 /**
+ * Under every owner-password field: where the password came from and how to reset it,
+ * which only someone at the server's machine can do (nothing here helps a stranger).
+ */
+const PASSWORD_NOTE =
+  `<p class="note" id="password-note">The owner password was printed when this server first started, unless it was set with PERSONAL_MCP_PASSWORD or --password. Forgotten? On the server's machine, the owner command <code>password</code> sets a new one (or restart the server with <code>--reset-password</code>).</p>`;
+
+/**
  * Escapes text for HTML element content and double-quoted attributes.
  *
  * @example Markup from a client is shown, not run
@@ -312,13 +319,15 @@ export function proofRefusal(
 
 /**
  * The owner password field (with the hidden user name password managers fill in), and,
- * after a passkey's form, the words that say it is the other way.
+ * after a passkey's form, the words that say it is the other way; under it, where the
+ * password came from and how to reset it.
  */
 export function passwordField(afterPasskey: boolean, required = false): string {
   return `${afterPasskey ? '<p class="or">Or with the owner password:</p>\n' : ""}` +
     `<input type="text" name="username" value="owner" autocomplete="username" hidden>
 <label for="password">Owner password</label>
-<input type="password" id="password" name="password" autocomplete="current-password" autofocus${
+<input type="password" id="password" name="password" autocomplete="current-password" autofocus aria-describedby="password-note"${
       required ? " required" : ""
-    }>`;
+    }>
+${PASSWORD_NOTE}`;
 }

@@ -81,8 +81,9 @@ async function add(owner: Owner, values: CommandFlags, io: CommandIo): Promise<n
   const given = values["base-url"];
   if (owner.via === "server" && given && new URL(given).origin !== new URL(link.url).origin) {
     io.stderr(
-      `warning: the running server's base URL is ${new URL(link.url).origin}, not ${given}; ` +
-        "the link uses the server's.\n",
+      `warning: the running server's base URL is ${new URL(link.url).origin}, not ${given}, ` +
+        `and the running server's wins: the link below uses it. To enrol for ${given}, ` +
+        `restart the server with --base-url ${given}.\n`,
     );
   }
   io.stdout(

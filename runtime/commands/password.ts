@@ -17,7 +17,15 @@ async function readNewPassword(io: CommandIo): Promise<string> {
   const fromEnv = io.env.PERSONAL_MCP_PASSWORD;
   if (fromEnv) return fromEnv;
   if (!io.stdinIsTerminal) {
-    return (await io.readStdin()).split(/\r?\n/)[0] ?? "";
+    const line = (await io.readStdin()).split(/\r?\n/)[0] ?? "";
+    // Nothing given at all is not a short password: say the three ways to give one.
+    if (line === "") {
+      throw new Error(
+        "no password given: set PERSONAL_MCP_PASSWORD, write it on standard input, or run " +
+          "the command in a terminal to type it. Nothing was changed",
+      );
+    }
+    return line;
   }
   const first = await io.ask("New owner password: ", true);
   const again = await io.ask("Type it again: ", true);

@@ -4,20 +4,24 @@
  * exchange): it lists `hello` and calls it.
  */
 import assert from "node:assert/strict";
-import { NODE_BIN, obtainTokens, ROOT, RUNTIMES, spawnChild, withServer } from "../fixtures.ts";
+import { obtainTokens, ROOT, RUNTIMES, spawnChild, withServer } from "../fixtures.ts";
 
-const INSPECTOR_CLI = `${ROOT}node_modules/@modelcontextprotocol/inspector-cli/build/index.js`;
-// 1.0.3 resolves its own package.json one level above the working folder; the
-// repository's tests/ folder has the repository's package.json above it.
+/**
+ * The CLI as the README gives it: its bin with `--cli`, run from a subfolder of the
+ * clone, because 1.0.3 looks for its own package.json one level above the working folder
+ * (`Cannot find module .../@modelcontextprotocol/package.json` from the root).
+ */
+const INSPECTOR_CLI = `${ROOT}node_modules/.bin/mcp-inspector-cli`;
 const INSPECTOR_CWD = `${ROOT}tests`;
 const WAIT_MS = 30_000;
 
 async function inspector(mcpUrl: string, args: string[], token?: string) {
   const headers = token ? ["--header", `Authorization: Bearer ${token}`] : [];
+  // Its bin runs the client in a second node process: stop() reaches both.
   const cli = spawnChild(
-    NODE_BIN,
-    [INSPECTOR_CLI, mcpUrl, "--transport", "http", ...args, ...headers],
-    { cwd: INSPECTOR_CWD },
+    INSPECTOR_CLI,
+    ["--cli", mcpUrl, "--transport", "http", ...args, ...headers],
+    { cwd: INSPECTOR_CWD, group: true },
   );
   try {
     const code = await cli.exit(WAIT_MS);

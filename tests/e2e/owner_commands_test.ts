@@ -241,6 +241,15 @@ Deno.test("password sets the owner password from standard input or the environme
       assert.equal(short.status, 1);
       assert.match(short.stderr, /at least 8/);
     });
+    await t.step("with no terminal and nothing given, it says how to give one", () => {
+      const none = runMod("deno", ["password", "--state-dir", stateDir], { stdin: "" });
+      assert.equal(none.status, 1);
+      assert.equal(
+        none.stderr,
+        "error: no password given: set PERSONAL_MCP_PASSWORD, write it on standard input, " +
+          "or run the command in a terminal to type it. Nothing was changed\n",
+      );
+    });
     await t.step("from standard input while the server is stopped", async () => {
       const r = runMod("deno", ["password", "--state-dir", stateDir], { stdin: `${PASSWORD}\n` });
       assert.equal(r.status, 0, r.stderr);

@@ -147,6 +147,20 @@ for (const runtime of RUNTIMES) {
           assert.ok(link.startsWith(`${server!.baseUrl}/owner/passkey?token=`), r.stdout);
           await enrolFrom(link);
           assert.deepEqual(listed(runtime, stateDir).map((p) => p.name), ["Laptop", "Phone"]);
+          // Another --base-url: the running server's wins, and the warning says how to change it.
+          const other = `http://127.0.0.1:${port}`;
+          const warned = runMod(runtime, [
+            "passkey",
+            "add",
+            "--base-url",
+            other,
+            "--state-dir",
+            stateDir,
+          ]);
+          assert.equal(warned.status, 0, warned.stderr);
+          assert.ok(LINK.exec(warned.stdout)?.[0]?.startsWith(`${server!.baseUrl}/owner/`));
+          assert.match(warned.stderr, /the running server's wins/);
+          assert.match(warned.stderr, new RegExp(`restart the server with --base-url ${other}\\.`));
         },
       );
 

@@ -246,14 +246,18 @@ Deno.test("Disconnect revokes one app: its token gets 401 on the next call, anot
   );
 });
 
-Deno.test("Disconnect everything revokes every grant", async () => {
+Deno.test("Disconnect everything revokes every grant, and only once its box is ticked", async () => {
   const { app } = testServer();
   const tokens = [];
   for (const name of ["a", "b", "c"]) {
     tokens.push(await tokensFor(app, await registerClient(app, { client_name: name })));
   }
   const page = await signInOwner(app);
-  const res = await postOwner(app, page, { action: "disconnect-all" });
+  assert.match(page.html, /name="confirm" value="yes" required> Disconnect all 3 apps now/);
+  const unconfirmed = await postOwner(app, page, { action: "disconnect-all" });
+  assert.equal(unconfirmed.headers.get("location"), `${BASE_URL}/owner?done=confirm-all`);
+  for (const t of tokens) assert.equal(await mcpStatus(app, t.access_token), 200);
+  const res = await postOwner(app, page, { action: "disconnect-all", confirm: "yes" });
   assert.equal(res.status, 303);
   for (const t of tokens) assert.equal(await mcpStatus(app, t.access_token), 401);
   assert.deepEqual(await app.owner.listGrants(), []);
@@ -407,4 +411,18 @@ Deno.test("the owner page shows recent activity with time, address and outcome",
   assert.ok(rows.some((r) => /class="ok">token issued</.test(r)));
   assert.ok(rows.some((r) => /class="ok">owner signed in</.test(r)));
   assert.match(rows[0]!, /^<td class="nowrap" title="[^"]+">\d{4}-\d\d-\d\d \d\d:\d\d:\d\d</);
+});
+
+Deno.test("the sign-in page and the consent page say where the owner password came from and how to reset it", async () => {
+  const { app } = testServer();
+  const note =
+    /<p class="note" id="password-note">The owner password was printed when this server first started, unless it was set with PERSONAL_MCP_PASSWORD or --password\. Forgotten\? On the server's machine, the owner command <code>password<\/code> sets a new one/;
+  const signIn = await openOwner(app);
+  assert.match(signIn.html, note);
+  assert.match(signIn.html, /aria-describedby="password-note"/);
+  const client = await registerClient(app, { client_name: "Notes" });
+  const { challenge } = await pkcePair();
+  const consent = await openConsent(app, authorizeUrl(client, challenge));
+  assert.match(consent.html, note);
+  assert.match(consent.html, /aria-describedby="password-note"/);
 });

@@ -6,6 +6,10 @@ import assert from "node:assert/strict";
 import type { ClientRecord } from "../../auth/records.ts";
 import { DEFAULT_REDIRECT_ALLOWLIST } from "../../server/options.ts";
 import {
+  type ApplicationType,
+  redirectSuitsApplicationType,
+} from "../../auth/endpoints/register.ts";
+import {
   authorize,
   BASE_URL,
   CLAUDE_REDIRECT,
@@ -240,6 +244,103 @@ Deno.test("/register refuses bad metadata with the RFC 7591 error and stores not
       assert.equal(answer.error, error);
       assert.equal(typeof answer.error_description, "string");
       assert.equal(await snapshot(store), before);
+    });
+  }
+});
+
+const CURSOR_REDIRECT = "cursor://anysphere.cursor-mcp/oauth/callback";
+const VSCODE_WEB_REDIRECT = "https://vscode.dev/redirect";
+
+Deno.test("redirectSuitsApplicationType: web takes https off loopback only; native and absent take what the allowlist takes", async (t) => {
+  const cases: Array<[ApplicationType | undefined, string, boolean]> = [
+    ["web", CLAUDE_REDIRECT, true],
+    ["web", "https://chatgpt.com/connector_platform_oauth_redirect", true],
+    ["web", LOOPBACK_REDIRECT, false],
+    ["web", "http://localhost:6274/oauth/callback", false],
+    ["web", "http://[::1]:8080/cb", false],
+    ["web", "https://localhost/cb", false],
+    ["web", "https://127.0.0.1:8443/cb", false],
+    ["web", CURSOR_REDIRECT, false],
+    ["web", "not a url", false],
+    ["native", LOOPBACK_REDIRECT, true],
+    ["native", CURSOR_REDIRECT, true],
+    ["native", VSCODE_WEB_REDIRECT, true],
+    [undefined, LOOPBACK_REDIRECT, true],
+    [undefined, CURSOR_REDIRECT, true],
+    [undefined, CLAUDE_REDIRECT, true],
+  ];
+  for (const [type, uri, expected] of cases) {
+    await t.step(`${type ?? "absent"} ${uri} -> ${expected}`, () => {
+      assert.equal(redirectSuitsApplicationType(uri, type), expected);
+    });
+  }
+});
+
+Deno.test("/register honours application_type (MCP 2026-07-28) and keeps DCR as it was for clients that omit it", async (t) => {
+  const cases: Array<[why: string, type: unknown, redirects: string[], outcome: number | string]> =
+    [
+      ["web with Claude's https callback", "web", [CLAUDE_REDIRECT], 201],
+      ["web with a loopback callback", "web", [LOOPBACK_REDIRECT], "invalid_redirect_uri"],
+      [
+        "web with localhost",
+        "web",
+        ["http://localhost:6274/oauth/callback"],
+        "invalid_redirect_uri",
+      ],
+      ["web with a private scheme", "web", [CURSOR_REDIRECT], "invalid_redirect_uri"],
+      [
+        "web with one loopback among https",
+        "web",
+        [VSCODE_WEB_REDIRECT, "http://127.0.0.1:33418/"],
+        "invalid_redirect_uri",
+      ],
+      ["native with a loopback callback", "native", [LOOPBACK_REDIRECT], 201],
+      ["native with a private scheme", "native", [CURSOR_REDIRECT], 201],
+      // VS Code's real body (tests/e2e/client_shapes_test.ts): RFC 8252 7.2 claimed https.
+      [
+        "native with VS Code's https relay and loopback",
+        "native",
+        ["https://insiders.vscode.dev/redirect", VSCODE_WEB_REDIRECT, "http://127.0.0.1/"],
+        201,
+      ],
+      [
+        "native outside the allowlist",
+        "native",
+        ["https://evil.example/cb"],
+        "invalid_redirect_uri",
+      ],
+      ["absent, loopback (mcp-remote)", undefined, [LOOPBACK_REDIRECT], 201],
+      ["absent, a private scheme (Cursor)", undefined, [CURSOR_REDIRECT], 201],
+      ["absent, https (Claude)", undefined, [CLAUDE_REDIRECT], 201],
+      ["null, as absent", null, [LOOPBACK_REDIRECT], 201],
+      ["an unknown type", "browser", [CLAUDE_REDIRECT], "invalid_client_metadata"],
+      ["an empty type", "", [CLAUDE_REDIRECT], "invalid_client_metadata"],
+      ["a type that is not a string", 1, [CLAUDE_REDIRECT], "invalid_client_metadata"],
+    ];
+  for (const [why, type, redirects, outcome] of cases) {
+    await t.step(`${why} -> ${outcome}`, async () => {
+      const { app, store } = testServer();
+      const before = await snapshot(store);
+      const body: Record<string, unknown> = {
+        redirect_uris: redirects,
+        token_endpoint_auth_method: "none",
+      };
+      if (type !== undefined) body.application_type = type;
+      const res = await postJson(app, "/register", body);
+      const answer = await res.json();
+      if (typeof outcome === "number") {
+        assert.equal(res.status, outcome, JSON.stringify(answer));
+        // RFC 7591 3.2.1: echoed when given, never invented when absent.
+        assert.equal(answer.application_type, typeof type === "string" ? type : undefined);
+        assert.deepEqual(answer.redirect_uris, redirects);
+      } else {
+        assert.equal(res.status, 400);
+        assert.equal(answer.error, outcome);
+        if (outcome === "invalid_redirect_uri" && type === "web" && !why.includes("allowlist")) {
+          assert.match(answer.error_description, /registers as application_type native/);
+        }
+        assert.equal(await snapshot(store), before, "a refusal stores nothing");
+      }
     });
   }
 });
