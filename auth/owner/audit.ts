@@ -7,7 +7,7 @@
  *
  * @module
  */
-import type { Store } from "../../store/store.ts";
+import type { Key, Store } from "../../store/store.ts";
 import { keys } from "../../store/keys.ts";
 import { hashSecret, hashSecretSync, randomToken } from "../../core/crypto.ts";
 
@@ -17,8 +17,13 @@ export const AUDIT_LIMIT = 10_000;
 export const AUDIT_TTL_MS = 30 * 24 * 3600 * 1000;
 /** Most characters of the arguments kept in a record (when they are kept at all). */
 export const AUDIT_ARGUMENT_CHARS = 4096;
-/** Records written by this process between two trims of the stored trail. */
-const TRIM_EVERY = 500;
+/**
+ * How far past {@linkcode AUDIT_LIMIT} the stored trail may grow between two trims, so
+ * that a trim (a listing, on a shared store) runs once per this many records.
+ */
+const TRIM_SLACK = 1_000;
+/** How long a record waits to be written with others (a burst of calls is one write). */
+export const AUDIT_FLUSH_MS = 250;
 
 /**
  * How a call ended. `denied`: the policy refused it. A held call (`ask`) is recorded
@@ -111,21 +116,39 @@ export async function argumentsHash(args: unknown): Promise<string> {
 export function createAuditLog(store: Store, keepArguments: boolean): AuditLog {
   let pending: AuditRecord[] = [];
   let flushing: Promise<void> | undefined;
-  let sinceTrim = TRIM_EVERY; // the first batch trims what earlier runs left
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  // The keys of the stored trail, oldest first, as this process knows them: learnt from
+  // one listing (what earlier runs left), then kept up by its own writes. On a store no
+  // other process writes, that is all of them, and a trim needs no listing.
+  let known: Key[] | undefined;
+  let sinceListing = 0;
   let count = 0;
   const processTag = randomToken(6);
 
-  /** Deletes the oldest stored records beyond the limit. */
-  async function trim(): Promise<void> {
-    sinceTrim = 0;
-    const stored = await store.list<AuditRecord>(keys.audit);
-    if (stored.length <= AUDIT_LIMIT) return;
-    // Keys sort by time: the first ones are the oldest.
-    const ids = stored.map((e) => e.key).sort((a, b) => (a[1]! < b[1]! ? -1 : 1));
-    const extra = ids.slice(0, stored.length - AUDIT_LIMIT);
+  async function remove(extra: Key[]): Promise<void> {
     for (let i = 0; i < extra.length; i += 500) {
       await store.write(extra.slice(i, i + 500).map((key) => ({ op: "delete" as const, key })));
     }
+  }
+
+  /** Lists the trail and deletes the oldest records beyond the limit. */
+  async function trimListed(): Promise<void> {
+    sinceListing = 0;
+    const listed = await store.list<AuditRecord>(keys.audit);
+    // Keys sort by time: the first ones are the oldest.
+    const ids = listed.map((e) => e.key).sort((a, b) => (a[1]! < b[1]! ? -1 : 1));
+    const extra = ids.slice(0, Math.max(0, ids.length - AUDIT_LIMIT));
+    known = ids.slice(extra.length);
+    await remove(extra);
+  }
+
+  /**
+   * Brings the trail back to AUDIT_LIMIT records: from the keys known, or, where other
+   * processes write too (a shared store), from a listing.
+   */
+  async function trim(): Promise<void> {
+    if (known === undefined || store.shared) return await trimListed();
+    await remove(known.splice(0, Math.max(0, known.length - AUDIT_LIMIT)));
   }
 
   async function writeBatch(): Promise<void> {
@@ -139,21 +162,32 @@ export function createAuditLog(store: Store, keepArguments: boolean): AuditLog {
       expiresAt: r.at + AUDIT_TTL_MS,
     }));
     // A failed write loses these records from the store; the calls themselves went on.
-    await store.write(ops).catch(() => {});
-    sinceTrim += batch.length;
-    if (sinceTrim >= TRIM_EVERY) await trim().catch(() => {});
+    const written = await store.write(ops).then(() => true, () => false);
+    if (written) known?.push(...ops.map((op) => op.key));
+    sinceListing += batch.length;
+    const over = known === undefined || known.length > AUDIT_LIMIT + TRIM_SLACK ||
+      (store.shared && sinceListing > TRIM_SLACK);
+    if (over) await trim().catch(() => {});
   }
 
   /**
-   * One write in flight at a time, off the call's path: records arriving meanwhile go
-   * out together with the next (group commit), so a burst of calls costs few writes.
+   * One write in flight at a time, off the call's path and at most every
+   * AUDIT_FLUSH_MS: records arriving meanwhile go out together (group commit), so a
+   * burst of calls costs one write, and a trim runs once per TRIM_SLACK records.
    */
   function startBatch(): Promise<void> {
+    if (timer !== undefined) clearTimeout(timer);
+    timer = undefined;
     flushing ??= writeBatch().finally(() => {
       flushing = undefined;
-      if (pending.length) void startBatch();
+      if (pending.length) schedule();
     });
     return flushing;
+  }
+
+  function schedule(): void {
+    if (timer !== undefined || flushing) return;
+    timer = setTimeout(() => void startBatch(), AUDIT_FLUSH_MS);
   }
 
   return {
@@ -178,7 +212,7 @@ export function createAuditLog(store: Store, keepArguments: boolean): AuditLog {
       pending.push(record);
       // A flood between two writes keeps the newest; the trail is bounded anyway.
       if (pending.length > AUDIT_LIMIT) pending.shift();
-      if (!flushing) void startBatch();
+      schedule();
       return record;
     },
     async query(query = {}) {
@@ -199,7 +233,7 @@ export function createAuditLog(store: Store, keepArguments: boolean): AuditLog {
     },
     async flush() {
       while (flushing || pending.length) await (flushing ?? startBatch());
-      if (sinceTrim > 0) await trim().catch(() => {});
+      await trim().catch(() => {});
     },
   };
 }

@@ -9,7 +9,12 @@ import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/cli
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { formatEvent } from "../../auth/owner/activity.ts";
-import { AUDIT_LIMIT, canonicalJson, createAuditLog } from "../../auth/owner/audit.ts";
+import {
+  AUDIT_FLUSH_MS,
+  AUDIT_LIMIT,
+  canonicalJson,
+  createAuditLog,
+} from "../../auth/owner/audit.ts";
 import type { PersonalMcpEvent } from "../../core/config.ts";
 import { keys } from "../../store/keys.ts";
 import { createMemoryStore } from "../../store/memory.ts";
@@ -135,4 +140,34 @@ Deno.test(`the stored trail keeps the newest ${AUDIT_LIMIT} records`, async () =
   const stored = await store.list<{ at: number }>(keys.audit);
   assert.equal(stored.length, AUDIT_LIMIT);
   assert.equal(Math.min(...stored.map((e) => e.value.at)), t0 + 50, "the oldest went first");
+});
+
+Deno.test("a burst of calls is one write of the trail, stored within AUDIT_FLUSH_MS without a flush, and trimmed without a listing", async () => {
+  const store = createMemoryStore();
+  let writes = 0, lists = 0;
+  const counted: typeof store = Object.create(store);
+  counted.write = (ops) => (writes++, store.write(ops));
+  counted.list = (prefix) => (lists++, store.list(prefix));
+  const log = createAuditLog(counted, false);
+  const base = {
+    clientId: "c",
+    grantId: "g",
+    tool: "t",
+    outcome: "ok" as const,
+    policy: "allow" as const,
+    durationMs: 1,
+  };
+  for (let i = 0; i < 300; i++) await log.record({ ...base, at: Date.now() }, { i });
+  assert.equal(writes, 0, "nothing is written on a call's path");
+  await new Promise((r) => setTimeout(r, AUDIT_FLUSH_MS + 100));
+  assert.equal(writes, 1, "300 records, one write");
+  assert.equal(lists, 1, "the trail is listed once (what earlier runs left), not per batch");
+  assert.equal((await store.list(keys.audit)).length, 300);
+  for (let i = 0; i < AUDIT_LIMIT + 1_000; i++) {
+    await log.record({ ...base, at: Date.now() }, { i });
+  }
+  await log.flush();
+  assert.equal(lists, 1, "a store no other process writes is trimmed without listing it again");
+  const left = await store.list<{ id: string }>(keys.audit);
+  assert.equal(left.length, AUDIT_LIMIT);
 });
