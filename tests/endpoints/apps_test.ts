@@ -10,7 +10,6 @@ import { mkdtemp, rm, writeFile } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { pathToFileURL } from "node:url";
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import {
   McpUiResourceMetaSchema,
   McpUiToolMetaSchema,
@@ -21,7 +20,7 @@ import { z } from "zod";
 import { createPersonalMcp } from "../../server/create.ts";
 import { resource } from "../../transport/resources.ts";
 import { tool, type Tools } from "../../transport/tools.ts";
-import { BASE_URL, MCP_URL, PASSWORD, registerClient, tokensFor } from "../fixtures.ts";
+import { BASE_URL, PASSWORD, registerClient, sdkClientOf, tokensFor } from "../fixtures.ts";
 
 const BOARD = "<!doctype html><title>Board</title><p>the board</p>";
 
@@ -58,16 +57,7 @@ async function connect(tools: Tools, extra: Parameters<typeof createPersonalMcp>
 }) {
   const app = createPersonalMcp(tools, extra);
   const tokens = await tokensFor(app, await registerClient(app));
-  const client = new Client({ name: "apps test", version: "1.0.0" });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(MCP_URL), {
-      fetch: (input, init) => {
-        const request = new Request(input, init);
-        request.headers.set("authorization", `Bearer ${tokens.access_token}`);
-        return app.fetch(request);
-      },
-    }),
-  );
+  const client = await sdkClientOf(app, tokens.access_token, "apps test");
   return { app, client };
 }
 

@@ -5,7 +5,6 @@
  * log line, and the trail bounded in the store.
  */
 import assert from "node:assert/strict";
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { createHash } from "node:crypto";
 import { z } from "zod";
 import { formatEvent } from "../../auth/owner/activity.ts";
@@ -20,7 +19,7 @@ import { keys } from "../../store/keys.ts";
 import { createMemoryStore } from "../../store/memory.ts";
 import { createPersonalMcp } from "../../server/create.ts";
 import { tool } from "../../transport/tools.ts";
-import { BASE_URL, MCP_URL, PASSWORD, registerClient, tokensFor } from "../fixtures.ts";
+import { BASE_URL, PASSWORD, registerClient, sdkClientOf, tokensFor } from "../fixtures.ts";
 
 async function setup(auditArguments?: boolean) {
   const events: PersonalMcpEvent[] = [];
@@ -47,13 +46,7 @@ async function setup(auditArguments?: boolean) {
   });
   const client = await registerClient(app);
   const token = (await tokensFor(app, client)).access_token;
-  const mcp = new Client({ name: "audit test", version: "1.0.0" });
-  await mcp.connect(
-    new StreamableHTTPClientTransport(new URL(MCP_URL), {
-      fetch: (input, init) => app.fetch(new Request(input, init)),
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-    }),
-  );
+  const mcp = await sdkClientOf(app, token, "audit test");
   return { app, client, mcp, events };
 }
 

@@ -5,7 +5,6 @@
  * password and a replayed form each change nothing.
  */
 import assert from "node:assert/strict";
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { z } from "zod";
 import { createPersonalMcp, type PersonalMcp } from "../../server/create.ts";
 import { tool } from "../../transport/tools.ts";
@@ -16,7 +15,6 @@ import {
   enrolThroughLink,
   exchangeCode,
   formField,
-  MCP_URL,
   openConfirm,
   openConsent,
   PASSKEY_BASE_URL,
@@ -26,6 +24,7 @@ import {
   postConfirm,
   postConsent,
   registerClient,
+  sdkClientOf,
   setCookieOf,
   softAuthenticator,
   tokenSet,
@@ -47,13 +46,7 @@ async function setup() {
   }, { baseUrl: BASE_URL, password: PASSWORD });
   const client = await registerClient(app);
   const token = (await tokensFor(app, client)).access_token;
-  const mcp = new Client({ name: "<b>Evil\u202e app</b>", version: "1.0.0" });
-  await mcp.connect(
-    new StreamableHTTPClientTransport(new URL(MCP_URL), {
-      fetch: (input, init) => app.fetch(new Request(input, init)),
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-    }),
-  );
+  const mcp = await sdkClientOf(app, token, "<b>Evil\u202e app</b>");
   return { app, mcp, wiped };
 }
 

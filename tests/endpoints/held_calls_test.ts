@@ -14,7 +14,15 @@ import { createMemoryStore } from "../../store/memory.ts";
 import { type Store, StoreUnavailableError } from "../../store/store.ts";
 import { tool } from "../../transport/tools.ts";
 import { caller } from "../../transport/caller.ts";
-import { BASE_URL, MCP_URL, mcpPost, PASSWORD, registerClient, tokensFor } from "../fixtures.ts";
+import {
+  BASE_URL,
+  MCP_URL,
+  mcpPost,
+  PASSWORD,
+  registerClient,
+  sdkClientOf,
+  tokensFor,
+} from "../fixtures.ts";
 
 async function setup(options: { confirmTimeoutSeconds?: number; store?: Store } = {}) {
   const wiped: string[] = [];
@@ -42,13 +50,7 @@ async function setup(options: { confirmTimeoutSeconds?: number; store?: Store } 
   }, { baseUrl: BASE_URL, password: PASSWORD, ...options });
   const client = await registerClient(app);
   const token = (await tokensFor(app, client)).access_token;
-  const mcp = new Client({ name: "held calls test", version: "1.0.0" });
-  await mcp.connect(
-    new StreamableHTTPClientTransport(new URL(MCP_URL), {
-      fetch: (input, init) => app.fetch(new Request(input, init)),
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-    }),
-  );
+  const mcp = await sdkClientOf(app, token, "held calls test");
   return { app, mcp, wiped, token, clientId: client.clientId };
 }
 

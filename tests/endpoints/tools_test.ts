@@ -4,11 +4,10 @@
  * with the official SDK client over the server's own fetch handler.
  */
 import assert from "node:assert/strict";
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { z } from "zod";
 import { createPersonalMcp } from "../../server/create.ts";
 import { tool, type Tools } from "../../transport/tools.ts";
-import { BASE_URL, MCP_URL, PASSWORD, registerClient, tokensFor } from "../fixtures.ts";
+import { BASE_URL, PASSWORD, registerClient, sdkClientOf, tokensFor } from "../fixtures.ts";
 
 const tools: Tools = {
   weather: tool({
@@ -43,16 +42,7 @@ const tools: Tools = {
 async function connected() {
   const app = createPersonalMcp(tools, { baseUrl: BASE_URL, password: PASSWORD });
   const tokens = await tokensFor(app, await registerClient(app));
-  const client = new Client({ name: "tools test", version: "1.0.0" });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(MCP_URL), {
-      fetch: (input, init) => {
-        const request = new Request(input, init);
-        request.headers.set("authorization", `Bearer ${tokens.access_token}`);
-        return app.fetch(request);
-      },
-    }),
-  );
+  const client = await sdkClientOf(app, tokens.access_token, "tools test");
   return { app, client };
 }
 

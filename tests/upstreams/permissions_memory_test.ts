@@ -4,14 +4,13 @@
  * still in the file); a confirmed one does. Through the OAuth gate with the SDK client.
  */
 import assert from "node:assert/strict";
-import { Client, StreamableHTTPClientTransport } from "@modelcontextprotocol/client";
 import { mkdtemp, readFile, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { createStdioSpawner } from "../../runtime/stdio.ts";
 import { createPersonalMcpOn, type PersonalMcp } from "../../server/create.ts";
 import { createMemoryStore } from "../../store/memory.ts";
-import { BASE_URL, MCP_URL, PASSWORD, registerClient, ROOT, tokensFor } from "../fixtures.ts";
+import { BASE_URL, PASSWORD, registerClient, ROOT, sdkClientOf, tokensFor } from "../fixtures.ts";
 
 const MEMORY = `${ROOT}node_modules/@modelcontextprotocol/server-memory/dist/index.js`;
 const DELETE = "memory_delete_entities";
@@ -48,13 +47,7 @@ Deno.test("server-memory behind the gateway: a denied, declined or expired delet
   await app.ready();
   const registered = await registerClient(app);
   const token = (await tokensFor(app, registered)).access_token;
-  const client = new Client({ name: "policy test", version: "1.0.0" });
-  await client.connect(
-    new StreamableHTTPClientTransport(new URL(MCP_URL), {
-      fetch: (input, init) => app.fetch(new Request(input, init)),
-      requestInit: { headers: { authorization: `Bearer ${token}` } },
-    }),
-  );
+  const client = await sdkClientOf(app, token, "policy test");
   const remove = () => client.callTool({ name: DELETE, arguments: { entityNames: ["Plumber"] } });
   const seen = new Set<string>();
   const stillThere = async () => assert.match(await readFile(file, "utf8"), /"name":"Plumber"/);
