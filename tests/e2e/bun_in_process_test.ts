@@ -5,9 +5,8 @@
  * `runDenoTestFiles` in fixtures.ts. A runtime difference in Request, Response, streams,
  * timers or Web Crypto then fails here rather than in production.
  */
-import assert from "node:assert/strict";
 import { readdirSync } from "node:fs";
-import { BUN_BIN, ROOT, spawnChild } from "../fixtures.ts";
+import { bunTestSteps, ROOT } from "../fixtures.ts";
 
 /** Unit tests that use no Deno API (store_test and cli_test do: Deno KV, Deno.Command). */
 const UNIT_FILES = [
@@ -29,24 +28,6 @@ const ENDPOINT_FILES = readdirSync(`${ROOT}tests/endpoints`)
   .sort()
   .map((f) => `tests/endpoints/${f}`);
 
-// Exits when the tests are done, as `deno test` does: a stream a test left open (an SSE
-// stream with its keepalive timer) must not keep the process up until the step's timeout.
-const RUNNER = 'import { runDenoTestFiles } from "./tests/fixtures.ts";' +
-  "process.exit((await runDenoTestFiles(process.argv.slice(1))) === 0 ? 0 : 1);";
-
 Deno.test("the in-process tests pass under Bun", async (t) => {
-  for (const file of [...ENDPOINT_FILES, ...UNIT_FILES]) {
-    await t.step(file, async () => {
-      const child = spawnChild(BUN_BIN, ["-e", RUNNER, file], { stdin: "ignore" });
-      try {
-        const code = await child.exit(120_000);
-        const out = child.output();
-        assert.equal(code, 0, `bun ${file}:\n${out}`);
-        assert.match(out, /^\d+ passed, 0 failed$/m, out);
-        assert.doesNotMatch(out, /^0 passed/m, `no test ran in ${file}`);
-      } finally {
-        await child.stop();
-      }
-    });
-  }
+  await bunTestSteps(t, [...ENDPOINT_FILES, ...UNIT_FILES]);
 });
