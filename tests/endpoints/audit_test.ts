@@ -116,17 +116,19 @@ Deno.test("auditArguments keeps the arguments; a hostile argument stays escaped 
   }
 });
 
+/** One record's fields, for the tests that write many straight into the trail. */
+const base = {
+  clientId: "c",
+  grantId: "g",
+  tool: "t",
+  outcome: "ok" as const,
+  policy: "allow" as const,
+  durationMs: 1,
+};
+
 Deno.test(`the stored trail keeps the newest ${AUDIT_LIMIT} records`, async () => {
   const store = createMemoryStore();
   const log = createAuditLog(store, false);
-  const base = {
-    clientId: "c",
-    grantId: "g",
-    tool: "t",
-    outcome: "ok" as const,
-    policy: "allow" as const,
-    durationMs: 1,
-  };
   const t0 = Date.now() - 100_000;
   for (let i = 0; i < AUDIT_LIMIT + 50; i++) await log.record({ ...base, at: t0 + i }, { i });
   await log.flush();
@@ -142,14 +144,6 @@ Deno.test("a burst of calls is one write of the trail, stored within AUDIT_FLUSH
   counted.write = (ops) => (writes++, store.write(ops));
   counted.list = (prefix) => (lists++, store.list(prefix));
   const log = createAuditLog(counted, false);
-  const base = {
-    clientId: "c",
-    grantId: "g",
-    tool: "t",
-    outcome: "ok" as const,
-    policy: "allow" as const,
-    durationMs: 1,
-  };
   for (let i = 0; i < 300; i++) await log.record({ ...base, at: Date.now() }, { i });
   assert.equal(writes, 0, "nothing is written on a call's path");
   await new Promise((r) => setTimeout(r, AUDIT_FLUSH_MS + 100));
