@@ -34,9 +34,11 @@ export function createStreamTable(): StreamTable {
   }
 
   function track(response: Response, grantId: unknown, onEnd?: () => void): Response {
+    // The content type first: reading `body` of a Response built from a string turns
+    // it into a stream, which the runtime then pumps instead of writing it at once.
     const type = response.headers.get("content-type") ?? "";
     if (
-      !response.body || grantId === undefined || !type.startsWith("text/event-stream") ||
+      grantId === undefined || !type.startsWith("text/event-stream") || !response.body ||
       tracked.has(response)
     ) {
       return response;
