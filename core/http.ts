@@ -123,31 +123,80 @@ export function withBodyDeadline(request: Request, seconds: number): Request {
   return new Request(request, { body: bounded, duplex: "half" } as RequestInit);
 }
 
+/** How often reads waiting on their deadline are looked at, in ms. */
+export const DEADLINE_SWEEP_MS = 250;
+
+interface Waiting {
+  /** Epoch ms after which the read fails. */
+  until: number;
+  fail(): void;
+}
+
+/**
+ * Body reads waiting on their deadline, looked at every {@linkcode DEADLINE_SWEEP_MS}
+ * by one timer while any waits: a timer set and cleared for each request cost the hot
+ * path more than the read itself (issue 23), and a deadline of seconds does not need
+ * millisecond precision.
+ */
+const waiting = new Set<Waiting>();
+let sweeper: ReturnType<typeof setInterval> | undefined;
+
+/** Forgets a read; the timer stops with the last one, so an idle process holds none. */
+function release(entry: Waiting): void {
+  waiting.delete(entry);
+  if (waiting.size === 0 && sweeper !== undefined) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+  }
+}
+
+function sweep(): void {
+  const now = Date.now();
+  for (const entry of waiting) {
+    if (entry.until > now) continue;
+    release(entry);
+    entry.fail();
+  }
+}
+
+/**
+ * Settles as `reading` does, or fails with {@linkcode BodyTimeoutError} once `seconds`
+ * have passed (within {@linkcode DEADLINE_SWEEP_MS}).
+ */
+function withinDeadline<T>(reading: Promise<T>, seconds: number): Promise<T> {
+  return new Promise<T>((resolve, reject) => {
+    const entry: Waiting = {
+      until: Date.now() + seconds * 1000,
+      fail: () => reject(new BodyTimeoutError(seconds)),
+    };
+    waiting.add(entry);
+    sweeper ??= setInterval(sweep, DEADLINE_SWEEP_MS);
+    reading.then((value) => {
+      release(entry);
+      resolve(value);
+    }, (error) => {
+      release(entry);
+      reject(error);
+    });
+  });
+}
+
 /**
  * Reads a body as text within `limit` bytes and `seconds`. A body of declared length
  * is read by the runtime in one go (the fast path); a chunked one under the bound.
  */
-export async function readTextWithin(
+export function readTextWithin(
   request: Request,
   limit: number,
   seconds: number,
 ): Promise<string> {
   const declared = request.headers.get("content-length");
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const expired = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new BodyTimeoutError(seconds)), seconds * 1000);
-  });
   // With a declared length the runtime reads exactly that many bytes, so the fast
   // reader is safe once the length is checked; a chunked body is read under the bound.
   const reading = declared !== null && Number(declared) <= limit
     ? request.text()
     : readLimited(request.body, limit, declared).then((bytes) => new TextDecoder().decode(bytes));
-  reading.catch(() => {}); // after a timeout nobody waits for it any more
-  try {
-    return await Promise.race([reading, expired]);
-  } finally {
-    clearTimeout(timer);
-  }
+  return withinDeadline(reading, seconds);
 }
 
 /** Reads a whole body stream, refusing more than `limit` bytes. */

@@ -32,6 +32,21 @@ export function keyId(key: Key): string {
   return JSON.stringify(key);
 }
 
+/**
+ * Whether a value is a frozen object whose fields are all primitives: nobody can change
+ * it, so the store may keep it as it is instead of a copy (the audit trail writes one
+ * per tool call: the copy was a twentieth of the hot path's time).
+ */
+export function isFrozenFlat(value: unknown): boolean {
+  if (!value || typeof value !== "object" || !Object.isFrozen(value)) return false;
+  if (Object.getPrototypeOf(value) !== Object.prototype) return false;
+  for (const key in value) {
+    const v = (value as Record<string, unknown>)[key];
+    if (v !== null && (typeof v === "object" || typeof v === "function")) return false;
+  }
+  return true;
+}
+
 /** How many records one sweep looks at: every write pays for at most this much. */
 export const SWEEP_BATCH = 64;
 
@@ -124,7 +139,9 @@ export function createMapCore(now: () => number = Date.now) {
   function apply(ops: WriteOp[]): Undo[] {
     // Values are copied so that a caller mutating its object cannot change the store, and
     // all of them before any is stored, so that one that cannot be copied applies nothing.
-    const values = ops.map((op) => op.op === "set" ? structuredClone(op.value) : undefined);
+    const values = ops.map((op) =>
+      op.op === "set" ? (isFrozenFlat(op.value) ? op.value : structuredClone(op.value)) : undefined
+    );
     const undo: Undo[] = [];
     ops.forEach((op, i) => {
       const id = keyId(op.key);

@@ -99,12 +99,45 @@ export interface AuditLog extends AuditTrail {
  * whatever order the client wrote them in.
  */
 export function canonicalJson(value: unknown): string {
-  return JSON.stringify(value, (_key, v) => {
-    if (!v || typeof v !== "object" || Array.isArray(v)) return v;
-    const sorted: Record<string, unknown> = {};
-    for (const k of Object.keys(v).sort()) sorted[k] = (v as Record<string, unknown>)[k];
-    return sorted;
-  }) ?? "null";
+  return canonical(value) ?? "null";
+}
+
+/** An array index as a property key: what JavaScript orders first, by number. */
+const INDEX_KEY = /^(?:0|[1-9]\d{0,9})$/;
+
+/**
+ * An object's keys in the order the sorted copy of the original definition had them:
+ * sorted, except that JavaScript puts array-index keys first, in numeric order.
+ */
+function sortedKeys(value: object): string[] {
+  const keys = Object.keys(value).sort();
+  const index = keys.filter((k) => INDEX_KEY.test(k) && Number(k) < 4294967295);
+  if (index.length === 0) return keys;
+  index.sort((a, b) => Number(a) - Number(b));
+  return [...index, ...keys.filter((k) => !(INDEX_KEY.test(k) && Number(k) < 4294967295))];
+}
+
+/**
+ * What `JSON.stringify` writes for `value`, objects with their keys sorted; undefined
+ * where it writes nothing. Written out rather than through a replacer, which builds a
+ * sorted copy of every object (this runs on every tool call).
+ */
+function canonical(value: unknown): string | undefined {
+  if (value === null || typeof value !== "object") return JSON.stringify(value);
+  if (typeof (value as { toJSON?: unknown }).toJSON === "function") {
+    return canonical((value as { toJSON(key: string): unknown }).toJSON(""));
+  }
+  if (Array.isArray(value)) {
+    let out = "[";
+    for (let i = 0; i < value.length; i++) out += `${i ? "," : ""}${canonical(value[i]) ?? "null"}`;
+    return `${out}]`;
+  }
+  let out = "";
+  for (const key of sortedKeys(value)) {
+    const item = canonical((value as Record<string, unknown>)[key]);
+    if (item !== undefined) out += `${out ? "," : ""}${JSON.stringify(key)}:${item}`;
+  }
+  return `{${out}}`;
 }
 
 /** base64url(SHA-256(canonical JSON of `args`)): what binds a record or a confirmation. */
@@ -209,6 +242,8 @@ export function createAuditLog(store: Store, keepArguments: boolean): AuditLog {
           }
           : {}),
       };
+      // Frozen, and flat: the store keeps it without a copy, and nobody changes it later.
+      Object.freeze(record);
       pending.push(record);
       // A flood between two writes keeps the newest; the trail is bounded anyway.
       if (pending.length > AUDIT_LIMIT) pending.shift();

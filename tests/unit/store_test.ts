@@ -1025,3 +1025,26 @@ Deno.test("the memory and file stores' core sweeps expired records out of memory
     assert.deepEqual(core.list([]), []);
   });
 });
+
+Deno.test("the memory store keeps a frozen flat record as it is, and copies anything else", async () => {
+  const store = createMemoryStore();
+  const flat = Object.freeze({ id: "a", n: 1, ok: true, none: null });
+  // Frozen, but with an object inside that its writer can still change: copied.
+  const inner = { n: 1 };
+  const nested = Object.freeze({ id: "b", inner });
+  const open = { id: "c", n: 1 };
+  await store.write([
+    { op: "set", key: ["t", "a"], value: flat },
+    { op: "set", key: ["t", "b"], value: nested },
+    { op: "set", key: ["t", "c"], value: open },
+  ]);
+  inner.n = 2;
+  open.n = 2;
+  assert.deepEqual(await store.get(["t", "a"]), flat);
+  assert.deepEqual(await store.get(["t", "b"]), { id: "b", inner: { n: 1 } });
+  assert.deepEqual(await store.get(["t", "c"]), { id: "c", n: 1 });
+  // What a reader gets is its own copy either way.
+  const read = await store.get<{ n: number }>(["t", "a"]);
+  read!.n = 3;
+  assert.deepEqual(await store.get(["t", "a"]), flat);
+});
