@@ -76,6 +76,12 @@ export interface McpEndpointOptions {
    * owner's policy per app). Absent: every caller sees and calls every tool.
    */
   toolGate?: ToolGate;
+  /**
+   * Whether plain sessionless 2025-era `tools/call` and `tools/list` requests take the
+   * direct lane (sessionless.ts) rather than the SDK's dispatch. On unless turned off:
+   * off, every request goes through the dispatch (the differential test compares the two).
+   */
+  directLane?: boolean;
 }
 
 /** The MCP endpoint as a fetch handler. */
@@ -140,7 +146,7 @@ export function createMcpEndpoint(tools: Tools, options: McpEndpointOptions): Mc
     configureServer,
     toolGate,
   });
-  const sessionless = createSessionless(servers, options.onError);
+  const sessionless = createSessionless(servers, options.onError, options.directLane ?? true);
   const records = options.sharedStore ? createSessionRecords(options.sharedStore, now) : undefined;
   const relay = createAnswerRelay(options.sharedStore, onError);
   const table = createSessionTable(now);

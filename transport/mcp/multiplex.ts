@@ -49,6 +49,14 @@ export interface ExchangeExtra {
 export interface MultiplexTransport extends Transport {
   /** Serves one JSON-RPC request; resolves with its HTTP response. */
   request(message: JSONRPCRequest, extra: ExchangeExtra): Promise<Response>;
+  /**
+   * What an exchange passes before its request reaches the server (the server is
+   * running, the protocol version header, the scope challenge): the refusal, or the id
+   * the request is to carry inside the server. For a caller that dispatches the request
+   * itself (the direct lane, sessionless.ts): the id is never pending here, so what the
+   * server relates to it (progress, log messages) goes nowhere, as for a JSON answer.
+   */
+  admit(message: JSONRPCRequest, extra: ExchangeExtra): Promise<Response | number>;
   /** Delivers one JSON-RPC notification; resolves with the 202 (or an error answer). */
   notify(message: JSONRPCNotification, extra: ExchangeExtra): Response;
   /** The SDK's scope-challenge hook (an `McpServer` sets it when it connects). */
@@ -201,7 +209,7 @@ export function createMultiplexTransport(): MultiplexTransport {
       scopeChallenge = resolver;
     },
 
-    async request(message, extra) {
+    async admit(message, extra) {
       if (closed || !transport.onmessage) {
         return jsonError(503, -32000, "The MCP server is not running", message.id);
       }
@@ -216,7 +224,12 @@ export function createMultiplexTransport(): MultiplexTransport {
           return jsonError(500, -32603, "Internal server error", message.id);
         }
       }
-      const id = nextId++;
+      return nextId++;
+    },
+
+    async request(message, extra) {
+      const id = await transport.admit(message, extra);
+      if (id instanceof Response) return id;
       return await new Promise<Response>((resolve) => {
         const exchange: Exchange = { clientId: message.id, resolve };
         pending.set(id, exchange);

@@ -155,7 +155,8 @@ export interface ToolGate {
   ): Promise<CallToolResult>;
 }
 
-type Handler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<unknown>;
+/** A request handler as the SDK stores it. */
+export type Handler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<unknown>;
 
 /**
  * The handlers an SDK server dispatches requests to. The SDK (2.4) offers replacing a
@@ -163,7 +164,7 @@ type Handler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<unknown>
  * around ours; taking its stored handler keeps exactly one pass of its validation.
  * tests/endpoints/permissions_test.ts fails if this stops holding.
  */
-function handlersOf(server: McpServer): Map<string, Handler> {
+export function handlersOf(server: McpServer): Map<string, Handler> {
   const handlers = (server.server as unknown as { _requestHandlers?: unknown })._requestHandlers;
   if (!(handlers instanceof Map)) {
     throw new Error("the MCP SDK's request handlers are not where the tool gate expects them");
