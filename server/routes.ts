@@ -83,16 +83,22 @@ interface Route {
   any?: Handler;
 }
 
-function withHeaders(response: Response, headers: Record<string, string>): Response {
+function withHeaders(response: Response, cors: Record<string, string> | undefined): Response {
   // Responses from fetch() or the SDK may have immutable headers.
   let out = response;
   try {
-    for (const [k, v] of Object.entries(headers)) out.headers.set(k, v);
+    setHeaders(out.headers, cors);
   } catch {
     out = new Response(response.body, response);
-    for (const [k, v] of Object.entries(headers)) out.headers.set(k, v);
+    setHeaders(out.headers, cors);
   }
   return out;
+}
+
+/** nosniff on every answer, and the CORS headers when there are any. */
+function setHeaders(headers: Headers, cors: Record<string, string> | undefined): void {
+  headers.set("x-content-type-options", "nosniff");
+  if (cors) for (const key in cors) headers.set(key, cors[key]!);
 }
 
 /**
@@ -358,6 +364,6 @@ export function createRoutes(
         response = refuse(error, pathname, route, request, info);
       }
     }
-    return withHeaders(response, { "x-content-type-options": "nosniff", ...cors });
+    return withHeaders(response, cors);
   };
 }
