@@ -3,7 +3,8 @@
  * a string must reach the runtime with its body untouched. Reading `Response.body` turns
  * a string body into a stream, which Deno then pumps chunk by chunk instead of writing it
  * at once (measured: 6,840 -> 9,301 req/s when nothing read it). Driven through the
- * server's own fetch handler, as a sessionless client calls it.
+ * server's own fetch handler, as a sessionless client calls it. Deno only: Bun's
+ * `Response.prototype.body` cannot be watched (its getter is not configurable).
  */
 import assert from "node:assert/strict";
 import { callHello, registerClient, testServer, tokensFor } from "../fixtures.ts";
