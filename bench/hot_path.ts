@@ -7,7 +7,7 @@
  * ```sh
  * taskset -c 0 deno run -A bench/hot_path.ts        # or: taskset -c 0 bun bench/hot_path.ts
  * ```
- * env: ROUNDS=5 CASE_SECONDS=2 CONC=50
+ * env: ROUNDS=5 CASE_SECONDS=2 CONC=50 ONLY=<regex of case names>
  *
  * Every case builds its `Request` and reads the whole response body, as wrk does.
  *
@@ -16,11 +16,14 @@
 import process from "node:process";
 import {
   type AuthInfo,
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
   classifyInboundRequest,
   createMcpHandler,
   isInitializeRequest,
   isLegacyRequest,
   McpServer,
+  PROTOCOL_VERSION_META_KEY,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
 import { createMemoryStore, createPersonalMcp, demoTools } from "../mod.ts";
@@ -59,6 +62,28 @@ const replyBody = JSON.stringify({
   jsonrpc: "2.0",
   id: 1,
 });
+
+/** The same call as a 2026-07-28 client sends it: the revision in a header and in `_meta`. */
+const MODERN_BODY = JSON.stringify({
+  ...JSON.parse(TOOLS_CALL_BODY),
+  params: {
+    ...JSON.parse(TOOLS_CALL_BODY).params,
+    _meta: {
+      [PROTOCOL_VERSION_META_KEY]: "2026-07-28",
+      [CLIENT_INFO_META_KEY]: { name: "bench", version: "1.0.0" },
+      [CLIENT_CAPABILITIES_META_KEY]: {},
+    },
+  },
+});
+const modernHeaders = {
+  ...headers,
+  "mcp-protocol-version": "2026-07-28",
+  "mcp-method": "tools/call",
+  "mcp-name": "hello",
+};
+const modernCall = () =>
+  new Request(`${BASE_URL}/mcp`, { method: "POST", headers: modernHeaders, body: MODERN_BODY });
+const TOOLS_LIST_BODY = JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" });
 
 const toolsCall = (h: Record<string, string> = headers) =>
   new Request(`${BASE_URL}/mcp`, { method: "POST", headers: h, body: TOOLS_CALL_BODY });
@@ -105,6 +130,15 @@ const CASES: [string, () => Promise<void> | void][] = [
   }],
   ["OURS: app.fetch tools/call (whole hot path)", async () => {
     await expectHello(await app.fetch(toolsCall()));
+  }],
+  ["OURS: app.fetch tools/call, 2026-07-28 (per-request envelope)", async () => {
+    await expectHello(await app.fetch(modernCall()));
+  }],
+  ["OURS: app.fetch tools/list, 2025-era", async () => {
+    const res = await app.fetch(
+      new Request(`${BASE_URL}/mcp`, { method: "POST", headers, body: TOOLS_LIST_BODY }),
+    );
+    if (!(await res.text()).includes('"hello"')) throw new Error("no hello in the list");
   }],
   ["part: app.fetch, unknown token -> 401 (router+bearer)", async () => {
     const res = await app.fetch(toolsCall(badHeaders));
@@ -196,6 +230,12 @@ async function measure(fn: () => Promise<void> | void): Promise<number> {
   return (performance.now() - t0) * 1000 / done;
 }
 
+// ONLY=<regex>: the cases whose name matches (the whole hot path is always kept).
+const only = process.env.ONLY ? new RegExp(process.env.ONLY) : undefined;
+if (only) {
+  const kept = CASES.filter(([name], i) => i <= 1 || only.test(name));
+  CASES.splice(0, CASES.length, ...kept);
+}
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 const results = new Map<string, number[]>(CASES.map(([name]) => [name, []]));
 for (const [, fn] of CASES) await measure(fn); // warm-up: JIT, pools

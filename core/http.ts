@@ -141,22 +141,33 @@ interface Waiting {
 const waiting = new Set<Waiting>();
 let sweeper: ReturnType<typeof setInterval> | undefined;
 
-/** Forgets a read; the timer stops with the last one, so an idle process holds none. */
+/** Forgets a read. */
 function release(entry: Waiting): void {
   waiting.delete(entry);
-  if (waiting.size === 0 && sweeper !== undefined) {
-    clearInterval(sweeper);
-    sweeper = undefined;
-  }
 }
 
+/**
+ * Fails the reads past their deadline. The timer stops at a tick that finds nothing
+ * waiting, not as the last read ends: under load the set empties between two requests,
+ * and starting a timer again for each one cost as much as the timer per request did.
+ */
 function sweep(): void {
+  if (waiting.size === 0) {
+    clearInterval(sweeper);
+    sweeper = undefined;
+    return;
+  }
   const now = Date.now();
   for (const entry of waiting) {
     if (entry.until > now) continue;
     release(entry);
     entry.fail();
   }
+}
+
+/** Starts the sweeper (it stops itself once nothing waits: see sweep). */
+function startSweeper(): void {
+  sweeper = setInterval(sweep, DEADLINE_SWEEP_MS);
 }
 
 /**
@@ -170,7 +181,7 @@ function withinDeadline<T>(reading: Promise<T>, seconds: number): Promise<T> {
       fail: () => reject(new BodyTimeoutError(seconds)),
     };
     waiting.add(entry);
-    sweeper ??= setInterval(sweep, DEADLINE_SWEEP_MS);
+    if (sweeper === undefined) startSweeper();
     reading.then((value) => {
       release(entry);
       resolve(value);
