@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # bench/run.sh - every figure of the performance table in one run, with its baselines:
-#   load   our /mcp tools/call under wrk against the raw runtime ceilings and the SDK 1.x peers
+#   load   our /mcp tools/call under wrk against the raw runtime ceilings, the limits (the least
+#          an authenticated tools/call can cost on the raw runtime) and the SDK 1.x peers
 #   cold   spawn to first correct authenticated call, ours against the SDK 1.x peer, same runtime
 #          (plus what importing mod.ts, the SDK, zod and jose costs in a fresh process)
 #   store  the JSON file store: code exchanges per second (8 in flight), start-up and peak RSS
@@ -12,7 +13,7 @@
 #
 # env knobs (defaults):
 #   PARTS="load cold store gateway"                          which parts, in this order
-#   SERVERS="ceiling-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk ceiling-bun"
+#   SERVERS="ceiling-deno limit-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk limit-bun ceiling-bun"
 #            load: which servers, in this order, each round; also known: ours-deno-nla (ours,
 #            deno run --unstable-no-legacy-abort), and the experiments of bench/variants.ts:
 #            var-{endpoint,parsed,pooled,json}-{deno,bun}
@@ -37,7 +38,7 @@ ROUNDS=${ROUNDS:-3}
 export DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} CONNS=${CONNS:-50} CHECK=${CHECK:-1}
 export SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1} GEN=wrk
 [ -n "${SERVERS:-}" ] && SERVERS_SET=1
-SERVERS=${SERVERS:-"ceiling-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk ceiling-bun"}
+SERVERS=${SERVERS:-"ceiling-deno limit-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk limit-bun ceiling-bun"}
 PARTS=${PARTS:-"load cold store gateway"}
 BASELINE=${BASELINE:-}
 if [ -n "$BASELINE" ]; then
@@ -104,6 +105,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/pmcp-bench.XXXXXX")
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# The token the harness's own servers accept (the peers have it built in; the limits read TOKEN).
+HARNESS_TOKEN=bench-token-0123456789abcdef
 PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 declare -A TOKENS
 mint() { # $1 name $2 port [$3 state dir] -> TOKENS[name], snapshot $WORK/$1.json
@@ -118,6 +121,7 @@ port_of() {
     ceiling-deno) echo 8101;; peer-deno-sdk) echo 8102;; ours-deno) echo 8103;;
     ours-bun) echo 8104;; peer-bun-sdk) echo 8105;; ceiling-bun) echo 8106;;
     ours-deno-nla) echo 8107;; base-deno) echo 8108;; base-bun) echo 8109;;
+    limit-deno) echo 8110;; limit-bun) echo 8111;;
     var-endpoint-deno) echo 8121;; var-parsed-deno) echo 8122;; var-pooled-deno) echo 8123;;
     var-json-deno) echo 8124;; var-endpoint-bun) echo 8131;; var-parsed-bun) echo 8132;;
     var-pooled-bun) echo 8133;; var-json-bun) echo 8134;;
@@ -134,9 +138,14 @@ run_one() { # $1 name -> one summary line on stdout
                    env PORT="$port" "$DENO" run -A servers/ceiling-deno.js);;
     ceiling-bun)  (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
                    env PORT="$port" "$BUN" servers/ceiling-bun.js);;
-    peer-deno-sdk) (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
+    # The limits and the peers accept the harness's token (bench.sh sends TOKEN), no other.
+    limit-deno)   (cd "$HARNESS" && TOKEN=$HARNESS_TOKEN timeout "$limit" ./bench.sh "$name" "$port" \
+                   env PORT="$port" "$DENO" run -A servers/limit-deno.js);;
+    limit-bun)    (cd "$HARNESS" && TOKEN=$HARNESS_TOKEN timeout "$limit" ./bench.sh "$name" "$port" \
+                   env PORT="$port" "$BUN" servers/limit-bun.js);;
+    peer-deno-sdk) (cd "$HARNESS" && TOKEN=$HARNESS_TOKEN timeout "$limit" ./bench.sh "$name" "$port" \
                    env PORT="$port" "$DENO" run -A servers/peer-deno-sdk.js);;
-    peer-bun-sdk) (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
+    peer-bun-sdk) (cd "$HARNESS" && TOKEN=$HARNESS_TOKEN timeout "$limit" ./bench.sh "$name" "$port" \
                    env PORT="$port" "$BUN" servers/peer-bun-sdk.js);;
     ours-deno|base-deno) (cd "$(tree_of "$name")" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
                    "$DENO" run -A bench/server.ts "${serve[@]}");;
@@ -187,8 +196,8 @@ if has_part cold; then
     case $name in
       ours-deno|base-deno) (cd "$(tree_of "$name")" && "${driver[@]}" --token="${TOKENS[$which]}" -- "$DENO" run -A "${ours[@]}");;
       ours-bun|base-bun)  (cd "$(tree_of "$name")" && "${driver[@]}" --token="${TOKENS[$which]}" -- "$BUN" run "${ours[@]}");;
-      peer-deno-sdk) (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token=bench-token-0123456789abcdef -- "$DENO" run -A servers/peer-deno-sdk.js);;
-      peer-bun-sdk)  (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token=bench-token-0123456789abcdef -- "$BUN" servers/peer-bun-sdk.js);;
+      peer-deno-sdk) (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token="$HARNESS_TOKEN" -- "$DENO" run -A servers/peer-deno-sdk.js);;
+      peer-bun-sdk)  (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token="$HARNESS_TOKEN" -- "$BUN" servers/peer-bun-sdk.js);;
     esac
   }
   # One unmeasured start of each fills the runtimes' module caches.

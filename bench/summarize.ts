@@ -14,9 +14,11 @@ type Run = Record<string, string>;
 
 const BASELINES = [
   "ceiling-deno",
+  "limit-deno",
   "peer-deno-sdk",
   "base-deno",
   "ceiling-bun",
+  "limit-bun",
   "peer-bun-sdk",
   "base-bun",
 ];
