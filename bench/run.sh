@@ -3,7 +3,7 @@
 #   load   our /mcp tools/call under wrk against the raw runtime ceilings, the limits (the least
 #          an authenticated tools/call can cost on the raw runtime) and the SDK 1.x peers
 #   cold   spawn to first correct authenticated call, ours against the SDK 1.x peer, same runtime
-#          (plus what importing mod.ts, the SDK, zod and jose costs in a fresh process)
+#          (plus what importing each part costs in a fresh process: IMPORT_MODULES)
 #   store  the JSON file store: code exchanges per second (8 in flight), start-up and peak RSS
 #          at 10, 10,000 and 100,000 grants
 #   gateway  what the gateway adds to a tools/call of server-everything's echo, against the
@@ -19,6 +19,9 @@
 #            var-{endpoint,parsed,pooled,json}-{deno,bun}
 #   ROUNDS=3 DURATION=10 WARMUP=3 CONNS=50 CHECK=1           load: passed to the shared bench.sh
 #   COLD_ROUNDS=10                                           cold: rounds (ours and peer alternate)
+#   IMPORT_MODULES="mod @modelcontextprotocol/server @modelcontextprotocol/client zod jose
+#            @simplewebauthn/server auth/pages/consent.ts auth/pages/owner.ts store/kv.ts"
+#            cold: what bench/import_cost.ts imports in a fresh process, each cold round
 #   STORE_ROUNDS=3 STORE_SECONDS=5 STORE_GRANTS="10 10000 100000" STORE_RUNTIMES="deno bun"
 #   BASELINE=<dir>   another checkout of this repository (e.g. the previous release, with
 #            node_modules and a bench/ of this version): its server runs as base-deno and
@@ -50,6 +53,7 @@ fi
 # Where each of our servers' code lives.
 tree_of() { case $1 in base-*) echo "$BASELINE";; *) echo "$ROOT";; esac; }
 COLD_ROUNDS=${COLD_ROUNDS:-10}
+IMPORT_MODULES=${IMPORT_MODULES:-"mod @modelcontextprotocol/server @modelcontextprotocol/client zod jose @simplewebauthn/server auth/pages/consent.ts auth/pages/owner.ts store/kv.ts"}
 STORE_ROUNDS=${STORE_ROUNDS:-3} STORE_SECONDS=${STORE_SECONDS:-5}
 STORE_GRANTS=${STORE_GRANTS:-"10 10000 100000"} STORE_RUNTIMES=${STORE_RUNTIMES:-"deno bun"}
 has_part() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
@@ -200,15 +204,35 @@ if has_part cold; then
       peer-bun-sdk)  (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token="$HARNESS_TOKEN" -- "$BUN" servers/peer-bun-sdk.js);;
     esac
   }
+  import_one() { # $1 tree $2 label (deno bun base-deno base-bun) $3 module -> one kind=import line
+    local tree=$1 label=$2 m=$3 rt=${2#base-} out rc line
+    # A baseline that lacks the file, or whose import_cost.ts does not know the name, has no row.
+    if [ "$tree" != "$ROOT" ]; then case $m in *.ts) [ -f "$tree/$m" ] || return 0;; esac; fi
+    case $rt in deno) RT=("$DENO" run -A);; bun) RT=("$BUN");; esac
+    out=$(cd "$tree" && timeout 60 taskset -c "$SERVER_CPU" "${RT[@]}" bench/import_cost.ts "$m" \
+      2>"$LOGDIR/import.$label.err"); rc=$?
+    line=$(echo "$out" | grep '^kind=import' | tail -n 1)
+    if [ -z "$line" ]; then
+      [ "$tree" != "$ROOT" ] && [ $rc = 2 ] && return 0
+      line="kind=import runtime=$rt module=$m ERROR exit $rc, see $LOGDIR/import.$label.err"
+    fi
+    [ "$tree" = "$ROOT" ] || line=$(echo "$line" | sed "s/runtime=$rt /runtime=$label /")
+    echo "$line"
+  }
   # One unmeasured start of each fills the runtimes' module caches.
   for s in $COLD_SERVERS; do cold_one "$s" >/dev/null; done
   for r in $(seq 1 "$COLD_ROUNDS"); do
     for s in $COLD_SERVERS; do
       echo "round=$r $(cold_one "$s" | tail -n 1)" | tee -a "$SUMMARY"
     done
-    for m in mod sdk zod; do
-      echo "round=$r $(cd "$ROOT" && taskset -c "$SERVER_CPU" "$DENO" run -A bench/import_cost.ts "$m")" | tee -a "$SUMMARY"
-      echo "round=$r $(cd "$ROOT" && taskset -c "$SERVER_CPU" "$BUN" bench/import_cost.ts "$m")" | tee -a "$SUMMARY"
+    for m in $IMPORT_MODULES; do
+      for rt in deno bun; do
+        for tree in "$ROOT" ${BASELINE:+"$BASELINE"}; do
+          label=$rt; [ "$tree" = "$ROOT" ] || label=base-$rt
+          line=$(import_one "$tree" "$label" "$m")
+          [ -z "$line" ] || echo "round=$r $line" | tee -a "$SUMMARY"
+        done
+      done
     done
   done
 fi
@@ -242,11 +266,17 @@ if has_part store; then
 fi
 
 # ---- gateway: server-everything's echo through our server against the SDK client's own stdio
+#      (the baseline's too, when it has bench/gateway.ts: its lines say runtime=base-<rt>)
 if has_part gateway; then
   for rt in deno bun; do
     case $rt in deno) RT=("$DENO" run -A);; bun) RT=("$BUN");; esac
-    (cd "$ROOT" && timeout 900 taskset -c "$SERVER_CPU" "${RT[@]}" bench/gateway.ts 2>"$LOGDIR/gateway.$rt.err") |
-      tee -a "$SUMMARY" | grep "kind=gateway-added" || echo "kind=gateway runtime=$rt ERROR see $LOGDIR/gateway.$rt.err"
+    for tree in "$ROOT" ${BASELINE:+"$BASELINE"}; do
+      label=$rt; [ "$tree" = "$ROOT" ] || label=base-$rt
+      [ -f "$tree/bench/gateway.ts" ] || continue
+      (cd "$tree" && timeout 900 taskset -c "$SERVER_CPU" "${RT[@]}" bench/gateway.ts 2>"$LOGDIR/gateway.$label.err") |
+        sed "s/runtime=$rt /runtime=$label /" | tee -a "$SUMMARY" | grep "kind=gateway-added" ||
+        echo "round=1 kind=gateway runtime=$label ERROR see $LOGDIR/gateway.$label.err" | tee -a "$SUMMARY"
+    done
   done
 fi
 echo

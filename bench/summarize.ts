@@ -1,7 +1,8 @@
 /**
  * Medians and ratios of ours to the baselines, from the summary file that `bench/run.sh`
  * writes: load lines (`round=N name=... rps=... p99_ms=...`), cold-start lines
- * (`kind=cold`), import lines (`kind=import`) and file-store lines (`kind=store`).
+ * (`kind=cold`), import lines (`kind=import`), file-store lines (`kind=store`) and
+ * gateway lines (`kind=gateway`); then issue 23's table of all of them (`table.ts`).
  *
  * ```sh
  * deno run --allow-read bench/summarize.ts bench/logs/summary.20260101-000000.txt
@@ -10,7 +11,8 @@
  * @module
  */
 
-type Run = Record<string, string>;
+import { fmt, median, parse, type Run } from "./lines.ts";
+import { issueTable } from "./table.ts";
 
 const BASELINES = [
   "ceiling-deno",
@@ -23,30 +25,10 @@ const BASELINES = [
   "base-bun",
 ];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function parse(text: string): Run[] {
-  return text.split("\n").filter((l) => l.startsWith("round=")).map((line) =>
-    Object.fromEntries(
-      line.split(" ").map((kv) => {
-        const i = kv.indexOf("=");
-        return i < 0 ? [kv, ""] : [kv.slice(0, i), kv.slice(i + 1)];
-      }),
-    )
-  );
-}
-
-function fmt(x: number, digits = 0): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : "-";
-}
-
 const path = Deno.args[0];
 if (!path) throw new TypeError("usage: summarize.ts SUMMARY_FILE");
-const all = parse(await Deno.readTextFile(path));
+const text = await Deno.readTextFile(path);
+const all = parse(text);
 // A run whose driver died before printing leaves a bare "round=N": counted, not named.
 const unnamed = all.filter((r) => r.kind === undefined && r.name === undefined).length;
 if (unnamed) console.log(`${unnamed} run(s) printed nothing (see the log above)`);
@@ -360,3 +342,6 @@ if (gateway.length) {
     }
   }
 }
+
+// Issue 23's table: every figure, ours and the baseline side by side, floors and aims.
+console.log(`\n${issueTable(all, text.split("\n").find((l) => l.startsWith("# ")) ?? "")}`);
