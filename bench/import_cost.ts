@@ -4,16 +4,22 @@
  *
  * ```sh
  * deno run -A bench/import_cost.ts mod      # or: bun bench/import_cost.ts mod
+ * deno run -A --config ../old/deno.json bench/import_cost.ts --root ../old mod
  * ```
  * MODULE: `mod` (../mod.ts, the whole module), a package the server imports
  * (`@modelcontextprotocol/server` or its old name `sdk`, `@modelcontextprotocol/client`,
  * `zod`, `jose`, `@simplewebauthn/server`), or a path of the repository such as
  * `auth/pages/consent.ts` or `store/kv.ts`.
+ * `--root DIR`: measure another checkout (a baseline) with this same instrument: its paths
+ * and its packages (on Bun resolved from DIR; on Deno through the `--config` given to
+ * `deno run`, which is `DIR/deno.json` for a baseline).
  * Prints one line: `kind=import runtime=deno module=mod ms=...`.
  *
  * @module
  */
 import process from "node:process";
+import { parseArgs } from "node:util";
+import { pathToFileURL } from "node:url";
 
 // Specifiers built at run time: Deno loads (reads, resolves, transpiles) the graph of a
 // literal dynamic import before the program starts, which would move that work out of the
@@ -27,23 +33,30 @@ const PACKAGES = new Set([
 ]);
 const ALIASES: Record<string, string> = { sdk: "@modelcontextprotocol/server", mod: "mod.ts" };
 
-const which = process.argv[2] ?? "mod";
+const { values, positionals } = parseArgs({
+  args: process.argv.slice(2),
+  options: { root: { type: "string" } },
+  allowPositionals: true,
+});
+const root = values.root ? pathToFileURL(`${values.root}/`) : new URL("../", import.meta.url);
+const bun = (globalThis as { Bun?: { resolveSync(name: string, from: string): string } }).Bun;
+const which = positionals[0] ?? "mod";
 const name = ALIASES[which] ?? which;
-const specifier = PACKAGES.has(name)
-  ? name
+const resolve = PACKAGES.has(name)
+  ? () => bun ? bun.resolveSync(name, decodeURIComponent(root.pathname)) : name
   : /^[a-z_/]+\.ts$/.test(name)
-  ? new URL(`../${name}`, import.meta.url).href
+  ? () => new URL(name, root).href
   : undefined;
-if (!specifier) {
+if (!resolve) {
   console.error(
     `unknown module ${which}: use mod, sdk, ${[...PACKAGES].join(", ")} or a path like store/kv.ts`,
   );
   process.exit(2);
 }
 const started = performance.now();
-await import(specifier);
+await import(resolve());
 const ms = performance.now() - started;
 console.log(
-  `kind=import runtime=${"Bun" in globalThis ? "bun" : "deno"} module=${which} ms=${ms.toFixed(1)}`,
+  `kind=import runtime=${bun ? "bun" : "deno"} module=${which} ms=${ms.toFixed(1)}`,
 );
 process.exit(0);

@@ -48,6 +48,7 @@ if [ -n "$BASELINE" ]; then
   BASELINE=$(cd "$BASELINE" && pwd) || exit 1
   [ -f "$BASELINE/bench/server.ts" ] && [ -f "$BASELINE/bench/store.ts" ] ||
     { echo "bench: BASELINE needs bench/server.ts and bench/store.ts of this version" >&2; exit 1; }
+  [ -d "$BASELINE/node_modules" ] || { echo "bench: BASELINE needs its node_modules" >&2; exit 1; }
   [ -n "${SERVERS_SET:-}" ] || SERVERS="$SERVERS base-deno base-bun"
 fi
 # Where each of our servers' code lives.
@@ -205,17 +206,15 @@ if has_part cold; then
     esac
   }
   import_one() { # $1 tree $2 label (deno bun base-deno base-bun) $3 module -> one kind=import line
-    local tree=$1 label=$2 m=$3 rt=${2#base-} out rc line
-    # A baseline that lacks the file, or whose import_cost.ts does not know the name, has no row.
-    if [ "$tree" != "$ROOT" ]; then case $m in *.ts) [ -f "$tree/$m" ] || return 0;; esac; fi
-    case $rt in deno) RT=("$DENO" run -A);; bun) RT=("$BUN");; esac
-    out=$(cd "$tree" && timeout 60 taskset -c "$SERVER_CPU" "${RT[@]}" bench/import_cost.ts "$m" \
-      2>"$LOGDIR/import.$label.err"); rc=$?
+    local tree=$1 label=$2 m=$3 rt=${2#base-} out line
+    # A baseline without that file has no such row. The instrument is ours for both trees.
+    case $m in *.ts) [ -f "$tree/$m" ] || return 0;; esac
+    # --no-install: a package missing from the tree's node_modules is an error, not a download.
+    case $rt in deno) RT=("$DENO" run -A --config "$tree/deno.json");; bun) RT=("$BUN" --no-install);; esac
+    out=$(cd "$tree" && timeout 60 taskset -c "$SERVER_CPU" "${RT[@]}" "$BENCH/import_cost.ts" \
+      --root "$tree" "$m" 2>"$LOGDIR/import.$label.err")
     line=$(echo "$out" | grep '^kind=import' | tail -n 1)
-    if [ -z "$line" ]; then
-      [ "$tree" != "$ROOT" ] && [ $rc = 2 ] && return 0
-      line="kind=import runtime=$rt module=$m ERROR exit $rc, see $LOGDIR/import.$label.err"
-    fi
+    [ -n "$line" ] || line="kind=import runtime=$rt module=$m ERROR see $LOGDIR/import.$label.err"
     [ "$tree" = "$ROOT" ] || line=$(echo "$line" | sed "s/runtime=$rt /runtime=$label /")
     echo "$line"
   }
@@ -223,7 +222,9 @@ if has_part cold; then
   for s in $COLD_SERVERS; do cold_one "$s" >/dev/null; done
   for r in $(seq 1 "$COLD_ROUNDS"); do
     for s in $COLD_SERVERS; do
-      echo "round=$r $(cold_one "$s" | tail -n 1)" | tee -a "$SUMMARY"
+      line=$(cold_one "$s" | tail -n 1)
+      [ -n "$line" ] || line="kind=cold name=$s ERROR no line from the driver"
+      echo "round=$r $line" | tee -a "$SUMMARY"
     done
     for m in $IMPORT_MODULES; do
       for rt in deno bun; do

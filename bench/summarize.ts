@@ -208,11 +208,18 @@ const imports = all.filter((r) => r.kind === "import");
 if (imports.length) {
   console.log("\nIMPORT: load + evaluate in a fresh process (ms, median)");
   const mods = [...new Set(imports.map((r) => r.module!))];
-  console.log("module".padEnd(10) + row([["deno", 9], ["bun", 9]]));
+  const runtimes = ["deno", "base-deno", "bun", "base-bun"].filter((rt) =>
+    imports.some((r) => r.runtime === rt)
+  );
+  const w = Math.max(10, ...mods.map((m) => m.length + 2));
+  console.log("module".padEnd(w) + row(runtimes.map((rt) => [rt, 11])));
   for (const m of mods) {
     const ms = (rt: string) =>
-      median(imports.filter((r) => r.module === m && r.runtime === rt).map((r) => Number(r.ms)));
-    console.log(m.padEnd(10) + row([[fmt(ms("deno"), 1), 9], [fmt(ms("bun"), 1), 9]]));
+      median(
+        imports.filter((r) => r.module === m && r.runtime === rt && !("ERROR" in r))
+          .map((r) => Number(r.ms)),
+      );
+    console.log(m.padEnd(w) + row(runtimes.map((rt) => [fmt(ms(rt), 1), 11])));
   }
 }
 
