@@ -325,8 +325,9 @@ if (gateway.length) {
         ],
       ]),
   );
-  for (const rt of ["deno", "bun"]) {
-    for (const conc of [...new Set(gateway.map((r) => r.conc!))]) {
+  for (const rt of ["deno", "base-deno", "bun", "base-bun"]) {
+    if (gateway.some((r) => r.runtime === rt && "ERROR" in r)) console.log(`${rt}: ERROR`);
+    for (const conc of [...new Set(gateway.filter((r) => r.conc).map((r) => r.conc!))]) {
       const of = (path: string, k: string) =>
         median(
           gateway.filter((r) => r.runtime === rt && r.conc === conc && r.path === path)

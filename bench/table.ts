@@ -35,6 +35,9 @@ const label = (c: Column) => c.tree === "ours" ? c.runtime : `base-${c.runtime}`
 const pct = (x: number) => Number.isFinite(x) ? `${(100 * x).toFixed(1)}%` : NOT_RUN;
 const cpuUs = (r: Run) => 1e6 * Number(r.srv_cpu) / Number(r.rps);
 
+/** `" (1 error)"`, `" (N errors)"`, or nothing for none. */
+const errorCount = (n: number) => n ? ` (${n} error${n === 1 ? "" : "s"})` : "";
+
 /** The good load runs of a server, or what its cell says when there are none. */
 function loadOf(all: Run[], name: string): Run[] | string {
   const rs = all.filter((r) => r.kind === undefined && r.name === name);
@@ -51,7 +54,7 @@ function errorsOf(all: Run[], names: string[]): string {
         Number(r.check_bad ?? 0)),
     0,
   );
-  return n ? ` (${n} errors)` : "";
+  return errorCount(n);
 }
 
 /** One load figure of one server: the median over its good runs. */
@@ -92,7 +95,7 @@ function cold(all: Run[], name: string, peer: string): string {
   const x = perRound(lines, (r) => Number(r.ms), (r) => r.name === name, (r) => r.name === peer);
   const ms = (n: string) => fmt(median(good(n).map((r) => Number(r.ms))));
   const bad = of(name).length + of(peer).length - good(name).length - good(peer).length;
-  return `${fmt(x, 2)}x (${ms(name)} / ${ms(peer)} ms)${bad ? ` (${bad} errors)` : ""}`;
+  return `${fmt(x, 2)}x (${ms(name)} / ${ms(peer)} ms)${errorCount(bad)}`;
 }
 
 /** Median import time of a module in a fresh process, on one runtime and tree. */
@@ -102,7 +105,7 @@ function importCost(all: Run[], module: string, runtime: string): string {
   if (!rs.length) return NOT_RUN;
   if (!ok.length) return ERROR;
   const bad = rs.length - ok.length;
-  return fmt(median(ok.map((r) => Number(r.ms))), 1) + (bad ? ` (${bad} errors)` : "");
+  return fmt(median(ok.map((r) => Number(r.ms))), 1) + errorCount(bad);
 }
 
 /** What the gateway adds at `key` (p50_ms, p99_ms), per concurrency: `+a / +b`. */
