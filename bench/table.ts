@@ -46,15 +46,24 @@ function loadOf(all: Run[], name: string): Run[] | string {
   return ok.length ? ok : ERROR;
 }
 
-/** `" (N errors)"` when any run of these servers failed, or any request or body check did. */
+/** Above this many cores used by other processes during a run, bench.sh's run was disturbed. */
+const DISTURBED_CPU = 0.1;
+
+/**
+ * What a load figure of these servers must be read with: `" (N errors)"` when a run failed
+ * or any request or body check did, `" (disturbed)"` when another process took the CPU
+ * during a run (`other_cpu`): req/s then moves, CPU per call much less.
+ */
 function errorsOf(all: Run[], names: string[]): string {
-  const n = all.filter((r) => r.kind === undefined && names.includes(r.name!)).reduce(
+  const rs = all.filter((r) => r.kind === undefined && names.includes(r.name!));
+  const n = rs.reduce(
     (s, r) =>
       s + (failed(r) ? 1 : Number(r.non2xx ?? 0) + Number(r.sockerr ?? 0) +
         Number(r.check_bad ?? 0)),
     0,
   );
-  return errorCount(n);
+  const disturbed = rs.some((r) => Number(r.other_cpu) > DISTURBED_CPU);
+  return errorCount(n) + (disturbed ? " (disturbed)" : "");
 }
 
 /** One load figure of one server: the median over its good runs. */
@@ -232,6 +241,7 @@ export function issueTable(all: Run[], header: string): string {
     "",
     "Shares by req/s are medians over rounds of the quotient within one round (the other",
     "side's medians in parentheses); by CPU, the reference's server CPU per call over ours.",
-    "`-` = not measured in this run; ERROR = measured but no usable line (see the log above).",
+    "`-` = not measured in this run; ERROR = measured but no usable line (see the log above);",
+    "disturbed = other processes used more than 0.1 core during a run that went into the figure.",
   ].join("\n");
 }
