@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # bench/run.sh - every figure of the performance table in one run, with its baselines:
-#   load   our /mcp tools/call under wrk against the raw runtime ceilings and the SDK 1.x peers
+#   load   our /mcp tools/call under wrk against the raw runtime ceilings, the limits (the least
+#          an authenticated tools/call can cost on the raw runtime) and the SDK 1.x peers
 #   cold   spawn to first correct authenticated call, ours against the SDK 1.x peer, same runtime
-#          (plus what importing mod.ts, the SDK, zod and jose costs in a fresh process)
+#          (plus what importing each part costs in a fresh process: IMPORT_MODULES)
 #   store  the JSON file store: code exchanges per second (8 in flight), start-up and peak RSS
 #          at 10, 10,000 and 100,000 grants
 #   gateway  what the gateway adds to a tools/call of server-everything's echo, against the
@@ -12,12 +13,15 @@
 #
 # env knobs (defaults):
 #   PARTS="load cold store gateway"                          which parts, in this order
-#   SERVERS="ceiling-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk ceiling-bun"
+#   SERVERS="ceiling-deno limit-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk limit-bun ceiling-bun"
 #            load: which servers, in this order, each round; also known: ours-deno-nla (ours,
 #            deno run --unstable-no-legacy-abort), and the experiments of bench/variants.ts:
 #            var-{endpoint,parsed,pooled,json}-{deno,bun}
 #   ROUNDS=3 DURATION=10 WARMUP=3 CONNS=50 CHECK=1           load: passed to the shared bench.sh
 #   COLD_ROUNDS=10                                           cold: rounds (ours and peer alternate)
+#   IMPORT_MODULES="mod @modelcontextprotocol/server @modelcontextprotocol/client zod jose
+#            @simplewebauthn/server auth/pages/consent.ts auth/pages/owner.ts store/kv.ts"
+#            cold: what bench/import_cost.ts imports in a fresh process, each cold round
 #   STORE_ROUNDS=3 STORE_SECONDS=5 STORE_GRANTS="10 10000 100000" STORE_RUNTIMES="deno bun"
 #   BASELINE=<dir>   another checkout of this repository (e.g. the previous release, with
 #            node_modules and a bench/ of this version): its server runs as base-deno and
@@ -37,18 +41,20 @@ ROUNDS=${ROUNDS:-3}
 export DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} CONNS=${CONNS:-50} CHECK=${CHECK:-1}
 export SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1} GEN=wrk
 [ -n "${SERVERS:-}" ] && SERVERS_SET=1
-SERVERS=${SERVERS:-"ceiling-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk ceiling-bun"}
+SERVERS=${SERVERS:-"ceiling-deno limit-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk limit-bun ceiling-bun"}
 PARTS=${PARTS:-"load cold store gateway"}
 BASELINE=${BASELINE:-}
 if [ -n "$BASELINE" ]; then
   BASELINE=$(cd "$BASELINE" && pwd) || exit 1
   [ -f "$BASELINE/bench/server.ts" ] && [ -f "$BASELINE/bench/store.ts" ] ||
     { echo "bench: BASELINE needs bench/server.ts and bench/store.ts of this version" >&2; exit 1; }
+  [ -d "$BASELINE/node_modules" ] || { echo "bench: BASELINE needs its node_modules" >&2; exit 1; }
   [ -n "${SERVERS_SET:-}" ] || SERVERS="$SERVERS base-deno base-bun"
 fi
 # Where each of our servers' code lives.
 tree_of() { case $1 in base-*) echo "$BASELINE";; *) echo "$ROOT";; esac; }
 COLD_ROUNDS=${COLD_ROUNDS:-10}
+IMPORT_MODULES=${IMPORT_MODULES:-"mod @modelcontextprotocol/server @modelcontextprotocol/client zod jose @simplewebauthn/server auth/pages/consent.ts auth/pages/owner.ts store/kv.ts"}
 STORE_ROUNDS=${STORE_ROUNDS:-3} STORE_SECONDS=${STORE_SECONDS:-5}
 STORE_GRANTS=${STORE_GRANTS:-"10 10000 100000"} STORE_RUNTIMES=${STORE_RUNTIMES:-"deno bun"}
 has_part() { case " $PARTS " in *" $1 "*) return 0;; esac; return 1; }
@@ -104,6 +110,8 @@ WORK=$(mktemp -d "${TMPDIR:-/tmp}/pmcp-bench.XXXXXX")
 cleanup() { rm -rf "$WORK"; }
 trap cleanup EXIT
 trap 'exit 130' INT TERM
+# The token the harness's own servers accept (the peers have it built in; the limits read TOKEN).
+HARNESS_TOKEN=bench-token-0123456789abcdef
 PASSWORD=$(head -c 18 /dev/urandom | base64 | tr '+/' '-_')
 declare -A TOKENS
 mint() { # $1 name $2 port [$3 state dir] -> TOKENS[name], snapshot $WORK/$1.json
@@ -118,6 +126,7 @@ port_of() {
     ceiling-deno) echo 8101;; peer-deno-sdk) echo 8102;; ours-deno) echo 8103;;
     ours-bun) echo 8104;; peer-bun-sdk) echo 8105;; ceiling-bun) echo 8106;;
     ours-deno-nla) echo 8107;; base-deno) echo 8108;; base-bun) echo 8109;;
+    limit-deno) echo 8110;; limit-bun) echo 8111;;
     var-endpoint-deno) echo 8121;; var-parsed-deno) echo 8122;; var-pooled-deno) echo 8123;;
     var-json-deno) echo 8124;; var-endpoint-bun) echo 8131;; var-parsed-bun) echo 8132;;
     var-pooled-bun) echo 8133;; var-json-bun) echo 8134;;
@@ -134,9 +143,14 @@ run_one() { # $1 name -> one summary line on stdout
                    env PORT="$port" "$DENO" run -A servers/ceiling-deno.js);;
     ceiling-bun)  (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
                    env PORT="$port" "$BUN" servers/ceiling-bun.js);;
-    peer-deno-sdk) (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
+    # The limits and the peers accept the harness's token (bench.sh sends TOKEN), no other.
+    limit-deno)   (cd "$HARNESS" && TOKEN=$HARNESS_TOKEN timeout "$limit" ./bench.sh "$name" "$port" \
+                   env PORT="$port" "$DENO" run -A servers/limit-deno.js);;
+    limit-bun)    (cd "$HARNESS" && TOKEN=$HARNESS_TOKEN timeout "$limit" ./bench.sh "$name" "$port" \
+                   env PORT="$port" "$BUN" servers/limit-bun.js);;
+    peer-deno-sdk) (cd "$HARNESS" && TOKEN=$HARNESS_TOKEN timeout "$limit" ./bench.sh "$name" "$port" \
                    env PORT="$port" "$DENO" run -A servers/peer-deno-sdk.js);;
-    peer-bun-sdk) (cd "$HARNESS" && timeout "$limit" ./bench.sh "$name" "$port" \
+    peer-bun-sdk) (cd "$HARNESS" && TOKEN=$HARNESS_TOKEN timeout "$limit" ./bench.sh "$name" "$port" \
                    env PORT="$port" "$BUN" servers/peer-bun-sdk.js);;
     ours-deno|base-deno) (cd "$(tree_of "$name")" && TOKEN=${TOKENS[$name]} timeout "$limit" "$HARNESS/bench.sh" "$name" "$port" \
                    "$DENO" run -A bench/server.ts "${serve[@]}");;
@@ -187,19 +201,39 @@ if has_part cold; then
     case $name in
       ours-deno|base-deno) (cd "$(tree_of "$name")" && "${driver[@]}" --token="${TOKENS[$which]}" -- "$DENO" run -A "${ours[@]}");;
       ours-bun|base-bun)  (cd "$(tree_of "$name")" && "${driver[@]}" --token="${TOKENS[$which]}" -- "$BUN" run "${ours[@]}");;
-      peer-deno-sdk) (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token=bench-token-0123456789abcdef -- "$DENO" run -A servers/peer-deno-sdk.js);;
-      peer-bun-sdk)  (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token=bench-token-0123456789abcdef -- "$BUN" servers/peer-bun-sdk.js);;
+      peer-deno-sdk) (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token="$HARNESS_TOKEN" -- "$DENO" run -A servers/peer-deno-sdk.js);;
+      peer-bun-sdk)  (cd "$HARNESS" && env PORT=8141 "${driver[@]}" --token="$HARNESS_TOKEN" -- "$BUN" servers/peer-bun-sdk.js);;
     esac
+  }
+  import_one() { # $1 tree $2 label (deno bun base-deno base-bun) $3 module -> one kind=import line
+    local tree=$1 label=$2 m=$3 rt=${2#base-} out line
+    # A baseline without that file has no such row. The instrument is ours for both trees.
+    case $m in *.ts) [ -f "$tree/$m" ] || return 0;; esac
+    # --no-install: a package missing from the tree's node_modules is an error, not a download.
+    case $rt in deno) RT=("$DENO" run -A --config "$tree/deno.json");; bun) RT=("$BUN" --no-install);; esac
+    out=$(cd "$tree" && timeout 60 taskset -c "$SERVER_CPU" "${RT[@]}" "$BENCH/import_cost.ts" \
+      --root "$tree" "$m" 2>"$LOGDIR/import.$label.err")
+    line=$(echo "$out" | grep '^kind=import' | tail -n 1)
+    [ -n "$line" ] || line="kind=import runtime=$rt module=$m ERROR see $LOGDIR/import.$label.err"
+    [ "$tree" = "$ROOT" ] || line=$(echo "$line" | sed "s/runtime=$rt /runtime=$label /")
+    echo "$line"
   }
   # One unmeasured start of each fills the runtimes' module caches.
   for s in $COLD_SERVERS; do cold_one "$s" >/dev/null; done
   for r in $(seq 1 "$COLD_ROUNDS"); do
     for s in $COLD_SERVERS; do
-      echo "round=$r $(cold_one "$s" | tail -n 1)" | tee -a "$SUMMARY"
+      line=$(cold_one "$s" | tail -n 1)
+      [ -n "$line" ] || line="kind=cold name=$s ERROR no line from the driver"
+      echo "round=$r $line" | tee -a "$SUMMARY"
     done
-    for m in mod sdk zod; do
-      echo "round=$r $(cd "$ROOT" && taskset -c "$SERVER_CPU" "$DENO" run -A bench/import_cost.ts "$m")" | tee -a "$SUMMARY"
-      echo "round=$r $(cd "$ROOT" && taskset -c "$SERVER_CPU" "$BUN" bench/import_cost.ts "$m")" | tee -a "$SUMMARY"
+    for m in $IMPORT_MODULES; do
+      for rt in deno bun; do
+        for tree in "$ROOT" ${BASELINE:+"$BASELINE"}; do
+          label=$rt; [ "$tree" = "$ROOT" ] || label=base-$rt
+          line=$(import_one "$tree" "$label" "$m")
+          [ -z "$line" ] || echo "round=$r $line" | tee -a "$SUMMARY"
+        done
+      done
     done
   done
 fi
@@ -233,11 +267,17 @@ if has_part store; then
 fi
 
 # ---- gateway: server-everything's echo through our server against the SDK client's own stdio
+#      (the baseline's too, when it has bench/gateway.ts: its lines say runtime=base-<rt>)
 if has_part gateway; then
   for rt in deno bun; do
     case $rt in deno) RT=("$DENO" run -A);; bun) RT=("$BUN");; esac
-    (cd "$ROOT" && timeout 900 taskset -c "$SERVER_CPU" "${RT[@]}" bench/gateway.ts 2>"$LOGDIR/gateway.$rt.err") |
-      tee -a "$SUMMARY" | grep "kind=gateway-added" || echo "kind=gateway runtime=$rt ERROR see $LOGDIR/gateway.$rt.err"
+    for tree in "$ROOT" ${BASELINE:+"$BASELINE"}; do
+      label=$rt; [ "$tree" = "$ROOT" ] || label=base-$rt
+      [ -f "$tree/bench/gateway.ts" ] || continue
+      (cd "$tree" && timeout 900 taskset -c "$SERVER_CPU" "${RT[@]}" bench/gateway.ts 2>"$LOGDIR/gateway.$label.err") |
+        sed "s/runtime=$rt /runtime=$label /" | tee -a "$SUMMARY" | grep "kind=gateway-added" ||
+        echo "round=1 kind=gateway runtime=$label ERROR see $LOGDIR/gateway.$label.err" | tee -a "$SUMMARY"
+    done
   done
 fi
 echo

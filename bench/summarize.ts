@@ -1,7 +1,8 @@
 /**
  * Medians and ratios of ours to the baselines, from the summary file that `bench/run.sh`
  * writes: load lines (`round=N name=... rps=... p99_ms=...`), cold-start lines
- * (`kind=cold`), import lines (`kind=import`) and file-store lines (`kind=store`).
+ * (`kind=cold`), import lines (`kind=import`), file-store lines (`kind=store`) and
+ * gateway lines (`kind=gateway`); then issue 23's table of all of them (`table.ts`).
  *
  * ```sh
  * deno run --allow-read bench/summarize.ts bench/logs/summary.20260101-000000.txt
@@ -10,41 +11,24 @@
  * @module
  */
 
-type Run = Record<string, string>;
+import { fmt, median, parse, type Run } from "./lines.ts";
+import { issueTable } from "./table.ts";
 
 const BASELINES = [
   "ceiling-deno",
+  "limit-deno",
   "peer-deno-sdk",
   "base-deno",
   "ceiling-bun",
+  "limit-bun",
   "peer-bun-sdk",
   "base-bun",
 ];
 
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  const m = Math.floor(s.length / 2);
-  return s.length % 2 ? s[m]! : (s[m - 1]! + s[m]!) / 2;
-}
-
-function parse(text: string): Run[] {
-  return text.split("\n").filter((l) => l.startsWith("round=")).map((line) =>
-    Object.fromEntries(
-      line.split(" ").map((kv) => {
-        const i = kv.indexOf("=");
-        return i < 0 ? [kv, ""] : [kv.slice(0, i), kv.slice(i + 1)];
-      }),
-    )
-  );
-}
-
-function fmt(x: number, digits = 0): string {
-  return Number.isFinite(x) ? x.toFixed(digits) : "-";
-}
-
 const path = Deno.args[0];
 if (!path) throw new TypeError("usage: summarize.ts SUMMARY_FILE");
-const all = parse(await Deno.readTextFile(path));
+const text = await Deno.readTextFile(path);
+const all = parse(text);
 // A run whose driver died before printing leaves a bare "round=N": counted, not named.
 const unnamed = all.filter((r) => r.kind === undefined && r.name === undefined).length;
 if (unnamed) console.log(`${unnamed} run(s) printed nothing (see the log above)`);
@@ -224,11 +208,18 @@ const imports = all.filter((r) => r.kind === "import");
 if (imports.length) {
   console.log("\nIMPORT: load + evaluate in a fresh process (ms, median)");
   const mods = [...new Set(imports.map((r) => r.module!))];
-  console.log("module".padEnd(10) + row([["deno", 9], ["bun", 9]]));
+  const runtimes = ["deno", "base-deno", "bun", "base-bun"].filter((rt) =>
+    imports.some((r) => r.runtime === rt)
+  );
+  const w = Math.max(10, ...mods.map((m) => m.length + 2));
+  console.log("module".padEnd(w) + row(runtimes.map((rt) => [rt, 11])));
   for (const m of mods) {
     const ms = (rt: string) =>
-      median(imports.filter((r) => r.module === m && r.runtime === rt).map((r) => Number(r.ms)));
-    console.log(m.padEnd(10) + row([[fmt(ms("deno"), 1), 9], [fmt(ms("bun"), 1), 9]]));
+      median(
+        imports.filter((r) => r.module === m && r.runtime === rt && !("ERROR" in r))
+          .map((r) => Number(r.ms)),
+      );
+    console.log(m.padEnd(w) + row(runtimes.map((rt) => [fmt(ms(rt), 1), 11])));
   }
 }
 
@@ -334,8 +325,9 @@ if (gateway.length) {
         ],
       ]),
   );
-  for (const rt of ["deno", "bun"]) {
-    for (const conc of [...new Set(gateway.map((r) => r.conc!))]) {
+  for (const rt of ["deno", "base-deno", "bun", "base-bun"]) {
+    if (gateway.some((r) => r.runtime === rt && "ERROR" in r)) console.log(`${rt}: ERROR`);
+    for (const conc of [...new Set(gateway.filter((r) => r.conc).map((r) => r.conc!))]) {
       const of = (path: string, k: string) =>
         median(
           gateway.filter((r) => r.runtime === rt && r.conc === conc && r.path === path)
@@ -358,3 +350,6 @@ if (gateway.length) {
     }
   }
 }
+
+// Issue 23's table: every figure, ours and the baseline side by side, floors and aims.
+console.log(`\n${issueTable(all, text.split("\n").find((l) => l.startsWith("# ")) ?? "")}`);
