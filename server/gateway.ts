@@ -14,8 +14,13 @@ import {
   type ListKind,
   type UpstreamToolFactsSource,
 } from "../transport/upstreams/gateway.ts";
-import type { StdioSpawner, UpstreamStatus } from "../transport/upstreams/types.ts";
-import { startUpstreams } from "../transport/upstreams/upstream.ts";
+import type { StdioSpawner, Upstream, UpstreamStatus } from "../transport/upstreams/types.ts";
+
+/** The upstreams once started (transport/upstreams/upstream.ts). */
+interface StartedUpstreams {
+  upstreams: Upstream[];
+  stop(): Promise<void>;
+}
 
 /**
  * What only the runtime can give the server: how to start a stdio upstream, and the
@@ -63,6 +68,18 @@ export interface UpstreamOptions {
   configureServer?: (server: McpServer) => void;
 }
 
+/** What an upstream reports while the code that connects it is still loading. */
+function loading(config: UpstreamConfig): UpstreamStatus {
+  return {
+    name: config.name,
+    type: config.transport.type,
+    state: "starting",
+    restarts: 0,
+    tools: 0,
+    stderr: [],
+  };
+}
+
 /**
  * Starts the upstreams and the gateway. With no servers configured this is only the
  * owner's `configureServer`, and nothing runs.
@@ -101,13 +118,22 @@ export function serveUpstreams(
     onWarning: (message) =>
       emit({ type: "warning", message: escapeForLog(message.slice(0, 2000)) }),
   });
-  const set = startUpstreams(configs, {
-    spawn: options.spawn,
-    setupClient: gateway.setupClient,
-    clientCapabilities: gateway.clientCapabilities,
-    onEvent: emit,
-  });
-  const ready = gateway.start(set.upstreams, (upstream) => upstream.ready());
+  // The SDK client (and the upstream connections built on it) is loaded only when there
+  // are upstreams: a server without them never pays for its import (issue 23).
+  let set: StartedUpstreams | undefined;
+  const start = async (): Promise<StartedUpstreams> => {
+    const { startUpstreams } = await import("../transport/upstreams/upstream.ts");
+    return set = startUpstreams(configs, {
+      spawn: options.spawn,
+      setupClient: gateway.setupClient,
+      clientCapabilities: gateway.clientCapabilities,
+      onEvent: emit,
+    });
+  };
+  const started = start();
+  const ready = started.then((started) =>
+    gateway.start(started.upstreams, (upstream) => (upstream as Upstream).ready())
+  );
   ready.catch(() => {}); // observed through ready()
   return {
     configureServer(server) {
@@ -116,11 +142,11 @@ export function serveUpstreams(
       gateway.configureServer(server);
     },
     ready: () => ready,
-    statuses: () => set.upstreams.map((upstream) => upstream.status()),
+    statuses: () => set?.upstreams.map((upstream) => upstream.status()) ?? configs.map(loading),
     toolFacts: gateway.toolFacts,
     async close() {
       gateway.close();
-      await set.stop();
+      await (await started.catch(() => undefined))?.stop();
     },
   };
 }
