@@ -16,9 +16,9 @@
 import process from "node:process";
 import {
   type AuthInfo,
+  classifyInboundRequest,
   CLIENT_CAPABILITIES_META_KEY,
   CLIENT_INFO_META_KEY,
-  classifyInboundRequest,
   createMcpHandler,
   isInitializeRequest,
   isLegacyRequest,

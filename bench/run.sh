@@ -6,13 +6,14 @@
 #          (plus what importing each part costs in a fresh process: IMPORT_MODULES)
 #   store  the JSON file store: code exchanges per second (8 in flight), start-up and peak RSS
 #          at 10, 10,000 and 100,000 grants
+#   alloc  JavaScript heap bytes one call allocates (Deno's --trace-gc, bench/allocation.ts)
 #   gateway  what the gateway adds to a tools/call of server-everything's echo, against the
 #          SDK client calling it over its own stdio (1 and 50 in flight; p50, p99)
 #
 # usage: bash bench/run.sh            (or: deno task bench)
 #
 # env knobs (defaults):
-#   PARTS="load cold store gateway"                          which parts, in this order
+#   PARTS="load cold store gateway alloc"                        which parts, in this order
 #   SERVERS="ceiling-deno limit-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk limit-bun ceiling-bun"
 #            load: which servers, in this order, each round; also known: ours-deno-nla (ours,
 #            deno run --unstable-no-legacy-abort), and the experiments of bench/variants.ts:
@@ -42,7 +43,7 @@ export DURATION=${DURATION:-10} WARMUP=${WARMUP:-3} CONNS=${CONNS:-50} CHECK=${C
 export SERVER_CPU=${SERVER_CPU:-0} GEN_CPU=${GEN_CPU:-1} GEN=wrk
 [ -n "${SERVERS:-}" ] && SERVERS_SET=1
 SERVERS=${SERVERS:-"ceiling-deno limit-deno peer-deno-sdk ours-deno ours-bun peer-bun-sdk limit-bun ceiling-bun"}
-PARTS=${PARTS:-"load cold store gateway"}
+PARTS=${PARTS:-"load cold store gateway alloc"}
 BASELINE=${BASELINE:-}
 if [ -n "$BASELINE" ]; then
   BASELINE=$(cd "$BASELINE" && pwd) || exit 1
@@ -263,6 +264,20 @@ if has_part store; then
         done
       done
     done
+  done
+fi
+
+# ---- alloc: JavaScript heap allocated per call (Deno's --trace-gc), ours and the baseline
+if has_part alloc; then
+  for tree in "$ROOT" ${BASELINE:+"$BASELINE"}; do
+    label=deno; [ "$tree" = "$ROOT" ] || label=base-deno
+    if [ ! -f "$tree/bench/allocation.ts" ]; then
+      echo "round=1 kind=allocation runtime=$label ERROR no bench/allocation.ts in $tree" | tee -a "$SUMMARY"
+      continue
+    fi
+    out=$(cd "$tree" && timeout 600 taskset -c "$SERVER_CPU" "$DENO" run -A bench/allocation.ts 2>"$LOGDIR/alloc.$label.err")
+    [ -n "$out" ] || out="kind=allocation runtime=deno ERROR see $LOGDIR/alloc.$label.err"
+    echo "$out" | sed "s/runtime=deno/runtime=$label/; s/^/round=1 /" | tee -a "$SUMMARY"
   done
 fi
 

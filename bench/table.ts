@@ -193,11 +193,26 @@ function rows(all: Run[], conns: string): Row[] {
       figure: `the gateway's added p99, ${concs || "1 / 50"} in flight (ms)`,
       cell: (c) => gatewayAdded(all, label(c), "p99_ms"),
     },
+    {
+      figure: "JS heap allocated per call, tools/call / tools/list (KB; Deno, --trace-gc)",
+      cell: (c) =>
+        c.runtime === "deno"
+          ? ["tools/call", "tools/list"].map((k) => allocation(all, label(c), k)).join(" / ")
+          : NOT_RUN,
+    },
     ...modules.map((m): Row => ({
       figure: `import in a fresh process: ${m === "mod" ? "mod.ts, whole" : m} (ms)`,
       cell: (c) => importCost(all, m, label(c)),
     })),
   ];
+}
+
+/** The heap one call of `which` allocates (KB), from bench/allocation.ts's lines. */
+function allocation(all: Run[], runtime: string, which: string): string {
+  const rs = all.filter((r) => r.kind === "allocation" && r.runtime === runtime);
+  if (!rs.length) return NOT_RUN;
+  const kb = rs.filter((r) => r.case === which && !failed(r)).map((r) => Number(r.kb_per_call));
+  return kb.length ? median(kb).toFixed(1) : ERROR;
 }
 
 /** Pads every column to its widest cell, so the markdown reads as a table in a terminal too. */
