@@ -11,6 +11,7 @@ import { formatEvent } from "../../auth/owner/activity.ts";
 import {
   AUDIT_FLUSH_MS,
   AUDIT_LIMIT,
+  AUDIT_WRITE_CHUNK,
   canonicalJson,
   createAuditLog,
 } from "../../auth/owner/audit.ts";
@@ -144,12 +145,12 @@ Deno.test("a burst of calls is one write of the trail, stored within AUDIT_FLUSH
   counted.write = (ops) => (writes++, store.write(ops));
   counted.list = (prefix) => (lists++, store.list(prefix));
   const log = createAuditLog(counted, false);
-  for (let i = 0; i < 300; i++) await log.record({ ...base, at: Date.now() }, { i });
+  for (let i = 0; i < 200; i++) await log.record({ ...base, at: Date.now() }, { i });
   assert.equal(writes, 0, "nothing is written on a call's path");
   await new Promise((r) => setTimeout(r, AUDIT_FLUSH_MS + 100));
-  assert.equal(writes, 1, "300 records, one write");
+  assert.equal(writes, 1, "200 records, one write");
   assert.equal(lists, 1, "the trail is listed once (what earlier runs left), not per batch");
-  assert.equal((await store.list(keys.audit)).length, 300);
+  assert.equal((await store.list(keys.audit)).length, 200);
   for (let i = 0; i < AUDIT_LIMIT + 1_000; i++) {
     await log.record({ ...base, at: Date.now() }, { i });
   }
@@ -157,4 +158,36 @@ Deno.test("a burst of calls is one write of the trail, stored within AUDIT_FLUSH
   assert.equal(lists, 1, "a store no other process writes is trimmed without listing it again");
   const left = await store.list<{ id: string }>(keys.audit);
   assert.equal(left.length, AUDIT_LIMIT);
+});
+
+Deno.test("a large batch is written a chunk at a time, with other work served between chunks", async () => {
+  const store = createMemoryStore();
+  const sizes: number[] = [];
+  const between: number[] = [];
+  let ticks = 0;
+  const counted: typeof store = Object.create(store);
+  counted.write = (ops) => {
+    sizes.push(ops.length);
+    between.push(ticks);
+    return store.write(ops);
+  };
+  const log = createAuditLog(counted, false);
+  const calls = 4_000; // about a quarter second of calls under load
+  for (let i = 0; i < calls; i++) await log.record({ ...base, at: Date.now() }, { i });
+  // What a request arriving meanwhile stands for: a timer that must get its turn.
+  const ticking = setInterval(() => ticks++, 0);
+  try {
+    const reading = log.flush();
+    // Read while the batch is on its way: every record is found, written or not yet.
+    assert.equal((await log.query({ limit: calls })).length, calls);
+    await reading;
+  } finally {
+    clearInterval(ticking);
+  }
+  const batch = sizes.filter((n, i) => i === 0 || n > 0);
+  assert.ok(batch.every((n) => n <= AUDIT_WRITE_CHUNK), `write sizes ${batch.join(",")}`);
+  assert.equal(batch.reduce((a, b) => a + b, 0), calls);
+  // Between two chunks the event loop ran the timer: nothing waited for the whole batch.
+  for (let i = 1; i < between.length; i++) assert.ok(between[i]! > between[i - 1]!, `tick ${i}`);
+  assert.equal((await store.list(keys.audit)).length, calls);
 });
