@@ -1,14 +1,16 @@
 /**
  * How many bytes one authenticated `tools/call` allocates on the JavaScript heap: the
  * real fetch handler driven in process (as bench/hot_path.ts does), CALLS calls with 50
- * in flight, under V8's `--trace-gc`; the bytes every scavenge freed, divided by the
- * calls, are what a call leaves behind (what survives a scavenge is counted when the
- * next mark-compact frees it). Deno only (Bun's heap is JavaScriptCore's).
+ * in flight after a warm-up, in a child process whose young generation is made large
+ * enough that no collection runs while they are measured (`--min-semi-space-size`); the
+ * growth of the used heap over the calls, divided by them, is what one call allocates.
+ * The child checks that no collection ran (the heap never shrank between calls). Deno
+ * only (the flags are V8's).
  *
  * ```sh
  * deno run -A bench/allocation.ts            # prints one kind=allocation line per case
  * ```
- * env: CALLS=40000 CONC=50
+ * env: CALLS=400 CONC=50 ROUNDS=3 (the median of ROUNDS children per case)
  *
  * @module
  */
@@ -16,7 +18,7 @@ import process from "node:process";
 import { createMemoryStore, createPersonalMcp, demoTools } from "../mod.ts";
 import { issueToken, TOOLS_CALL_BODY, toolsCallHeaders } from "./token.ts";
 
-const CALLS = Number(process.env.CALLS ?? 40_000);
+const CALLS = Number(process.env.CALLS ?? 400);
 const CONC = Number(process.env.CONC ?? 50);
 const CASES = ["tools/call", "tools/list", "401"] as const;
 
@@ -38,56 +40,63 @@ async function child(which: string): Promise<void> {
     const res = await app.fetch(new Request(`${BASE_URL}/mcp`, { method: "POST", headers, body }));
     await res.text();
   };
-  const run = async (n: number) => {
+  const run = async (n: number, watch?: () => void) => {
     let left = n;
     await Promise.all(Array.from({ length: CONC }, async () => {
-      while (left-- > 0) await call();
+      while (left-- > 0) {
+        await call();
+        watch?.();
+      }
     }));
   };
-  await run(CALLS / 4); // warm-up: JIT, pools, the audit's first batch
-  console.log("@@start");
-  await run(CALLS);
-  console.log("@@end");
+  await run(2_000); // warm-up: JIT, pools, the audit's first batches
+  const gc = (globalThis as { gc?: () => void }).gc!;
+  gc();
+  await new Promise((r) => setTimeout(r, 300)); // the audit's batch written, then collected
+  gc();
+  const heap = () => process.memoryUsage().heapUsed;
+  const before = heap();
+  let last = before;
+  let collected = false;
+  await run(CALLS, () => {
+    const now = heap();
+    if (now < last) collected = true;
+    last = now;
+  });
+  const grown = heap() - before;
+  console.log(`@@ ${collected ? "collected" : "ok"} ${grown}`);
   await app.close();
-}
-
-/** Sums what scavenges and mark-compacts freed between the markers, in MB. */
-function freedMb(trace: string): { freed: number; scavenges: number } {
-  const inside = trace.split("@@start")[1]?.split("@@end")[0] ?? "";
-  let freed = 0;
-  let scavenges = 0;
-  // e.g. "[123:0x5555]   1234 ms: Scavenge 12.3 (14.1) -> 4.2 (14.1) MB, ..."
-  for (
-    const m of inside.matchAll(
-      /: (Scavenge|Mark-Compact|Mark-sweep)[^\d]*([\d.]+) \([\d.]+\) -> ([\d.]+)/g,
-    )
-  ) {
-    freed += Number(m[2]) - Number(m[3]);
-    if (m[1] === "Scavenge") scavenges++;
-  }
-  return { freed, scavenges };
 }
 
 if (process.argv[2] === "child") {
   await child(process.argv[3]!);
 } else {
   const deno = (globalThis as { Deno?: { execPath(): string } }).Deno;
-  if (!deno) throw new Error("bench/allocation.ts runs on Deno (it reads V8's --trace-gc)");
+  if (!deno) throw new Error("bench/allocation.ts runs on Deno (it sets V8's flags)");
   const { spawnSync } = await import("node:child_process");
+  const ROUNDS = Number(process.env.ROUNDS ?? 3);
   for (const which of CASES) {
-    const out = spawnSync(deno.execPath(), [
-      "run",
-      "-A",
-      "--v8-flags=--trace-gc",
-      new URL(import.meta.url).pathname,
-      "child",
-      which,
-    ], { encoding: "utf8", maxBuffer: 64 * 1024 * 1024, env: { ...process.env } });
-    if (out.status !== 0) throw new Error(`${which}: ${out.stderr.slice(-500)}`);
-    const { freed, scavenges } = freedMb(out.stdout);
+    const kbs: number[] = [];
+    for (let r = 0; r < ROUNDS; r++) {
+      const out = spawnSync(deno.execPath(), [
+        "run",
+        "-A",
+        "--v8-flags=--expose-gc,--min-semi-space-size=512,--max-semi-space-size=512",
+        new URL(import.meta.url).pathname,
+        "child",
+        which,
+      ], { encoding: "utf8", maxBuffer: 16 * 1024 * 1024, env: { ...process.env } });
+      const line = /@@ (\w+) (\d+)/.exec(out.stdout);
+      if (out.status !== 0 || !line) throw new Error(`${which}: ${out.stderr.slice(-500)}`);
+      if (line[1] !== "ok") {
+        throw new Error(`${which}: a collection ran while measuring (lower CALLS)`);
+      }
+      kbs.push(Number(line[2]) / 1024 / CALLS);
+    }
+    const kb = kbs.sort((a, b) => a - b)[Math.floor(kbs.length / 2)]!;
     console.log(
       `kind=allocation runtime=deno case=${which} calls=${CALLS} conc=${CONC} ` +
-        `kb_per_call=${(freed * 1024 / CALLS).toFixed(2)} scavenges=${scavenges}`,
+        `kb_per_call=${kb.toFixed(2)} rounds=${ROUNDS}`,
     );
   }
 }

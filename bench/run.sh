@@ -6,7 +6,7 @@
 #          (plus what importing each part costs in a fresh process: IMPORT_MODULES)
 #   store  the JSON file store: code exchanges per second (8 in flight), start-up and peak RSS
 #          at 10, 10,000 and 100,000 grants
-#   alloc  JavaScript heap bytes one call allocates (Deno's --trace-gc, bench/allocation.ts)
+#   alloc  JavaScript heap bytes one call allocates (Deno, bench/allocation.ts)
 #   gateway  what the gateway adds to a tools/call of server-everything's echo, against the
 #          SDK client calling it over its own stdio (1 and 50 in flight; p50, p99)
 #

@@ -194,7 +194,7 @@ function rows(all: Run[], conns: string): Row[] {
       cell: (c) => gatewayAdded(all, label(c), "p99_ms"),
     },
     {
-      figure: "JS heap allocated per call, tools/call / tools/list (KB; Deno, --trace-gc)",
+      figure: "JS heap allocated per call, tools/call / tools/list (KB; Deno)",
       cell: (c) =>
         c.runtime === "deno"
           ? ["tools/call", "tools/list"].map((k) => allocation(all, label(c), k)).join(" / ")
