@@ -5,7 +5,6 @@
  *
  * @module
  */
-import process from "node:process";
 import { generatePassword } from "../core/crypto.ts";
 import { ensureOwnerPassword, setOwnerPassword } from "../auth/owner/password.ts";
 import { type PersonalMcpOptions, resolveOptions } from "../server/options.ts";

@@ -98,7 +98,7 @@ function withHeaders(response: Response, cors: Record<string, string> | undefine
 /** nosniff on every answer, and the CORS headers when there are any. */
 function setHeaders(headers: Headers, cors: Record<string, string> | undefined): void {
   headers.set("x-content-type-options", "nosniff");
-  if (cors) for (const key in cors) headers.set(key, cors[key]!);
+  if (cors) { for (const key in cors) headers.set(key, cors[key]!); }
 }
 
 /**

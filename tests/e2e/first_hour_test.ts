@@ -30,7 +30,7 @@ function shell(line: string, env: Record<string, string> = {}): CommandResult {
   return { status: r.status, stdout: r.stdout ?? "", stderr: r.stderr ?? "" };
 }
 
-async function withStateDir<T>(fn: (dir: string) => Promise<T>): Promise<T> {
+async function withStateDir<T>(fn: (dir: string) => T | Promise<T>): Promise<T> {
   const dir = await mkdtemp(join(tmpdir(), "pmcp-first-hour-"));
   try {
     return await fn(dir);
@@ -66,7 +66,7 @@ Deno.test("every owner command the README prints starts as written with npx afte
   const lines = [...readme.matchAll(/^npx personal-mcp ([a-z]\S*).*$/gm)];
   const commands = new Set(lines.map((m) => m[1]!));
   assert.deepEqual([...commands].sort(), [...OWNER_COMMANDS].sort());
-  await withStateDir(async (stateDir) => {
+  await withStateDir((stateDir) => {
     // The ones that need no argument of the reader's own and ask nothing.
     for (const line of ["npx personal-mcp grants", "npx personal-mcp passkey list"]) {
       assert.ok(lines.some((m) => m[0].startsWith(line)), `README lost ${line}`);
@@ -82,7 +82,7 @@ for (const runtime of RUNTIMES) {
     const port = await freePort();
     await new Promise<void>((resolve) => holder.listen(port, "127.0.0.1", resolve));
     try {
-      await withStateDir(async (stateDir) => {
+      await withStateDir((stateDir) => {
         const r = runMod(runtime, ["--port", String(port), "--state-dir", stateDir]);
         assert.equal(r.status, 1, r.stdout + r.stderr);
         assert.equal(
