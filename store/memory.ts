@@ -135,8 +135,11 @@ export function createMapCore(now: () => number = Date.now) {
     return dropped;
   }
 
-  /** Applies writes; returns what undoes them (see {@linkcode undo}). */
-  function apply(ops: WriteOp[]): Undo[] {
+  /**
+   * Applies writes; returns what undoes them (see {@linkcode undo}), unless told that
+   * nobody will (the memory store: applied means stored).
+   */
+  function apply(ops: WriteOp[], keepUndo = true): Undo[] {
     // Values are copied so that a caller mutating its object cannot change the store, and
     // all of them before any is stored, so that one that cannot be copied applies nothing.
     const values = ops.map((op) =>
@@ -145,7 +148,7 @@ export function createMapCore(now: () => number = Date.now) {
     const undo: Undo[] = [];
     ops.forEach((op, i) => {
       const id = keyId(op.key);
-      undo.push({ id, key: op.key, previous: find(op.key, id) });
+      if (keepUndo) undo.push({ id, key: op.key, previous: find(op.key, id) });
       if (op.op === "delete") remove(op.key, id);
       else put(id, { key: [...op.key], value: values[i], expiresAt: op.expiresAt });
     });
@@ -260,7 +263,7 @@ export function createMemoryStore(options: { now?: () => number } = {}): Store {
     },
     write: (ops) => {
       try {
-        core.apply(ops); // nothing to persist: applied means stored
+        core.apply(ops, false); // nothing to persist: applied means stored
         watchers.changed(ops);
         return Promise.resolve();
       } catch (error) {

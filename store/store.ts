@@ -92,29 +92,42 @@ export interface Store {
  */
 export function createKeyWatchers() {
   const byKey = new Map<string, Set<() => void>>();
+  // How many watched keys each kind (first part) has: a write of a kind nobody watches
+  // (an audit record, on every tool call) is passed over without serializing its key.
+  const kinds = new Map<string, number>();
   return {
     watch(key: Key, onChange: () => void): () => void {
       const id = JSON.stringify(key);
       let set = byKey.get(id);
-      if (!set) byKey.set(id, set = new Set());
+      if (!set) {
+        byKey.set(id, set = new Set());
+        kinds.set(key[0] ?? "", (kinds.get(key[0] ?? "") ?? 0) + 1);
+      }
       // A wrapper per call, so that watching twice with one function needs two stops.
       const call = () => onChange();
       set.add(call);
       return () => {
         set.delete(call);
-        if (set.size === 0 && byKey.get(id) === set) byKey.delete(id);
+        if (set.size === 0 && byKey.get(id) === set) {
+          byKey.delete(id);
+          const left = (kinds.get(key[0] ?? "") ?? 1) - 1;
+          if (left > 0) kinds.set(key[0] ?? "", left);
+          else kinds.delete(key[0] ?? "");
+        }
       };
     },
     /** Tells the watchers of every key in `ops` (after the writes are stored). */
     changed(ops: readonly WriteOp[]): void {
       if (byKey.size === 0) return;
       for (const op of ops) {
+        if (!kinds.has(op.key[0] ?? "")) continue;
         for (const call of byKey.get(JSON.stringify(op.key)) ?? []) queueMicrotask(call);
       }
     },
     /** Stops every watch. */
     clear(): void {
       byKey.clear();
+      kinds.clear();
     },
   };
 }

@@ -123,6 +123,33 @@ for (const [adapter, open] of ADAPTERS) {
       },
     );
 
+    await step(
+      "a watch of one key hears it while another key of its kind is watched and stopped",
+      async (store) => {
+        let a = 0, b = 0;
+        const stopA = store.watch!(["server", "a"], () => a++);
+        const stopB = store.watch!(["server", "b"], () => b++);
+        await settled(() => true);
+        stopB();
+        const bStopped = b; // Deno KV's watch also hears the value there was at its start
+        const before = a;
+        await store.write([
+          { op: "set", key: ["server", "a"], value: 1 },
+          { op: "set", key: ["other", "a"], value: 1 },
+        ]);
+        await settled(() => a > before);
+        stopA();
+        // Watched again after every watch of its kind stopped: heard again.
+        let c = 0;
+        const stopC = store.watch!(["server", "a"], () => c++);
+        await settled(() => true);
+        await store.write([{ op: "set", key: ["server", "a"], value: 2 }]);
+        await settled(() => c > 0);
+        stopC();
+        assert.equal(b, bStopped, "a stopped watch hears nothing");
+      },
+    );
+
     await step("get returns undefined for a key never written", async (store) => {
       assert.equal(await store.get(["client", "nobody"]), undefined);
     });
