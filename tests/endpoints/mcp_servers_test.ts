@@ -5,7 +5,13 @@
  * by every path a request can take; a session's instance leaves with the session.
  */
 import assert from "node:assert/strict";
-import type { AuthInfo, McpServer } from "@modelcontextprotocol/server";
+import {
+  type AuthInfo,
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
+  type McpServer,
+  PROTOCOL_VERSION_META_KEY,
+} from "@modelcontextprotocol/server";
 import { createMcpEndpoint } from "../../transport/mcp/endpoint.ts";
 import { tool } from "../../transport/tools.ts";
 import { initializeRequest, MCP_URL, mcpRequest, rpcMessage } from "../fixtures.ts";
@@ -77,6 +83,49 @@ Deno.test("an initialize the transport refuses opens no session and keeps no ins
       await refused.body?.cancel();
     }
     assert.equal(endpoint.servers().length, 1, "only the shared server is alive");
+  } finally {
+    await endpoint.close();
+  }
+});
+
+Deno.test("a burst of 50 concurrent 2026-07-28 requests is served again from the pool, building nothing", async () => {
+  let built = 0;
+  const endpoint = createMcpEndpoint(TOOLS, {
+    name: "t",
+    version: "1",
+    bodyTimeoutSeconds: 5,
+    configureServer: () => built++,
+  });
+  const envelope = {
+    [PROTOCOL_VERSION_META_KEY]: "2026-07-28",
+    [CLIENT_INFO_META_KEY]: { name: "burst", version: "1" },
+    [CLIENT_CAPABILITIES_META_KEY]: {},
+  };
+  const burst = () =>
+    Promise.all(Array.from({ length: 50 }, async (_, i) => {
+      const response = await endpoint.fetch(
+        mcpRequest(
+          {
+            jsonrpc: "2.0",
+            id: i,
+            method: "tools/call",
+            params: { name: "hello", arguments: {}, _meta: envelope },
+          },
+          { "mcp-protocol-version": "2026-07-28", "mcp-method": "tools/call", "mcp-name": "hello" },
+        ),
+        AUTH,
+      );
+      const message = await rpcMessage(response);
+      assert.equal((message.result as { content: { text: string }[] }).content[0]!.text, "hello");
+    }));
+  try {
+    await burst();
+    const afterFirst = built;
+    assert.ok(afterFirst >= 50, `${afterFirst} instances for 50 requests in flight`);
+    await burst();
+    // Building an instance (registrations, the gate) was most of a 2026-07-28 call's cost
+    // under load when the pool kept 16.
+    assert.equal(built, afterFirst, "the second burst built no instance");
   } finally {
     await endpoint.close();
   }
