@@ -7,12 +7,14 @@
 import assert from "node:assert/strict";
 import {
   classifyInboundRequest,
+  CLIENT_CAPABILITIES_META_KEY,
+  CLIENT_INFO_META_KEY,
   type McpServer,
   PROTOCOL_VERSION_META_KEY,
 } from "@modelcontextprotocol/server";
 import { z } from "zod";
 import { createPersonalMcp } from "../../server/create.ts";
-import { isPlainLegacyRequest } from "../../transport/mcp/endpoint.ts";
+import { isModernHeader, isPlainLegacyRequest } from "../../transport/mcp/endpoint.ts";
 import { prompt } from "../../transport/prompts.ts";
 import { resource } from "../../transport/resources.ts";
 import { tool, type Tools } from "../../transport/tools.ts";
@@ -336,5 +338,53 @@ Deno.test("the plain-request shortcut never routes a body the SDK's classifier w
       assert.equal(route.kind, "legacy");
       assert.equal((route as { reason?: string }).reason, "no-claim");
     });
+  }
+});
+
+Deno.test("a 2026-07-28-or-later header never reaches the SDK's 2025-era leg as a request or notification", () => {
+  const call = { jsonrpc: "2.0", id: 1, method: "tools/call", params: { name: "x" } };
+  const envelope = {
+    [PROTOCOL_VERSION_META_KEY]: "2026-07-28",
+    [CLIENT_INFO_META_KEY]: { name: "c", version: "1" },
+    [CLIENT_CAPABILITIES_META_KEY]: {},
+  };
+  const bodies: unknown[] = [
+    call,
+    { ...call, params: { ...call.params, _meta: envelope } },
+    { ...call, params: { ...call.params, _meta: { progressToken: 1 } } },
+    { jsonrpc: "2.0", id: 2, method: "tools/list" },
+    { jsonrpc: "2.0", id: 2, method: "tools/list", params: { _meta: envelope } },
+    { jsonrpc: "2.0", id: 3, method: "initialize", params: {} },
+    { jsonrpc: "2.0", method: "notifications/initialized" },
+    {
+      jsonrpc: "2.0",
+      method: "notifications/cancelled",
+      params: { requestId: 1, _meta: envelope },
+    },
+    { jsonrpc: "2.0", id: 1, result: {} },
+    { jsonrpc: "2.0", id: 1, error: { code: -1, message: "x" } },
+    [call],
+    { ...call, jsonrpc: "1.0" },
+    "tools/call",
+    null,
+  ];
+  const headers = ["2026-07-28", "2026-12-01", "2099-01-01", "9", "2026-07-28x"];
+  for (const header of headers) {
+    assert.ok(isModernHeader(header), header);
+    for (const body of bodies) {
+      const route = classifyInboundRequest({
+        httpMethod: "POST",
+        protocolVersionHeader: header,
+        body,
+      });
+      const reason = (route as { reason?: string }).reason;
+      assert.ok(
+        route.kind !== "legacy" || (reason !== "no-claim" && reason !== "notification"),
+        `${header} ${JSON.stringify(body)}: ${route.kind} ${reason}`,
+      );
+    }
+  }
+  for (const header of [null, "2025-11-25", "2024-11-05", "1999-01-01", "2026-07-27"]) {
+    assert.ok(!isModernHeader(header), String(header));
   }
 });

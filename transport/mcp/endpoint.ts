@@ -46,7 +46,7 @@ import { acceptingBoth, acceptsOf, sseToJson } from "./wire.ts";
 
 export { MAX_POOLED_SERVERS } from "./servers.ts";
 export { MAX_ENDED_SESSIONS, MAX_SESSIONS, SESSION_IDLE_MS } from "./live_sessions.ts";
-export { isPlainLegacyRequest } from "./sessionless.ts";
+export { isModernHeader, isPlainLegacyRequest } from "./sessionless.ts";
 export { jsonRpcError, MAX_MCP_BODY_BYTES } from "./wire.ts";
 
 /** What the MCP endpoint is built from. */

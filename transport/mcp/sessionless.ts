@@ -58,6 +58,19 @@ export function isPlainLegacyRequest(body: unknown, versionHeader: string | null
   return isJSONRPCRequest(body);
 }
 
+/** The first revision of the per-request envelope (2026-07-28), the SDK's `isModernProtocolVersion`. */
+const FIRST_MODERN_VERSION = "2026-07-28";
+
+/**
+ * Whether an `MCP-Protocol-Version` header names a 2026-07-28-or-later revision, as the
+ * SDK compares them: then the SDK's classifier never routes the message to its 2025-era
+ * leg as a plain request or notification (tests/endpoints/mcp_shared_server_test.ts
+ * holds it to that).
+ */
+export function isModernHeader(versionHeader: string | null): boolean {
+  return versionHeader !== null && versionHeader >= FIRST_MODERN_VERSION;
+}
+
 /** Whether a message (or batch) asks for progress notifications, which need SSE. */
 function asksForProgress(body: unknown): boolean {
   if (Array.isArray(body)) return true; // batches keep the SDK's own streaming path
@@ -73,6 +86,10 @@ function asksForProgress(body: unknown): boolean {
 function legOf(request: Request, parsedBody: unknown): "request" | "notification" | "handler" {
   const versionHeader = request.headers.get("mcp-protocol-version");
   if (isPlainLegacyRequest(parsedBody, versionHeader)) return "request";
+  // A 2026-07-28 (or later) header is the handler's whatever the body: the classifier
+  // answers modern or a refusal for a message, and a batch or a response goes there too.
+  // The handler classifies again; once is enough (10 us of zod a request).
+  if (isModernHeader(versionHeader)) return "handler";
   const route = classifyInboundRequest({
     httpMethod: "POST",
     protocolVersionHeader: versionHeader ?? undefined,
