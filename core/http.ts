@@ -141,11 +141,6 @@ interface Waiting {
 const waiting = new Set<Waiting>();
 let sweeper: ReturnType<typeof setInterval> | undefined;
 
-/** Forgets a read. */
-function release(entry: Waiting): void {
-  waiting.delete(entry);
-}
-
 /**
  * Fails the reads past their deadline. The timer stops at a tick that finds nothing
  * waiting, not as the last read ends: under load the set empties between two requests,
@@ -160,7 +155,7 @@ function sweep(): void {
   const now = Date.now();
   for (const entry of waiting) {
     if (entry.until > now) continue;
-    release(entry);
+    waiting.delete(entry);
     entry.fail();
   }
 }
@@ -183,10 +178,10 @@ function withinDeadline<T>(reading: Promise<T>, seconds: number): Promise<T> {
     waiting.add(entry);
     if (sweeper === undefined) startSweeper();
     reading.then((value) => {
-      release(entry);
+      waiting.delete(entry);
       resolve(value);
     }, (error) => {
-      release(entry);
+      waiting.delete(entry);
       reject(error);
     });
   });

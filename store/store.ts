@@ -98,10 +98,11 @@ export function createKeyWatchers() {
   return {
     watch(key: Key, onChange: () => void): () => void {
       const id = JSON.stringify(key);
+      const kind = key[0] ?? "";
       let set = byKey.get(id);
       if (!set) {
         byKey.set(id, set = new Set());
-        kinds.set(key[0] ?? "", (kinds.get(key[0] ?? "") ?? 0) + 1);
+        kinds.set(kind, (kinds.get(kind) ?? 0) + 1);
       }
       // A wrapper per call, so that watching twice with one function needs two stops.
       const call = () => onChange();
@@ -110,9 +111,9 @@ export function createKeyWatchers() {
         set.delete(call);
         if (set.size === 0 && byKey.get(id) === set) {
           byKey.delete(id);
-          const left = (kinds.get(key[0] ?? "") ?? 1) - 1;
-          if (left > 0) kinds.set(key[0] ?? "", left);
-          else kinds.delete(key[0] ?? "");
+          const left = (kinds.get(kind) ?? 1) - 1;
+          if (left > 0) kinds.set(kind, left);
+          else kinds.delete(kind);
         }
       };
     },

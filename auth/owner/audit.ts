@@ -115,6 +115,7 @@ export function canonicalJson(value: unknown): string {
 
 /** An array index as a property key: what JavaScript orders first, by number. */
 const INDEX_KEY = /^(?:0|[1-9]\d{0,9})$/;
+const isIndexKey = (key: string) => INDEX_KEY.test(key) && Number(key) < 4294967295;
 
 /**
  * An object's keys in the order the sorted copy of the original definition had them:
@@ -122,10 +123,10 @@ const INDEX_KEY = /^(?:0|[1-9]\d{0,9})$/;
  */
 function sortedKeys(value: object): string[] {
   const keys = Object.keys(value).sort();
-  const index = keys.filter((k) => INDEX_KEY.test(k) && Number(k) < 4294967295);
+  const index = keys.filter(isIndexKey);
   if (index.length === 0) return keys;
   index.sort((a, b) => Number(a) - Number(b));
-  return [...index, ...keys.filter((k) => !(INDEX_KEY.test(k) && Number(k) < 4294967295))];
+  return [...index, ...keys.filter((k) => !isIndexKey(k))];
 }
 
 /**

@@ -160,14 +160,14 @@ export interface ToolGate {
   ): Promise<CallToolResult>;
 }
 
-/** A request handler as the SDK stores it. */
-export type Handler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<unknown>;
+type Handler = (request: JSONRPCRequest, ctx: ServerContext) => Promise<unknown>;
 
 /**
  * The handlers an SDK server dispatches requests to. The SDK (2.4) offers replacing a
  * handler (`setRequestHandler`), which would validate each request and result twice
- * around ours; taking its stored handler keeps exactly one pass of its validation.
- * tests/endpoints/permissions_test.ts fails if this stops holding.
+ * around ours; taking its stored handler keeps exactly one pass of its validation. The
+ * direct lane (sessionless.ts) calls the same stored handlers.
+ * tests/endpoints/permissions_test.ts and direct_lane_test.ts fail if this stops holding.
  */
 export function handlersOf(server: McpServer): Map<string, Handler> {
   const handlers = (server.server as unknown as { _requestHandlers?: unknown })._requestHandlers;
