@@ -15,29 +15,26 @@
  * @module
  */
 import process from "node:process";
-import { createMemoryStore, createPersonalMcp, demoTools } from "../mod.ts";
-import { issueToken, TOOLS_CALL_BODY, toolsCallHeaders } from "./token.ts";
+import { demoServer, IN_PROCESS_URL, TOOLS_CALL_BODY, toolsCallHeaders } from "./token.ts";
 
 const CALLS = Number(process.env.CALLS ?? 400);
 const CONC = Number(process.env.CONC ?? 50);
 const CASES = ["tools/call", "tools/list", "401"] as const;
 
-/** The child: runs one case and prints a marker line before and after, around the GC trace. */
+/**
+ * The child: warms up, then prints `@@ ok <bytes>` (the used heap's growth over CALLS
+ * calls), or `@@ collected ...` when the heap shrank meanwhile (a collection ran).
+ */
 async function child(which: string): Promise<void> {
-  const BASE_URL = "http://127.0.0.1:8199";
-  const PASSWORD = "bench-owner-password-0123";
-  const app = createPersonalMcp(demoTools, {
-    baseUrl: BASE_URL,
-    password: PASSWORD,
-    store: createMemoryStore(),
-  });
-  const token = await issueToken(app, PASSWORD);
+  const { app, token } = await demoServer();
   const headers = toolsCallHeaders(which === "401" ? "not-a-token-0123456789abcdefghijkl" : token);
   const body = which === "tools/list"
     ? JSON.stringify({ jsonrpc: "2.0", id: 2, method: "tools/list" })
     : TOOLS_CALL_BODY;
   const call = async () => {
-    const res = await app.fetch(new Request(`${BASE_URL}/mcp`, { method: "POST", headers, body }));
+    const res = await app.fetch(
+      new Request(`${IN_PROCESS_URL}/mcp`, { method: "POST", headers, body }),
+    );
     await res.text();
   };
   const run = async (n: number, watch?: () => void) => {

@@ -26,26 +26,20 @@ import {
   PROTOCOL_VERSION_META_KEY,
   WebStandardStreamableHTTPServerTransport,
 } from "@modelcontextprotocol/server";
-import { createMemoryStore, createPersonalMcp, demoTools } from "../mod.ts";
+import { demoTools } from "../mod.ts";
 import { hashSecret, hashSecretSync, loadSyncHash } from "../core/crypto.ts";
 import { createMultiplexTransport } from "../transport/mcp/multiplex.ts";
 import { readLimited } from "../core/http.ts";
 import { createMcpEndpoint } from "../transport/mcp/endpoint.ts";
 import { registerTools } from "../transport/tools.ts";
-import { issueToken, TOOLS_CALL_BODY, toolsCallHeaders } from "./token.ts";
+import { demoServer, IN_PROCESS_URL, TOOLS_CALL_BODY, toolsCallHeaders } from "./token.ts";
 
 const ROUNDS = Number(process.env.ROUNDS ?? 5);
 const SECONDS = Number(process.env.CASE_SECONDS ?? 2);
 const CONC = Number(process.env.CONC ?? 50);
 
-const BASE_URL = "http://127.0.0.1:8199";
-const PASSWORD = "bench-owner-password-0123";
-const app = createPersonalMcp(demoTools, {
-  baseUrl: BASE_URL,
-  password: PASSWORD,
-  store: createMemoryStore(),
-});
-const token = await issueToken(app, PASSWORD);
+const BASE_URL = IN_PROCESS_URL;
+const { app, token } = await demoServer();
 const headers = toolsCallHeaders(token);
 const badHeaders = toolsCallHeaders("not-a-token-0123456789abcdefghijklmnopqrs");
 const parsedBody: unknown = JSON.parse(TOOLS_CALL_BODY);

@@ -5,7 +5,7 @@
  *
  * @module
  */
-import type { PersonalMcp } from "../mod.ts";
+import { createMemoryStore, createPersonalMcp, demoTools, type PersonalMcp } from "../mod.ts";
 
 /** The request every bench run sends: the demo tool, called once. */
 export const TOOLS_CALL_BODY = JSON.stringify({
@@ -144,4 +144,21 @@ export async function issueToken(app: PersonalMcp, password: string): Promise<st
   const text = await check.text();
   if (!text.includes('"Hello, bench!"')) throw new Error(`POST /mcp: ${text.slice(0, 300)}`);
   return accessToken;
+}
+
+/** Where the in-process benches (hot_path.ts, allocation.ts) say their server is. */
+export const IN_PROCESS_URL = "http://127.0.0.1:8199";
+
+/**
+ * The demo tools on a memory store, and a token of its own OAuth flow: the server the
+ * in-process benches drive through its fetch handler.
+ */
+export async function demoServer(): Promise<{ app: PersonalMcp; token: string }> {
+  const password = "bench-owner-password-0123";
+  const app = createPersonalMcp(demoTools, {
+    baseUrl: IN_PROCESS_URL,
+    password,
+    store: createMemoryStore(),
+  });
+  return { app, token: await issueToken(app, password) };
 }
