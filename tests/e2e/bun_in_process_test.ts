@@ -22,6 +22,7 @@ const UNIT_FILES = [
   "tests/unit/routes_test.ts",
   "tests/unit/public_api_test.ts",
   "tests/unit/permissions_test.ts",
+  "tests/unit/canonical_json_test.ts",
 ];
 const ENDPOINT_FILES = readdirSync(`${ROOT}tests/endpoints`)
   .filter((f) => f.endsWith("_test.ts"))
